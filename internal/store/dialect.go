@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Options configures Open.
+type Options struct {
+	// URL selects the engine: empty or sqlite://PATH (or file:PATH) for
+	// SQLite, postgres:// or postgresql:// for PostgreSQL.
+	URL string
+	// DataDir holds the SQLite file when URL is empty.
+	DataDir string
+	// MaxOpenConns bounds the PostgreSQL pool and the SQLite read pool.
+	MaxOpenConns int
+	// BusyTimeout is how long a SQLite writer waits for the lock.
+	BusyTimeout time.Duration
+}
+
+// Open connects to the database named by o. It does not migrate; call
+// Migrate.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.MaxOpenConns <= 0 {
+		o.MaxOpenConns = 10
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
+	}
+	u := o.URL
+	switch {
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		return openPostgres(ctx, u, o)
+	case u == "":
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: data dir: %w", err)
+		}
+		return openSQLite(ctx, filepath.Join(o.DataDir, "multijuego.db"), o)
+	case strings.HasPrefix(u, "sqlite://"):
+		return openSQLite(ctx, strings.TrimPrefix(u, "sqlite://"), o)
+	case strings.HasPrefix(u, "file:"):
+		return openSQLite(ctx, strings.TrimPrefix(u, "file:"), o)
+	}
+	return nil, fmt.Errorf("store: unsupported database URL scheme in %q (use postgres://, sqlite:// or leave it empty)", redact(u))
+}
+
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	p.User = url.User(p.User.Username())
+	return p.String()
+}
+
+func openPostgres(ctx context.Context, u string, o Options) (*Store, error) {
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db.SetMaxOpenConns(o.MaxOpenConns)
+	db.SetMaxIdleConns(o.MaxOpenConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: connect to PostgreSQL at %s: %w", redact(u), err)
+	}
+	return &Store{d: postgres{}, w: db, r: db, dn: "postgres"}, nil
+}
+
+func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
+	if path == "" || strings.Contains(path, "?") {
+		return nil, fmt.Errorf("store: bad SQLite path %q", path)
+	}
+	pragmas := fmt.Sprintf("_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)",
+		o.BusyTimeout.Milliseconds())
+	// One writer connection, transactions take the write lock up front
+	// (BEGIN IMMEDIATE), so writers queue on the Go side instead of failing
+	// with SQLITE_BUSY in the middle of a transaction.
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open SQLite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	r.SetMaxOpenConns(o.MaxOpenConns)
+	r.SetMaxIdleConns(o.MaxOpenConns)
+	return &Store{d: sqliteDialect{}, w: w, r: r, dn: "sqlite"}, nil
+}
+
+// dialect confines what differs between the engines.
+type dialect interface {
+	time(t time.Time) any
+	nullTime(t time.Time) any
+	conflict(err error) error // maps unique violations to *ConflictError
+	lock(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
+}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) time(t time.Time) any { return t.UnixMicro() }
+func (d sqliteDialect) nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return d.time(t)
+}
+func (sqliteDialect) lock(context.Context, *sql.Conn) (func(), error) {
+	// The single writer connection and BEGIN IMMEDIATE serialise migrators.
+	return func() {}, nil
+}
+func (sqliteDialect) conflict(err error) error {
+	var se *sqlite.Error
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	if se.Code() != sqlite3.SQLITE_CONSTRAINT_UNIQUE && se.Code() != sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
+		return err
+	}
+	return &ConflictError{Field: conflictField(se.Error())}
+}
+
+type postgres struct{}
+
+func (postgres) time(t time.Time) any { return t.UTC() }
+func (d postgres) nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return d.time(t)
+}
+func (postgres) lock(ctx context.Context, conn *sql.Conn) (func(), error) {
+	// Nodes starting together migrate once: a session advisory lock keyed
+	// by the schema, so tests in separate schemas do not wait on each other.
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext(current_schema()))`); err != nil {
+		return nil, err
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext(current_schema()))`)
+	}, nil
+}
+func (postgres) conflict(err error) error {
+	var pe *pgconn.PgError
+	if err == nil || !errors.As(err, &pe) || pe.Code != "23505" {
+		return err
+	}
+	return &ConflictError{Field: conflictField(pe.ConstraintName)}
+}
+
+// conflictField maps a constraint or index name (or SQLite's message) to the
+// user-facing field.
+func conflictField(s string) string {
+	switch {
+	case strings.Contains(s, "accounts_username_key"):
+		return "username"
+	case strings.Contains(s, "accounts_email_key"), strings.Contains(s, "accounts.email"):
+		return "email"
+	case strings.Contains(s, "account_devices"), strings.Contains(s, "device_id"):
+		return "device_id"
+	}
+	return "id"
+}
+
+// dbTime scans a time column from either engine: SQLite stores INTEGER
+// microseconds, PostgreSQL TIMESTAMPTZ. NULL scans as the zero time.
+type dbTime struct {
+	T     time.Time
+	Valid bool
+}
+
+func (t *dbTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*t = dbTime{}
+	case int64:
+		*t = dbTime{T: time.UnixMicro(v).UTC(), Valid: true}
+	case time.Time:
+		*t = dbTime{T: v.UTC(), Valid: true}
+	default:
+		return fmt.Errorf("store: cannot scan %T as a time", src)
+	}
+	return nil
+}
