@@ -81,6 +81,7 @@ type RefreshToken struct {
 const (
 	RevokeToken   = "jti"     // Subject is an access token's jti
 	RevokeAccount = "account" // Subject is an account id; tokens issued at or before Cutoff are void
+	RevokeSession = "sid"     // Subject is a refresh family id; every access token issued with it is void
 )
 
 // Revocation denies access tokens until ExpiresAt, after which the tokens it

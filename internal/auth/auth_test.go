@@ -1,0 +1,719 @@
+package auth_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/store"
+	"github.com/multijuego/multijuego/internal/store/storetest"
+)
+
+// clock is a hand-stepped clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// testConfig is the default configuration with cheap hashing.
+func testConfig() auth.Config {
+	c := auth.DefaultConfig()
+	c.Argon2MemoryKiB = 64
+	c.Argon2Iterations = 1
+	return c
+}
+
+var ctx = context.Background()
+
+func newService(t *testing.T, st auth.Store, clk *clock, mutate ...func(*auth.Config)) *auth.Service {
+	t.Helper()
+	return newServiceIn(t, st, clk, t.TempDir(), mutate...)
+}
+
+func newServiceIn(t *testing.T, st auth.Store, clk *clock, keysDir string, mutate ...func(*auth.Config)) *auth.Service {
+	t.Helper()
+	cfg := testConfig()
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	s, err := auth.New(ctx, cfg, keysDir, auth.Deps{Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func wantCode(t *testing.T, err error, code errcode.Code) *errcode.Error {
+	t.Helper()
+	e := errcode.As(err)
+	if e == nil || e.Code != code {
+		t.Fatalf("err = %v, want code %s", err, code)
+	}
+	return e
+}
+
+var meta = auth.Meta{IP: "203.0.113.7", UserAgent: "test"}
+
+func TestPasswordHasher(t *testing.T) {
+	p := auth.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+	h := auth.NewHasher(p, 2, 4)
+	enc, err := h.Hash(ctx, "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(enc, "$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Fatalf("PHC string = %q", enc)
+	}
+	for _, tc := range []struct {
+		name, enc, pw string
+		ok, rehash    bool
+	}{
+		{"right", enc, "correct horse", true, false},
+		{"wrong", enc, "correct horsf", false, false},
+		{"empty hash (unknown user)", "", "correct horse", false, false},
+		{"corrupt hash", "$argon2id$v=19$m=64,t=1,p=1$!!$!!", "x", false, false},
+		{"bcrypt hash", "$2a$10$abcdefghijklmnopqrstuv", "x", false, false},
+	} {
+		ok, rehash, err := h.Verify(ctx, tc.enc, tc.pw)
+		if err != nil || ok != tc.ok || rehash != tc.rehash {
+			t.Errorf("%s: Verify = %v, %v, %v; want %v, %v", tc.name, ok, rehash, err, tc.ok, tc.rehash)
+		}
+	}
+	stronger := auth.NewHasher(auth.Argon2Params{MemoryKiB: 128, Iterations: 1, Parallelism: 1}, 1, 1)
+	if ok, rehash, _ := stronger.Verify(ctx, enc, "correct horse"); !ok || !rehash {
+		t.Errorf("older parameters: ok=%v rehash=%v, want true true", ok, rehash)
+	}
+	a, _ := h.Hash(ctx, "same")
+	b, _ := h.Hash(ctx, "same")
+	if a == b {
+		t.Error("two hashes of one password are equal: salt is not random")
+	}
+}
+
+func TestHasherOverflowIsBusy(t *testing.T) {
+	// One slot, no waiting room: while a hash runs, the next caller gets
+	// ErrBusy at once instead of queueing without bound.
+	h := auth.NewHasher(auth.Argon2Params{MemoryKiB: 256 * 1024, Iterations: 3, Parallelism: 1}, 1, 0)
+	started := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		close(started)
+		_, _ = h.Hash(ctx, "slow password")
+		close(done)
+	}()
+	<-started
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Running() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := h.Hash(ctx, "second")
+	wantCode(t, err, errcode.Unavailable)
+	<-done
+	// A waiter whose context ends gets ErrBusy too.
+	h2 := auth.NewHasher(auth.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, 1, 10)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := h2.Hash(cctx, "x"); err != nil {
+		t.Fatalf("free slot with cancelled ctx: %v (a free slot is taken without waiting)", err)
+	}
+}
+
+func TestRegisterLoginRefreshLogout(t *testing.T) {
+	clk := newClock()
+	st := storetest.SQLite(t)
+	s := newService(t, st, clk)
+
+	reg, err := s.Register(ctx, auth.RegisterRequest{Username: "Alice", Email: "Alice@Example.com", Password: "s3cret-pass"}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.ExpiresIn != 900 || !strings.HasPrefix(reg.RefreshToken, "mjr_") {
+		t.Fatalf("register pair = %+v", reg)
+	}
+	p, err := s.Authenticate(reg.AccessToken)
+	if err != nil || p.AccountID != reg.AccountID || !p.HasRole(auth.RolePlayer) || p.HasRole(auth.RoleAdmin) {
+		t.Fatalf("Authenticate = %+v, %v", p, err)
+	}
+	a, err := s.Account(ctx, p.AccountID)
+	if err != nil || a.Email != "alice@example.com" || a.Username != "Alice" {
+		t.Fatalf("account = %+v, %v", a, err)
+	}
+
+	// Log in by username (any case) and by email.
+	if _, err := s.Login(ctx, auth.LoginRequest{Username: "alice", Password: "s3cret-pass"}, meta); err != nil {
+		t.Fatal(err)
+	}
+	login, err := s.Login(ctx, auth.LoginRequest{Email: "ALICE@example.com", Password: "s3cret-pass"}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Refresh rotates.
+	clk.Advance(time.Minute)
+	r1, err := s.Refresh(ctx, login.RefreshToken, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.RefreshToken == login.RefreshToken || r1.AccessToken == login.AccessToken {
+		t.Fatal("refresh did not rotate the pair")
+	}
+	p1, err := s.Authenticate(r1.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reusing the old refresh token revokes the whole family: the new
+	// refresh token and the access tokens of the family stop working.
+	_, err = s.Refresh(ctx, login.RefreshToken, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+	_, err = s.Refresh(ctx, r1.RefreshToken, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+	_, err = s.Authenticate(r1.AccessToken)
+	wantCode(t, err, errcode.Unauthenticated)
+	events, err := st.Audit(ctx, store.AuditQuery{AccountID: p1.AccountID, Kind: auth.AuditTokenReuse})
+	if err != nil || len(events) != 1 {
+		t.Fatalf("token_reuse audit events = %d, %v; want 1", len(events), err)
+	}
+	// The registration session is a different family and still works.
+	if _, err := s.Authenticate(reg.AccessToken); err != nil {
+		t.Fatalf("other session revoked too: %v", err)
+	}
+
+	// Logout: the access token is refused, the refresh token too.
+	if err := s.Logout(ctx, p, meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Authenticate(reg.AccessToken)
+	wantCode(t, err, errcode.Unauthenticated)
+	_, err = s.Refresh(ctx, reg.RefreshToken, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+
+	// Access tokens expire.
+	l2, _ := s.Login(ctx, auth.LoginRequest{Username: "alice", Password: "s3cret-pass"}, meta)
+	clk.Advance(16 * time.Minute)
+	e := wantCode(t, func() error { _, err := s.Authenticate(l2.AccessToken); return err }(), errcode.Unauthenticated)
+	if !strings.Contains(e.Message, "expired") {
+		t.Fatalf("expired token message = %q", e.Message)
+	}
+	// Refresh tokens expire with the session.
+	clk.Advance(8 * 24 * time.Hour)
+	_, err = s.Refresh(ctx, l2.RefreshToken, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+}
+
+func TestLoginErrorsAreUniform(t *testing.T) {
+	clk := newClock()
+	st := storetest.SQLite(t)
+	s := newService(t, st, clk)
+	if _, err := s.Register(ctx, auth.RegisterRequest{Username: "bob", Password: "bobs-password"}, meta); err != nil {
+		t.Fatal(err)
+	}
+	_, errWrong := s.Login(ctx, auth.LoginRequest{Username: "bob", Password: "wrong-password"}, meta)
+	_, errUnknown := s.Login(ctx, auth.LoginRequest{Username: "nobody", Password: "wrong-password"}, meta)
+	ew, eu := wantCode(t, errWrong, errcode.Unauthenticated), wantCode(t, errUnknown, errcode.Unauthenticated)
+	if ew.Message != eu.Message || ew.Field != eu.Field {
+		t.Fatalf("wrong password %q vs unknown user %q: must be identical", ew.Message, eu.Message)
+	}
+	fails, _ := st.Audit(ctx, store.AuditQuery{Kind: auth.AuditLoginFail})
+	if len(fails) != 2 {
+		t.Fatalf("login_fail events = %d, want 2", len(fails))
+	}
+}
+
+func TestValidation(t *testing.T) {
+	s := newService(t, storetest.SQLite(t), newClock())
+	for _, tc := range []struct {
+		req   auth.RegisterRequest
+		field string
+	}{
+		{auth.RegisterRequest{Username: "ab", Password: "long-enough"}, "username"},
+		{auth.RegisterRequest{Username: "has space", Password: "long-enough"}, "username"},
+		{auth.RegisterRequest{Username: "_lead", Password: "long-enough"}, "username"},
+		{auth.RegisterRequest{Username: "guest-abc", Password: "long-enough"}, "username"},
+		{auth.RegisterRequest{Username: "ünicode", Password: "long-enough"}, "username"},
+		{auth.RegisterRequest{Username: "okname", Email: "not-an-email", Password: "long-enough"}, "email"},
+		{auth.RegisterRequest{Username: "okname", Email: "Name <a@b.com>", Password: "long-enough"}, "email"},
+		{auth.RegisterRequest{Username: "okname", Password: "short"}, "password"},
+		{auth.RegisterRequest{Username: "okname", Password: strings.Repeat("x", 129)}, "password"},
+	} {
+		_, err := s.Register(ctx, tc.req, meta)
+		if e := wantCode(t, err, errcode.Invalid); e.Field != tc.field {
+			t.Errorf("%+v: field %q, want %q", tc.req, e.Field, tc.field)
+		}
+	}
+	if _, err := s.Register(ctx, auth.RegisterRequest{Username: "taken", Email: "t@example.com", Password: "long-enough"}, meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Register(ctx, auth.RegisterRequest{Username: "TAKEN", Password: "long-enough"}, meta)
+	if e := wantCode(t, err, errcode.Conflict); e.Field != "username" {
+		t.Errorf("duplicate username: field %q", e.Field)
+	}
+	_, err = s.Register(ctx, auth.RegisterRequest{Username: "other", Email: "T@example.com", Password: "long-enough"}, meta)
+	if e := wantCode(t, err, errcode.Conflict); e.Field != "email" {
+		t.Errorf("duplicate email: field %q", e.Field)
+	}
+	_, err = s.Login(ctx, auth.LoginRequest{Username: "a", Email: "b@c.de", Password: "x"}, meta)
+	wantCode(t, err, errcode.Invalid)
+	_, err = s.Login(ctx, auth.LoginRequest{Password: "x"}, meta)
+	wantCode(t, err, errcode.Invalid)
+	_, err = s.Device(ctx, "short", meta)
+	wantCode(t, err, errcode.Invalid)
+	_, err = s.Device(ctx, "bad/device/id/slashes", meta)
+	wantCode(t, err, errcode.Invalid)
+	for _, tok := range []string{"", "garbage", "mjr_" + strings.Repeat("A", 200)} {
+		_, err = s.Refresh(ctx, tok, meta)
+		wantCode(t, err, errcode.Unauthenticated)
+	}
+}
+
+func TestDeviceGuestAndLink(t *testing.T) {
+	s := newService(t, storetest.SQLite(t), newClock())
+	first, err := s.Device(ctx, "device-0123456789", meta)
+	if err != nil || !first.Created {
+		t.Fatalf("first device login = %+v, %v; want created", first, err)
+	}
+	again, err := s.Device(ctx, "device-0123456789", meta)
+	if err != nil || again.Created || again.AccountID != first.AccountID {
+		t.Fatalf("second device login = %+v, %v; want same account", again, err)
+	}
+	p, _ := s.Authenticate(again.AccessToken)
+	a, _ := s.Account(ctx, p.AccountID)
+	if !strings.HasPrefix(a.Username, "guest-") || a.PasswordHash != "" || len(a.Devices) != 1 {
+		t.Fatalf("guest = %+v", a)
+	}
+	linked, err := s.Link(ctx, p, auth.LinkRequest{Username: "carol", Email: "carol@example.com", Password: "carols-password"}, meta)
+	if err != nil || linked.Username != "carol" {
+		t.Fatalf("link = %+v, %v", linked, err)
+	}
+	if _, err := s.Login(ctx, auth.LoginRequest{Email: "carol@example.com", Password: "carols-password"}, meta); err != nil {
+		t.Fatalf("login after link: %v", err)
+	}
+	_, err = s.Link(ctx, p, auth.LinkRequest{Password: "another-password"}, meta)
+	wantCode(t, err, errcode.Conflict)
+
+	// Concurrent first logins of one device make one account.
+	var wg sync.WaitGroup
+	ids := make([]string, 6)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pair, err := s.Device(ctx, "device-race-000000", meta)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = pair.AccountID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("concurrent device logins made different accounts: %v", ids)
+		}
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	clk := newClock()
+	s := newService(t, storetest.SQLite(t), clk)
+	reg, _ := s.Register(ctx, auth.RegisterRequest{Username: "dave", Password: "old-password"}, meta)
+	other, _ := s.Login(ctx, auth.LoginRequest{Username: "dave", Password: "old-password"}, meta)
+	clk.Advance(2 * time.Second)
+	p, _ := s.Authenticate(reg.AccessToken)
+	_, err := s.ChangePassword(ctx, p, "wrong-password", "new-password", meta)
+	wantCode(t, err, errcode.Unauthenticated)
+	fresh, err := s.ChangePassword(ctx, p, "old-password", "new-password", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(fresh.AccessToken); err != nil {
+		t.Fatalf("fresh token after password change: %v", err)
+	}
+	for name, tok := range map[string]string{"caller's old token": reg.AccessToken, "other session": other.AccessToken} {
+		_, err := s.Authenticate(tok)
+		wantCode(t, err, errcode.Unauthenticated)
+		_ = name
+	}
+	_, err = s.Refresh(ctx, other.RefreshToken, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+	if _, err := s.Login(ctx, auth.LoginRequest{Username: "dave", Password: "new-password"}, meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBanAndRoles(t *testing.T) {
+	clk := newClock()
+	s := newService(t, storetest.SQLite(t), clk)
+	admin, _ := s.Register(ctx, auth.RegisterRequest{Username: "admin1", Password: "admin-password"}, meta)
+	pa, _ := s.Authenticate(admin.AccessToken)
+	if _, err := s.SetRoles(ctx, nil, pa.AccountID, []string{"player", "admin"}, meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.SetRoles(ctx, nil, pa.AccountID, []string{"root"}, meta)
+	wantCode(t, err, errcode.Invalid)
+	// Roles reach tokens at the next refresh.
+	admin, err = s.Refresh(ctx, admin.RefreshToken, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, _ = s.Authenticate(admin.AccessToken)
+	if !pa.HasRole(auth.RoleAdmin) {
+		t.Fatalf("roles after refresh = %v", pa.Roles)
+	}
+
+	eve, _ := s.Register(ctx, auth.RegisterRequest{Username: "eve", Password: "eves-password"}, meta)
+	clk.Advance(time.Second)
+	pe, _ := s.Authenticate(eve.AccessToken)
+	if _, err := s.Ban(ctx, pa, pe.AccountID, "cheating", meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Authenticate(eve.AccessToken)
+	wantCode(t, err, errcode.Unauthenticated)
+	_, err = s.Refresh(ctx, eve.RefreshToken, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+	_, err = s.Login(ctx, auth.LoginRequest{Username: "eve", Password: "eves-password"}, meta)
+	wantCode(t, err, errcode.Banned)
+	// The wrong password still says only "invalid credentials".
+	_, err = s.Login(ctx, auth.LoginRequest{Username: "eve", Password: "not-her-password"}, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+	_, err = s.Ban(ctx, pa, pa.AccountID, "", meta)
+	wantCode(t, err, errcode.Conflict)
+	_, err = s.Ban(ctx, pa, "no-such-account", "", meta)
+	wantCode(t, err, errcode.NotFound)
+
+	clk.Advance(time.Second)
+	if _, err := s.Unban(ctx, pa, pe.AccountID, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login(ctx, auth.LoginRequest{Username: "eve", Password: "eves-password"}, meta); err != nil {
+		t.Fatalf("login after unban: %v", err)
+	}
+
+	// Demotion revokes at once.
+	clk.Advance(time.Second)
+	if _, err := s.SetRoles(ctx, nil, pa.AccountID, []string{"player"}, meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Authenticate(admin.AccessToken)
+	wantCode(t, err, errcode.Unauthenticated)
+}
+
+func TestLoginThrottle(t *testing.T) {
+	clk := newClock()
+	s := newService(t, storetest.SQLite(t), clk, func(c *auth.Config) {
+		c.AccountIPFailures = 3
+		c.AccountFailures = 6
+		c.LoginIPLimit = 1000
+	})
+	if _, err := s.Register(ctx, auth.RegisterRequest{Username: "frank", Password: "franks-password"}, meta); err != nil {
+		t.Fatal(err)
+	}
+	owner := auth.Meta{IP: "198.51.100.1"}
+	if _, err := s.Login(ctx, auth.LoginRequest{Username: "frank", Password: "franks-password"}, owner); err != nil {
+		t.Fatal(err)
+	}
+	attacker := auth.Meta{IP: "192.0.2.66"}
+	for i := 0; i < 3; i++ {
+		_, err := s.Login(ctx, auth.LoginRequest{Username: "frank", Password: "guess-" + fmt.Sprint(i)}, attacker)
+		wantCode(t, err, errcode.Unauthenticated)
+	}
+	// The attacker's address is throttled, even with the right password...
+	_, err := s.Login(ctx, auth.LoginRequest{Username: "frank", Password: "franks-password"}, attacker)
+	if e := wantCode(t, err, errcode.RateLimited); e.RetryAfter <= 0 || e.RetryAfter > 15*time.Minute {
+		t.Fatalf("RetryAfter = %s", e.RetryAfter)
+	}
+	// ...the owner is not.
+	if _, err := s.Login(ctx, auth.LoginRequest{Username: "frank", Password: "franks-password"}, owner); err != nil {
+		t.Fatalf("owner locked out: %v", err)
+	}
+	// A distributed attack (many addresses) trips the account limit for new
+	// addresses, but still not for the owner's known address.
+	for i := 0; i < 6; i++ {
+		_, _ = s.Login(ctx, auth.LoginRequest{Username: "frank", Password: "guess"}, auth.Meta{IP: fmt.Sprintf("192.0.2.%d", 100+i)})
+	}
+	_, err = s.Login(ctx, auth.LoginRequest{Username: "frank", Password: "franks-password"}, auth.Meta{IP: "192.0.2.200"})
+	wantCode(t, err, errcode.RateLimited)
+	if _, err := s.Login(ctx, auth.LoginRequest{Username: "frank", Password: "franks-password"}, owner); err != nil {
+		t.Fatalf("owner locked out by a distributed attack: %v", err)
+	}
+	// Windows pass.
+	clk.Advance(16 * time.Minute)
+	if _, err := s.Login(ctx, auth.LoginRequest{Username: "frank", Password: "franks-password"}, attacker); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+
+	// Per-IP attempt limit.
+	s2 := newService(t, storetest.SQLite(t), clk, func(c *auth.Config) { c.LoginIPLimit = 2 })
+	for i := 0; i < 2; i++ {
+		_, _ = s2.Login(ctx, auth.LoginRequest{Username: fmt.Sprint("user", i), Password: "whatever1"}, attacker)
+	}
+	_, err = s2.Login(ctx, auth.LoginRequest{Username: "user9", Password: "whatever1"}, attacker)
+	wantCode(t, err, errcode.RateLimited)
+}
+
+// Two nodes share one PostgreSQL: a logout on node A is refused on node B
+// after B's next deny-list sync, though B had the token cached.
+func TestRevocationAcrossNodes(t *testing.T) {
+	st := storetest.Postgres(t)
+	clk := newClock()
+	keys := t.TempDir()
+	a := newServiceIn(t, st, clk, keys)
+	b := newServiceIn(t, st, clk, keys)
+	pair, err := a.Register(ctx, auth.RegisterRequest{Username: "gina", Password: "ginas-password"}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := b.Authenticate(pair.AccessToken) // verified and cached on B
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Logout(ctx, pb, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Authenticate(pair.AccessToken); err == nil {
+		t.Fatal("node A accepts a token it revoked")
+	}
+	if err := b.Denylist().Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Authenticate(pair.AccessToken)
+	wantCode(t, err, errcode.Unauthenticated)
+	// A node started later loads the revocation at start.
+	c := newServiceIn(t, st, clk, keys)
+	_, err = c.Authenticate(pair.AccessToken)
+	wantCode(t, err, errcode.Unauthenticated)
+}
+
+func TestKeyRotation(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	st := storetest.SQLite(t)
+	s := newServiceIn(t, st, clk, dir)
+	old, _ := s.Register(ctx, auth.RegisterRequest{Username: "hank", Password: "hanks-password"}, meta)
+	oldKid := kidOf(t, old.AccessToken)
+
+	retain := 15*time.Minute + 10*time.Second
+	newKid, err := auth.RotateKeys(dir, retain, clk.Now())
+	if err != nil || newKid == oldKid {
+		t.Fatalf("RotateKeys = %q, %v", newKid, err)
+	}
+	if err := s.Keys().Reload(); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := s.Login(ctx, auth.LoginRequest{Username: "hank", Password: "hanks-password"}, meta)
+	if got := kidOf(t, fresh.AccessToken); got != newKid {
+		t.Fatalf("new tokens signed by %q, want the new key %q", got, newKid)
+	}
+	if _, err := s.Authenticate(old.AccessToken); err != nil {
+		t.Fatalf("token of the retired key: %v", err)
+	}
+	var jwks struct{ Keys []map[string]string }
+	if err := json.Unmarshal(s.Keys().JWKS(), &jwks); err != nil || len(jwks.Keys) != 2 {
+		t.Fatalf("JWKS after rotation: %s", s.Keys().JWKS())
+	}
+
+	// Another node that shares the directory but has not reloaded yet picks
+	// the new key up on the first token it sees signed by it.
+	clk.Advance(2 * time.Second)
+	other := newServiceIn(t, st, clk, dir)
+	if _, err := other.Authenticate(fresh.AccessToken); err != nil {
+		t.Fatalf("other node: %v", err)
+	}
+
+	// Past the retention, the old key stops verifying and the next rotation
+	// deletes it.
+	clk.Advance(retain + time.Minute)
+	if err := s.Keys().Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Keys().Public(oldKid); ok {
+		t.Fatal("retired key still verifies after its tokens expired")
+	}
+	if _, err := auth.RotateKeys(dir, retain, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	infos, _ := auth.ListKeys(dir)
+	if len(infos) != 2 {
+		t.Fatalf("keys after second rotation: %d, want 2 (new + previous)", len(infos))
+	}
+}
+
+func kidOf(t *testing.T, token string) string {
+	t.Helper()
+	tok, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Header["kid"].(string)
+}
+
+// Tokens that must never pass: RFC 8725's list and then some.
+func TestTokenAttacks(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	s := newServiceIn(t, storetest.SQLite(t), clk, dir)
+	pair, _ := s.Register(ctx, auth.RegisterRequest{Username: "ivan", Password: "ivans-password"}, meta)
+	key := s.Keys().Active()
+	claims := func() jwt.MapClaims {
+		now := clk.Now()
+		return jwt.MapClaims{"iss": "multijuego", "aud": "multijuego", "sub": "acc", "jti": "j1", "roles": []string{"admin"},
+			"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+	}
+	sign := func(c jwt.MapClaims, mutate func(*jwt.Token)) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+		tok.Header["kid"], tok.Header["typ"] = key.Kid, "at+jwt"
+		if mutate != nil {
+			mutate(tok)
+		}
+		out, err := tok.SignedString(key.Private)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if _, err := s.Authenticate(sign(claims(), nil)); err != nil {
+		t.Fatalf("control token refused: %v", err)
+	}
+	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	hmacWithPublic := func() string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims())
+		tok.Header["kid"], tok.Header["typ"] = key.Kid, "at+jwt"
+		out, _ := tok.SignedString([]byte(key.Public))
+		return out
+	}()
+	noneAlg := func() string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodNone, claims())
+		tok.Header["kid"], tok.Header["typ"] = key.Kid, "at+jwt"
+		out, _ := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
+		return out
+	}()
+	foreign := func() string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims())
+		tok.Header["kid"], tok.Header["typ"] = key.Kid, "at+jwt"
+		out, _ := tok.SignedString(otherPriv)
+		return out
+	}()
+	with := func(k string, v any) jwt.MapClaims { c := claims(); c[k] = v; return c }
+	without := func(k string) jwt.MapClaims { c := claims(); delete(c, k); return c }
+	parts := strings.Split(pair.AccessToken, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	tamperedPayload := strings.Replace(string(payload), `"roles":["player"]`, `"roles":["admin"]`, 1)
+	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(tamperedPayload)) + "." + parts[2]
+
+	for name, tok := range map[string]string{
+		"alg none":                    noneAlg,
+		"HS256 keyed with public":     hmacWithPublic,
+		"signed by a foreign key":     foreign,
+		"payload tampered":            tampered,
+		"wrong issuer":                sign(with("iss", "evil"), nil),
+		"wrong audience":              sign(with("aud", "other-service"), nil),
+		"expired":                     sign(with("exp", clk.Now().Add(-time.Hour).Unix()), nil),
+		"not yet valid":               sign(with("nbf", clk.Now().Add(time.Hour).Unix()), nil),
+		"issued in the future":        sign(with("iat", clk.Now().Add(time.Hour).Unix()), nil),
+		"no exp":                      sign(without("exp"), nil),
+		"no sub":                      sign(without("sub"), nil),
+		"no jti":                      sign(without("jti"), nil),
+		"typ JWT":                     sign(claims(), func(j *jwt.Token) { j.Header["typ"] = "JWT" }),
+		"no typ":                      sign(claims(), func(j *jwt.Token) { delete(j.Header, "typ") }),
+		"unknown kid":                 sign(claims(), func(j *jwt.Token) { j.Header["kid"] = "nope" }),
+		"kid path traversal":          sign(claims(), func(j *jwt.Token) { j.Header["kid"] = "../../etc/passwd" }),
+		"no kid":                      sign(claims(), func(j *jwt.Token) { delete(j.Header, "kid") }),
+		"refresh token as access":     pair.RefreshToken,
+		"empty":                       "",
+		"garbage":                     "a.b.c",
+		"oversized":                   strings.Repeat("a", 5000),
+		"access token with spaces":    " " + pair.AccessToken,
+		"truncated signature":         pair.AccessToken[:len(pair.AccessToken)-4],
+		"two dots only":               "..",
+		"four parts":                  pair.AccessToken + ".x",
+		"json header not an object":   base64.RawURLEncoding.EncodeToString([]byte(`[]`)) + "." + parts[1] + "." + parts[2],
+		"roles as wrong type (claim)": sign(with("roles", "admin"), nil),
+	} {
+		if p, err := s.Authenticate(tok); err == nil {
+			t.Errorf("%s: accepted as %+v", name, p)
+		} else if errcode.As(err) == nil {
+			t.Errorf("%s: error %v is not a domain error", name, err)
+		}
+	}
+	// An access token is not a refresh token either.
+	_, err := s.Refresh(ctx, pair.AccessToken, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+}
+
+func TestTokenCacheHonoursRevocationAndExpiry(t *testing.T) {
+	clk := newClock()
+	s := newService(t, storetest.SQLite(t), clk)
+	pair, _ := s.Register(ctx, auth.RegisterRequest{Username: "judy", Password: "judys-password"}, meta)
+	for i := 0; i < 3; i++ {
+		if _, err := s.Authenticate(pair.AccessToken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits := s.Tokens().CacheHits.Load(); hits != 2 {
+		t.Fatalf("cache hits = %d, want 2", hits)
+	}
+	clk.Advance(15*time.Minute + 11*time.Second)
+	_, err := s.Authenticate(pair.AccessToken)
+	wantCode(t, err, errcode.Unauthenticated)
+
+	pair2, _ := s.Login(ctx, auth.LoginRequest{Username: "judy", Password: "judys-password"}, meta)
+	p, err := s.Authenticate(pair2.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Logout(ctx, p, meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Authenticate(pair2.AccessToken)
+	wantCode(t, err, errcode.Unauthenticated)
+}
+
+func TestKeyFilesAreChecked(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := auth.OpenKeyring(dir, time.Minute, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	infos, _ := auth.ListKeys(dir)
+	if len(infos) != 1 {
+		t.Fatalf("first start made %d keys, want 1", len(infos))
+	}
+	// Opening again reuses the key.
+	if _, err := auth.OpenKeyring(dir, time.Minute, time.Now); err != nil {
+		t.Fatal(err)
+	}
+	if infos2, _ := auth.ListKeys(dir); len(infos2) != 1 || infos2[0].Kid != infos[0].Kid {
+		t.Fatalf("restart changed the keys: %+v", infos2)
+	}
+	if err := os.WriteFile(dir+"/bad.json", []byte(`{"kid":"x","alg":"EdDSA","seed":"AAAA"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.OpenKeyring(dir, time.Minute, time.Now); err == nil || !strings.Contains(err.Error(), "bad.json") {
+		t.Fatalf("corrupt key file: err = %v, want one naming bad.json", err)
+	}
+}

@@ -1,0 +1,768 @@
+// Package auth is multijuego's identity service: accounts (username or
+// email with a password, and device/guest accounts), argon2id password
+// hashing, short-lived Ed25519 JWT access tokens published as a JWKS,
+// rotating single-use refresh tokens with reuse detection, revocation that
+// holds on every node, roles, login throttling and a security audit log.
+//
+// The service speaks in domain terms and returns *errcode.Error for anything
+// the caller did wrong; the gateway turns those into HTTP answers.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/store"
+)
+
+// Store is what the service needs from the relational store.
+type Store interface {
+	RevocationStore
+	CreateAccount(ctx context.Context, a store.Account, deviceID string) error
+	UpdateAccount(ctx context.Context, a store.Account) error
+	AccountByID(ctx context.Context, id string) (store.Account, error)
+	AccountByUsername(ctx context.Context, username string) (store.Account, error)
+	AccountByEmail(ctx context.Context, email string) (store.Account, error)
+	AccountByDevice(ctx context.Context, deviceID string) (store.Account, error)
+	ListAccounts(ctx context.Context, q store.AccountQuery) ([]store.Account, error)
+	CreateRefreshFamily(ctx context.Context, f store.RefreshFamily, first store.RefreshToken) error
+	AddRefreshToken(ctx context.Context, t store.RefreshToken) error
+	ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (store.RefreshToken, store.RefreshFamily, error)
+	RevokeFamily(ctx context.Context, id, reason string, now time.Time) error
+	RevokeAccountFamilies(ctx context.Context, accountID, keep, reason string, now time.Time) (int, error)
+	Prune(ctx context.Context, now time.Time) (int64, error)
+	AppendAudit(ctx context.Context, e store.AuditEvent) error
+	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error)
+}
+
+// Audit event kinds.
+const (
+	AuditRegister       = "register"
+	AuditLoginOK        = "login_ok"
+	AuditLoginFail      = "login_fail"
+	AuditDeviceLogin    = "device_login"
+	AuditTokenReuse     = "token_reuse"
+	AuditLogout         = "logout"
+	AuditPasswordChange = "password_change"
+	AuditLink           = "link"
+	AuditBan            = "ban"
+	AuditUnban          = "unban"
+	AuditRoles          = "roles_change"
+)
+
+// Meta describes the caller of a request, for throttling and the audit log.
+type Meta struct {
+	IP        string
+	UserAgent string
+}
+
+// TokenPair is what a successful login, registration or refresh returns.
+type TokenPair struct {
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    int // seconds until the access token expires
+	AccountID    string
+	Created      bool // device login created the account
+}
+
+// Service is the auth service.
+type Service struct {
+	cfg      Config
+	st       Store
+	hasher   *Hasher
+	tokens   *Tokens
+	deny     *Denylist
+	keys     *Keyring
+	throttle *Throttle
+	signups  *Limiter
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// Deps are the service's dependencies.
+type Deps struct {
+	Store  Store
+	Logger *slog.Logger
+	Now    func() time.Time // nil means time.Now
+}
+
+// New builds the service: opens (or creates) the signing keys in keysDir and
+// loads the deny list from the store.
+func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, error) {
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	keys, err := OpenKeyring(keysDir, cfg.AccessTTL+cfg.ClockSkew, now)
+	if err != nil {
+		return nil, err
+	}
+	deny := NewDenylist(d.Store, now)
+	if err := deny.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("auth: load deny list: %w", err)
+	}
+	conc := cfg.HashConcurrency
+	if conc == 0 {
+		conc = runtime.GOMAXPROCS(0)
+	}
+	s := &Service{
+		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now,
+		hasher: NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
+		tokens: NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),
+		throttle: NewThrottle(ThrottleConfig{
+			IPLimit: cfg.LoginIPLimit, IPWindow: cfg.LoginIPWindow,
+			AccountIPFailures: cfg.AccountIPFailures, AccountFailures: cfg.AccountFailures, FailureWindow: cfg.FailureWindow,
+			KnownIPTTL: cfg.SessionTTL,
+		}, now),
+		signups: NewLimiter(cfg.SignupIPLimit, cfg.SignupIPWindow, 0, now),
+	}
+	return s, nil
+}
+
+// Tokens returns the token verifier (the gateway's edge check).
+func (s *Service) Tokens() *Tokens { return s.tokens }
+
+// Keys returns the signing keyring (for the JWKS endpoint).
+func (s *Service) Keys() *Keyring { return s.keys }
+
+// Hasher returns the password hasher (for metrics).
+func (s *Service) Hasher() *Hasher { return s.hasher }
+
+// Denylist returns the deny list (for metrics).
+func (s *Service) Denylist() *Denylist { return s.deny }
+
+// Run keeps the keys and the deny list fresh and prunes expired rows, until
+// ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	logErr := func(what string) func(error) {
+		return func(err error) { s.log.Error(what, "err", err) }
+	}
+	done := make(chan struct{}, 2)
+	go func() { _ = s.keys.Run(ctx, s.cfg.KeysReload, logErr("reload signing keys")); done <- struct{}{} }()
+	go func() { _ = s.deny.Run(ctx, s.cfg.RevocationSync, logErr("sync deny list")); done <- struct{}{} }()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			<-done
+			return nil
+		case <-t.C:
+			if n, err := s.st.Prune(ctx, s.now()); err != nil {
+				s.log.Error("prune expired tokens", "err", err)
+			} else if n > 0 {
+				s.log.Info("pruned expired tokens and revocations", "rows", n)
+			}
+		}
+	}
+}
+
+// Authenticate verifies an access token (the edge check for every request).
+func (s *Service) Authenticate(token string) (*Principal, error) { return s.tokens.Verify(token) }
+
+var (
+	errBadCredentials = &errcode.Error{Code: errcode.Unauthenticated, Message: "Invalid username, email or password."}
+	errBadRefresh     = &errcode.Error{Code: errcode.Unauthenticated, Message: "The refresh token is invalid or expired."}
+	errBanned         = &errcode.Error{Code: errcode.Banned, Message: "This account is banned."}
+)
+
+func (s *Service) audit(ctx context.Context, kind, accountID, actorID string, m Meta, detail map[string]any) {
+	var d string
+	if m.UserAgent != "" {
+		if detail == nil {
+			detail = map[string]any{}
+		}
+		ua := m.UserAgent
+		if len(ua) > 256 {
+			ua = ua[:256]
+		}
+		detail["user_agent"] = ua
+	}
+	if detail != nil {
+		b, _ := json.Marshal(detail)
+		d = string(b)
+	}
+	e := store.AuditEvent{At: s.now(), Kind: kind, AccountID: accountID, ActorID: actorID, IP: m.IP, Detail: d}
+	if err := s.st.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("write audit event", "kind", kind, "account", accountID, "err", err)
+	}
+}
+
+// --- validation -----------------------------------------------------------
+
+func validUsername(u string) error {
+	if n := utf8.RuneCountInString(u); n < 3 || n > 32 {
+		return errcode.Field("username", "Username must be 3 to 32 characters long.")
+	}
+	for i, r := range u {
+		ok := r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || (i > 0 && strings.ContainsRune("_.-", r)))
+		if !ok {
+			return errcode.Field("username", "Username may use letters, digits and _ . - and must start with a letter or digit.")
+		}
+	}
+	if strings.HasPrefix(strings.ToLower(u), "guest-") {
+		return errcode.Field("username", "Usernames starting with guest- are reserved.")
+	}
+	return nil
+}
+
+func normalEmail(e string) (string, error) {
+	e = strings.TrimSpace(e)
+	if e == "" {
+		return "", nil
+	}
+	if len(e) > 254 {
+		return "", errcode.Field("email", "Email is too long.")
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") {
+		return "", errcode.Field("email", "Email is not a valid address.")
+	}
+	return strings.ToLower(e), nil
+}
+
+func (s *Service) validPassword(field, p string) error {
+	n := utf8.RuneCountInString(p)
+	if n < s.cfg.PasswordMinLength {
+		return errcode.Field(field, "Password must be at least %d characters long.", s.cfg.PasswordMinLength)
+	}
+	if n > s.cfg.PasswordMaxLength {
+		return errcode.Field(field, "Password must be at most %d characters long.", s.cfg.PasswordMaxLength)
+	}
+	if !utf8.ValidString(p) {
+		return errcode.Field(field, "Password must be valid UTF-8.")
+	}
+	return nil
+}
+
+func validDevice(d string) error {
+	if len(d) < 10 || len(d) > 128 {
+		return errcode.Field("device_id", "Device id must be 10 to 128 characters long.")
+	}
+	for _, r := range d {
+		if !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_.:", r))) {
+			return errcode.Field("device_id", "Device id may use letters, digits and - _ . : only.")
+		}
+	}
+	return nil
+}
+
+func conflict(err error) error {
+	var ce *store.ConflictError
+	if errors.As(err, &ce) {
+		msg := map[string]string{"username": "That username is taken.", "email": "That email is already registered.", "device_id": "That device is already linked."}[ce.Field]
+		if msg == "" {
+			msg = "Already exists."
+		}
+		return &errcode.Error{Code: errcode.Conflict, Field: ce.Field, Message: msg}
+	}
+	return err
+}
+
+func rateLimited(retry time.Duration) error {
+	if retry < time.Second {
+		retry = time.Second
+	}
+	return &errcode.Error{Code: errcode.RateLimited, Message: "Too many attempts, try again later.", RetryAfter: retry}
+}
+
+// --- sessions ---------------------------------------------------------------
+
+func hashRefresh(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// refreshPrefix marks our refresh tokens, so they are recognisable in a leak
+// scanner and never confused with an access token.
+const refreshPrefix = "mjr_"
+
+func newRefreshToken() string { return refreshPrefix + randomID(32) }
+
+// startSession creates a refresh family and issues the first pair.
+func (s *Service) startSession(ctx context.Context, a store.Account) (TokenPair, error) {
+	now := s.now()
+	fam := store.RefreshFamily{ID: uuid.Must(uuid.NewV7()).String(), AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	refresh := newRefreshToken()
+	rt := store.RefreshToken{Hash: hashRefresh(refresh), FamilyID: fam.ID, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
+	if err := s.st.CreateRefreshFamily(ctx, fam, rt); err != nil {
+		return TokenPair{}, err
+	}
+	return s.pair(a, fam.ID, refresh)
+}
+
+func (s *Service) pair(a store.Account, sid, refresh string) (TokenPair, error) {
+	access, exp, err := s.tokens.Issue(a.ID, a.Roles, sid)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return TokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(exp.Sub(s.now()).Round(time.Second).Seconds()), AccountID: a.ID}, nil
+}
+
+// --- operations ---------------------------------------------------------------
+
+// RegisterRequest creates a password account.
+type RegisterRequest struct {
+	Username string
+	Email    string
+	Password string
+}
+
+// Register creates an account with a password and starts a session.
+func (s *Service) Register(ctx context.Context, r RegisterRequest, m Meta) (TokenPair, error) {
+	if err := validUsername(r.Username); err != nil {
+		return TokenPair{}, err
+	}
+	email, err := normalEmail(r.Email)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.validPassword("password", r.Password); err != nil {
+		return TokenPair{}, err
+	}
+	if retry, ok := s.signups.Allow(m.IP); !ok {
+		return TokenPair{}, rateLimited(retry)
+	}
+	hash, err := s.hasher.Hash(ctx, r.Password)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	now := s.now()
+	a := store.Account{ID: uuid.Must(uuid.NewV7()).String(), Username: r.Username, Email: email, PasswordHash: hash,
+		Roles: []string{RolePlayer}, CreatedAt: now, UpdatedAt: now}
+	if err := s.st.CreateAccount(ctx, a, ""); err != nil {
+		return TokenPair{}, conflict(err)
+	}
+	s.audit(ctx, AuditRegister, a.ID, "", m, nil)
+	return s.startSession(ctx, a)
+}
+
+// LoginRequest names the account by username or email.
+type LoginRequest struct {
+	Username string
+	Email    string
+	Password string
+}
+
+// Login checks a password and starts a session. Unknown account and wrong
+// password give the same error after the same work.
+func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair, error) {
+	ident := strings.ToLower(strings.TrimSpace(r.Username))
+	byEmail := false
+	switch {
+	case r.Username != "" && r.Email != "":
+		return TokenPair{}, errcode.Field("email", "Give username or email, not both.")
+	case r.Email != "":
+		ident, byEmail = strings.ToLower(strings.TrimSpace(r.Email)), true
+	case r.Username == "":
+		return TokenPair{}, errcode.Field("username", "Username or email is required.")
+	}
+	if len(ident) > 254 {
+		return TokenPair{}, errcode.Field("username", "Username or email is too long.")
+	}
+	if r.Password == "" {
+		return TokenPair{}, errcode.Field("password", "Password is required.")
+	}
+	if utf8.RuneCountInString(r.Password) > s.cfg.PasswordMaxLength {
+		return TokenPair{}, errcode.Field("password", "Password must be at most %d characters long.", s.cfg.PasswordMaxLength)
+	}
+	if retry, ok := s.throttle.Attempt(m.IP, ident); !ok {
+		s.audit(ctx, AuditLoginFail, "", "", m, map[string]any{"reason": "throttled", "login": ident})
+		return TokenPair{}, rateLimited(retry)
+	}
+	var a store.Account
+	var err error
+	if byEmail {
+		a, err = s.st.AccountByEmail(ctx, ident)
+	} else {
+		a, err = s.st.AccountByUsername(ctx, ident)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return TokenPair{}, err
+	}
+	ok, rehash, herr := s.hasher.Verify(ctx, a.PasswordHash, r.Password) // a is zero when not found: dummy hash
+	if herr != nil {
+		return TokenPair{}, herr
+	}
+	if !ok {
+		s.throttle.Failure(m.IP, ident)
+		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "bad_credentials"})
+		return TokenPair{}, errBadCredentials
+	}
+	if a.Banned() {
+		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "banned"})
+		return TokenPair{}, errBanned
+	}
+	s.throttle.Success(m.IP, ident)
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, r.Password); err == nil {
+			a.PasswordHash, a.UpdatedAt = h, s.now()
+			if err := s.st.UpdateAccount(ctx, a); err != nil {
+				s.log.Warn("upgrade password hash", "account", a.ID, "err", err)
+			}
+		}
+	}
+	s.audit(ctx, AuditLoginOK, a.ID, "", m, nil)
+	return s.startSession(ctx, a)
+}
+
+// Device logs in with a device id, creating a guest account on first use.
+func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPair, error) {
+	if err := validDevice(deviceID); err != nil {
+		return TokenPair{}, err
+	}
+	a, err := s.st.AccountByDevice(ctx, deviceID)
+	created := false
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if retry, ok := s.signups.Allow(m.IP); !ok {
+			return TokenPair{}, rateLimited(retry)
+		}
+		now := s.now()
+		a = store.Account{ID: uuid.Must(uuid.NewV7()).String(), Username: "guest-" + strings.ToLower(randomID(9)),
+			Roles: []string{RolePlayer}, CreatedAt: now, UpdatedAt: now, Devices: []string{deviceID}}
+		if err := s.st.CreateAccount(ctx, a, deviceID); err != nil {
+			var ce *store.ConflictError
+			if !errors.As(err, &ce) || ce.Field != "device_id" {
+				return TokenPair{}, err
+			}
+			// Two first logins of one device raced; the other one won.
+			if a, err = s.st.AccountByDevice(ctx, deviceID); err != nil {
+				return TokenPair{}, err
+			}
+		} else {
+			created = true
+			s.audit(ctx, AuditRegister, a.ID, "", m, map[string]any{"guest": true})
+		}
+	case err != nil:
+		return TokenPair{}, err
+	}
+	if a.Banned() {
+		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "banned", "device": true})
+		return TokenPair{}, errBanned
+	}
+	s.audit(ctx, AuditDeviceLogin, a.ID, "", m, nil)
+	p, err := s.startSession(ctx, a)
+	p.Created = created
+	return p, err
+}
+
+// Refresh exchanges a refresh token for a new pair. Each refresh token works
+// once: presenting a used one revokes its whole session (family), on the
+// assumption that it was stolen, and writes an audit event.
+func (s *Service) Refresh(ctx context.Context, token string, m Meta) (TokenPair, error) {
+	if !strings.HasPrefix(token, refreshPrefix) || len(token) > 128 {
+		return TokenPair{}, errBadRefresh
+	}
+	now := s.now()
+	old, fam, err := s.st.ConsumeRefreshToken(ctx, hashRefresh(token), now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return TokenPair{}, errBadRefresh
+	case errors.Is(err, store.ErrTokenUsed):
+		if !fam.Revoked() {
+			if err := s.revokeSession(ctx, fam.ID, fam.AccountID, "reuse", now); err != nil {
+				return TokenPair{}, err
+			}
+		}
+		s.audit(ctx, AuditTokenReuse, fam.AccountID, "", m, map[string]any{"family": fam.ID})
+		s.log.Warn("refresh token reuse: session revoked", "account", fam.AccountID, "family", fam.ID, "ip", m.IP)
+		return TokenPair{}, &errcode.Error{Code: errcode.Unauthenticated, Message: "This refresh token was already used; the session has been revoked. Log in again."}
+	case err != nil:
+		return TokenPair{}, err
+	}
+	if fam.Revoked() || !now.Before(old.ExpiresAt) || !now.Before(fam.ExpiresAt) {
+		return TokenPair{}, errBadRefresh
+	}
+	a, err := s.st.AccountByID(ctx, old.AccountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return TokenPair{}, errBadRefresh
+	}
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if a.Banned() {
+		return TokenPair{}, errBanned
+	}
+	refresh := newRefreshToken()
+	exp := now.Add(s.cfg.RefreshTTL)
+	if exp.After(fam.ExpiresAt) {
+		exp = fam.ExpiresAt
+	}
+	if err := s.st.AddRefreshToken(ctx, store.RefreshToken{Hash: hashRefresh(refresh), FamilyID: fam.ID, AccountID: a.ID, CreatedAt: now, ExpiresAt: exp}); err != nil {
+		return TokenPair{}, err
+	}
+	return s.pair(a, fam.ID, refresh)
+}
+
+// revokeSession revokes a refresh family and every access token issued with
+// it, on every node.
+func (s *Service) revokeSession(ctx context.Context, sid, accountID, reason string, now time.Time) error {
+	if err := s.st.RevokeFamily(ctx, sid, reason, now); err != nil {
+		return err
+	}
+	return s.deny.Revoke(ctx, store.Revocation{Kind: store.RevokeSession, Subject: sid, Cutoff: now, CreatedAt: now,
+		ExpiresAt: now.Add(s.cfg.AccessTTL + s.cfg.ClockSkew)})
+}
+
+// revokeAccount voids every refresh family and access token of the account
+// issued up to cutoff.
+func (s *Service) revokeAccount(ctx context.Context, accountID, keepFamily, reason string, cutoff time.Time) error {
+	now := s.now()
+	if _, err := s.st.RevokeAccountFamilies(ctx, accountID, keepFamily, reason, now); err != nil {
+		return err
+	}
+	return s.deny.Revoke(ctx, store.Revocation{Kind: store.RevokeAccount, Subject: accountID, Cutoff: cutoff, CreatedAt: now,
+		ExpiresAt: now.Add(s.cfg.AccessTTL + s.cfg.ClockSkew)})
+}
+
+// Logout ends the caller's session: its refresh family is revoked and its
+// access tokens are denied until they expire, on every node.
+func (s *Service) Logout(ctx context.Context, p *Principal, m Meta) error {
+	now := s.now()
+	if p.SID != "" {
+		if err := s.revokeSession(ctx, p.SID, p.AccountID, "logout", now); err != nil {
+			return err
+		}
+	} else if err := s.deny.Revoke(ctx, store.Revocation{Kind: store.RevokeToken, Subject: p.JTI, Cutoff: now, CreatedAt: now,
+		ExpiresAt: p.ExpiresAt.Add(s.cfg.ClockSkew)}); err != nil {
+		return err
+	}
+	s.audit(ctx, AuditLogout, p.AccountID, "", m, nil)
+	return nil
+}
+
+// Account returns the caller's account.
+func (s *Service) Account(ctx context.Context, id string) (store.Account, error) {
+	a, err := s.st.AccountByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, errcode.New(errcode.NotFound, "Account not found.")
+	}
+	return a, err
+}
+
+// LinkRequest adds password credentials to a guest account.
+type LinkRequest struct {
+	Username string // optional: replaces the generated guest name
+	Email    string // optional
+	Password string
+}
+
+// Link adds a password (and optionally a username and email) to a
+// device-only account, so the player can log in from anywhere.
+func (s *Service) Link(ctx context.Context, p *Principal, r LinkRequest, m Meta) (store.Account, error) {
+	a, err := s.Account(ctx, p.AccountID)
+	if err != nil {
+		return a, err
+	}
+	if a.PasswordHash != "" {
+		return store.Account{}, &errcode.Error{Code: errcode.Conflict, Field: "password", Message: "This account already has a password; change it instead."}
+	}
+	if r.Username != "" {
+		if err := validUsername(r.Username); err != nil {
+			return store.Account{}, err
+		}
+		a.Username = r.Username
+	}
+	if r.Email != "" {
+		if a.Email, err = normalEmail(r.Email); err != nil {
+			return store.Account{}, err
+		}
+	}
+	if err := s.validPassword("password", r.Password); err != nil {
+		return store.Account{}, err
+	}
+	if a.PasswordHash, err = s.hasher.Hash(ctx, r.Password); err != nil {
+		return store.Account{}, err
+	}
+	a.UpdatedAt = s.now()
+	if err := s.st.UpdateAccount(ctx, a); err != nil {
+		return store.Account{}, conflict(err)
+	}
+	s.audit(ctx, AuditLink, a.ID, "", m, nil)
+	return a, nil
+}
+
+// ChangePassword replaces the password after checking the current one. Every
+// other session of the account ends; the caller gets a fresh pair.
+func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, next string, m Meta) (TokenPair, error) {
+	if err := s.validPassword("new_password", next); err != nil {
+		return TokenPair{}, err
+	}
+	a, err := s.Account(ctx, p.AccountID)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if a.PasswordHash == "" {
+		return TokenPair{}, &errcode.Error{Code: errcode.Conflict, Field: "current_password", Message: "This account has no password yet; link one first."}
+	}
+	ok, _, err := s.hasher.Verify(ctx, a.PasswordHash, current)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if !ok {
+		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "bad_current_password"})
+		return TokenPair{}, &errcode.Error{Code: errcode.Unauthenticated, Field: "current_password", Message: "The current password is wrong."}
+	}
+	if a.PasswordHash, err = s.hasher.Hash(ctx, next); err != nil {
+		return TokenPair{}, err
+	}
+	now := s.now()
+	a.UpdatedAt = now
+	// Tokens are stamped to the second: void every token issued before this
+	// second, and the caller's own one by jti, so the fresh pair issued
+	// below (same second) stays valid.
+	cutoff := now.Truncate(time.Second).Add(-time.Nanosecond)
+	a.RevokedBefore = cutoff
+	if err := s.st.UpdateAccount(ctx, a); err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.revokeAccount(ctx, a.ID, "", "password_change", cutoff); err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.deny.Revoke(ctx, store.Revocation{Kind: store.RevokeToken, Subject: p.JTI, Cutoff: now, CreatedAt: now, ExpiresAt: p.ExpiresAt.Add(s.cfg.ClockSkew)}); err != nil {
+		return TokenPair{}, err
+	}
+	s.audit(ctx, AuditPasswordChange, a.ID, "", m, nil)
+	return s.startSession(ctx, a)
+}
+
+// ListAccounts pages through accounts (admin).
+func (s *Service) ListAccounts(ctx context.Context, q store.AccountQuery) ([]store.Account, error) {
+	if q.Limit < 0 || q.Limit > 500 {
+		return nil, errcode.Field("limit", "Limit must be between 1 and 500.")
+	}
+	return s.st.ListAccounts(ctx, q)
+}
+
+// Ban bans an account: it cannot log in or refresh, and its live tokens are
+// revoked on every node.
+func (s *Service) Ban(ctx context.Context, actor *Principal, accountID, reason string, m Meta) (store.Account, error) {
+	if len(reason) > 500 {
+		return store.Account{}, errcode.Field("reason", "Reason must be at most 500 characters.")
+	}
+	a, err := s.Account(ctx, accountID)
+	if err != nil {
+		return a, err
+	}
+	if actor != nil && actor.AccountID == a.ID {
+		return store.Account{}, errcode.New(errcode.Conflict, "You cannot ban yourself.")
+	}
+	now := s.now()
+	if !a.Banned() {
+		a.BannedAt = now
+	}
+	a.BanReason, a.RevokedBefore, a.UpdatedAt = reason, now, now
+	if err := s.st.UpdateAccount(ctx, a); err != nil {
+		return store.Account{}, err
+	}
+	if err := s.revokeAccount(ctx, a.ID, "", "ban", now); err != nil {
+		return store.Account{}, err
+	}
+	s.audit(ctx, AuditBan, a.ID, actorID(actor), m, map[string]any{"reason": reason})
+	return a, nil
+}
+
+// Unban lifts a ban. Tokens revoked by the ban stay revoked.
+func (s *Service) Unban(ctx context.Context, actor *Principal, accountID string, m Meta) (store.Account, error) {
+	a, err := s.Account(ctx, accountID)
+	if err != nil {
+		return a, err
+	}
+	a.BannedAt, a.BanReason, a.UpdatedAt = time.Time{}, "", s.now()
+	if err := s.st.UpdateAccount(ctx, a); err != nil {
+		return store.Account{}, err
+	}
+	s.audit(ctx, AuditUnban, a.ID, actorID(actor), m, nil)
+	return a, nil
+}
+
+// SetRoles replaces an account's roles. Removing a role revokes the
+// account's tokens, so a demotion takes effect at once.
+func (s *Service) SetRoles(ctx context.Context, actor *Principal, accountID string, roles []string, m Meta) (store.Account, error) {
+	if len(roles) == 0 {
+		return store.Account{}, errcode.Field("roles", "At least one role is required.")
+	}
+	for _, r := range roles {
+		if !ValidRole(r) {
+			return store.Account{}, errcode.Field("roles", "Unknown role %q (allowed: player, admin, service).", r)
+		}
+	}
+	a, err := s.Account(ctx, accountID)
+	if err != nil {
+		return a, err
+	}
+	removed := false
+	for _, r := range a.Roles {
+		if !slices.Contains(roles, r) {
+			removed = true
+		}
+	}
+	old := a.Roles
+	now := s.now()
+	a.Roles, a.UpdatedAt = dedupe(roles), now
+	if err := s.st.UpdateAccount(ctx, a); err != nil {
+		return store.Account{}, err
+	}
+	if removed {
+		if err := s.revokeAccount(ctx, a.ID, "", "roles_change", now); err != nil {
+			return store.Account{}, err
+		}
+	}
+	s.audit(ctx, AuditRoles, a.ID, actorID(actor), m, map[string]any{"from": old, "to": a.Roles})
+	return a, nil
+}
+
+// AccountByName finds an account by username (for operator commands).
+func (s *Service) AccountByName(ctx context.Context, username string) (store.Account, error) {
+	a, err := s.st.AccountByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return a, errcode.New(errcode.NotFound, "No account named %q.", username)
+	}
+	return a, err
+}
+
+// Audit pages through the audit log (admin).
+func (s *Service) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
+	if q.Limit < 0 || q.Limit > 500 {
+		return nil, errcode.Field("limit", "Limit must be between 1 and 500.")
+	}
+	return s.st.Audit(ctx, q)
+}
+
+func actorID(p *Principal) string {
+	if p == nil {
+		return ""
+	}
+	return p.AccountID
+}
+
+func dedupe(list []string) []string {
+	var out []string
+	for _, x := range list {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,255 @@
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/multijuego/multijuego/internal/errcode"
+)
+
+// Roles.
+const (
+	RolePlayer  = "player"
+	RoleAdmin   = "admin"
+	RoleService = "service"
+)
+
+// ValidRole reports whether r is a known role.
+func ValidRole(r string) bool { return r == RolePlayer || r == RoleAdmin || r == RoleService }
+
+// accessType is the JWT "typ" of access tokens (RFC 9068). Checking it keeps
+// any other JWT we might sign one day from passing as an access token.
+const accessType = "at+jwt"
+
+// maxTokenBytes bounds what the parser will look at.
+const maxTokenBytes = 4096
+
+// Principal is the verified identity behind an access token.
+type Principal struct {
+	AccountID string
+	Roles     []string
+	JTI       string
+	SID       string // the refresh family the token was issued with
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// HasRole reports whether the principal holds role.
+func (p *Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+type accessClaims struct {
+	jwt.RegisteredClaims
+	Roles []string `json:"roles"`
+	SID   string   `json:"sid,omitempty"`
+}
+
+// TokenConfig says what tokens we issue and accept.
+type TokenConfig struct {
+	Issuer    string
+	Audience  string
+	TTL       time.Duration
+	Skew      time.Duration // leeway for exp, nbf and iat
+	CacheSize int           // verified tokens remembered; 0 disables the cache
+}
+
+// Tokens signs and verifies access tokens.
+type Tokens struct {
+	cfg    TokenConfig
+	keys   *Keyring
+	deny   *Denylist
+	now    func() time.Time
+	parser *jwt.Parser
+	cache  *tokenCache
+
+	// Counters for metrics.
+	CacheHits, CacheMisses atomic.Int64
+}
+
+// NewTokens returns a signer and verifier over keys; deny may be nil in
+// tools that only sign.
+func NewTokens(cfg TokenConfig, keys *Keyring, deny *Denylist, now func() time.Time) *Tokens {
+	t := &Tokens{cfg: cfg, keys: keys, deny: deny, now: now}
+	// RFC 8725: an allow-list of one asymmetric algorithm, so neither "none"
+	// nor an HMAC keyed with a public key can pass; iss and aud checked; exp
+	// required.
+	t.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithAudience(cfg.Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.Skew),
+		jwt.WithTimeFunc(now),
+	)
+	if cfg.CacheSize > 0 {
+		t.cache = newTokenCache(cfg.CacheSize)
+	}
+	return t
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Issue signs an access token for the account.
+func (t *Tokens) Issue(accountID string, roles []string, sid string) (token string, exp time.Time, err error) {
+	key := t.keys.Active()
+	if key == nil {
+		return "", time.Time{}, errors.New("auth: no signing key")
+	}
+	now := t.now().UTC().Truncate(time.Second)
+	exp = now.Add(t.cfg.TTL)
+	c := accessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    t.cfg.Issuer,
+			Subject:   accountID,
+			Audience:  jwt.ClaimStrings{t.cfg.Audience},
+			ExpiresAt: jwt.NewNumericDate(exp),
+			NotBefore: jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        randomID(16),
+		},
+		Roles: roles,
+		SID:   sid,
+	}
+	j := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	j.Header["kid"] = key.Kid
+	j.Header["typ"] = accessType
+	token, err = j.SignedString(key.Private)
+	return token, exp, err
+}
+
+var errBadToken = &errcode.Error{Code: errcode.Unauthenticated, Message: "The access token is invalid."}
+var errExpired = &errcode.Error{Code: errcode.Unauthenticated, Message: "The access token has expired."}
+var errRevoked = &errcode.Error{Code: errcode.Unauthenticated, Message: "The access token has been revoked."}
+
+// Verify checks an access token and returns its principal. A token seen
+// before is served from a bounded cache of verified tokens; expiry and the
+// deny list are checked on every call, cached or not.
+func (t *Tokens) Verify(token string) (*Principal, error) {
+	if len(token) == 0 || len(token) > maxTokenBytes {
+		return nil, errBadToken
+	}
+	now := t.now()
+	if t.cache != nil {
+		if p, ok := t.cache.get(token); ok {
+			t.CacheHits.Add(1)
+			if !now.Before(p.ExpiresAt.Add(t.cfg.Skew)) {
+				return nil, errExpired
+			}
+			if t.deny != nil && t.deny.Denied(p) {
+				return nil, errRevoked
+			}
+			return p, nil
+		}
+		t.CacheMisses.Add(1)
+	}
+	p, err := t.parse(token)
+	if err != nil {
+		return nil, err
+	}
+	if t.deny != nil && t.deny.Denied(p) {
+		return nil, errRevoked
+	}
+	if t.cache != nil {
+		t.cache.put(token, p, now)
+	}
+	return p, nil
+}
+
+func (t *Tokens) parse(token string) (*Principal, error) {
+	var c accessClaims
+	_, err := t.parser.ParseWithClaims(token, &c, func(j *jwt.Token) (any, error) {
+		if typ, _ := j.Header["typ"].(string); typ != accessType {
+			return nil, errors.New("wrong typ")
+		}
+		kid, _ := j.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("no kid")
+		}
+		// kid only selects among our own keys; it is never a path or URL.
+		pub, ok := t.keys.Public(kid)
+		if !ok {
+			return nil, errors.New("unknown kid")
+		}
+		return pub, nil
+	})
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, errExpired
+		}
+		return nil, errBadToken
+	}
+	if c.Subject == "" || c.ID == "" || c.IssuedAt == nil {
+		return nil, errBadToken
+	}
+	return &Principal{
+		AccountID: c.Subject, Roles: c.Roles, JTI: c.ID, SID: c.SID,
+		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time,
+	}, nil
+}
+
+// tokenCache remembers verified tokens. It is sharded to keep lock
+// contention low and bounded per shard: when a shard is full, expired entries
+// go first, else an arbitrary one (Go's map order is randomised).
+type tokenCache struct {
+	seed     maphash.Seed
+	perShard int
+	shards   [32]cacheShard
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string]*Principal
+}
+
+func newTokenCache(size int) *tokenCache {
+	c := &tokenCache{seed: maphash.MakeSeed(), perShard: max(1, size/32)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*Principal)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(token string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, token)%uint64(len(c.shards))]
+}
+
+func (c *tokenCache) get(token string) (*Principal, bool) {
+	s := c.shard(token)
+	s.mu.RLock()
+	p, ok := s.m[token]
+	s.mu.RUnlock()
+	return p, ok
+}
+
+func (c *tokenCache) put(token string, p *Principal, now time.Time) {
+	s := c.shard(token)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.m) >= c.perShard {
+		// Look at a few entries: drop the expired ones among them, and at
+		// least one in any case.
+		scanned, evicted := 0, 0
+		for k, v := range s.m {
+			if evicted == 0 || v.ExpiresAt.Before(now) {
+				delete(s.m, k)
+				evicted++
+			}
+			if scanned++; scanned >= 16 {
+				break
+			}
+		}
+	}
+	s.m[token] = p
+}
