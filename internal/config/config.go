@@ -253,7 +253,7 @@ func LoadEnv(root any, environ []string) error {
 	var unknown []string
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || notKeys(name) {
 			continue
 		}
 		f, known := byEnv[name]
@@ -270,6 +270,12 @@ func LoadEnv(root any, environ []string) error {
 		return fmt.Errorf("environment: unknown variable %s (see 'multijuego config print' for the keys)", strings.Join(unknown, ", "))
 	}
 	return nil
+}
+
+// notKeys are MULTIJUEGO_ variables that are not configuration keys: the
+// config file path, and the test suite's own settings.
+func notKeys(name string) bool {
+	return name == EnvPrefix+"CONFIG" || strings.HasPrefix(name, EnvPrefix+"TEST_")
 }
 
 // RegisterFlags adds one flag per field to fs. Flags write straight into the

@@ -1,0 +1,247 @@
+// Package app is multijuego's composition root: it turns the configuration
+// into running parts. The binary (cmd/multijuego) and the end-to-end tests
+// start the same Main.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/store"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=v1.2.3".
+var Version = "dev"
+
+func version() string {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += "+" + s.Value[:12]
+			}
+		}
+	}
+	return v
+}
+
+// Main is one running multijuego process: the roles its configuration
+// selects, wired together.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	Stdout io.Writer
+
+	store    *store.Store
+	auth     *auth.Service
+	gateway  *gateway.Server
+	listener net.Listener
+	registry *prometheus.Registry
+}
+
+// NewLogger builds the structured logger the configuration asks for.
+func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Open builds every part the roles need and starts listening, but serves
+// nothing until Run. On error, what was opened is closed.
+func (m *Main) Open(ctx context.Context) (err error) {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.Stdout == nil {
+		m.Stdout = io.Discard
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	roles := ExpandRoles(m.Config.Roles)
+	m.registry = prometheus.NewRegistry()
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gd := gateway.Deps{Registry: m.registry, Logger: m.Logger, Version: version()}
+
+	if needs(roles, "store") {
+		if m.store, err = openStore(ctx, m.Config); err != nil {
+			return err
+		}
+		if m.Config.Store.AutoMigrate {
+			n, err := m.store.Migrate(ctx)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				m.Logger.Info("applied migrations", "count", n, "database", m.store.Dialect())
+			}
+		}
+		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "database", Check: m.store.Ping},
+			gateway.ReadyCheck{Name: "migrations", Check: func(ctx context.Context) error {
+				ok, err := m.store.Current(ctx)
+				if err == nil && !ok {
+					err = errors.New("pending migrations (run 'multijuego migrate up')")
+				}
+				return err
+			}})
+	}
+	if needs(roles, "keys") {
+		m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), auth.Deps{Store: m.store, Logger: m.Logger})
+		if err != nil {
+			return err
+		}
+		gd.Auth = m.auth
+		registerAuthMetrics(m.registry, m.auth)
+	}
+	if !slices.Contains(roles, RoleAuth) && m.Config.Gateway.AuthURL != "" {
+		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(m.Config.Gateway.AuthURL)})
+	}
+	if m.gateway, err = gateway.New(m.Config.Gateway, gd); err != nil {
+		return err
+	}
+	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
+	}
+	return nil
+}
+
+func openStore(ctx context.Context, c Config) (*store.Store, error) {
+	return store.Open(ctx, store.Options{URL: c.DatabaseURL, DataDir: c.DataDir, MaxOpenConns: c.Store.MaxOpenConns, BusyTimeout: c.Store.BusyTimeout})
+}
+
+// Addr is the address the HTTP server listens on (useful with port 0).
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// URL is the base URL of the HTTP server.
+func (m *Main) URL() string {
+	scheme := "http"
+	if m.Config.Gateway.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + m.Addr()
+}
+
+// Run serves until ctx ends, then drains and returns. If any part fails, the
+// others are stopped and the first error is returned.
+func (m *Main) Run(ctx context.Context) error {
+	roles := ExpandRoles(m.Config.Roles)
+	m.Logger.Info("multijuego started", "version", version(), "roles", strings.Join(roles, ","), "addr", m.Addr(),
+		"database", dbName(m.store), "data_dir", m.Config.DataDir)
+	fmt.Fprintf(m.Stdout, "multijuego %s listening on %s\n", version(), m.URL())
+	parts := []part{{"http", func(ctx context.Context) error { return m.gateway.Serve(ctx, m.listener) }}}
+	if m.auth != nil {
+		parts = append(parts, part{"auth", m.auth.Run})
+	}
+	err := supervise(ctx, m.Logger, parts)
+	m.Logger.Info("multijuego stopped")
+	return err
+}
+
+func dbName(s *store.Store) string {
+	if s == nil {
+		return "none"
+	}
+	return s.Dialect()
+}
+
+// Close releases what Open acquired.
+func (m *Main) Close() error {
+	var errs []error
+	if m.listener != nil {
+		if err := m.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.store != nil {
+		errs = append(errs, m.store.Close())
+		m.store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// part is one long-running piece of the process.
+type part struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// supervise runs the parts until ctx ends. A part that returns before that,
+// with or without an error, stops all the others: a process with a dead part
+// must not look healthy.
+func supervise(ctx context.Context, log *slog.Logger, parts []part) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(parts))
+	for _, p := range parts {
+		go func() { results <- result{p.name, p.run(ctx)} }()
+	}
+	var first error
+	for range parts {
+		r := <-results
+		if ctx.Err() == nil {
+			if r.err == nil {
+				r.err = errors.New("stopped unexpectedly")
+			}
+			log.Error("part failed; stopping the process", "part", r.name, "err", r.err)
+		}
+		if r.err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", r.name, r.err)
+		}
+		cancel()
+	}
+	return first
+}
+
+func registerAuthMetrics(reg *prometheus.Registry, a *auth.Service) {
+	t := a.Tokens()
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_token_cache_hits_total", Help: "Access tokens served from the verified-token cache."},
+			func() float64 { return float64(t.CacheHits.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_token_cache_misses_total", Help: "Access tokens verified by signature."},
+			func() float64 { return float64(t.CacheMisses.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_password_hashes_running", Help: "Password hashes running now."},
+			func() float64 { return float64(a.Hasher().Running()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_password_hashes_waiting", Help: "Requests waiting for a password-hash slot."},
+			func() float64 { return float64(a.Hasher().Waiting()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_denylist_entries", Help: "Revocations held in the deny list."},
+			func() float64 { return float64(a.Denylist().Size()) }),
+	)
+}
+
+// Serve is `multijuego serve`: open, run until ctx ends, close.
+func Serve(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger) error {
+	m := &Main{Config: cfg, Logger: log, Stdout: stdout}
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	runErr := m.Run(ctx)
+	return errors.Join(runErr, m.Close())
+}
+
+func httpReady(base string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		return getOK(ctx, strings.TrimRight(base, "/")+"/healthz")
+	}
+}

@@ -1,0 +1,217 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/config"
+)
+
+const usage = `multijuego: an open-source backend for real-time multiplayer games.
+
+Usage:
+  multijuego serve [flags]                 run the selected roles (default: all) until SIGTERM/SIGINT
+  multijuego migrate up|status [flags]     apply or list database migrations
+  multijuego keys rotate|list [flags]      rotate or list the JWT signing keys in the keys directory
+  multijuego accounts set-roles USERNAME ROLES [flags]
+                                           give an account roles (comma-separated: player,admin,service)
+  multijuego config print [flags]          print the effective configuration, secrets masked
+  multijuego version                       print the version
+
+Every configuration key can be set in a YAML file (--config FILE), as an
+environment variable (MULTIJUEGO_DATA_DIR) or as a flag (--data-dir), in
+increasing order of precedence. 'multijuego serve --help' lists them all.
+`
+
+// Run is the command line. It returns the process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "version":
+		fmt.Fprintln(stdout, "multijuego", version())
+		return 0
+	}
+	sub := ""
+	if cmd == "migrate" || cmd == "keys" || cmd == "config" || cmd == "accounts" {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			fmt.Fprintf(stderr, "multijuego %s: missing subcommand\n\n%s", cmd, usage)
+			return 2
+		}
+		sub, args = args[0], args[1:]
+	}
+	cfg, rest, err := LoadConfig("multijuego "+cmd, args, environ, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "multijuego: %v\n", err)
+		return 2
+	}
+	log := NewLogger(cfg.Log, stderr)
+	if cmd != "accounts" && len(rest) > 0 {
+		fmt.Fprintf(stderr, "multijuego %s: unexpected argument %q\n", cmd, rest[0])
+		return 2
+	}
+	switch cmd {
+	case "serve":
+		err = Serve(ctx, cfg, stdout, log)
+	case "migrate":
+		err = migrate(ctx, cfg, sub, stdout)
+	case "keys":
+		err = keys(cfg, sub, stdout)
+	case "config":
+		if sub != "print" {
+			err = fmt.Errorf("unknown command 'config %s' (try 'config print')", sub)
+			break
+		}
+		fmt.Fprint(stdout, config.Print(&cfg))
+	case "accounts":
+		err = accounts(ctx, cfg, sub, rest, stdout, log)
+	default:
+		fmt.Fprintf(stderr, "multijuego: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "multijuego: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func migrate(ctx context.Context, cfg Config, sub string, out io.Writer) error {
+	s, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	switch sub {
+	case "up":
+		n, err := s.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "applied %d migration(s) to %s\n", n, s.Dialect())
+		return nil
+	case "status":
+		all, unknown, err := s.MigrationStatus(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
+		pending := 0
+		for _, m := range all {
+			applied := "pending"
+			if !m.AppliedAt.IsZero() {
+				applied = m.AppliedAt.Format(time.RFC3339)
+			} else {
+				pending++
+			}
+			fmt.Fprintf(tw, "%04d\t%s\t%s\n", m.Version, m.Name, applied)
+		}
+		tw.Flush()
+		if len(unknown) > 0 {
+			fmt.Fprintf(out, "the database has migrations this binary does not know: %v (a newer version migrated it)\n", unknown)
+		}
+		fmt.Fprintf(out, "%s: %d applied, %d pending\n", s.Dialect(), len(all)-pending, pending)
+		return nil
+	}
+	return fmt.Errorf("unknown command 'migrate %s' (try up or status)", sub)
+}
+
+func keys(cfg Config, sub string, out io.Writer) error {
+	dir := cfg.KeysDir()
+	switch sub {
+	case "rotate":
+		kid, err := auth.RotateKeys(dir, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "new signing key %s in %s; running nodes switch to it within %s, previous keys keep verifying for %s\n",
+			kid, dir, cfg.Auth.KeysReload, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew)
+		return nil
+	case "list":
+		infos, err := auth.ListKeys(dir)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tCREATED\tSTATE")
+		for _, k := range infos {
+			state := "signing"
+			if !k.RetiredAt.IsZero() {
+				state = "retired " + k.RetiredAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Kid, k.CreatedAt.Format(time.RFC3339), state)
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("unknown command 'keys %s' (try rotate or list)", sub)
+}
+
+func accounts(ctx context.Context, cfg Config, sub string, args []string, out io.Writer, log interface{ Info(string, ...any) }) error {
+	if sub != "set-roles" {
+		return fmt.Errorf("unknown command 'accounts %s' (try set-roles)", sub)
+	}
+	if len(args) != 2 {
+		return errors.New("usage: multijuego accounts set-roles USERNAME ROLES (for example: alice player,admin)")
+	}
+	s, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if cur, err := s.Current(ctx); err != nil || !cur {
+		return errors.New("the database is not migrated; run 'multijuego migrate up' first")
+	}
+	svc, err := auth.New(ctx, cfg.Auth, cfg.KeysDir(), auth.Deps{Store: s})
+	if err != nil {
+		return err
+	}
+	a, err := svc.AccountByName(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	var roles []string
+	for _, r := range strings.Split(args[1], ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			roles = append(roles, r)
+		}
+	}
+	a, err = svc.SetRoles(ctx, nil, a.ID, roles, auth.Meta{IP: "cli"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s (%s) now has roles %s\n", a.Username, a.ID, strings.Join(a.Roles, ","))
+	return nil
+}
+
+func getOK(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return nil
+}

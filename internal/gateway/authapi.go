@@ -1,0 +1,318 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/store"
+)
+
+func (s *Server) authRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	mux.HandleFunc("POST /v1/auth/register", s.register)
+	mux.HandleFunc("POST /v1/auth/login", s.login)
+	mux.HandleFunc("POST /v1/auth/device", s.device)
+	mux.HandleFunc("POST /v1/auth/refresh", s.refresh)
+	mux.HandleFunc("POST /v1/auth/logout", s.authenticated(s.logout))
+	mux.HandleFunc("GET /v1/account", s.authenticated(s.account))
+	mux.HandleFunc("POST /v1/account/link", s.authenticated(s.link))
+	mux.HandleFunc("POST /v1/account/password", s.authenticated(s.changePassword))
+	mux.HandleFunc("GET /v1/admin/accounts", s.requireRole(auth.RoleAdmin, s.adminListAccounts))
+	mux.HandleFunc("GET /v1/admin/accounts/{id}", s.requireRole(auth.RoleAdmin, s.adminGetAccount))
+	mux.HandleFunc("POST /v1/admin/accounts/{id}/ban", s.requireRole(auth.RoleAdmin, s.adminBan))
+	mux.HandleFunc("POST /v1/admin/accounts/{id}/unban", s.requireRole(auth.RoleAdmin, s.adminUnban))
+	mux.HandleFunc("PUT /v1/admin/accounts/{id}/roles", s.requireRole(auth.RoleAdmin, s.adminSetRoles))
+	mux.HandleFunc("GET /v1/admin/audit", s.requireRole(auth.RoleAdmin, s.adminAudit))
+}
+
+// TokenResponse is the body of every successful login, registration and
+// refresh.
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	AccountID    string `json:"account_id"`
+}
+
+// AccountResponse is an account as the API shows it.
+type AccountResponse struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email,omitempty"`
+	Roles     []string  `json:"roles"`
+	Guest     bool      `json:"guest"`
+	Devices   []string  `json:"devices,omitempty"`
+	Banned    bool      `json:"banned"`
+	BanReason string    `json:"ban_reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func accountResponse(a store.Account) AccountResponse {
+	return AccountResponse{
+		ID: a.ID, Username: a.Username, Email: a.Email, Roles: a.Roles, Guest: a.PasswordHash == "", Devices: a.Devices,
+		Banned: a.Banned(), BanReason: a.BanReason, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+}
+
+func (s *Server) meta(r *http.Request) auth.Meta {
+	return auth.Meta{IP: clientIP(r.Context()), UserAgent: r.UserAgent()}
+}
+
+// decode reads the JSON body into dst, answering the error itself.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
+	if err := decodeJSON(r, dst, s.cfg.MaxBodyBytes, false); err != nil {
+		writeError(w, r, s.log, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) tokens(w http.ResponseWriter, r *http.Request, status int, p auth.TokenPair, err error) {
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, TokenResponse{AccessToken: p.AccessToken, RefreshToken: p.RefreshToken, TokenType: "Bearer", ExpiresIn: p.ExpiresIn, AccountID: p.AccountID})
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, _ = w.Write(s.auth.Keys().JWKS())
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	p, err := s.auth.Register(r.Context(), auth.RegisterRequest{Username: req.Username, Email: req.Email, Password: req.Password}, s.meta(r))
+	s.tokens(w, r, http.StatusCreated, p, err)
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	p, err := s.auth.Login(r.Context(), auth.LoginRequest{Username: req.Username, Email: req.Email, Password: req.Password}, s.meta(r))
+	s.tokens(w, r, http.StatusOK, p, err)
+}
+
+func (s *Server) device(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		DeviceID string `json:"device_id"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	p, err := s.auth.Device(r.Context(), req.DeviceID, s.meta(r))
+	status := http.StatusOK
+	if p.Created {
+		status = http.StatusCreated
+	}
+	s.tokens(w, r, status, p, err)
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if req.RefreshToken == "" {
+		writeError(w, r, s.log, errcode.Field("refresh_token", "refresh_token is required."))
+		return
+	}
+	p, err := s.auth.Refresh(r.Context(), req.RefreshToken, s.meta(r))
+	s.tokens(w, r, http.StatusOK, p, err)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if err := s.auth.Logout(r.Context(), PrincipalFrom(r.Context()), s.meta(r)); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) account(w http.ResponseWriter, r *http.Request) {
+	a, err := s.auth.Account(r.Context(), PrincipalFrom(r.Context()).AccountID)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, accountResponse(a))
+}
+
+func (s *Server) link(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	a, err := s.auth.Link(r.Context(), PrincipalFrom(r.Context()), auth.LinkRequest{Username: req.Username, Email: req.Email, Password: req.Password}, s.meta(r))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, accountResponse(a))
+}
+
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	p, err := s.auth.ChangePassword(r.Context(), PrincipalFrom(r.Context()), req.CurrentPassword, req.NewPassword, s.meta(r))
+	s.tokens(w, r, http.StatusOK, p, err)
+}
+
+func queryInt(r *http.Request, name string, def, min, max int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		return 0, errcode.Field(name, "%s must be an integer between %d and %d.", name, min, max)
+	}
+	return n, nil
+}
+
+func (s *Server) adminListAccounts(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit", 50, 1, 500)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	q := r.URL.Query()
+	list, err := s.auth.ListAccounts(r.Context(), store.AccountQuery{Search: q.Get("q"), After: q.Get("after"), Limit: limit})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := struct {
+		Accounts []AccountResponse `json:"accounts"`
+		Next     string            `json:"next,omitempty"`
+	}{Accounts: []AccountResponse{}}
+	for _, a := range list {
+		out.Accounts = append(out.Accounts, accountResponse(a))
+	}
+	if len(list) == limit {
+		out.Next = list[len(list)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) adminGetAccount(w http.ResponseWriter, r *http.Request) {
+	a, err := s.auth.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, accountResponse(a))
+}
+
+func (s *Server) adminBan(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeJSON(r, &req, s.cfg.MaxBodyBytes, true); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	a, err := s.auth.Ban(r.Context(), PrincipalFrom(r.Context()), r.PathValue("id"), req.Reason, s.meta(r))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, accountResponse(a))
+}
+
+func (s *Server) adminUnban(w http.ResponseWriter, r *http.Request) {
+	a, err := s.auth.Unban(r.Context(), PrincipalFrom(r.Context()), r.PathValue("id"), s.meta(r))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, accountResponse(a))
+}
+
+func (s *Server) adminSetRoles(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Roles []string `json:"roles"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	a, err := s.auth.SetRoles(r.Context(), PrincipalFrom(r.Context()), r.PathValue("id"), req.Roles, s.meta(r))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, accountResponse(a))
+}
+
+// AuditResponse is one audit event as the API shows it.
+type AuditResponse struct {
+	ID        int64     `json:"id"`
+	At        time.Time `json:"at"`
+	Kind      string    `json:"kind"`
+	AccountID string    `json:"account_id,omitempty"`
+	ActorID   string    `json:"actor_id,omitempty"`
+	IP        string    `json:"ip,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+}
+
+func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit", 50, 1, 500)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	before, err := queryInt(r, "before", 0, 0, int(^uint(0)>>1))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	q := r.URL.Query()
+	events, err := s.auth.Audit(r.Context(), store.AuditQuery{AccountID: q.Get("account_id"), Kind: q.Get("kind"), Before: int64(before), Limit: limit})
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := struct {
+		Events []AuditResponse `json:"events"`
+		Next   int64           `json:"next,omitempty"`
+	}{Events: []AuditResponse{}}
+	for _, e := range events {
+		out.Events = append(out.Events, AuditResponse{ID: e.ID, At: e.At, Kind: e.Kind, AccountID: e.AccountID, ActorID: e.ActorID, IP: e.IP, Detail: e.Detail})
+	}
+	if len(events) == limit {
+		out.Next = events[len(events)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,87 @@
+package gateway
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/errcode"
+)
+
+// statusOf is the one table that turns a domain error code into an HTTP
+// status. Every API error goes through writeError.
+var statusOf = map[errcode.Code]int{
+	errcode.Invalid:          http.StatusBadRequest,
+	errcode.Unauthenticated:  http.StatusUnauthorized,
+	errcode.PermissionDenied: http.StatusForbidden,
+	errcode.Banned:           http.StatusForbidden,
+	errcode.NotFound:         http.StatusNotFound,
+	errcode.MethodNotAllowed: http.StatusMethodNotAllowed,
+	errcode.Conflict:         http.StatusConflict,
+	errcode.TooLarge:         http.StatusRequestEntityTooLarge,
+	errcode.Unsupported:      http.StatusUnsupportedMediaType,
+	errcode.RateLimited:      http.StatusTooManyRequests,
+	errcode.Unavailable:      http.StatusServiceUnavailable,
+	errcode.Internal:         http.StatusInternalServerError,
+}
+
+// StatusOf returns the HTTP status of a domain error code.
+func StatusOf(c errcode.Code) int {
+	if s, ok := statusOf[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON shape of every API error.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the error object: a stable code, a human message, the
+// request field at fault (if any) and the request id to quote to support.
+type ErrorDetail struct {
+	Code      errcode.Code `json:"code"`
+	Message   string       `json:"message"`
+	Field     string       `json:"field,omitempty"`
+	RequestID string       `json:"request_id,omitempty"`
+}
+
+// writeError answers err. A domain error is shown as it is; anything else is
+// logged with the request id and answered with a bare "internal error".
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	e := errcode.As(err)
+	if e == nil {
+		log.ErrorContext(r.Context(), "internal error", "err", err, "request_id", requestID(r.Context()), "method", r.Method, "path", r.URL.Path)
+		e = &errcode.Error{Code: errcode.Internal, Message: "Internal error."}
+	}
+	status := StatusOf(e.Code)
+	h := w.Header()
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	}
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field, RequestID: requestID(r.Context())}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if v == nil {
+		w.WriteHeader(status)
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"Internal error."}}`)
+	}
+	b = append(b, '\n')
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

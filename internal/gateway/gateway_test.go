@@ -1,0 +1,441 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/store"
+	"github.com/multijuego/multijuego/internal/store/storetest"
+)
+
+type env struct {
+	t    *testing.T
+	srv  *httptest.Server
+	auth *auth.Service
+	st   *store.Store
+}
+
+func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
+	t.Helper()
+	st := storetest.SQLite(t)
+	acfg := auth.DefaultConfig()
+	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
+	gcfg := gateway.DefaultConfig()
+	for _, m := range mutate {
+		m(&gcfg, &acfg)
+	}
+	svc, err := auth.New(context.Background(), acfg, t.TempDir(), auth.Deps{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gcfg, gateway.Deps{
+		Auth: svc, Registry: prometheus.NewRegistry(), Version: "test",
+		Ready: []gateway.ReadyCheck{{Name: "database", Check: st.Ping}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, auth: svc, st: st}
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response %d is not JSON: %v: %s", r.status, err, r.body)
+	}
+}
+
+func (r resp) errBody(t *testing.T) gateway.ErrorDetail {
+	t.Helper()
+	var b gateway.ErrorBody
+	r.json(t, &b)
+	if b.Error.Code == "" || b.Error.Message == "" || b.Error.RequestID == "" {
+		t.Fatalf("error body lacks code, message or request_id: %s", r.body)
+	}
+	return b.Error
+}
+
+func (e *env) do(method, path, token, contentType string, body []byte, hdr ...string) resp {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{status: res.StatusCode, header: res.Header, body: b}
+}
+
+func (e *env) post(path, token string, v any) resp {
+	e.t.Helper()
+	b, _ := json.Marshal(v)
+	return e.do("POST", path, token, "application/json", b)
+}
+
+func (e *env) register(name string) gateway.TokenResponse {
+	e.t.Helper()
+	r := e.post("/v1/auth/register", "", map[string]string{"username": name, "password": name + "-password"})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("register %s: %d %s", name, r.status, r.body)
+	}
+	var tr gateway.TokenResponse
+	r.json(e.t, &tr)
+	return tr
+}
+
+func TestAuthFlow(t *testing.T) {
+	e := newEnv(t)
+	reg := e.register("alice")
+	if reg.TokenType != "Bearer" || reg.ExpiresIn != 900 || reg.AccessToken == "" || reg.RefreshToken == "" {
+		t.Fatalf("token response = %+v", reg)
+	}
+	r := e.do("GET", "/v1/account", reg.AccessToken, "", nil)
+	var acc gateway.AccountResponse
+	r.json(t, &acc)
+	if r.status != 200 || acc.Username != "alice" || acc.Guest || len(acc.Roles) != 1 || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("account: %d %s", r.status, r.body)
+	}
+	r = e.post("/v1/auth/login", "", map[string]string{"username": "alice", "password": "alice-password"})
+	if r.status != 200 {
+		t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	var login gateway.TokenResponse
+	r.json(t, &login)
+	r = e.post("/v1/auth/refresh", "", map[string]string{"refresh_token": login.RefreshToken})
+	if r.status != 200 {
+		t.Fatalf("refresh: %d %s", r.status, r.body)
+	}
+	var next gateway.TokenResponse
+	r.json(t, &next)
+	r = e.post("/v1/auth/refresh", "", map[string]string{"refresh_token": login.RefreshToken})
+	if r.status != 401 || r.errBody(t).Code != errcode.Unauthenticated {
+		t.Fatalf("reused refresh: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/account", next.AccessToken, "", nil); r.status != 401 {
+		t.Fatalf("access token of a revoked family: %d", r.status)
+	}
+	r = e.do("POST", "/v1/auth/logout", reg.AccessToken, "", nil)
+	if r.status != 204 {
+		t.Fatalf("logout: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/account", reg.AccessToken, "", nil)
+	if r.status != 401 || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("after logout: %d %v", r.status, r.header)
+	}
+
+	// Guest, then link a password.
+	r = e.post("/v1/auth/device", "", map[string]string{"device_id": "browser-abcdef123456"})
+	if r.status != 201 {
+		t.Fatalf("device first time: %d %s", r.status, r.body)
+	}
+	var guest gateway.TokenResponse
+	r.json(t, &guest)
+	if r := e.post("/v1/auth/device", "", map[string]string{"device_id": "browser-abcdef123456"}); r.status != 200 {
+		t.Fatalf("device again: %d", r.status)
+	}
+	r = e.post("/v1/account/link", guest.AccessToken, map[string]string{"username": "bob", "password": "bobs-password"})
+	r.json(t, &acc)
+	if r.status != 200 || acc.Guest || acc.Username != "bob" {
+		t.Fatalf("link: %d %s", r.status, r.body)
+	}
+	r = e.post("/v1/account/password", guest.AccessToken, map[string]string{"current_password": "bobs-password", "new_password": "bobs-new-password"})
+	if r.status != 200 {
+		t.Fatalf("password change: %d %s", r.status, r.body)
+	}
+	if r := e.post("/v1/auth/login", "", map[string]string{"username": "bob", "password": "bobs-new-password"}); r.status != 200 {
+		t.Fatalf("login with the new password: %d", r.status)
+	}
+}
+
+// Every public entry point answers bad input with a clear error and a
+// stable code, and names the field when one is at fault.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, func(g *gateway.Config, _ *auth.Config) { g.MaxBodyBytes = 2048 })
+	tok := e.register("carol").AccessToken
+	big := `{"username":"` + strings.Repeat("x", 3000) + `","password":"x"}`
+	for _, tc := range []struct {
+		name, method, path, token, ctype, body string
+		status                                 int
+		code                                   errcode.Code
+		field                                  string
+	}{
+		{"malformed JSON", "POST", "/v1/auth/login", "", "application/json", `{"username": "a",`, 400, errcode.Invalid, ""},
+		{"syntax error", "POST", "/v1/auth/login", "", "application/json", `{"username" "a"}`, 400, errcode.Invalid, ""},
+		{"empty body", "POST", "/v1/auth/register", "", "application/json", ``, 400, errcode.Invalid, ""},
+		{"array body", "POST", "/v1/auth/register", "", "application/json", `[1,2]`, 400, errcode.Invalid, ""},
+		{"null body", "POST", "/v1/auth/refresh", "", "application/json", `null`, 400, errcode.Invalid, ""},
+		{"trailing data", "POST", "/v1/auth/login", "", "application/json", `{"username":"a","password":"b"} {}`, 400, errcode.Invalid, ""},
+		{"unknown field", "POST", "/v1/auth/register", "", "application/json", `{"username":"dave","password":"long-enough","admin":true}`, 400, errcode.Invalid, "admin"},
+		{"wrong type", "POST", "/v1/auth/register", "", "application/json", `{"username":"dave","password":12345678}`, 400, errcode.Invalid, "password"},
+		{"wrong type bool", "POST", "/v1/auth/device", "", "application/json", `{"device_id":true}`, 400, errcode.Invalid, "device_id"},
+		{"wrong type roles", "PUT", "/v1/admin/accounts/x/roles", "", "application/json", `{"roles":"admin"}`, 401, errcode.Unauthenticated, ""},
+		{"oversized", "POST", "/v1/auth/register", "", "application/json", big, 413, errcode.TooLarge, ""},
+		{"form body", "POST", "/v1/auth/login", "", "application/x-www-form-urlencoded", `username=a&password=b`, 415, errcode.Unsupported, ""},
+		{"no content type", "POST", "/v1/auth/login", "", "", `{"username":"a","password":"b"}`, 415, errcode.Unsupported, ""},
+		{"invalid username", "POST", "/v1/auth/register", "", "application/json", `{"username":"a b","password":"long-enough"}`, 400, errcode.Invalid, "username"},
+		{"short password", "POST", "/v1/auth/register", "", "application/json", `{"username":"dave","password":"short"}`, 400, errcode.Invalid, "password"},
+		{"missing refresh", "POST", "/v1/auth/refresh", "", "application/json", `{}`, 400, errcode.Invalid, "refresh_token"},
+		{"bad refresh", "POST", "/v1/auth/refresh", "", "application/json", `{"refresh_token":"nope"}`, 401, errcode.Unauthenticated, ""},
+		{"wrong credentials", "POST", "/v1/auth/login", "", "application/json", `{"username":"carol","password":"wrong-password"}`, 401, errcode.Unauthenticated, ""},
+		{"no token", "GET", "/v1/account", "", "", ``, 401, errcode.Unauthenticated, ""},
+		{"garbage token", "GET", "/v1/account", "garbage", "", ``, 401, errcode.Unauthenticated, ""},
+		{"player on admin route", "GET", "/v1/admin/accounts", tok, "", ``, 403, errcode.PermissionDenied, ""},
+		{"unknown route", "GET", "/v1/nope", "", "", ``, 404, errcode.NotFound, ""},
+		{"wrong method", "GET", "/v1/auth/login", "", "", ``, 405, errcode.MethodNotAllowed, ""},
+		{"taken username", "POST", "/v1/auth/register", "", "application/json", `{"username":"CAROL","password":"long-enough"}`, 409, errcode.Conflict, "username"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(tc.method, tc.path, tc.token, tc.ctype, []byte(tc.body))
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			eb := r.errBody(t)
+			if eb.Code != tc.code || eb.Field != tc.field {
+				t.Fatalf("error %+v, want code %s field %q", eb, tc.code, tc.field)
+			}
+			if strings.Contains(eb.Message, "json:") || strings.Contains(eb.Message, "sql") {
+				t.Fatalf("message leaks internals: %q", eb.Message)
+			}
+		})
+	}
+	if r := e.do("GET", "/v1/auth/login", "", "", nil); r.header.Get("Allow") != "POST" {
+		t.Errorf("405 Allow = %q, want POST", r.header.Get("Allow"))
+	}
+}
+
+func TestLoginFloodGets429(t *testing.T) {
+	e := newEnv(t, func(_ *gateway.Config, a *auth.Config) { a.AccountIPFailures = 2; a.AccountFailures = 2 })
+	e.register("erin")
+	var r resp
+	for i := 0; i < 3; i++ {
+		r = e.post("/v1/auth/login", "", map[string]string{"username": "erin", "password": "wrong-password"})
+	}
+	if r.status != 429 || r.header.Get("Retry-After") == "" || r.errBody(t).Code != errcode.RateLimited {
+		t.Fatalf("third failure: %d Retry-After=%q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	e := newEnv(t)
+	admin := e.register("root1")
+	p, _ := e.auth.Authenticate(admin.AccessToken)
+	if _, err := e.auth.SetRoles(context.Background(), nil, p.AccountID, []string{"player", "admin"}, auth.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	// The old token lost nothing (roles were added), but carries no admin
+	// role yet: roles reach tokens at refresh.
+	if r := e.do("GET", "/v1/admin/accounts", admin.AccessToken, "", nil); r.status != 403 {
+		t.Fatalf("stale token on admin route: %d", r.status)
+	}
+	var fresh gateway.TokenResponse
+	e.post("/v1/auth/refresh", "", map[string]string{"refresh_token": admin.RefreshToken}).json(t, &fresh)
+	for i := 0; i < 3; i++ {
+		e.register("player" + string(rune('a'+i)))
+	}
+	r := e.do("GET", "/v1/admin/accounts?limit=2&q=player", fresh.AccessToken, "", nil)
+	var list struct {
+		Accounts []gateway.AccountResponse
+		Next     string
+	}
+	r.json(t, &list)
+	if r.status != 200 || len(list.Accounts) != 2 || list.Next == "" {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/admin/accounts?limit=2&q=player&after="+list.Next, fresh.AccessToken, "", nil)
+	r.json(t, &list)
+	if len(list.Accounts) != 1 {
+		t.Fatalf("page 2: %s", r.body)
+	}
+	victim := list.Accounts[0]
+	if r := e.do("GET", "/v1/admin/accounts?limit=0", fresh.AccessToken, "", nil); r.status != 400 || r.errBody(t).Field != "limit" {
+		t.Fatalf("limit=0: %d %s", r.status, r.body)
+	}
+	r = e.post("/v1/admin/accounts/"+victim.ID+"/ban", fresh.AccessToken, map[string]string{"reason": "cheating"})
+	var banned gateway.AccountResponse
+	r.json(t, &banned)
+	if r.status != 200 || !banned.Banned || banned.BanReason != "cheating" {
+		t.Fatalf("ban: %d %s", r.status, r.body)
+	}
+	r = e.post("/v1/auth/login", "", map[string]string{"username": victim.Username, "password": victim.Username + "-password"})
+	if r.status != 403 || r.errBody(t).Code != errcode.Banned {
+		t.Fatalf("banned login: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/admin/accounts/"+victim.ID+"/unban", fresh.AccessToken, "", nil); r.status != 200 {
+		t.Fatalf("unban: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/admin/accounts/nope/ban", fresh.AccessToken, "", nil); r.status != 404 {
+		t.Fatalf("ban unknown: %d %s", r.status, r.body)
+	}
+	r = e.do("PUT", "/v1/admin/accounts/"+victim.ID+"/roles", fresh.AccessToken, "application/json", []byte(`{"roles":["player","service"]}`))
+	if r.status != 200 {
+		t.Fatalf("set roles: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/admin/audit?kind=ban", fresh.AccessToken, "", nil)
+	var audit struct{ Events []gateway.AuditResponse }
+	r.json(t, &audit)
+	if r.status != 200 || len(audit.Events) != 1 || audit.Events[0].ActorID != p.AccountID || audit.Events[0].AccountID != victim.ID {
+		t.Fatalf("audit: %d %s", r.status, r.body)
+	}
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("GET", "/healthz", "", "", nil); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	r := e.do("GET", "/readyz", "", "", nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"database":"ok"`) {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	e.register("frank")
+	r = e.do("GET", "/metrics", "", "", nil)
+	for _, want := range []string{
+		`multijuego_http_requests_total{method="POST",route="/v1/auth/register",status="201"} 1`,
+		`multijuego_http_request_duration_seconds_bucket{method="POST",route="/v1/auth/register"`,
+	} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// A failing dependency makes readyz 503 and names it.
+	gw, _ := gateway.New(gateway.DefaultConfig(), gateway.Deps{Auth: e.auth, Ready: []gateway.ReadyCheck{{Name: "database", Check: func(context.Context) error { return errors.New("connection refused") }}}})
+	rec := httptest.NewRecorder()
+	gw.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "connection refused") {
+		t.Fatalf("failing readyz: %d %s", rec.Code, rec.Body)
+	}
+	// Draining: readyz fails while healthz still answers.
+	gw.SetDraining()
+	rec = httptest.NewRecorder()
+	gw.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), "draining") {
+		t.Fatalf("draining readyz: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestRequestIDAndClientIP(t *testing.T) {
+	e := newEnv(t, func(g *gateway.Config, a *auth.Config) { g.TrustedProxies = []string{"127.0.0.0/8"}; a.LoginIPLimit = 1 })
+	r := e.do("GET", "/healthz", "", "", nil, "X-Request-ID", "abc-123")
+	if r.header.Get("X-Request-ID") != "abc-123" {
+		t.Fatalf("request id not kept: %q", r.header.Get("X-Request-ID"))
+	}
+	r = e.do("GET", "/healthz", "", "", nil, "X-Request-ID", "bad id\twith spaces")
+	if id := r.header.Get("X-Request-ID"); id == "" || strings.Contains(id, " ") {
+		t.Fatalf("bad request id echoed: %q", id)
+	}
+	// Behind a trusted proxy, the client address comes from X-Forwarded-For,
+	// so two clients behind it have separate login limits.
+	login := []byte(`{"username":"x","password":"y-password"}`)
+	for _, ip := range []string{"198.51.100.1", "198.51.100.2"} {
+		if r := e.do("POST", "/v1/auth/login", "", "application/json", login, "X-Forwarded-For", ip); r.status != 401 {
+			t.Fatalf("first attempt from %s: %d", ip, r.status)
+		}
+	}
+	if r := e.do("POST", "/v1/auth/login", "", "application/json", login, "X-Forwarded-For", "198.51.100.1"); r.status != 429 {
+		t.Fatalf("second attempt from one address: %d, want 429", r.status)
+	}
+}
+
+// The OpenAPI document describes exactly the routes the gateway serves.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/v1/openapi.json", "", "", nil)
+	var doc struct {
+		OpenAPI string                     `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	r.json(t, &doc)
+	if r.status != 200 || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi: %d openapi=%q", r.status, doc.OpenAPI)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			switch method {
+			case "get", "post", "put", "patch", "delete":
+				documented = append(documented, strings.ToUpper(method)+" "+path)
+			}
+		}
+	}
+	sort.Strings(documented)
+	for _, op := range documented {
+		method, path, _ := strings.Cut(op, " ")
+		path = strings.ReplaceAll(path, "{id}", "some-id")
+		if r := e.do(method, path, "", "", nil); r.status == 404 && strings.Contains(string(r.body), "No such route") || r.status == 405 {
+			t.Errorf("documented %s is not served (%d)", op, r.status)
+		}
+	}
+	src, err := os.ReadFile("authapi.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(src), "\n") {
+		_, after, ok := strings.Cut(line, `mux.HandleFunc("`)
+		if !ok {
+			continue
+		}
+		pattern, _, _ := strings.Cut(after, `"`)
+		if sort.SearchStrings(documented, pattern) == len(documented) || documented[sort.SearchStrings(documented, pattern)] != pattern {
+			t.Errorf("route %s is not in openapi.json", pattern)
+		}
+	}
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	for _, s := range []string{`{"username":"a","password":"b"}`, `{`, `[]`, `null`, `{"username":1}`, `{"x":1}`, `{} {}`, "\xff", `{"username":"\u0000"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req struct {
+			Username string   `json:"username"`
+			Password string   `json:"password"`
+			Roles    []string `json:"roles"`
+		}
+		err := gateway.DecodeJSON(data, &req)
+		if err == nil {
+			return
+		}
+		e := errcode.As(err)
+		if e == nil || e.Code != errcode.Invalid || e.Message == "" {
+			t.Fatalf("DecodeJSON(%q) = %v; want an invalid_argument domain error", data, err)
+		}
+		if strings.Contains(e.Message, "json:") {
+			t.Fatalf("message leaks the decoder's text: %q", e.Message)
+		}
+	})
+}

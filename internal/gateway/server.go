@@ -1,0 +1,276 @@
+// Package gateway is multijuego's single entry point: the HTTP JSON API
+// under /v1, health and metrics endpoints, the JWKS, and (later) the
+// realtime WebSocket. Access tokens are checked here, at the edge, and this
+// is the one place where domain errors become HTTP status codes.
+package gateway
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/config"
+	"github.com/multijuego/multijuego/internal/errcode"
+)
+
+// Config is the gateway's part of the configuration tree.
+type Config struct {
+	MaxBodyBytes      int64         `yaml:"max_body_bytes" help:"largest request body accepted, in bytes"`
+	DrainTimeout      time.Duration `yaml:"drain_timeout" help:"how long shutdown waits for in-flight requests"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" help:"time allowed to read request headers"`
+	ReadTimeout       time.Duration `yaml:"read_timeout" help:"time allowed to read a whole request"`
+	WriteTimeout      time.Duration `yaml:"write_timeout" help:"time allowed to write a response"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" help:"keep-alive idle timeout"`
+	TLSCertFile       string        `yaml:"tls_cert_file" help:"PEM certificate; with tls_key_file, serve HTTPS"`
+	TLSKeyFile        string        `yaml:"tls_key_file" help:"PEM private key for tls_cert_file" secret:"true"`
+	TrustedProxies    []string      `yaml:"trusted_proxies" help:"CIDRs of proxies whose X-Forwarded-For is believed (comma-separated)"`
+	AuthURL           string        `yaml:"auth_url" help:"base URL of the auth role, when this process runs the gateway without it"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxBodyBytes:      64 << 10,
+		DrainTimeout:      15 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+// Validate records every invalid key under prefix.
+func (c Config) Validate(v *config.Validator, prefix string) {
+	k := func(n string) string { return prefix + "." + n }
+	v.Check(c.MaxBodyBytes >= 1024 && c.MaxBodyBytes <= 64<<20, k("max_body_bytes"), "must be between 1024 and 67108864, got %d", c.MaxBodyBytes)
+	v.Check(c.DrainTimeout >= 0 && c.DrainTimeout <= 10*time.Minute, k("drain_timeout"), "must be between 0s and 10m, got %s", c.DrainTimeout)
+	for name, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "read_timeout": c.ReadTimeout, "write_timeout": c.WriteTimeout, "idle_timeout": c.IdleTimeout} {
+		v.Check(d >= 100*time.Millisecond && d <= time.Hour, k(name), "must be between 100ms and 1h, got %s", d)
+	}
+	v.Check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), k("tls_cert_file"), "tls_cert_file and tls_key_file go together: set both or neither")
+	for _, cidr := range c.TrustedProxies {
+		_, err := netip.ParsePrefix(cidr)
+		v.Check(err == nil, k("trusted_proxies"), "%q is not a CIDR (example: 10.0.0.0/8)", cidr)
+	}
+	if c.AuthURL != "" {
+		u, err := url.Parse(c.AuthURL)
+		v.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", k("auth_url"), "must be an http(s) URL, got %q", c.AuthURL)
+	}
+}
+
+// ReadyCheck is one dependency /readyz checks.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps are the gateway's dependencies.
+type Deps struct {
+	// Auth is the auth service when the auth role runs in this process;
+	// nil means requests for it are proxied to Config.AuthURL.
+	Auth     *auth.Service
+	Ready    []ReadyCheck
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	Version  string
+}
+
+// Server is the HTTP gateway.
+type Server struct {
+	cfg      Config
+	auth     *auth.Service
+	ready    []ReadyCheck
+	log      *slog.Logger
+	metrics  *httpMetrics
+	trusted  []netip.Prefix
+	version  string
+	draining atomic.Bool
+	handler  http.Handler
+	reg      *prometheus.Registry
+}
+
+// New builds the gateway and its routes.
+func New(cfg Config, d Deps) (*Server, error) {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, auth: d.Auth, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
+	for _, c := range cfg.TrustedProxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: trusted proxy %q: %w", c, err)
+		}
+		s.trusted = append(s.trusted, p)
+	}
+	s.metrics = newHTTPMetrics(d.Registry)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
+	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
+	mux.HandleFunc("GET /{$}", s.index)
+	switch {
+	case d.Auth != nil:
+		s.authRoutes(mux)
+	case cfg.AuthURL != "":
+		target, err := url.Parse(cfg.AuthURL)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: auth_url: %w", err)
+		}
+		proxy := s.proxyTo(target)
+		for _, prefix := range []string{"/v1/auth/", "/v1/account", "/v1/account/", "/v1/admin/", "/.well-known/jwks.json"} {
+			mux.Handle(prefix, proxy)
+		}
+	default:
+		return nil, errors.New("gateway: no auth service in this process and no gateway.auth_url to reach one")
+	}
+	s.handler = s.edge(s.unmatched(mux))
+	return s, nil
+}
+
+// Handler returns the gateway's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// SetDraining makes /readyz fail so load balancers stop sending traffic.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+// Serve answers on ln until ctx ends, then drains: /readyz turns 503, the
+// listener closes, and in-flight requests get up to DrainTimeout to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if s.cfg.TLSCertFile != "" {
+			err = srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("gateway: %w", err)
+	case <-ctx.Done():
+	}
+	s.SetDraining()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc // Serve returned ErrServerClosed
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("gateway: drain: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{}
+	status, state := http.StatusOK, "ready"
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	for _, c := range s.ready {
+		if err := c.Check(ctx); err != nil {
+			checks[c.Name] = err.Error()
+			status, state = http.StatusServiceUnavailable, "not_ready"
+			s.log.WarnContext(ctx, "readiness check failed", "check", c.Name, "err", err)
+		} else {
+			checks[c.Name] = "ok"
+		}
+	}
+	if s.draining.Load() {
+		status, state = http.StatusServiceUnavailable, "draining"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, map[string]any{"status": state, "checks": checks})
+}
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openapiDoc)
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{
+		"service": "multijuego", "version": s.version,
+		"openapi": "/v1/openapi.json", "jwks": "/.well-known/jwks.json", "health": "/healthz", "ready": "/readyz",
+	})
+}
+
+// unmatched answers requests no route takes with the API's error format:
+// 405 with Allow when the path exists for other methods, else 404.
+func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := *r
+			probe.Method = m
+			if _, pattern := mux.Handler(&probe); pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, r, s.log, errcode.New(errcode.MethodNotAllowed, "%s is not allowed on %s (allowed: %s).", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
+		writeError(w, r, s.log, errcode.New(errcode.NotFound, "No such route: %s %s.", r.Method, r.URL.Path))
+	})
+}
+
+// proxyTo forwards requests for the auth role to another process. The
+// client's address travels in X-Forwarded-For; the auth role must list this
+// gateway in gateway.trusted_proxies to believe it.
+func (s *Server) proxyTo(target *url.URL) http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Header.Del("X-Forwarded-For")
+			pr.Out.Header.Set("X-Forwarded-For", clientIP(pr.In.Context()))
+			pr.Out.Header.Set("X-Request-ID", requestID(pr.In.Context()))
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.ErrorContext(r.Context(), "auth role unreachable", "err", err, "request_id", requestID(r.Context()))
+			writeError(w, r, s.log, &errcode.Error{Code: errcode.Unavailable, Message: "The auth service is unavailable, try again shortly.", RetryAfter: 2 * time.Second})
+		},
+	}
+}
