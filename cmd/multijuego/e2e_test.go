@@ -1,0 +1,354 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/multijuego/multijuego/internal/store/storetest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "multijuego-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "multijuego")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is the real binary, started as an operator would.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	url    string
+	stderr *bytes.Buffer
+	mu     *sync.Mutex
+	done   chan error
+}
+
+type lockedBuffer struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (l lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	p.cmd.Env = append(os.Environ(), "MULTIJUEGO_LOG_FORMAT=json")
+	p.cmd.Stderr = lockedBuffer{p.mu, p.stderr}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, u, ok := strings.Cut(sc.Text(), "listening on "); ok {
+				urlc <- u
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", p.log())
+		}
+	})
+	select {
+	case p.url = <-urlc:
+	case err := <-p.done:
+		t.Fatalf("server exited at start: %v\n%s", err, p.log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not print its URL\n%s", p.log())
+	}
+	return p
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *proc) stop() int {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.t.Fatal("server did not exit within 30s of SIGTERM")
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *proc) call(method, path, token string, body any) (int, map[string]any) {
+	p.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, p.url+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := map[string]any{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			p.t.Fatalf("%s %s: %d, body not JSON: %s", method, path, res.StatusCode, raw)
+		}
+	}
+	return res.StatusCode, out
+}
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+
+func TestEndToEndSQLite(t *testing.T) {
+	t.Parallel()
+	endToEnd(t, "--data-dir", t.TempDir())
+}
+
+func TestEndToEndPostgres(t *testing.T) {
+	t.Parallel()
+	endToEnd(t, "--data-dir", t.TempDir(), "--database-url", storetest.PostgresURL(t))
+}
+
+func endToEnd(t *testing.T, args ...string) {
+	p := start(t, args...)
+	if code, body := p.call("GET", "/readyz", "", nil); code != 200 || str(body, "status") != "ready" {
+		t.Fatalf("readyz: %d %v", code, body)
+	}
+	code, reg := p.call("POST", "/v1/auth/register", "", map[string]string{"username": "alice", "email": "alice@example.com", "password": "correct horse battery"})
+	if code != 201 || str(reg, "token_type") != "Bearer" {
+		t.Fatalf("register: %d %v", code, reg)
+	}
+	code, login := p.call("POST", "/v1/auth/login", "", map[string]string{"email": "alice@example.com", "password": "correct horse battery"})
+	if code != 200 {
+		t.Fatalf("login: %d %v", code, login)
+	}
+	access := str(login, "access_token")
+	verifyWithThirdParty(t, p, access, str(login, "account_id"))
+
+	code, acc := p.call("GET", "/v1/account", access, nil)
+	if code != 200 || str(acc, "username") != "alice" {
+		t.Fatalf("account: %d %v", code, acc)
+	}
+	code, next := p.call("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": str(login, "refresh_token")})
+	if code != 200 || str(next, "refresh_token") == str(login, "refresh_token") {
+		t.Fatalf("refresh: %d %v", code, next)
+	}
+	// Reusing the old refresh token revokes the family: the new one dies too.
+	if code, body := p.call("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": str(login, "refresh_token")}); code != 401 {
+		t.Fatalf("reused refresh token: %d %v", code, body)
+	}
+	if code, _ := p.call("POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": str(next, "refresh_token")}); code != 401 {
+		t.Fatalf("refresh token of a revoked family: %d", code)
+	}
+	// Log out: the access token is refused from then on.
+	regAccess := str(reg, "access_token")
+	if code, _ := p.call("GET", "/v1/account", regAccess, nil); code != 200 {
+		t.Fatalf("before logout: %d", code)
+	}
+	if code, body := p.call("POST", "/v1/auth/logout", regAccess, nil); code != 204 {
+		t.Fatalf("logout: %d %v", code, body)
+	}
+	if code, body := p.call("GET", "/v1/account", regAccess, nil); code != 401 {
+		t.Fatalf("after logout: %d %v", code, body)
+	}
+
+	// In-flight requests finish when SIGTERM arrives: fire logins (each one
+	// a full argon2id hash), signal while they run, all must succeed.
+	var wg sync.WaitGroup
+	codes := make(chan int, 4)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, _ := json.Marshal(map[string]string{"username": "alice", "password": "correct horse battery"})
+			res, err := http.Post(p.url+"/v1/auth/login", "application/json", bytes.NewReader(b))
+			if err != nil {
+				codes <- -1
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if code := p.stop(); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d, want 0", code)
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Errorf("in-flight login during drain: %d, want 200", c)
+		}
+	}
+	if !strings.Contains(p.log(), `"msg":"request"`) || !strings.Contains(p.log(), `"request_id"`) {
+		t.Error("no JSON access log lines with request ids")
+	}
+}
+
+// verifyWithThirdParty checks the access token with go-jose, a JWT library
+// we do not use ourselves, against the published JWKS.
+func verifyWithThirdParty(t *testing.T, p *proc, token, accountID string) {
+	t.Helper()
+	res, err := http.Get(p.url + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok.Headers) != 1 || tok.Headers[0].KeyID == "" {
+		t.Fatalf("headers: %+v", tok.Headers)
+	}
+	keys := set.Key(tok.Headers[0].KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("kid %q not in JWKS %+v", tok.Headers[0].KeyID, set)
+	}
+	var claims josejwt.Claims
+	var extra struct {
+		Roles []string `json:"roles"`
+	}
+	if err := tok.Claims(keys[0].Key, &claims, &extra); err != nil {
+		t.Fatalf("third-party verification failed: %v", err)
+	}
+	if err := claims.Validate(josejwt.Expected{Issuer: "multijuego", AnyAudience: josejwt.Audience{"multijuego"}, Subject: accountID, Time: time.Now()}); err != nil {
+		t.Fatalf("claims: %v", err)
+	}
+	if claims.ID == "" || claims.IssuedAt == nil || claims.NotBefore == nil || len(extra.Roles) != 1 || extra.Roles[0] != "player" {
+		t.Fatalf("claims incomplete: %+v %+v", claims, extra)
+	}
+	if typ, _ := tok.Headers[0].ExtraHeaders["typ"].(string); typ != "at+jwt" {
+		t.Fatalf("typ header = %q", typ)
+	}
+}
+
+// With no configuration at all, serve uses ./data and 127.0.0.1:7350.
+func TestZeroConfigDefaults(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "config", "print")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("config print: %v\n%s", err, out)
+	}
+	for _, want := range []string{`data_dir: "./data"`, `listen: "127.0.0.1:7350"`, `database_url: ""`, `roles: "all"`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("defaults lack %s:\n%s", want, out)
+		}
+	}
+	// Bad configuration stops the process with the key named.
+	cmd = exec.Command(binary, "serve", "--listen", "nowhere")
+	cmd.Dir = dir
+	out, err = cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "listen:") {
+		t.Fatalf("bad listen: %v\n%s", err, out)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	dataDir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, append(args, "--data-dir", dataDir)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := run("migrate", "status"); !strings.Contains(out, "0001") || !strings.Contains(out, "1 pending") {
+		t.Fatalf("status before migrating:\n%s", out)
+	}
+	if out := run("migrate", "up"); !strings.Contains(out, "applied 1") {
+		t.Fatalf("migrate up:\n%s", out)
+	}
+	if out := run("migrate", "status"); !strings.Contains(out, "1 applied, 0 pending") {
+		t.Fatalf("status after migrating:\n%s", out)
+	}
+	run("keys", "rotate")
+	run("keys", "rotate")
+	if out := run("keys", "list"); strings.Count(out, "signing") != 1 || strings.Count(out, "retired") != 1 {
+		t.Fatalf("keys list after two rotations (first rotation creates the only key):\n%s", out)
+	}
+
+	p := start(t, "--data-dir", dataDir)
+	if code, _ := p.call("POST", "/v1/auth/register", "", map[string]string{"username": "boss", "password": "boss-password"}); code != 201 {
+		t.Fatal("register boss")
+	}
+	if out := run("accounts", "set-roles", "boss", "player,admin"); !strings.Contains(out, "player,admin") {
+		t.Fatalf("set-roles:\n%s", out)
+	}
+	_, login := p.call("POST", "/v1/auth/login", "", map[string]string{"username": "boss", "password": "boss-password"})
+	if code, body := p.call("GET", "/v1/admin/accounts", str(login, "access_token"), nil); code != 200 {
+		t.Fatalf("admin after set-roles: %d %v", code, body)
+	}
+	if code := p.stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	out, err := exec.Command(binary, "accounts", "set-roles", "nobody", "admin", "--data-dir", dataDir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "nobody") {
+		t.Fatalf("set-roles of a missing account: %v\n%s", err, out)
+	}
+}
