@@ -119,7 +119,7 @@ func TestPasswordHasher(t *testing.T) {
 func TestHasherOverflowIsBusy(t *testing.T) {
 	// One slot, no waiting room: while a hash runs, the next caller gets
 	// ErrBusy at once instead of queueing without bound.
-	h := auth.NewHasher(auth.Argon2Params{MemoryKiB: 256 * 1024, Iterations: 3, Parallelism: 1}, 1, 0)
+	h := auth.NewHasher(auth.Argon2Params{MemoryKiB: 64 * 1024, Iterations: 3, Parallelism: 1}, 1, 0)
 	started := make(chan struct{})
 	done := make(chan struct{})
 	go func() {

@@ -88,6 +88,7 @@ func NewTokens(cfg TokenConfig, keys *Keyring, deny *Denylist, now func() time.T
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(cfg.Skew),
 		jwt.WithTimeFunc(now),
+		jwt.WithStrictDecoding(), // one token, one encoding: no malleable base64 padding bits
 	)
 	if cfg.CacheSize > 0 {
 		t.cache = newTokenCache(cfg.CacheSize)
