@@ -349,7 +349,10 @@ func TestHealthReadyMetrics(t *testing.T) {
 }
 
 func TestRequestIDAndClientIP(t *testing.T) {
-	e := newEnv(t, func(g *gateway.Config, a *auth.Config) { g.TrustedProxies = []string{"127.0.0.0/8"}; a.LoginIPLimit = 1 })
+	e := newEnv(t, func(g *gateway.Config, a *auth.Config) {
+		g.TrustedProxies = []string{"127.0.0.0/8"}
+		a.LoginIPLimit = 1
+	})
 	r := e.do("GET", "/healthz", "", "", nil, "X-Request-ID", "abc-123")
 	if r.header.Get("X-Request-ID") != "abc-123" {
 		t.Fatalf("request id not kept: %q", r.header.Get("X-Request-ID"))
@@ -376,7 +379,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	e := newEnv(t)
 	r := e.do("GET", "/v1/openapi.json", "", "", nil)
 	var doc struct {
-		OpenAPI string                     `json:"openapi"`
+		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
 	r.json(t, &doc)
