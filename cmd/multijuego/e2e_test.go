@@ -65,7 +65,7 @@ func (l lockedBuffer) Write(p []byte) (int, error) {
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	p.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--auth-hash-concurrency", "1"}, args...)...)
 	p.cmd.Env = append(os.Environ(), "MULTIJUEGO_LOG_FORMAT=json")
 	p.cmd.Stderr = lockedBuffer{p.mu, p.stderr}
 	stdout, err := p.cmd.StdoutPipe()
@@ -154,6 +154,24 @@ func (p *proc) call(method, path, token string, body any) (int, map[string]any) 
 	return res.StatusCode, out
 }
 
+// inFlight reads multijuego_http_requests_in_flight from /metrics.
+func (p *proc) inFlight() int {
+	res, err := http.Get(p.url + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "multijuego_http_requests_in_flight "); ok {
+			var n float64
+			fmt.Sscan(v, &n)
+			return int(n)
+		}
+	}
+	return 0
+}
+
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
 func TestEndToEndSQLite(t *testing.T) {
@@ -210,7 +228,9 @@ func endToEnd(t *testing.T, args ...string) {
 	}
 
 	// In-flight requests finish when SIGTERM arrives: fire logins (each one
-	// a full argon2id hash), signal while they run, all must succeed.
+	// a full argon2id hash; the server was started with one hash slot, so
+	// they queue), signal once the server reports them all in flight, and
+	// every one must succeed.
 	var wg sync.WaitGroup
 	codes := make(chan int, 4)
 	for i := 0; i < 4; i++ {
@@ -227,7 +247,13 @@ func endToEnd(t *testing.T, args ...string) {
 			codes <- res.StatusCode
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for p.inFlight() < 5 { // the 4 logins + this /metrics request
+		if time.Now().After(deadline) {
+			t.Fatal("the logins were never in flight together")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	if code := p.stop(); code != 0 {
 		t.Fatalf("exit code after SIGTERM = %d, want 0", code)
 	}

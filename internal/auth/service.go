@@ -312,11 +312,12 @@ func (s *Service) startSession(ctx context.Context, a store.Account) (TokenPair,
 }
 
 func (s *Service) pair(a store.Account, sid, refresh string) (TokenPair, error) {
-	access, exp, err := s.tokens.Issue(a.ID, a.Roles, sid)
+	access, _, err := s.tokens.Issue(a.ID, a.Roles, sid)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	return TokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(exp.Sub(s.now()).Round(time.Second).Seconds()), AccountID: a.ID}, nil
+	// expires_in is the token's lifetime (exp - iat), as RFC 6749 has it.
+	return TokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(s.cfg.AccessTTL / time.Second), AccountID: a.ID}, nil
 }
 
 // --- operations ---------------------------------------------------------------
