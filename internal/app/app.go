@@ -93,6 +93,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			if n > 0 {
 				m.Logger.Info("applied migrations", "count", n, "database", m.store.Dialect())
 			}
+		} else if cur, err := m.store.Current(ctx); err != nil {
+			return err
+		} else if !cur {
+			return errors.New("the database schema is not current: run 'multijuego migrate up', or set store.auto_migrate=true")
 		}
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "database", Check: m.store.Ping},
 			gateway.ReadyCheck{Name: "migrations", Check: func(ctx context.Context) error {

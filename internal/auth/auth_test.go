@@ -717,3 +717,32 @@ func TestKeyFilesAreChecked(t *testing.T) {
 		t.Fatalf("corrupt key file: err = %v, want one naming bad.json", err)
 	}
 }
+
+func TestSignupLimitPerIP(t *testing.T) {
+	clk := newClock()
+	s := newService(t, storetest.SQLite(t), clk, func(c *auth.Config) { c.SignupIPLimit = 2 })
+	from := auth.Meta{IP: "192.0.2.9"}
+	if _, err := s.Register(ctx, auth.RegisterRequest{Username: "kim1", Password: "kims-password"}, from); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Device(ctx, "device-kim-0000001", from); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Device(ctx, "device-kim-0000002", from)
+	if e := wantCode(t, err, errcode.RateLimited); e.RetryAfter <= 0 {
+		t.Fatalf("RetryAfter = %s", e.RetryAfter)
+	}
+	_, err = s.Register(ctx, auth.RegisterRequest{Username: "kim2", Password: "kims-password"}, from)
+	wantCode(t, err, errcode.RateLimited)
+	// An existing device still logs in, and other addresses are unaffected.
+	if _, err := s.Device(ctx, "device-kim-0000001", from); err != nil {
+		t.Fatalf("existing device: %v", err)
+	}
+	if _, err := s.Register(ctx, auth.RegisterRequest{Username: "lee1", Password: "lees-password"}, auth.Meta{IP: "192.0.2.10"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	if _, err := s.Register(ctx, auth.RegisterRequest{Username: "kim2", Password: "kims-password"}, from); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}

@@ -1,0 +1,130 @@
+package app_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/app"
+)
+
+func startMain(t *testing.T, cfg app.Config) (*app.Main, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &app.Main{Config: cfg}
+	if err := m.Open(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	return m, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		m.Close()
+	}
+}
+
+func testConfig(t *testing.T) app.Config {
+	cfg := app.DefaultConfig()
+	cfg.DataDir, cfg.Listen = t.TempDir(), "127.0.0.1:0"
+	cfg.Auth.Argon2MemoryKiB, cfg.Auth.Argon2Iterations = 8192, 1
+	return cfg
+}
+
+// With gateway.tls_cert_file and tls_key_file the server speaks HTTPS only.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	cfg := testConfig(t)
+	cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile = certFile, keyFile
+	m, stop := startMain(t, cfg)
+	defer stop()
+	if !strings.HasPrefix(m.URL(), "https://") {
+		t.Fatalf("URL = %s", m.URL())
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := client.Get(m.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.TLS == nil {
+		t.Fatalf("healthz over TLS: %d tls=%v", res.StatusCode, res.TLS != nil)
+	}
+	// Plain HTTP on the TLS port gets no API answer.
+	res, err = http.Get("http://" + m.Addr() + "/healthz")
+	if err == nil {
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			t.Fatal("plain HTTP served on the TLS port")
+		}
+	}
+}
+
+func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// Without auto-migration, a process refuses to start on a schema that is
+// not current, and says what to do; after 'migrate up' it starts.
+func TestPendingMigrationsStopTheStart(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Store.AutoMigrate = false
+	m := &app.Main{Config: cfg}
+	err := m.Open(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "migrate up") {
+		t.Fatalf("Open on an unmigrated database: %v", err)
+	}
+	var out strings.Builder
+	if code := app.Run(context.Background(), []string{"migrate", "up", "--data-dir", cfg.DataDir}, &out, &out, nil); code != 0 {
+		t.Fatalf("migrate up: %d %s", code, out.String())
+	}
+	m2, stop := startMain(t, cfg)
+	defer stop()
+	res, err := http.Get(m2.URL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("readyz after migrate up: %d", res.StatusCode)
+	}
+}
