@@ -45,6 +45,7 @@ type Main struct {
 	Stdout io.Writer
 
 	store    *store.Store
+	volatile *volatile
 	auth     *auth.Service
 	gateway  *gateway.Server
 	listener net.Listener
@@ -107,8 +108,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				return err
 			}})
 	}
+	if needs(roles, "kv") {
+		if m.volatile, err = openVolatile(ctx, m.Config, m.Logger); err != nil {
+			return err
+		}
+		gd.Ready = append(gd.Ready, m.volatile.ready...)
+	}
 	if needs(roles, "keys") {
-		m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), auth.Deps{Store: m.store, Logger: m.Logger})
+		m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), auth.Deps{Store: m.store, KV: m.volatile.kv, Logger: m.Logger})
 		if err != nil {
 			return err
 		}
@@ -174,6 +181,10 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	if m.volatile != nil {
+		errs = append(errs, m.volatile.Close())
+		m.volatile = nil
+	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
 		m.store = nil
@@ -229,6 +240,8 @@ func registerAuthMetrics(reg *prometheus.Registry, a *auth.Service) {
 			func() float64 { return float64(a.Hasher().Running()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_password_hashes_waiting", Help: "Requests waiting for a password-hash slot."},
 			func() float64 { return float64(a.Hasher().Waiting()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_throttle_store_errors_total", Help: "Throttle operations that failed on the key-value store (the throttle failed open)."},
+			func() float64 { return float64(a.Throttle().StoreErrors.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_denylist_entries", Help: "Revocations held in the deny list."},
 			func() float64 { return float64(a.Denylist().Size()) }),
 	)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/config"
+	"github.com/multijuego/multijuego/internal/kv"
 )
 
 const usage = `multijuego: an open-source backend for real-time multiplayer games.
@@ -178,7 +179,9 @@ func accounts(ctx context.Context, cfg Config, sub string, args []string, out io
 	if cur, err := s.Current(ctx); err != nil || !cur {
 		return errors.New("the database is not migrated; run 'multijuego migrate up' first")
 	}
-	svc, err := auth.New(ctx, cfg.Auth, cfg.KeysDir(), auth.Deps{Store: s})
+	mem := kv.NewMemory(kv.MemoryOptions{}) // the CLI never logs anyone in: throttles unused
+	defer mem.Close()
+	svc, err := auth.New(ctx, cfg.Auth, cfg.KeysDir(), auth.Deps{Store: s, KV: mem})
 	if err != nil {
 		return err
 	}

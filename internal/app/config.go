@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,8 +24,15 @@ type Config struct {
 	DatabaseURL string   `yaml:"database_url" help:"postgres://... to use PostgreSQL; empty for SQLite in data_dir"`
 	Roles       []string `yaml:"roles" help:"roles this process runs: all, or a comma-separated list of gateway, auth"`
 
+	RedisURL         string `yaml:"redis_url" help:"redis://HOST:PORT/DB, a comma-separated list of redis:// seeds, or redis-cluster://HOST:PORT,...: the shared cache and (unless kv says otherwise) key-value store; empty = in-process"`
+	KV               string `yaml:"kv" help:"key-value store for volatile shared data: memory, redis or dynamodb (empty: redis when redis_url is set, else memory)"`
+	DynamoDBEndpoint string `yaml:"dynamodb_endpoint" help:"DynamoDB endpoint URL for kv=dynamodb (empty: the AWS default for the region)"`
+	DynamoDBTable    string `yaml:"dynamodb_table" help:"DynamoDB table for kv=dynamodb"`
+	DynamoDBRegion   string `yaml:"dynamodb_region" help:"AWS region for kv=dynamodb"`
+
 	Log     LogConfig      `yaml:"log"`
 	Store   StoreConfig    `yaml:"store"`
+	Cache   CacheConfig    `yaml:"cache"`
 	Gateway gateway.Config `yaml:"gateway"`
 	Auth    auth.Config    `yaml:"auth"`
 }
@@ -42,16 +50,28 @@ type StoreConfig struct {
 	AutoMigrate  bool          `yaml:"auto_migrate" help:"apply pending migrations at start"`
 }
 
+// CacheConfig configures the cache.
+type CacheConfig struct {
+	MaxBytes   int64         `yaml:"max_bytes" help:"bound of the in-process cache (and of the near-cache in front of Redis), in bytes"`
+	Near       bool          `yaml:"near" help:"keep a per-node near-cache in front of Redis, invalidated across nodes by pub/sub"`
+	NearMaxAge time.Duration `yaml:"near_max_age" help:"longest a near-cache entry is trusted without hearing from Redis"`
+	Timeout    time.Duration `yaml:"timeout" help:"bound of one cache or key-value operation on Redis/DynamoDB"`
+	AccountTTL time.Duration `yaml:"account_ttl" help:"how long account lookups stay cached (writes invalidate at once)"`
+}
+
 // DefaultConfig is the configuration of `multijuego serve` with nothing set.
 func DefaultConfig() Config {
 	return Config{
-		DataDir: "./data",
-		Listen:  "127.0.0.1:7350",
-		Roles:   []string{"all"},
-		Log:     LogConfig{Format: "text", Level: "info"},
-		Store:   StoreConfig{MaxOpenConns: 10, BusyTimeout: 5 * time.Second, AutoMigrate: true},
-		Gateway: gateway.DefaultConfig(),
-		Auth:    auth.DefaultConfig(),
+		DataDir:        "./data",
+		Listen:         "127.0.0.1:7350",
+		Roles:          []string{"all"},
+		Log:            LogConfig{Format: "text", Level: "info"},
+		Store:          StoreConfig{MaxOpenConns: 10, BusyTimeout: 5 * time.Second, AutoMigrate: true},
+		Cache:          CacheConfig{MaxBytes: 64 << 20, Near: true, NearMaxAge: 30 * time.Second, Timeout: 250 * time.Millisecond, AccountTTL: 5 * time.Minute},
+		DynamoDBTable:  "multijuego",
+		DynamoDBRegion: "us-east-1",
+		Gateway:        gateway.DefaultConfig(),
+		Auth:           auth.DefaultConfig(),
 	}
 }
 
@@ -67,7 +87,7 @@ var knownRoles = []string{RoleGateway, RoleAuth}
 // roleNeeds is the dependency map: what each role needs from the process.
 var roleNeeds = map[string][]string{
 	RoleGateway: {"http"},
-	RoleAuth:    {"http", "store", "keys"},
+	RoleAuth:    {"http", "store", "kv", "keys"},
 }
 
 // ExpandRoles resolves "all" and removes duplicates.
@@ -117,6 +137,21 @@ func (c Config) Validate() error {
 	if slices.Contains(roles, RoleGateway) && !slices.Contains(roles, RoleAuth) {
 		v.Check(c.Gateway.AuthURL != "", "gateway.auth_url", "is required when this process runs the gateway role without the auth role")
 	}
+	if c.RedisURL != "" {
+		ok := strings.HasPrefix(c.RedisURL, "redis://") || strings.HasPrefix(c.RedisURL, "rediss://") || strings.HasPrefix(c.RedisURL, "redis-cluster://")
+		v.Check(ok, "redis_url", "must start with redis://, rediss:// or redis-cluster:// (a cluster may also be a comma-separated list of redis:// URLs)")
+	}
+	v.Check(slices.Contains([]string{"", "memory", "redis", "dynamodb"}, c.KV), "kv", "must be memory, redis or dynamodb, got %q", c.KV)
+	v.Check(c.KV != "redis" || c.RedisURL != "", "kv", "kv=redis needs redis_url")
+	v.Check(c.KV != "dynamodb" || c.DynamoDBTable != "", "dynamodb_table", "must be set for kv=dynamodb")
+	if c.DynamoDBEndpoint != "" {
+		u, err := url.Parse(c.DynamoDBEndpoint)
+		v.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", "dynamodb_endpoint", "must be an http(s) URL, got %q", c.DynamoDBEndpoint)
+	}
+	v.Check(c.Cache.MaxBytes >= 1<<20 && c.Cache.MaxBytes <= 64<<30, "cache.max_bytes", "must be between 1048576 (1 MiB) and 64 GiB, got %d", c.Cache.MaxBytes)
+	v.Check(c.Cache.NearMaxAge >= time.Second && c.Cache.NearMaxAge <= time.Hour, "cache.near_max_age", "must be between 1s and 1h, got %s", c.Cache.NearMaxAge)
+	v.Check(c.Cache.Timeout >= 10*time.Millisecond && c.Cache.Timeout <= 10*time.Second, "cache.timeout", "must be between 10ms and 10s, got %s", c.Cache.Timeout)
+	v.Check(c.Cache.AccountTTL >= time.Second && c.Cache.AccountTTL <= 24*time.Hour, "cache.account_ttl", "must be between 1s and 24h, got %s", c.Cache.AccountTTL)
 	v.Check(c.Log.Format == "text" || c.Log.Format == "json", "log.format", "must be text or json, got %q", c.Log.Format)
 	v.Check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	v.Check(c.Store.MaxOpenConns >= 1 && c.Store.MaxOpenConns <= 1000, "store.max_open_conns", "must be between 1 and 1000, got %d", c.Store.MaxOpenConns)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/multijuego/multijuego/internal/app"
+	"github.com/multijuego/multijuego/internal/redistest"
+	"github.com/multijuego/multijuego/internal/store/storetest"
 )
 
 func startMain(t *testing.T, cfg app.Config) (*app.Main, func()) {
@@ -126,5 +128,41 @@ func TestPendingMigrationsStopTheStart(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 {
 		t.Fatalf("readyz after migrate up: %d", res.StatusCode)
+	}
+}
+
+// Two nodes on one PostgreSQL and one Redis share the login throttle: the
+// failures counted on one node stop the next attempt on the other.
+func TestThrottleHoldsAcrossNodes(t *testing.T) {
+	pg := storetest.PostgresURL(t)
+	rurl := redistest.URL(t)
+	keys := t.TempDir()
+	start := func() *app.Main {
+		cfg := testConfig(t)
+		cfg.DatabaseURL, cfg.RedisURL, cfg.Auth.KeysDir = pg, rurl, keys
+		cfg.Auth.AccountIPFailures, cfg.Auth.AccountFailures = 2, 2
+		m, stop := startMain(t, cfg)
+		t.Cleanup(stop)
+		return m
+	}
+	a, b := start(), start()
+	user := "u" + strings.ReplaceAll(redistest.Prefix(t), ":", "")[4:16]
+	post := func(m *app.Main, path, body string) int {
+		res, err := http.Post(m.URL()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := post(a, "/v1/auth/register", `{"username":"`+user+`","password":"right-password"}`); code != 201 {
+		t.Fatalf("register: %d", code)
+	}
+	wrong := `{"username":"` + user + `","password":"wrong-password"}`
+	if post(a, "/v1/auth/login", wrong) != 401 || post(a, "/v1/auth/login", wrong) != 401 {
+		t.Fatal("failures on node A were not 401")
+	}
+	if code := post(b, "/v1/auth/login", `{"username":"`+user+`","password":"right-password"}`); code != 429 {
+		t.Fatalf("node B after two failures on node A: %d, want 429", code)
 	}
 }

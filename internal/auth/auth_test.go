@@ -17,6 +17,7 @@ import (
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/store"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 )
@@ -62,11 +63,19 @@ func newServiceIn(t *testing.T, st auth.Store, clk *clock, keysDir string, mutat
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	s, err := auth.New(ctx, cfg, keysDir, auth.Deps{Store: st, Now: clk.Now})
+	s, err := auth.New(ctx, cfg, keysDir, auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// memKV is an in-process key-value store on the test's clock, closed when
+// the test ends.
+func memKV(t testing.TB, now func() time.Time) *kv.Memory {
+	m := kv.NewMemory(kv.MemoryOptions{Now: now})
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 func wantCode(t *testing.T, err error, code errcode.Code) *errcode.Error {

@@ -21,7 +21,7 @@ func benchService(b *testing.B, defaults bool) (*auth.Service, *clock) {
 		cfg = testConfig()
 	}
 	cfg.LoginIPLimit, cfg.AccountIPFailures, cfg.AccountFailures, cfg.SignupIPLimit = 1<<30, 1<<30, 1<<30, 1<<30
-	s, err := auth.New(ctx, cfg, b.TempDir(), auth.Deps{Store: storetest.SQLite(b), Now: clk.Now})
+	s, err := auth.New(ctx, cfg, b.TempDir(), auth.Deps{Store: storetest.SQLite(b), KV: memKV(b, clk.Now), Now: clk.Now})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -96,7 +96,10 @@ type Service struct {
 
 // Deps are the service's dependencies.
 type Deps struct {
-	Store  Store
+	Store Store
+	// KV holds the login throttles and sign-up limits (kv.Store): shared by
+	// every node when it is Redis or DynamoDB.
+	KV     Counters
 	Logger *slog.Logger
 	Now    func() time.Time // nil means time.Now
 }
@@ -120,6 +123,9 @@ func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, err
 	if err := deny.Sync(ctx); err != nil {
 		return nil, fmt.Errorf("auth: load deny list: %w", err)
 	}
+	if d.KV == nil {
+		return nil, errors.New("auth: no key-value store for the throttles")
+	}
 	conc := cfg.HashConcurrency
 	if conc == 0 {
 		conc = runtime.GOMAXPROCS(0)
@@ -132,9 +138,9 @@ func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, err
 			IPLimit: cfg.LoginIPLimit, IPWindow: cfg.LoginIPWindow,
 			AccountIPFailures: cfg.AccountIPFailures, AccountFailures: cfg.AccountFailures, FailureWindow: cfg.FailureWindow,
 			KnownIPTTL: cfg.SessionTTL,
-		}, now),
-		signups: NewLimiter(cfg.SignupIPLimit, cfg.SignupIPWindow, 0, now),
+		}, d.KV, log),
 	}
+	s.signups = NewLimiter("signup", cfg.SignupIPLimit, cfg.SignupIPWindow, d.KV, s.throttle)
 	return s, nil
 }
 
@@ -146,6 +152,9 @@ func (s *Service) Keys() *Keyring { return s.keys }
 
 // Hasher returns the password hasher (for metrics).
 func (s *Service) Hasher() *Hasher { return s.hasher }
+
+// Throttle returns the login throttle (for metrics).
+func (s *Service) Throttle() *Throttle { return s.throttle }
 
 // Denylist returns the deny list (for metrics).
 func (s *Service) Denylist() *Denylist { return s.deny }
@@ -341,7 +350,7 @@ func (s *Service) Register(ctx context.Context, r RegisterRequest, m Meta) (Toke
 	if err := s.validPassword("password", r.Password); err != nil {
 		return TokenPair{}, err
 	}
-	if retry, ok := s.signups.Allow(m.IP); !ok {
+	if retry, ok := s.signups.Allow(ctx, m.IP, s.now()); !ok {
 		return TokenPair{}, rateLimited(retry)
 	}
 	hash, err := s.hasher.Hash(ctx, r.Password)
@@ -387,7 +396,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair,
 	if utf8.RuneCountInString(r.Password) > s.cfg.PasswordMaxLength {
 		return TokenPair{}, errcode.Field("password", "Password must be at most %d characters long.", s.cfg.PasswordMaxLength)
 	}
-	if retry, ok := s.throttle.Attempt(m.IP, ident); !ok {
+	if retry, ok := s.throttle.Attempt(ctx, m.IP, ident, s.now()); !ok {
 		s.audit(ctx, AuditLoginFail, "", "", m, map[string]any{"reason": "throttled", "login": ident})
 		return TokenPair{}, rateLimited(retry)
 	}
@@ -406,7 +415,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair,
 		return TokenPair{}, herr
 	}
 	if !ok {
-		s.throttle.Failure(m.IP, ident)
+		s.throttle.Failure(ctx, m.IP, ident)
 		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "bad_credentials"})
 		return TokenPair{}, errBadCredentials
 	}
@@ -414,7 +423,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair,
 		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "banned"})
 		return TokenPair{}, errBanned
 	}
-	s.throttle.Success(m.IP, ident)
+	s.throttle.Success(ctx, m.IP, ident)
 	if rehash {
 		if h, err := s.hasher.Hash(ctx, r.Password); err == nil {
 			a.PasswordHash, a.UpdatedAt = h, s.now()
@@ -436,7 +445,7 @@ func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPai
 	created := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		if retry, ok := s.signups.Allow(m.IP); !ok {
+		if retry, ok := s.signups.Allow(ctx, m.IP, s.now()); !ok {
 			return TokenPair{}, rateLimited(retry)
 		}
 		now := s.now()

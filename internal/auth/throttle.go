@@ -1,9 +1,26 @@
 package auth
 
 import (
-	"sync"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
+
+	"github.com/multijuego/multijuego/internal/kv"
 )
+
+// Counters is what the throttles need from the shared key-value store
+// (kv.Store): fixed-window counters and marks with a time-to-live. With the
+// Redis or DynamoDB store the limits hold across every node; with the
+// in-process store, per node.
+type Counters interface {
+	Get(ctx context.Context, key string) (kv.Item, error)
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error)
+	Delete(ctx context.Context, key string) error
+	Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
+}
 
 // ThrottleConfig bounds login attempts.
 type ThrottleConfig struct {
@@ -13,7 +30,6 @@ type ThrottleConfig struct {
 	AccountFailures   int           // failed logins per account, all IPs, per FailureWindow
 	FailureWindow     time.Duration //
 	KnownIPTTL        time.Duration // how long a successful (account, IP) pair stays trusted
-	MaxEntries        int           // bound of each counter table
 }
 
 // Throttle limits login attempts per client IP, per (account, IP) and per
@@ -22,162 +38,129 @@ type ThrottleConfig struct {
 // from elsewhere does not lock its owner out; and the (account, IP) limit
 // only ever blocks the address that failed.
 //
-// The counters live in this process for now (issue 4 moves them to the
-// shared KV store); each table is bounded by MaxEntries, and when full it
-// drops expired windows first, then arbitrary ones.
+// When the store fails, the throttle fails open (the login proceeds, with
+// its password check and audit event) and counts the failure in StoreErrors:
+// a dead Redis must not lock every player out.
 type Throttle struct {
-	cfg       ThrottleConfig
-	now       func() time.Time
-	ip        *windows
-	accountIP *windows
-	account   *windows
-	known     *windows
+	cfg ThrottleConfig
+	c   Counters
+	log *slog.Logger
+
+	// StoreErrors counts store failures (for metrics).
+	StoreErrors atomic.Int64
 }
 
-// NewThrottle returns a throttle.
-func NewThrottle(cfg ThrottleConfig, now func() time.Time) *Throttle {
-	return &Throttle{
-		cfg: cfg, now: now,
-		ip:        newWindows(cfg.MaxEntries),
-		accountIP: newWindows(cfg.MaxEntries),
-		account:   newWindows(cfg.MaxEntries),
-		known:     newWindows(cfg.MaxEntries),
+// NewThrottle returns a throttle over c.
+func NewThrottle(cfg ThrottleConfig, c Counters, log *slog.Logger) *Throttle {
+	return &Throttle{cfg: cfg, c: c, log: log}
+}
+
+// Keys are length-prefixed so no identifier can forge another's key.
+func ipKey(ip string) string { return fmt.Sprintf("throttle:ip:%s", ip) }
+func pairKey(kind, account, ip string) string {
+	return fmt.Sprintf("throttle:%s:%d:%s:%s", kind, len(account), account, ip)
+}
+func accountKey(account string) string {
+	return fmt.Sprintf("throttle:acct:%d:%s", len(account), account)
+}
+
+func (t *Throttle) failed(op string, err error) {
+	if t.StoreErrors.Add(1)%100 == 1 { // log the first of every hundred
+		t.log.Error("throttle store failed; failing open", "op", op, "err", err, "failures", t.StoreErrors.Load())
 	}
+}
+
+// count reads a counter: its value and when its window ends.
+func (t *Throttle) count(ctx context.Context, key string) (int64, time.Time) {
+	it, err := t.c.Get(ctx, key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return 0, time.Time{}
+	}
+	if err != nil {
+		t.failed("get", err)
+		return 0, time.Time{}
+	}
+	var n int64
+	fmt.Sscan(string(it.Value), &n)
+	return n, it.ExpiresAt
+}
+
+func retryAfter(reset, now time.Time, window time.Duration) time.Duration {
+	if reset.IsZero() {
+		return window
+	}
+	return reset.Sub(now)
 }
 
 // Attempt counts a login attempt for account (the submitted identifier,
 // normalised) from ip and says whether it may proceed; when not, retry says
 // when it may.
-func (t *Throttle) Attempt(ip, account string) (retry time.Duration, ok bool) {
-	now := t.now()
-	if retry, ok := t.ip.hit(ip, t.cfg.IPLimit, t.cfg.IPWindow, now); !ok {
-		return retry, false
+func (t *Throttle) Attempt(ctx context.Context, ip, account string, now time.Time) (retry time.Duration, ok bool) {
+	n, err := t.c.Incr(ctx, ipKey(ip), 1, t.cfg.IPWindow)
+	if err != nil {
+		t.failed("incr", err)
+	} else if n > int64(t.cfg.IPLimit) {
+		_, reset := t.count(ctx, ipKey(ip))
+		return retryAfter(reset, now, t.cfg.IPWindow), false
 	}
-	pair := account + "\x00" + ip
-	if n, reset := t.accountIP.count(pair, now); n >= t.cfg.AccountIPFailures {
-		return reset.Sub(now), false
+	if n, reset := t.count(ctx, pairKey("fail", account, ip)); n >= int64(t.cfg.AccountIPFailures) {
+		return retryAfter(reset, now, t.cfg.FailureWindow), false
 	}
-	if n, reset := t.account.count(account, now); n >= t.cfg.AccountFailures {
-		if k, _ := t.known.count(pair, now); k == 0 {
-			return reset.Sub(now), false
+	if n, reset := t.count(ctx, accountKey(account)); n >= int64(t.cfg.AccountFailures) {
+		if _, err := t.c.Get(ctx, pairKey("known", account, ip)); err != nil {
+			return retryAfter(reset, now, t.cfg.FailureWindow), false
 		}
 	}
 	return 0, true
 }
 
 // Failure records a failed login.
-func (t *Throttle) Failure(ip, account string) {
-	now := t.now()
-	t.accountIP.add(account+"\x00"+ip, t.cfg.FailureWindow, now)
-	t.account.add(account, t.cfg.FailureWindow, now)
+func (t *Throttle) Failure(ctx context.Context, ip, account string) {
+	if _, err := t.c.Incr(ctx, pairKey("fail", account, ip), 1, t.cfg.FailureWindow); err != nil {
+		t.failed("incr", err)
+	}
+	if _, err := t.c.Incr(ctx, accountKey(account), 1, t.cfg.FailureWindow); err != nil {
+		t.failed("incr", err)
+	}
 }
 
 // Success clears the (account, IP) failures and trusts the pair.
-func (t *Throttle) Success(ip, account string) {
-	now := t.now()
-	pair := account + "\x00" + ip
-	t.accountIP.reset(pair)
-	t.known.add(pair, t.cfg.KnownIPTTL, now)
+func (t *Throttle) Success(ctx context.Context, ip, account string) {
+	if err := t.c.Delete(ctx, pairKey("fail", account, ip)); err != nil {
+		t.failed("delete", err)
+	}
+	if _, err := t.c.Put(ctx, pairKey("known", account, ip), []byte{1}, t.cfg.KnownIPTTL); err != nil {
+		t.failed("put", err)
+	}
 }
 
-// Limiter is a fixed-window counter per key, for simple per-IP limits
-// (registrations, guest sign-ups).
+// Limiter is a fixed-window counter per key in the shared store, for simple
+// per-IP limits (registrations, guest sign-ups). It fails open like
+// Throttle.
 type Limiter struct {
+	name   string
 	limit  int
 	window time.Duration
-	now    func() time.Time
-	w      *windows
+	c      Counters
+	t      *Throttle // for failure accounting
 }
 
 // NewLimiter allows limit hits per key per window.
-func NewLimiter(limit int, window time.Duration, maxEntries int, now func() time.Time) *Limiter {
-	return &Limiter{limit: limit, window: window, now: now, w: newWindows(maxEntries)}
+func NewLimiter(name string, limit int, window time.Duration, c Counters, t *Throttle) *Limiter {
+	return &Limiter{name: name, limit: limit, window: window, c: c, t: t}
 }
 
 // Allow counts a hit for key and says whether it is within the limit.
-func (l *Limiter) Allow(key string) (retry time.Duration, ok bool) {
-	return l.w.hit(key, l.limit, l.window, l.now())
-}
-
-type window struct {
-	n     int
-	reset time.Time
-}
-
-type windows struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]window
-}
-
-func newWindows(max int) *windows {
-	if max <= 0 {
-		max = 100_000
+func (l *Limiter) Allow(ctx context.Context, key string, now time.Time) (retry time.Duration, ok bool) {
+	k := fmt.Sprintf("limit:%s:%s", l.name, key)
+	n, err := l.c.Incr(ctx, k, 1, l.window)
+	if err != nil {
+		l.t.failed("incr", err)
+		return 0, true
 	}
-	return &windows{max: max, m: map[string]window{}}
-}
-
-func (w *windows) count(key string, now time.Time) (int, time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e, ok := w.m[key]
-	if !ok || !now.Before(e.reset) {
-		return 0, now
+	if n > int64(l.limit) {
+		_, reset := l.t.count(ctx, k)
+		return retryAfter(reset, now, l.window), false
 	}
-	return e.n, e.reset
-}
-
-func (w *windows) add(key string, d time.Duration, now time.Time) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e, ok := w.m[key]
-	if !ok || !now.Before(e.reset) {
-		w.makeRoom(now)
-		e = window{reset: now.Add(d)}
-	}
-	e.n++
-	w.m[key] = e
-	return e.n
-}
-
-func (w *windows) hit(key string, limit int, d time.Duration, now time.Time) (time.Duration, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	e, ok := w.m[key]
-	if !ok || !now.Before(e.reset) {
-		w.makeRoom(now)
-		e = window{reset: now.Add(d)}
-	}
-	if e.n >= limit {
-		return e.reset.Sub(now), false
-	}
-	e.n++
-	w.m[key] = e
 	return 0, true
-}
-
-func (w *windows) reset(key string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.m, key)
-}
-
-// makeRoom keeps the table under its bound. Caller holds mu.
-func (w *windows) makeRoom(now time.Time) {
-	if len(w.m) < w.max {
-		return
-	}
-	for k, e := range w.m {
-		if !now.Before(e.reset) {
-			delete(w.m, k)
-		}
-	}
-	// Still full of live windows (a flood of distinct keys): drop a tenth at
-	// random, so the next inserts do not each pay for a full sweep.
-	for k := range w.m {
-		if len(w.m) < w.max-w.max/10 {
-			break
-		}
-		delete(w.m, k)
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 )
 
@@ -23,7 +24,7 @@ func BenchmarkEdgeAuth(b *testing.B) {
 	acfg := auth.DefaultConfig()
 	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
 	acfg.LoginIPLimit, acfg.SignupIPLimit = 1<<30, 1<<30
-	svc, err := auth.New(context.Background(), acfg, b.TempDir(), auth.Deps{Store: st})
+	svc, err := auth.New(context.Background(), acfg, b.TempDir(), auth.Deps{Store: st, KV: kv.NewMemory(kv.MemoryOptions{})})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func BenchmarkAuthenticatedRequest(b *testing.B) {
 	st := storetest.SQLite(b)
 	acfg := auth.DefaultConfig()
 	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
-	svc, err := auth.New(context.Background(), acfg, b.TempDir(), auth.Deps{Store: st})
+	svc, err := auth.New(context.Background(), acfg, b.TempDir(), auth.Deps{Store: st, KV: newKV(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

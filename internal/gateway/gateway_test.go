@@ -18,6 +18,7 @@ import (
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/errcode"
 	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/store"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 )
@@ -38,7 +39,7 @@ func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 	for _, m := range mutate {
 		m(&gcfg, &acfg)
 	}
-	svc, err := auth.New(context.Background(), acfg, t.TempDir(), auth.Deps{Store: st})
+	svc, err := auth.New(context.Background(), acfg, t.TempDir(), auth.Deps{Store: st, KV: newKV(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,4 +442,10 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("message leaks the decoder's text: %q", e.Message)
 		}
 	})
+}
+
+func newKV(t testing.TB) *kv.Memory {
+	m := kv.NewMemory(kv.MemoryOptions{})
+	t.Cleanup(func() { m.Close() })
+	return m
 }

@@ -1,0 +1,84 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/multijuego/multijuego/internal/cache"
+	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/kv"
+)
+
+// KVBackend is the key-value store the configuration selects.
+func (c Config) KVBackend() string {
+	switch {
+	case c.KV != "":
+		return c.KV
+	case c.RedisURL != "":
+		return "redis"
+	}
+	return "memory"
+}
+
+// volatile holds the shared volatile-data services: the key-value store and
+// the Redis connection behind it (and, with the cache issue's wiring, the
+// cache).
+type volatile struct {
+	redis redis.UniversalClient // nil without redis_url; owned here, closed last
+	kv    kv.Store
+	ready []gateway.ReadyCheck
+}
+
+func openVolatile(ctx context.Context, c Config, log *slog.Logger) (v *volatile, err error) {
+	v = &volatile{}
+	defer func() {
+		if err != nil {
+			v.Close()
+		}
+	}()
+	if c.RedisURL != "" {
+		if v.redis, err = cache.ParseRedisURL(c.RedisURL); err != nil {
+			return nil, fmt.Errorf("redis_url: %w", err)
+		}
+		client := v.redis
+		v.ready = append(v.ready, gateway.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error { return client.Ping(ctx).Err() }})
+	}
+	switch c.KVBackend() {
+	case "memory":
+		v.kv = kv.NewMemory(kv.MemoryOptions{})
+	case "redis":
+		if v.kv, err = kv.NewRedis(kv.RedisOptions{Client: v.redis, Prefix: "mj:kv:", Timeout: c.Cache.Timeout}); err != nil {
+			return nil, err
+		}
+	case "dynamodb":
+		if v.kv, err = kv.NewDynamo(ctx, kv.DynamoOptions{Endpoint: c.DynamoDBEndpoint, Table: c.DynamoDBTable, Region: c.DynamoDBRegion,
+			Timeout: c.Cache.Timeout, CreateTable: true}); err != nil {
+			return nil, fmt.Errorf("dynamodb: %w", err)
+		}
+		store := v.kv
+		v.ready = append(v.ready, gateway.ReadyCheck{Name: "dynamodb", Check: func(ctx context.Context) error {
+			if _, err := store.Get(ctx, "readyz"); err != nil && !errors.Is(err, kv.ErrNotFound) {
+				return err
+			}
+			return nil
+		}})
+	}
+	log.Info("key-value store", "backend", c.KVBackend())
+	return v, nil
+}
+
+// Close closes the stores, then the Redis connection they share.
+func (v *volatile) Close() error {
+	var errs []error
+	if v.kv != nil {
+		errs = append(errs, v.kv.Close())
+	}
+	if v.redis != nil {
+		errs = append(errs, v.redis.Close())
+	}
+	return errors.Join(errs...)
+}
