@@ -39,8 +39,18 @@ var (
 	ErrInvalidKey = errors.New("kv: key must be 1 to 1024 bytes")
 	// ErrTooLarge: value over MaxValueBytes.
 	ErrTooLarge = errors.New("kv: value too large")
-	// ErrNotCounter: Incr on an item that does not hold a counter.
+	// ErrNotCounter: Incr on an item that does not hold a counter. An item
+	// holds a counter when its value is the canonical decimal form of an
+	// int64 ("42", "-7"; not "+7", "007" or " 7"), whether Incr or Put
+	// wrote it.
 	ErrNotCounter = errors.New("kv: item is not a counter")
+	// ErrOverflow: Incr would take the counter beyond the int64 range; the
+	// counter is left unchanged.
+	ErrOverflow = errors.New("kv: counter overflow")
+	// ErrFull: the in-process store holds its maximum number of items and
+	// none has expired; writes to existing keys still succeed, new keys are
+	// refused (nothing is ever evicted: counters and leases must not vanish).
+	ErrFull = errors.New("kv: store full")
 )
 
 // Item is a stored value with its version. Versions start at 1 and grow by
