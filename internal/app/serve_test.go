@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/multijuego/multijuego/internal/app"
+	"github.com/multijuego/multijuego/internal/kv/kvtest"
 	"github.com/multijuego/multijuego/internal/redistest"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 )
@@ -164,5 +166,43 @@ func TestThrottleHoldsAcrossNodes(t *testing.T) {
 	}
 	if code := post(b, "/v1/auth/login", `{"username":"`+user+`","password":"right-password"}`); code != 429 {
 		t.Fatalf("node B after two failures on node A: %d, want 429", code)
+	}
+}
+
+// --kv dynamodb: the key-value store on DynamoDB (a local dynalite here);
+// the table is created on demand and readiness checks it.
+func TestKVOnDynamoDB(t *testing.T) {
+	endpoint := kvtest.Dynalite(t)
+	cfg := testConfig(t)
+	cfg.KV, cfg.DynamoDBEndpoint, cfg.DynamoDBTable = "dynamodb", endpoint, "mj_app_test"
+	cfg.Auth.AccountIPFailures, cfg.Auth.AccountFailures = 1, 1
+	m, stop := startMain(t, cfg)
+	defer stop()
+	post := func(path, body string) int {
+		res, err := http.Post(m.URL()+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := post("/v1/auth/register", `{"username":"dyn","password":"right-password"}`); code != 201 {
+		t.Fatalf("register: %d", code)
+	}
+	if code := post("/v1/auth/login", `{"username":"dyn","password":"wrong-password"}`); code != 401 {
+		t.Fatalf("wrong password: %d", code)
+	}
+	if code := post("/v1/auth/login", `{"username":"dyn","password":"right-password"}`); code != 429 {
+		t.Fatalf("after the failure limit: %d, want 429 (the counter lives in DynamoDB)", code)
+	}
+	res, err := http.Get(m.URL() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct{ Checks map[string]string }
+	json.NewDecoder(res.Body).Decode(&body)
+	if res.StatusCode != 200 || body.Checks["dynamodb"] != "ok" {
+		t.Fatalf("readyz: %d %v", res.StatusCode, body.Checks)
 	}
 }
