@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/cache"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/store"
 )
@@ -109,13 +110,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			}})
 	}
 	if needs(roles, "kv") {
-		if m.volatile, err = openVolatile(ctx, m.Config, m.Logger); err != nil {
+		if m.volatile, err = openVolatile(ctx, m.Config, m.registry, m.Logger); err != nil {
 			return err
 		}
 		gd.Ready = append(gd.Ready, m.volatile.ready...)
 	}
 	if needs(roles, "keys") {
-		m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), auth.Deps{Store: m.store, KV: m.volatile.kv, Logger: m.Logger})
+		profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
+			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
+		m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), auth.Deps{Store: m.store, KV: m.volatile.kv,
+			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger})
 		if err != nil {
 			return err
 		}

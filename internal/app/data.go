@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/multijuego/multijuego/internal/cache"
@@ -24,16 +25,17 @@ func (c Config) KVBackend() string {
 	return "memory"
 }
 
-// volatile holds the shared volatile-data services: the key-value store and
-// the Redis connection behind it (and, with the cache issue's wiring, the
-// cache).
+// volatile holds the shared volatile-data services: the cache, the
+// key-value store and the Redis connection behind them.
 type volatile struct {
-	redis redis.UniversalClient // nil without redis_url; owned here, closed last
-	kv    kv.Store
-	ready []gateway.ReadyCheck
+	redis   redis.UniversalClient // nil without redis_url; owned here, closed last
+	kv      kv.Store
+	cache   cache.Backend
+	metrics *cache.Metrics
+	ready   []gateway.ReadyCheck
 }
 
-func openVolatile(ctx context.Context, c Config, log *slog.Logger) (v *volatile, err error) {
+func openVolatile(ctx context.Context, c Config, reg prometheus.Registerer, log *slog.Logger) (v *volatile, err error) {
 	v = &volatile{}
 	defer func() {
 		if err != nil {
@@ -67,13 +69,44 @@ func openVolatile(ctx context.Context, c Config, log *slog.Logger) (v *volatile,
 			return nil
 		}})
 	}
-	log.Info("key-value store", "backend", c.KVBackend())
+	if v.metrics, err = cache.NewMetrics(reg); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.RedisURL == "":
+		v.cache = cache.NewMemory(cache.MemoryOptions{MaxBytes: c.Cache.MaxBytes, Metrics: v.metrics})
+	default:
+		r, err := cache.NewRedis(cache.RedisOptions{Client: v.redis, Prefix: "mj:cache:", Timeout: c.Cache.Timeout})
+		if err != nil {
+			return nil, err
+		}
+		v.cache = r
+		if c.Cache.Near {
+			near, err := cache.NewNear(cache.NearOptions{Redis: r, MaxBytes: c.Cache.MaxBytes, MaxAge: c.Cache.NearMaxAge, Metrics: v.metrics, Logger: log})
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			v.cache = near
+		}
+	}
+	cacheKind := "memory"
+	if c.RedisURL != "" {
+		cacheKind = "redis"
+		if c.Cache.Near {
+			cacheKind = "redis+near"
+		}
+	}
+	log.Info("volatile data", "kv", c.KVBackend(), "cache", cacheKind)
 	return v, nil
 }
 
 // Close closes the stores, then the Redis connection they share.
 func (v *volatile) Close() error {
 	var errs []error
+	if v.cache != nil {
+		errs = append(errs, v.cache.Close())
+	}
 	if v.kv != nil {
 		errs = append(errs, v.kv.Close())
 	}

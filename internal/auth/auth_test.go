@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/cache"
 	"github.com/multijuego/multijuego/internal/errcode"
 	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/store"
@@ -753,5 +754,43 @@ func TestSignupLimitPerIP(t *testing.T) {
 	clk.Advance(time.Hour)
 	if _, err := s.Register(ctx, auth.RegisterRequest{Username: "kim2", Password: "kims-password"}, from); err != nil {
 		t.Fatalf("after the window: %v", err)
+	}
+}
+
+// Profiles go through the cache; every write of the account invalidates.
+func TestProfileCache(t *testing.T) {
+	clk := newClock()
+	st := storetest.SQLite(t)
+	mem := cache.NewMemory(cache.MemoryOptions{Now: clk.Now})
+	t.Cleanup(func() { mem.Close() })
+	profiles := cache.NewTyped[auth.Profile](mem, "account", 1, cache.TypedOptions{})
+	s, err := auth.New(ctx, testConfig(), t.TempDir(), auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now, Profiles: profiles, ProfileTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, _ := s.Register(ctx, auth.RegisterRequest{Username: "mona", Password: "monas-password"}, meta)
+	p1, err := s.Profile(ctx, pair.AccountID)
+	if err != nil || p1.Username != "mona" || p1.Guest {
+		t.Fatalf("profile = %+v, %v", p1, err)
+	}
+	// A change behind the service's back is not seen: the profile is cached.
+	a, _ := st.AccountByID(ctx, pair.AccountID)
+	a.Username = "changed-directly"
+	if err := st.UpdateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.Profile(ctx, pair.AccountID); p.Username != "mona" {
+		t.Fatalf("profile not cached: %q", p.Username)
+	}
+	// A write through the service invalidates.
+	if _, err := s.Ban(ctx, nil, pair.AccountID, "test", meta); err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := s.Profile(ctx, pair.AccountID)
+	if !p2.Banned || p2.Username != "changed-directly" {
+		t.Fatalf("after ban: %+v", p2)
+	}
+	if _, err := s.Profile(ctx, "missing"); !errcode.Is(err, errcode.NotFound) {
+		t.Fatalf("missing profile: %v", err)
 	}
 }

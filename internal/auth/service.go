@@ -80,18 +80,49 @@ type TokenPair struct {
 	Created      bool // device login created the account
 }
 
+// ProfileCache is what the service needs from the cache (cache.Typed).
+type ProfileCache interface {
+	GetOrLoad(ctx context.Context, key string, ttl time.Duration, loader func(context.Context) (Profile, error)) (Profile, error)
+	Delete(ctx context.Context, keys ...string) error
+}
+
+// Profile is the public view of an account: what GET /v1/account shows and
+// what the cache holds (never the password hash).
+type Profile struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email,omitempty"`
+	Roles     []string  `json:"roles"`
+	Guest     bool      `json:"guest"`
+	Devices   []string  `json:"devices,omitempty"`
+	Banned    bool      `json:"banned"`
+	BanReason string    `json:"ban_reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ProfileOf makes the public view of an account.
+func ProfileOf(a store.Account) Profile {
+	return Profile{
+		ID: a.ID, Username: a.Username, Email: a.Email, Roles: a.Roles, Guest: a.PasswordHash == "", Devices: a.Devices,
+		Banned: a.Banned(), BanReason: a.BanReason, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+	}
+}
+
 // Service is the auth service.
 type Service struct {
-	cfg      Config
-	st       Store
-	hasher   *Hasher
-	tokens   *Tokens
-	deny     *Denylist
-	keys     *Keyring
-	throttle *Throttle
-	signups  *Limiter
-	log      *slog.Logger
-	now      func() time.Time
+	cfg        Config
+	st         Store
+	profiles   ProfileCache
+	profileTTL time.Duration
+	hasher     *Hasher
+	tokens     *Tokens
+	deny       *Denylist
+	keys       *Keyring
+	throttle   *Throttle
+	signups    *Limiter
+	log        *slog.Logger
+	now        func() time.Time
 }
 
 // Deps are the service's dependencies.
@@ -99,9 +130,14 @@ type Deps struct {
 	Store Store
 	// KV holds the login throttles and sign-up limits (kv.Store): shared by
 	// every node when it is Redis or DynamoDB.
-	KV     Counters
-	Logger *slog.Logger
-	Now    func() time.Time // nil means time.Now
+	KV Counters
+	// Profiles caches account profiles (cache.Typed[Profile]); nil reads
+	// the store every time. ProfileTTL bounds an entry's life; every write
+	// of an account invalidates its entry at once.
+	Profiles   ProfileCache
+	ProfileTTL time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time // nil means time.Now
 }
 
 // New builds the service: opens (or creates) the signing keys in keysDir and
@@ -131,7 +167,7 @@ func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, err
 		conc = runtime.GOMAXPROCS(0)
 	}
 	s := &Service{
-		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now,
+		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now, profiles: d.Profiles, profileTTL: d.ProfileTTL,
 		hasher: NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
 		tokens: NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),
 		throttle: NewThrottle(ThrottleConfig{
@@ -427,7 +463,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair,
 	if rehash {
 		if h, err := s.hasher.Hash(ctx, r.Password); err == nil {
 			a.PasswordHash, a.UpdatedAt = h, s.now()
-			if err := s.st.UpdateAccount(ctx, a); err != nil {
+			if err := s.updateAccount(ctx, a); err != nil {
 				s.log.Warn("upgrade password hash", "account", a.ID, "err", err)
 			}
 		}
@@ -571,6 +607,36 @@ func (s *Service) Account(ctx context.Context, id string) (store.Account, error)
 	return a, err
 }
 
+// Profile returns an account's public view, through the cache when there is
+// one (cache-aside; writes invalidate).
+func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
+	load := func(ctx context.Context) (Profile, error) {
+		a, err := s.Account(ctx, id)
+		if err != nil {
+			return Profile{}, err
+		}
+		return ProfileOf(a), nil
+	}
+	if s.profiles == nil {
+		return load(ctx)
+	}
+	return s.profiles.GetOrLoad(ctx, id, s.profileTTL, load)
+}
+
+// updateAccount writes the account and invalidates its cached profile on
+// every node.
+func (s *Service) updateAccount(ctx context.Context, a store.Account) error {
+	if err := s.st.UpdateAccount(ctx, a); err != nil {
+		return err
+	}
+	if s.profiles != nil {
+		// The cache logs and counts its own failures; a failed invalidation
+		// leaves an entry that expires within ProfileTTL.
+		_ = s.profiles.Delete(context.WithoutCancel(ctx), a.ID)
+	}
+	return nil
+}
+
 // LinkRequest adds password credentials to a guest account.
 type LinkRequest struct {
 	Username string // optional: replaces the generated guest name
@@ -606,7 +672,7 @@ func (s *Service) Link(ctx context.Context, p *Principal, r LinkRequest, m Meta)
 		return store.Account{}, err
 	}
 	a.UpdatedAt = s.now()
-	if err := s.st.UpdateAccount(ctx, a); err != nil {
+	if err := s.updateAccount(ctx, a); err != nil {
 		return store.Account{}, conflict(err)
 	}
 	s.audit(ctx, AuditLink, a.ID, "", m, nil)
@@ -644,7 +710,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	// below (same second) stays valid.
 	cutoff := now.Truncate(time.Second).Add(-time.Nanosecond)
 	a.RevokedBefore = cutoff
-	if err := s.st.UpdateAccount(ctx, a); err != nil {
+	if err := s.updateAccount(ctx, a); err != nil {
 		return TokenPair{}, err
 	}
 	if err := s.revokeAccount(ctx, a.ID, "", "password_change", cutoff); err != nil {
@@ -683,7 +749,7 @@ func (s *Service) Ban(ctx context.Context, actor *Principal, accountID, reason s
 		a.BannedAt = now
 	}
 	a.BanReason, a.RevokedBefore, a.UpdatedAt = reason, now, now
-	if err := s.st.UpdateAccount(ctx, a); err != nil {
+	if err := s.updateAccount(ctx, a); err != nil {
 		return store.Account{}, err
 	}
 	if err := s.revokeAccount(ctx, a.ID, "", "ban", now); err != nil {
@@ -700,7 +766,7 @@ func (s *Service) Unban(ctx context.Context, actor *Principal, accountID string,
 		return a, err
 	}
 	a.BannedAt, a.BanReason, a.UpdatedAt = time.Time{}, "", s.now()
-	if err := s.st.UpdateAccount(ctx, a); err != nil {
+	if err := s.updateAccount(ctx, a); err != nil {
 		return store.Account{}, err
 	}
 	s.audit(ctx, AuditUnban, a.ID, actorID(actor), m, nil)
@@ -731,7 +797,7 @@ func (s *Service) SetRoles(ctx context.Context, actor *Principal, accountID stri
 	old := a.Roles
 	now := s.now()
 	a.Roles, a.UpdatedAt = dedupe(roles), now
-	if err := s.st.UpdateAccount(ctx, a); err != nil {
+	if err := s.updateAccount(ctx, a); err != nil {
 		return store.Account{}, err
 	}
 	if removed {

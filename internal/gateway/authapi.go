@@ -39,25 +39,9 @@ type TokenResponse struct {
 }
 
 // AccountResponse is an account as the API shows it.
-type AccountResponse struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	Roles     []string  `json:"roles"`
-	Guest     bool      `json:"guest"`
-	Devices   []string  `json:"devices,omitempty"`
-	Banned    bool      `json:"banned"`
-	BanReason string    `json:"ban_reason,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
+type AccountResponse = auth.Profile
 
-func accountResponse(a store.Account) AccountResponse {
-	return AccountResponse{
-		ID: a.ID, Username: a.Username, Email: a.Email, Roles: a.Roles, Guest: a.PasswordHash == "", Devices: a.Devices,
-		Banned: a.Banned(), BanReason: a.BanReason, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
-	}
-}
+func accountResponse(a store.Account) AccountResponse { return auth.ProfileOf(a) }
 
 func (s *Server) meta(r *http.Request) auth.Meta {
 	return auth.Meta{IP: clientIP(r.Context()), UserAgent: r.UserAgent()}
@@ -152,13 +136,13 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request) {
-	a, err := s.auth.Account(r.Context(), PrincipalFrom(r.Context()).AccountID)
+	p, err := s.auth.Profile(r.Context(), PrincipalFrom(r.Context()).AccountID)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, accountResponse(a))
+	writeJSON(w, http.StatusOK, p)
 }
 
 func (s *Server) link(w http.ResponseWriter, r *http.Request) {
@@ -228,12 +212,12 @@ func (s *Server) adminListAccounts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminGetAccount(w http.ResponseWriter, r *http.Request) {
-	a, err := s.auth.Account(r.Context(), r.PathValue("id"))
+	p, err := s.auth.Profile(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, accountResponse(a))
+	writeJSON(w, http.StatusOK, p)
 }
 
 func (s *Server) adminBan(w http.ResponseWriter, r *http.Request) {
