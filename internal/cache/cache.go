@@ -9,6 +9,10 @@
 // pass one conformance suite (cachetest). Typed is the layer services use:
 // a codec, namespaced and versioned keys, GetOrLoad with single-flight, and
 // metrics.
+//
+// Wiring: NewMemory for one node; ParseRedisURL and NewRedis for Redis;
+// NewNear over a Redis for a coherent per-node near tier; NewTyped over any
+// of them, with NewMetrics for Prometheus.
 package cache
 
 import (
