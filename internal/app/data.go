@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -25,6 +27,8 @@ func (c Config) KVBackend() string {
 	return "memory"
 }
 
+var redisLogOnce sync.Once
+
 // volatile holds the shared volatile-data services: the cache, the
 // key-value store and the Redis connection behind them.
 type volatile struct {
@@ -43,6 +47,8 @@ func openVolatile(ctx context.Context, c Config, reg prometheus.Registerer, log 
 		}
 	}()
 	if c.RedisURL != "" {
+		// go-redis logs through one package-level logger; set it once.
+		redisLogOnce.Do(func() { redis.SetLogger(&redisLog{log: log}) })
 		if v.redis, err = cache.ParseRedisURL(c.RedisURL); err != nil {
 			return nil, fmt.Errorf("redis_url: %w", err)
 		}
@@ -114,4 +120,28 @@ func (v *volatile) Close() error {
 		errs = append(errs, v.redis.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// redisLog routes go-redis's own log lines (failed dials and the like) into
+// our logger, at most one line per second with a count of the lines
+// suppressed, so a dead Redis does not flood the logs.
+type redisLog struct {
+	log        *slog.Logger
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.last) < time.Second {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	l.log.WarnContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...), "suppressed", n)
 }
