@@ -1,0 +1,68 @@
+// Package match is multijuego's authoritative match engine: it hosts many
+// matches at once, runs each one at a fixed tick rate and owns the truth of
+// its state; players only send inputs.
+//
+// # Model
+//
+// A studio writes one [Handler] per game mode and registers a [Factory]
+// under the mode's name with [Engine.Register]. [Engine.Create] calls the
+// factory once per match, so a handler keeps that match's state in its own
+// fields; nothing is passed around as an untyped value. The engine calls
+// the handler's callbacks:
+//
+//   - Init once, before the match exists, with the creation [Params]. It
+//     returns the [Settings] (tick rate 1..128 Hz, label, maximum players);
+//     an error rejects the creation.
+//   - JoinAttempt for every new player (an error refuses the seat, its text
+//     is the reason given to the player), then Join once the seat is taken.
+//   - Leave when a seat is freed, with a [Reason]: [ReasonLeft],
+//     [ReasonDisconnected] (the connection dropped and the grace period ran
+//     out), [ReasonKicked], [ReasonRateLimited], or the reason the handler
+//     gave to [Dispatcher.Kick].
+//   - Loop once per tick with the [Input] values queued since the previous
+//     tick, in arrival order.
+//   - Terminate when the engine shuts down, with a grace period during which
+//     the match keeps ticking; it should end the match by then.
+//
+// A handler may also implement [ConnectionWatcher] (a seated player's
+// connection dropped, or came back within the grace period) and
+// [Snapshotter] (serialise and restore its state, for later recovery and
+// migration between nodes).
+//
+// Every callback receives a [Dispatcher], the match's handle on the engine:
+// the current tick, the clock's time, the match id, mode, label and
+// presences, and the actions Broadcast, Kick, SetLabel and End. A dispatcher
+// is valid only during the callback it was passed to.
+//
+// # Concurrency
+//
+// One goroutine owns each match. Callbacks of one match never overlap and
+// run on that goroutine, so a handler needs no locks. [Engine.Join],
+// [Engine.Leave] and [Engine.Disconnect] are queued to the match goroutine and
+// wait for it to answer; [Engine.Input] only appends to the match's bounded
+// input queue and returns at once. Matches do not share anything a handler
+// can touch: a panic in a handler ends only its own match (every player is
+// closed with [ReasonMatchError], the panic and stack are logged with the
+// match id, the match is removed).
+//
+// # Output
+//
+// Everything a match sends goes through the [Sender] the gateway
+// implements. A broadcast encodes one immutable [Frame] (op code, tick,
+// match id, payload) and hands the same pointer to every recipient;
+// [Sender.Send] never blocks, and a full per-player queue is the gateway's
+// problem, not the match's. Op codes from [OpReservedMin] up are the
+// engine's own (for instance [OpWarning]).
+//
+// # Time
+//
+// The engine reads time only from its [Clock]. [SystemClock] is the real
+// one; package matchtest has a manual clock that tests step by hand,
+// deterministically: its Advance returns once every match has fully
+// processed the ticks it fired.
+//
+// # Purity
+//
+// This package and the games built on it do no I/O: no network, no
+// database, no processes. A test enforces the import allow-list.
+package match
