@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,16 +57,18 @@ func Prefix(t testing.TB) string {
 
 // Server is a redis-server owned by one test.
 type Server struct {
-	t    testing.TB
-	Port int
-	dir  string
-	cmd  *exec.Cmd
+	t     testing.TB
+	Port  int
+	dir   string
+	extra []string
+	cmd   *exec.Cmd
 }
 
 // Start runs a private redis-server on a free loopback port (no
 // persistence). It is stopped when the test ends. Without the redis-server
 // binary the test is skipped, or fails when CI=true.
-func Start(t testing.TB) *Server {
+// Extra arguments go to redis-server.
+func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -79,7 +82,7 @@ func Start(t testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &Server{t: t, Port: port, dir: t.TempDir()}
+	s := &Server{t: t, Port: port, dir: t.TempDir(), extra: extra}
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
@@ -106,8 +109,9 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
-	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir}, s.extra...)
+	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
@@ -126,4 +130,60 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Cluster is a Redis Cluster of private redis-server processes owned by one
+// test.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// StartCluster runs n (at least 3) cluster-enabled redis-servers on free
+// loopback ports, joins them with `redis-cli --cluster create` (no
+// replicas), and waits until the cluster reports ok. It is stopped when the
+// test ends.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-cli is required in CI: %v", err)
+		}
+		t.Skipf("redis-cli not installed: %v", err)
+	}
+	c := &Cluster{}
+	var addrs []string
+	for i := 0; i < n; i++ {
+		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		c.Nodes = append(c.Nodes, s)
+		addrs = append(addrs, s.Addr())
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer cc.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		info, err := cc.ClusterInfo(ctx).Result()
+		cancel()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster not ok after 20s: %v %s", err, info)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// URL is a redis-cluster:// URL naming every node.
+func (c *Cluster) URL() string {
+	var addrs []string
+	for _, s := range c.Nodes {
+		addrs = append(addrs, s.Addr())
+	}
+	return "redis-cluster://" + strings.Join(addrs, ",")
 }
