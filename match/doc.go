@@ -54,6 +54,29 @@
 // problem, not the match's. Op codes from [OpReservedMin] up are the
 // engine's own (for instance [OpWarning]).
 //
+// # Snapshots
+//
+// If a handler implements [Snapshotter] and [Config.OnSnapshot] is set, the
+// engine hands OnSnapshot a [Snapshot] of the match (its id, mode, label,
+// tick, seated players, the clock's time and the Snapshotter's bytes):
+//
+//   - every [Config.SnapshotEvery] ticks (0, the default, disables this),
+//     after Loop and what it caused (kicks, Leave) on each tick where
+//     tick % SnapshotEvery == 0, so periodic snapshots come with increasing
+//     ticks;
+//   - once more as the match ends, however it ends, with Final set, before
+//     players are closed and [Config.OnEnd] runs. A match ending at a
+//     snapshot tick gets only the final one. A match ended by a panic gets
+//     none: the handler's state is then suspect.
+//
+// OnSnapshot runs on the match goroutine and must not block: a game node
+// queues the bytes (which are its own) for storage, for instance in Redis.
+// A Snapshot error is logged with the match id and that snapshot skipped;
+// the match goes on. A panic in a periodic Snapshot ends only that match,
+// like a panic in any callback; a panic in the final one is logged and the
+// match ends as it was ending. [Engine.Snapshot] takes a snapshot on demand.
+// With snapshots disabled none of this allocates or runs per tick.
+//
 // # Time
 //
 // The engine reads time only from its [Clock]. [SystemClock] is the real

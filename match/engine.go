@@ -95,6 +95,17 @@ type Config struct {
 	// whatever the cause, after every player was closed. Persistence
 	// stores the results from here. It must not block for long.
 	OnEnd func(Summary)
+	// SnapshotEvery is the number of ticks between snapshots of matches
+	// whose handler implements Snapshotter; 0 disables periodic snapshots.
+	SnapshotEvery int
+	// OnSnapshot receives each snapshot, on the match's goroutine: it must
+	// not block (queue the work). A final snapshot (Final true) is taken
+	// when the match ends, whatever SnapshotEvery says, if the handler
+	// implements Snapshotter (but not when a panic ended the match: the
+	// handler's state is then suspect), before [Config.OnEnd] runs.
+	// Without OnSnapshot no snapshot is taken ([Engine.Snapshot] still
+	// works).
+	OnSnapshot func(Snapshot)
 }
 
 func (c *Config) defaults() {
@@ -144,10 +155,14 @@ type Engine struct {
 	seq     uint64 // creation counter, for List's order
 }
 
-// NewEngine returns an engine. It fails if cfg.Sender is nil.
+// NewEngine returns an engine. It fails if cfg.Sender is nil or
+// cfg.SnapshotEvery is negative.
 func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Sender == nil {
 		return nil, errors.New("match: Config.Sender is required")
+	}
+	if cfg.SnapshotEvery < 0 {
+		return nil, fmt.Errorf("match: Config.SnapshotEvery is %d, must be 0 or more", cfg.SnapshotEvery)
 	}
 	cfg.defaults()
 	return &Engine{
@@ -312,8 +327,9 @@ func (e *Engine) Input(id string, p Presence, op OpCode, data []byte) error {
 }
 
 // Snapshot returns match id's state from its handler's [Snapshotter], taken
-// on the match goroutine between callbacks. It returns [ErrNotSupported] if
-// the handler is not a Snapshotter.
+// on the match goroutine between callbacks; the bytes are the caller's. It
+// returns [ErrNotSupported] if the handler is not a Snapshotter, or the
+// Snapshotter's error. For periodic snapshots see [Config.SnapshotEvery].
 func (e *Engine) Snapshot(ctx context.Context, id string) ([]byte, error) {
 	m := e.get(id)
 	if m == nil {

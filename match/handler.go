@@ -54,10 +54,21 @@ type Factory func() Handler
 // Snapshotter is optionally implemented by a Handler that can serialise its
 // state, so a match can later be recovered after a crash or migrated to
 // another node. Both methods run on the match goroutine like any callback.
+//
+// The engine calls Snapshot for [Engine.Snapshot], after Loop every
+// [Config.SnapshotEvery] ticks, and once as the match ends (see
+// [Config.OnSnapshot]). An error skips that snapshot (it is logged with the
+// match id; the match goes on); a panic ends the match like a panic in any
+// callback.
 type Snapshotter interface {
-	// Snapshot returns the handler's state in a form Restore accepts.
+	// Snapshot returns the handler's state in a form Restore accepts. The
+	// returned slice belongs to the receiver (for instance a
+	// [Config.OnSnapshot] that queues it): return a new slice every time,
+	// never one the handler keeps or reuses.
 	Snapshot() ([]byte, error)
-	// Restore replaces the handler's state with a snapshot's.
+	// Restore replaces the handler's state with a snapshot's. It must
+	// reject bytes that are not a valid snapshot with an error (and
+	// leave the state unchanged), never panic.
 	Restore(snapshot []byte) error
 }
 
@@ -166,4 +177,16 @@ type Summary struct {
 	// Results are the handler's (from End), or for a match the engine
 	// ended, empty but for Reason ([ReasonMatchError], [ReasonShutdown]).
 	Results Results
+}
+
+// Snapshot is a handler's serialized state at a tick.
+type Snapshot struct {
+	MatchID string
+	Mode    string
+	Label   string
+	Tick    uint64
+	Players int       // seated players at that tick
+	Taken   time.Time // on the engine's clock
+	Data    []byte    // Snapshotter.Snapshot's bytes; owned by the receiver
+	Final   bool      // taken as the match ended
 }

@@ -73,6 +73,7 @@ type match struct {
 	// goroutine-owned
 	h           Handler
 	watch       ConnectionWatcher
+	snap        Snapshotter // nil if h is not one
 	d           Dispatcher
 	ticker      Ticker
 	tickRate    int
@@ -87,6 +88,7 @@ type match struct {
 	terminating bool
 	deadline    time.Time
 	finished    bool
+	crashed     bool          // a callback panicked; finish takes no final snapshot
 	reply       chan ctlReply // pending answer to the control request being handled
 	replyVal    ctlReply
 }
@@ -122,6 +124,7 @@ func (m *match) init(f Factory, params Params) (err error) {
 		return errors.New("match: factory returned a nil handler")
 	}
 	m.watch, _ = m.h.(ConnectionWatcher)
+	m.snap, _ = m.h.(Snapshotter)
 	m.d.inInit, m.d.active = true, true
 	s, err := m.h.Init(&m.d, params)
 	m.d.inInit, m.d.active = false, false
@@ -199,7 +202,7 @@ func (m *match) recoverCrash() {
 	if m.finished {
 		return // the panic came from finish itself; it already cleaned up
 	}
-	m.d.active, m.ending, m.kicks = false, false, nil
+	m.d.active, m.ending, m.kicks, m.crashed = false, false, nil, true
 	defer func() {
 		if v := recover(); v != nil {
 			logPanic(m.log, "panic while ending a crashed match", v)
@@ -226,8 +229,8 @@ func (m *match) control(op ctlOp) {
 	case opTerminate:
 		m.terminate()
 	case opSnapshot:
-		if s, ok := m.h.(Snapshotter); ok {
-			r.data, r.err = s.Snapshot()
+		if m.snap != nil {
+			r.data, r.err = m.snap.Snapshot()
 		} else {
 			r.err = ErrNotSupported
 		}
@@ -420,6 +423,46 @@ func (m *match) onTick() {
 	m.h.Loop(&m.d, inputs[:n])
 	m.exit()
 	m.settle()
+	if every := m.e.cfg.SnapshotEvery; every > 0 && !m.finished && m.tick%uint64(every) == 0 {
+		m.snapshot(false)
+	}
+}
+
+// snapshot hands the handler's state to Config.OnSnapshot, if the handler is
+// a Snapshotter and someone listens. A Snapshot error is logged and the
+// snapshot skipped; a panic propagates like any callback's.
+func (m *match) snapshot(final bool) {
+	if m.snap == nil || m.e.cfg.OnSnapshot == nil {
+		return
+	}
+	data, err := m.snap.Snapshot()
+	if err != nil {
+		m.log.Error("match snapshot failed; skipped", "tick", m.tick, "final", final, "err", err)
+		return
+	}
+	m.infoMu.Lock()
+	label := m.label
+	m.infoMu.Unlock()
+	m.e.cfg.OnSnapshot(Snapshot{
+		MatchID: m.id, Mode: m.mode, Label: label,
+		Tick: m.tick, Players: len(m.seats), Taken: m.e.clock.Now(),
+		Data: data, Final: final,
+	})
+}
+
+// finalSnapshot takes the snapshot of a match that is ending (but did not
+// crash: its handler's state is then suspect). The match ends anyway, so a
+// panic here is only logged.
+func (m *match) finalSnapshot() {
+	if m.crashed || m.snap == nil {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			logPanic(m.log, "match panicked in its final snapshot", v)
+		}
+	}()
+	m.snapshot(true)
 }
 
 // broadcast encodes one frame and hands it to every recipient: to (matched
@@ -450,9 +493,10 @@ func (m *match) deliver(p Presence, f *Frame) {
 	}
 }
 
-// finish ends the match: every seated player is closed with reason, OnEnd
-// gets the summary, the match is removed. Only the ticker's Stop comes
-// last, so a manual clock's Advance returns after all of it.
+// finish ends the match: the final snapshot is taken, every seated player
+// is closed with reason, OnEnd gets the summary, the match is removed. Only
+// the ticker's Stop comes last, so a manual clock's Advance returns after all
+// of it.
 func (m *match) finish(r Results, reason Reason) {
 	if m.finished {
 		return
@@ -466,6 +510,7 @@ func (m *match) finish(r Results, reason Reason) {
 		m.ticker.Stop()
 	}()
 	m.updateInfo()
+	m.finalSnapshot()
 	for _, s := range m.seats {
 		m.e.sender.Close(s.p, m.id, reason)
 	}

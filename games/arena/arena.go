@@ -22,10 +22,15 @@
 //
 // The state is encoded once per tick into a reused buffer and the engine
 // reuses its frames, so a running match allocates nothing per tick.
+//
+// [Arena] is a [match.Snapshotter]: [Arena.Snapshot] encodes the whole game
+// state in a compact versioned binary form, and [Arena.Restore] brings it
+// back (into a running match, or a fresh handler), rejecting anything else.
 package arena
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -135,14 +140,32 @@ func (a *Arena) Init(d *match.Dispatcher, params match.Params) (match.Settings, 
 	return match.Settings{TickRate: a.tickRate, MaxPlayers: a.maxPlayers, Label: "waiting"}, nil
 }
 
-// JoinAttempt admits anyone until the match is full (the engine checks) or
-// over.
+// ErrFull is JoinAttempt's refusal when every slot is taken, which happens
+// only in a match restored from a snapshot, whose players keep their slots
+// until they come back.
+var ErrFull = errors.New("full")
+
+// JoinAttempt admits anyone until the match is full (the engine checks). In
+// a restored match (see [Arena.Restore]) the slots of players not back yet
+// stay reserved for them.
 func (a *Arena) JoinAttempt(d *match.Dispatcher, p match.Presence, meta map[string]string) error {
+	if _, ok := a.slotOf[p.UserID]; !ok && a.count >= a.maxPlayers {
+		return ErrFull
+	}
 	return nil
 }
 
-// Join puts p in the lowest free slot at its spawn point.
+// Join puts p in the lowest free slot at its spawn point. A player restored
+// from a snapshot (see [Arena.Restore]) gets their own slot back, standing
+// still where they were.
 func (a *Arena) Join(d *match.Dispatcher, p match.Presence) {
+	if slot, ok := a.slotOf[p.UserID]; ok {
+		pl := &a.players[slot]
+		pl.p, pl.connected = p, true
+		pl.dirX, pl.dirY = 0, 0
+		a.sendRoster(d)
+		return
+	}
 	slot := 0
 	for a.players[slot].active {
 		slot++

@@ -29,6 +29,12 @@ type world struct {
 
 func newWorld(t testing.TB, sender match.Sender, params match.Params, users ...string) *world {
 	t.Helper()
+	return newWorldWith(t, nil, sender, params, users...)
+}
+
+// newWorldWith is newWorld with config changing the engine's configuration.
+func newWorldWith(t testing.TB, config func(*match.Config), sender match.Sender, params match.Params, users ...string) *world {
+	t.Helper()
 	w := &world{
 		t:     t,
 		clock: matchtest.NewClock(start),
@@ -38,11 +44,15 @@ func newWorld(t testing.TB, sender match.Sender, params match.Params, users ...s
 	if s, ok := sender.(*matchtest.Sender); ok {
 		w.sender = s
 	}
-	e, err := match.NewEngine(match.Config{
+	cfg := match.Config{
 		Sender: sender, Clock: w.clock,
 		RateLimit: match.RateLimit{PerSecond: -1},
 		OnEnd:     func(s match.Summary) { w.ends <- s },
-	})
+	}
+	if config != nil {
+		config(&cfg)
+	}
+	e, err := match.NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

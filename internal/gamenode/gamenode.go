@@ -1,0 +1,292 @@
+// Package gamenode keeps the volatile state of a game node's live matches in
+// the shared key-value store (Redis at scale, in-process when embedded):
+//
+//   - each live match's latest snapshot (from its handler's optional
+//     match.Snapshotter), written every match.Config.SnapshotEvery ticks and
+//     when the match ends, with a TTL;
+//   - a directory record per live match (match id -> owning node, mode,
+//     label, player count), held as a lease: claimed with a conditional
+//     create, renewed every Heartbeat by compare-and-set on its version, and
+//     left to expire (3 heartbeats) if the node dies.
+//
+// This is the ground the scale-out work stands on to find, recover and move
+// matches. The node never blocks a match loop: OnSnapshot only records the
+// latest snapshot per match, and one writer goroutine (Run) stores them.
+package gamenode
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/kv"
+	"github.com/multijuego/multijuego/match"
+)
+
+// Key prefixes in the key-value store.
+const (
+	snapshotPrefix  = "match:snap:"
+	directoryPrefix = "match:dir:"
+)
+
+// Config configures a node.
+type Config struct {
+	NodeID      string        // this node's name, unique in the cluster
+	SnapshotTTL time.Duration // how long a snapshot is kept after its last write
+	Heartbeat   time.Duration // directory lease renewal; the lease lasts 3 heartbeats
+	MaxPending  int           // matches with a snapshot waiting to be written (the bound)
+	Timeout     time.Duration // bound of one flush or heartbeat round
+}
+
+func (c *Config) defaults() {
+	if c.SnapshotTTL <= 0 {
+		c.SnapshotTTL = 10 * time.Minute
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 2 * time.Second
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 10_000
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Second
+	}
+}
+
+// Matches is what the node needs from the match engine.
+type Matches interface {
+	List(f match.Filter) []match.Info
+}
+
+// Record is a directory entry: where a live match runs.
+type Record struct {
+	MatchID    string    `json:"match_id"`
+	Node       string    `json:"node"`
+	Mode       string    `json:"mode"`
+	Label      string    `json:"label"`
+	Players    int       `json:"players"`
+	MaxPlayers int       `json:"max_players"`
+	Open       bool      `json:"open"`
+	Renewed    time.Time `json:"renewed"`
+}
+
+// storedSnapshot is the stored form of a match.Snapshot.
+type storedSnapshot struct {
+	MatchID string    `json:"match_id"`
+	Node    string    `json:"node"`
+	Mode    string    `json:"mode"`
+	Label   string    `json:"label"`
+	Tick    uint64    `json:"tick"`
+	Players int       `json:"players"`
+	Taken   time.Time `json:"taken"`
+	Final   bool      `json:"final"`
+	Data    []byte    `json:"data"`
+}
+
+// Node writes snapshots and directory leases for one engine.
+type Node struct {
+	cfg     Config
+	kv      kv.Store
+	matches Matches
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]match.Snapshot // latest unwritten snapshot per match
+	wake    chan struct{}             // capacity 1: "there is work"
+
+	leases map[string]uint64 // match id -> directory record version we hold; Run's goroutine only
+
+	// Counters for metrics and tests.
+	SnapshotsWritten, SnapshotsDropped, WriteErrors, LeasesLost atomic.Int64
+}
+
+// New returns a node; call Run to start writing, and pass OnSnapshot as the
+// engine's match.Config.OnSnapshot.
+func New(cfg Config, store kv.Store, matches Matches, log *slog.Logger) *Node {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Node{cfg: cfg, kv: store, matches: matches, log: log,
+		pending: map[string]match.Snapshot{}, wake: make(chan struct{}, 1), leases: map[string]uint64{}}
+}
+
+// OnSnapshot records a snapshot for the writer. It never blocks. Overflow
+// rule: a newer snapshot of a match replaces its unwritten older one; a
+// snapshot of a match not yet pending is dropped (and counted) when
+// MaxPending matches are already waiting, unless it is a final snapshot,
+// which is always kept.
+func (n *Node) OnSnapshot(s match.Snapshot) {
+	n.mu.Lock()
+	old, exists := n.pending[s.MatchID]
+	switch {
+	case exists && old.Final:
+		// The final snapshot is the last word on a match.
+	case exists, s.Final, len(n.pending) < n.cfg.MaxPending:
+		n.pending[s.MatchID] = s
+	default:
+		n.mu.Unlock()
+		if n.SnapshotsDropped.Add(1)%1000 == 1 {
+			n.log.Warn("snapshot queue full; dropping snapshots", "match", s.MatchID, "dropped", n.SnapshotsDropped.Load())
+		}
+		return
+	}
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes snapshots as they come and renews the directory every
+// Heartbeat, until ctx ends; then it writes what is pending one last time
+// (bounded by Timeout) and returns.
+func (n *Node) Run(ctx context.Context) error {
+	t := time.NewTicker(n.cfg.Heartbeat)
+	defer t.Stop()
+	n.heartbeat(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
+			n.flush(fctx)
+			cancel()
+			return nil
+		case <-n.wake:
+			n.flush(ctx)
+		case <-t.C:
+			n.heartbeat(ctx)
+		}
+	}
+}
+
+// flush writes every pending snapshot.
+func (n *Node) flush(ctx context.Context) {
+	n.mu.Lock()
+	batch := n.pending
+	n.pending = make(map[string]match.Snapshot, len(batch))
+	n.mu.Unlock()
+	for id, s := range batch {
+		data, err := json.Marshal(storedSnapshot{MatchID: s.MatchID, Node: n.cfg.NodeID, Mode: s.Mode, Label: s.Label,
+			Tick: s.Tick, Players: s.Players, Taken: s.Taken, Final: s.Final, Data: s.Data})
+		if err == nil {
+			wctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+			_, err = n.kv.Put(wctx, snapshotPrefix+id, data, n.cfg.SnapshotTTL)
+			cancel()
+		}
+		if err != nil {
+			n.WriteErrors.Add(1)
+			n.log.Error("write match snapshot", "match", id, "tick", s.Tick, "err", err)
+			n.requeue(s)
+			continue
+		}
+		n.SnapshotsWritten.Add(1)
+		if s.Final {
+			n.release(ctx, id)
+		}
+	}
+}
+
+// requeue puts a snapshot whose write failed back, unless a newer one came.
+func (n *Node) requeue(s match.Snapshot) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, newer := n.pending[s.MatchID]; !newer {
+		n.pending[s.MatchID] = s
+	}
+}
+
+// heartbeat claims or renews the directory lease of every live match and
+// releases those of matches that are gone.
+func (n *Node) heartbeat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	live := map[string]bool{}
+	ttl := 3 * n.cfg.Heartbeat
+	for _, m := range n.matches.List(match.Filter{}) {
+		live[m.ID] = true
+		rec, err := json.Marshal(Record{MatchID: m.ID, Node: n.cfg.NodeID, Mode: m.Mode, Label: m.Label, Players: m.Players,
+			MaxPlayers: m.MaxPlayers, Open: m.Open, Renewed: time.Now().UTC()})
+		if err != nil {
+			continue
+		}
+		key := directoryPrefix + m.ID
+		ver, held := n.leases[m.ID]
+		if held {
+			ver, err = n.kv.CompareAndSet(ctx, key, rec, ttl, ver)
+			switch {
+			case errors.Is(err, kv.ErrVersionMismatch):
+				// Another node claimed the match after our lease lapsed.
+				delete(n.leases, m.ID)
+				n.LeasesLost.Add(1)
+				n.log.Error("directory lease lost to another node", "match", m.ID)
+				continue
+			case errors.Is(err, kv.ErrNotFound):
+				held = false // our lease expired unclaimed: claim it again
+			}
+		}
+		if !held {
+			ver, err = n.kv.PutIfAbsent(ctx, key, rec, ttl)
+			if errors.Is(err, kv.ErrExists) {
+				n.LeasesLost.Add(1)
+				n.log.Error("directory record held by another node", "match", m.ID)
+				continue
+			}
+		}
+		if err != nil {
+			n.WriteErrors.Add(1)
+			n.log.Error("renew directory lease", "match", m.ID, "err", err)
+			continue
+		}
+		n.leases[m.ID] = ver
+	}
+	for id := range n.leases {
+		if !live[id] {
+			n.release(ctx, id)
+		}
+	}
+}
+
+// release deletes a match's directory record if this node still holds it.
+func (n *Node) release(ctx context.Context, id string) {
+	if _, held := n.leases[id]; !held {
+		return
+	}
+	delete(n.leases, id)
+	if err := n.kv.Delete(ctx, directoryPrefix+id); err != nil {
+		n.WriteErrors.Add(1)
+		n.log.Error("release directory lease", "match", id, "err", err)
+	}
+}
+
+// Lookup reads a match's directory record.
+func Lookup(ctx context.Context, store kv.Store, matchID string) (Record, error) {
+	it, err := store.Get(ctx, directoryPrefix+matchID)
+	if err != nil {
+		return Record{}, err
+	}
+	var r Record
+	if err := json.Unmarshal(it.Value, &r); err != nil {
+		return Record{}, fmt.Errorf("gamenode: directory record of %s: %w", matchID, err)
+	}
+	return r, nil
+}
+
+// LoadSnapshot reads a match's latest snapshot and the node that wrote it.
+func LoadSnapshot(ctx context.Context, store kv.Store, matchID string) (match.Snapshot, string, error) {
+	it, err := store.Get(ctx, snapshotPrefix+matchID)
+	if err != nil {
+		return match.Snapshot{}, "", err
+	}
+	var s storedSnapshot
+	if err := json.Unmarshal(it.Value, &s); err != nil {
+		return match.Snapshot{}, "", fmt.Errorf("gamenode: snapshot of %s: %w", matchID, err)
+	}
+	return match.Snapshot{MatchID: s.MatchID, Mode: s.Mode, Label: s.Label, Tick: s.Tick, Players: s.Players,
+		Taken: s.Taken, Data: s.Data, Final: s.Final}, s.Node, nil
+}
