@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/multijuego/multijuego/games/arena"
+	"github.com/multijuego/multijuego/games/tictactoe"
 	"github.com/multijuego/multijuego/internal/app"
 )
 
@@ -18,7 +20,9 @@ func main() {
 		<-ctx.Done()
 		stop() // a second signal kills the process at once
 	}()
-	code := app.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ())
+	code := app.Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ(),
+		app.Mode{Name: arena.Mode, Factory: arena.New},
+		app.Mode{Name: tictactoe.Mode, Factory: tictactoe.New})
 	stop()
 	os.Exit(code)
 }

@@ -44,10 +44,12 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 	Stdout io.Writer
+	Modes  []Mode // the game modes the game role offers
 
 	store    *store.Store
 	volatile *volatile
 	auth     *auth.Service
+	game     *game
 	gateway  *gateway.Server
 	listener net.Listener
 	registry *prometheus.Registry
@@ -126,6 +128,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		gd.Auth = m.auth
 		registerAuthMetrics(m.registry, m.auth)
 	}
+	if needs(roles, "engine") {
+		if m.game, err = openGame(m); err != nil {
+			return err
+		}
+		gd.Matches = m.game.engine
+	}
 	if !slices.Contains(roles, RoleAuth) && m.Config.Gateway.AuthURL != "" {
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(m.Config.Gateway.AuthURL)})
 	}
@@ -164,6 +172,9 @@ func (m *Main) Run(ctx context.Context) error {
 	parts := []part{{"http", func(ctx context.Context) error { return m.gateway.Serve(ctx, m.listener) }}}
 	if m.auth != nil {
 		parts = append(parts, part{"auth", m.auth.Run})
+	}
+	if m.game != nil {
+		parts = append(parts, part{"game", m.game.run})
 	}
 	err := supervise(ctx, m.Logger, parts)
 	m.Logger.Info("multijuego stopped")
@@ -252,8 +263,8 @@ func registerAuthMetrics(reg *prometheus.Registry, a *auth.Service) {
 }
 
 // Serve is `multijuego serve`: open, run until ctx ends, close.
-func Serve(ctx context.Context, cfg Config, stdout io.Writer, log *slog.Logger) error {
-	m := &Main{Config: cfg, Logger: log, Stdout: stdout}
+func Serve(ctx context.Context, cfg Config, modes []Mode, stdout io.Writer, log *slog.Logger) error {
+	m := &Main{Config: cfg, Logger: log, Stdout: stdout, Modes: modes}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}

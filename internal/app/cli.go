@@ -32,8 +32,9 @@ environment variable (MULTIJUEGO_DATA_DIR) or as a flag (--data-dir), in
 increasing order of precedence. 'multijuego serve --help' lists them all.
 `
 
-// Run is the command line. It returns the process exit code.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+// Run is the command line. It returns the process exit code. modes are the
+// game modes `serve` offers.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string, modes ...Mode) int {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -69,7 +70,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	}
 	switch cmd {
 	case "serve":
-		err = Serve(ctx, cfg, stdout, log)
+		err = Serve(ctx, cfg, modes, stdout, log)
 	case "migrate":
 		err = migrate(ctx, cfg, sub, stdout)
 	case "keys":

@@ -22,7 +22,7 @@ type Config struct {
 	DataDir     string   `yaml:"data_dir" help:"directory for the SQLite database, signing keys and other local state"`
 	Listen      string   `yaml:"listen" help:"HOST:PORT the HTTP server listens on (port 0 picks a free port)"`
 	DatabaseURL string   `yaml:"database_url" help:"postgres://... to use PostgreSQL; empty for SQLite in data_dir"`
-	Roles       []string `yaml:"roles" help:"roles this process runs: all, or a comma-separated list of gateway, auth"`
+	Roles       []string `yaml:"roles" help:"roles this process runs: all, or a comma-separated list of gateway, auth, game"`
 
 	RedisURL         string `yaml:"redis_url" help:"redis://HOST:PORT/DB, a comma-separated list of redis:// seeds, or redis-cluster://HOST:PORT,...: the shared cache and (unless kv says otherwise) key-value store; empty = in-process"`
 	KV               string `yaml:"kv" help:"key-value store for volatile shared data: memory, redis or dynamodb (empty: redis when redis_url is set, else memory)"`
@@ -35,6 +35,18 @@ type Config struct {
 	Cache   CacheConfig    `yaml:"cache"`
 	Gateway gateway.Config `yaml:"gateway"`
 	Auth    auth.Config    `yaml:"auth"`
+	Game    GameConfig     `yaml:"game"`
+}
+
+// GameConfig configures the game role: the match engine and the game node.
+type GameConfig struct {
+	NodeID          string        `yaml:"node_id" help:"this game node's name in the match directory (default: the host name)"`
+	MaxMatches      int           `yaml:"max_matches" help:"matches this node runs at most"`
+	SnapshotEvery   int           `yaml:"snapshot_every" help:"ticks between snapshots of a live match to the key-value store (0 disables; a final one is always written)"`
+	SnapshotTTL     time.Duration `yaml:"snapshot_ttl" help:"how long a match snapshot is kept after its last write"`
+	Heartbeat       time.Duration `yaml:"heartbeat" help:"match directory lease renewal; a lease lasts three heartbeats"`
+	DisconnectGrace time.Duration `yaml:"disconnect_grace" help:"how long a dropped player keeps the seat"`
+	ShutdownGrace   time.Duration `yaml:"shutdown_grace" help:"how long matches get to end when the node drains"`
 }
 
 // LogConfig configures structured logging.
@@ -72,6 +84,8 @@ func DefaultConfig() Config {
 		DynamoDBRegion: "us-east-1",
 		Gateway:        gateway.DefaultConfig(),
 		Auth:           auth.DefaultConfig(),
+		Game: GameConfig{MaxMatches: 10_000, SnapshotEvery: 100, SnapshotTTL: 10 * time.Minute, Heartbeat: 2 * time.Second,
+			DisconnectGrace: 30 * time.Second, ShutdownGrace: 10 * time.Second},
 	}
 }
 
@@ -79,15 +93,17 @@ func DefaultConfig() Config {
 const (
 	RoleGateway = "gateway"
 	RoleAuth    = "auth"
+	RoleGame    = "game"
 )
 
 // knownRoles lists the roles in start order. "all" means every one.
-var knownRoles = []string{RoleGateway, RoleAuth}
+var knownRoles = []string{RoleGateway, RoleAuth, RoleGame}
 
 // roleNeeds is the dependency map: what each role needs from the process.
 var roleNeeds = map[string][]string{
 	RoleGateway: {"http"},
 	RoleAuth:    {"http", "store", "kv", "keys"},
+	RoleGame:    {"http", "kv", "engine"},
 }
 
 // ExpandRoles resolves "all" and removes duplicates.
@@ -152,6 +168,15 @@ func (c Config) Validate() error {
 	v.Check(c.Cache.NearMaxAge >= time.Second && c.Cache.NearMaxAge <= time.Hour, "cache.near_max_age", "must be between 1s and 1h, got %s", c.Cache.NearMaxAge)
 	v.Check(c.Cache.Timeout >= 10*time.Millisecond && c.Cache.Timeout <= 10*time.Second, "cache.timeout", "must be between 10ms and 10s, got %s", c.Cache.Timeout)
 	v.Check(c.Cache.AccountTTL >= time.Second && c.Cache.AccountTTL <= 24*time.Hour, "cache.account_ttl", "must be between 1s and 24h, got %s", c.Cache.AccountTTL)
+	if slices.Contains(roles, RoleGame) && !slices.Contains(roles, RoleAuth) {
+		v.Check(false, "roles", "the game role needs the auth role in the same process for now (its HTTP API checks tokens there)")
+	}
+	v.Check(c.Game.MaxMatches >= 1 && c.Game.MaxMatches <= 1_000_000, "game.max_matches", "must be between 1 and 1000000, got %d", c.Game.MaxMatches)
+	v.Check(c.Game.SnapshotEvery >= 0 && c.Game.SnapshotEvery <= 1_000_000, "game.snapshot_every", "must be between 0 (off) and 1000000 ticks, got %d", c.Game.SnapshotEvery)
+	v.Check(c.Game.SnapshotTTL >= time.Second && c.Game.SnapshotTTL <= 7*24*time.Hour, "game.snapshot_ttl", "must be between 1s and 168h, got %s", c.Game.SnapshotTTL)
+	v.Check(c.Game.Heartbeat >= 100*time.Millisecond && c.Game.Heartbeat <= time.Minute, "game.heartbeat", "must be between 100ms and 1m, got %s", c.Game.Heartbeat)
+	v.Check(c.Game.DisconnectGrace >= 0 && c.Game.DisconnectGrace <= time.Hour, "game.disconnect_grace", "must be between 0s and 1h, got %s", c.Game.DisconnectGrace)
+	v.Check(c.Game.ShutdownGrace >= 0 && c.Game.ShutdownGrace <= 10*time.Minute, "game.shutdown_grace", "must be between 0s and 10m, got %s", c.Game.ShutdownGrace)
 	v.Check(c.Log.Format == "text" || c.Log.Format == "json", "log.format", "must be text or json, got %q", c.Log.Format)
 	v.Check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	v.Check(c.Store.MaxOpenConns >= 1 && c.Store.MaxOpenConns <= 1000, "store.max_open_conns", "must be between 1 and 1000, got %d", c.Store.MaxOpenConns)

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"net/http"
@@ -19,7 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/multijuego/multijuego/games/arena"
 	"github.com/multijuego/multijuego/internal/app"
+	"github.com/multijuego/multijuego/internal/cache"
+	"github.com/multijuego/multijuego/internal/gamenode"
+	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/kv/kvtest"
 	"github.com/multijuego/multijuego/internal/redistest"
 	"github.com/multijuego/multijuego/internal/store/storetest"
@@ -204,5 +209,88 @@ func TestKVOnDynamoDB(t *testing.T) {
 	json.NewDecoder(res.Body).Decode(&body)
 	if res.StatusCode != 200 || body.Checks["dynamodb"] != "ok" {
 		t.Fatalf("readyz: %d %v", res.StatusCode, body.Checks)
+	}
+}
+
+// The game role keeps its matches' state in Redis: a directory lease per
+// live match and snapshots every game.snapshot_every ticks, a final one at
+// shutdown, and the lease released.
+func TestMatchStateInRedis(t *testing.T) {
+	rurl := redistest.URL(t)
+	cfg := testConfig(t)
+	cfg.RedisURL = rurl
+	cfg.Game.NodeID, cfg.Game.SnapshotEvery, cfg.Game.Heartbeat, cfg.Game.ShutdownGrace = "node-test", 5, 100*time.Millisecond, time.Second
+	m := &app.Main{Config: cfg, Modes: []app.Mode{{Name: arena.Mode, Factory: arena.New}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	res, err := http.Post(m.URL()+"/v1/auth/device", "application/json", strings.NewReader(`{"device_id":"device-match-state-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(res.Body).Decode(&tok)
+	res.Body.Close()
+	req, _ := http.NewRequest("POST", m.URL()+"/v1/matches", strings.NewReader(`{"mode":"arena"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		MatchID string `json:"match_id"`
+	}
+	json.NewDecoder(res.Body).Decode(&created)
+	res.Body.Close()
+	if res.StatusCode != 201 || created.MatchID == "" {
+		t.Fatalf("create match: %d", res.StatusCode)
+	}
+
+	client, err := cache.ParseRedisURL(rurl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	store, err := kv.NewRedis(kv.RedisOptions{Client: client, Prefix: "mj:kv:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("the directory record", func() bool {
+		rec, err := gamenode.Lookup(context.Background(), store, created.MatchID)
+		return err == nil && rec.Node == "node-test" && rec.Mode == arena.Mode
+	})
+	waitFor("a periodic snapshot", func() bool {
+		s, node, err := gamenode.LoadSnapshot(context.Background(), store, created.MatchID)
+		return err == nil && node == "node-test" && s.Tick >= 5 && s.Tick%5 == 0 && len(s.Data) > 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	s, _, err := gamenode.LoadSnapshot(context.Background(), store, created.MatchID)
+	if err != nil || !s.Final {
+		t.Fatalf("after shutdown: snapshot %+v, %v; want the final one", s, err)
+	}
+	if _, err := gamenode.Lookup(context.Background(), store, created.MatchID); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("directory record after shutdown: %v, want released", err)
 	}
 }

@@ -99,7 +99,8 @@ type Node struct {
 	pending map[string]match.Snapshot // latest unwritten snapshot per match
 	wake    chan struct{}             // capacity 1: "there is work"
 
-	leases map[string]uint64 // match id -> directory record version we hold; Run's goroutine only
+	leases map[string]uint64   // match id -> directory record version we hold; Run's goroutine only
+	ended  map[string]struct{} // matches whose final snapshot is written: never claimed again; Run's goroutine only
 
 	// Counters for metrics and tests.
 	SnapshotsWritten, SnapshotsDropped, WriteErrors, LeasesLost atomic.Int64
@@ -113,7 +114,7 @@ func New(cfg Config, store kv.Store, matches Matches, log *slog.Logger) *Node {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Node{cfg: cfg, kv: store, matches: matches, log: log,
-		pending: map[string]match.Snapshot{}, wake: make(chan struct{}, 1), leases: map[string]uint64{}}
+		pending: map[string]match.Snapshot{}, wake: make(chan struct{}, 1), leases: map[string]uint64{}, ended: map[string]struct{}{}}
 }
 
 // OnSnapshot records a snapshot for the writer. It never blocks. Overflow
@@ -145,7 +146,8 @@ func (n *Node) OnSnapshot(s match.Snapshot) {
 
 // Run writes snapshots as they come and renews the directory every
 // Heartbeat, until ctx ends; then it writes what is pending one last time
-// (bounded by Timeout) and returns.
+// and releases the leases of matches that are gone (bounded by Timeout),
+// and returns. Leases of matches still running are left to expire.
 func (n *Node) Run(ctx context.Context) error {
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
@@ -155,6 +157,7 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
 			n.flush(fctx)
+			n.releaseGone(fctx, n.liveIDs())
 			cancel()
 			return nil
 		case <-n.wake:
@@ -187,6 +190,7 @@ func (n *Node) flush(ctx context.Context) {
 		}
 		n.SnapshotsWritten.Add(1)
 		if s.Final {
+			n.ended[id] = struct{}{}
 			n.release(ctx, id)
 		}
 	}
@@ -210,6 +214,9 @@ func (n *Node) heartbeat(ctx context.Context) {
 	ttl := 3 * n.cfg.Heartbeat
 	for _, m := range n.matches.List(match.Filter{}) {
 		live[m.ID] = true
+		if _, done := n.ended[m.ID]; done {
+			continue // ended; the engine has not removed it yet
+		}
 		rec, err := json.Marshal(Record{MatchID: m.ID, Node: n.cfg.NodeID, Mode: m.Mode, Label: m.Label, Players: m.Players,
 			MaxPlayers: m.MaxPlayers, Open: m.Open, Renewed: time.Now().UTC()})
 		if err != nil {
@@ -245,6 +252,24 @@ func (n *Node) heartbeat(ctx context.Context) {
 		}
 		n.leases[m.ID] = ver
 	}
+	n.releaseGone(ctx, live)
+	for id := range n.ended {
+		if !live[id] {
+			delete(n.ended, id)
+		}
+	}
+}
+
+func (n *Node) liveIDs() map[string]bool {
+	live := map[string]bool{}
+	for _, m := range n.matches.List(match.Filter{}) {
+		live[m.ID] = true
+	}
+	return live
+}
+
+// releaseGone releases the leases of matches that are not live.
+func (n *Node) releaseGone(ctx context.Context, live map[string]bool) {
 	for id := range n.leases {
 		if !live[id] {
 			n.release(ctx, id)

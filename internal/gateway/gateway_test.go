@@ -15,12 +15,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/multijuego/multijuego/games/arena"
+	"github.com/multijuego/multijuego/games/tictactoe"
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/errcode"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/store"
 	"github.com/multijuego/multijuego/internal/store/storetest"
+	"github.com/multijuego/multijuego/match"
+	"github.com/multijuego/multijuego/match/matchtest"
 )
 
 type env struct {
@@ -43,8 +47,18 @@ func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	engine, err := match.NewEngine(match.Config{Sender: matchtest.Discard{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Shutdown(context.Background()) })
+	for mode, f := range map[string]match.Factory{arena.Mode: arena.New, tictactoe.Mode: tictactoe.New} {
+		if err := engine.Register(mode, f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	gw, err := gateway.New(gcfg, gateway.Deps{
-		Auth: svc, Registry: prometheus.NewRegistry(), Version: "test",
+		Auth: svc, Matches: engine, Registry: prometheus.NewRegistry(), Version: "test",
 		Ready: []gateway.ReadyCheck{{Name: "database", Check: st.Ping}},
 	})
 	if err != nil {
@@ -404,9 +418,13 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			t.Errorf("documented %s is not served (%d)", op, r.status)
 		}
 	}
-	src, err := os.ReadFile("authapi.go")
-	if err != nil {
-		t.Fatal(err)
+	var src []byte
+	for _, f := range []string{"authapi.go", "matchapi.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
 	}
 	for _, line := range strings.Split(string(src), "\n") {
 		_, after, ok := strings.Cut(line, `mux.HandleFunc("`)
@@ -448,4 +466,41 @@ func newKV(t testing.TB) *kv.Memory {
 	m := kv.NewMemory(kv.MemoryOptions{})
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+func TestMatchAPI(t *testing.T) {
+	e := newEnv(t)
+	tok := e.register("player1").AccessToken
+	r := e.do("POST", "/v1/matches", tok, "application/json", []byte(`{"mode":"tictactoe"}`))
+	var m gateway.MatchResponse
+	r.json(t, &m)
+	if r.status != 201 || m.Mode != "tictactoe" || len(m.MatchID) < 20 || !m.Open || m.MaxPlayers != 2 || m.TickRate != tictactoe.TickRate {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r = e.do("POST", "/v1/matches", tok, "application/json", []byte(`{"mode":"arena","params":{"max_players":"4"}}`))
+	if r.status != 201 {
+		t.Fatalf("create arena: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/matches?mode=tictactoe", tok, "", nil)
+	var list struct{ Matches []gateway.MatchResponse }
+	r.json(t, &list)
+	if r.status != 200 || len(list.Matches) != 1 || list.Matches[0].MatchID != m.MatchID {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		name, token, body string
+		status            int
+		field             string
+	}{
+		{"no token", "", `{"mode":"arena"}`, 401, ""},
+		{"unknown mode", tok, `{"mode":"chess"}`, 400, "mode"},
+		{"no mode", tok, `{}`, 400, "mode"},
+		{"params not strings", tok, `{"mode":"arena","params":{"max_players":4}}`, 400, "params"},
+		{"params the game refuses", tok, `{"mode":"arena","params":{"max_players":"99"}}`, 400, "params"},
+	} {
+		r := e.do("POST", "/v1/matches", tc.token, "application/json", []byte(tc.body))
+		if r.status != tc.status || r.errBody(t).Field != tc.field {
+			t.Errorf("%s: %d %s; want %d field %q", tc.name, r.status, r.body, tc.status, tc.field)
+		}
+	}
 }

@@ -82,7 +82,9 @@ type ReadyCheck struct {
 type Deps struct {
 	// Auth is the auth service when the auth role runs in this process;
 	// nil means requests for it are proxied to Config.AuthURL.
-	Auth     *auth.Service
+	Auth *auth.Service
+	// Matches is the match engine when the game role runs in this process.
+	Matches  Matches
 	Ready    []ReadyCheck
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -93,6 +95,7 @@ type Deps struct {
 type Server struct {
 	cfg      Config
 	auth     *auth.Service
+	matches  Matches
 	ready    []ReadyCheck
 	log      *slog.Logger
 	metrics  *httpMetrics
@@ -111,7 +114,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, auth: d.Auth, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
+	s := &Server{cfg: cfg, auth: d.Auth, matches: d.Matches, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
 	for _, c := range cfg.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -140,6 +143,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 	default:
 		return nil, errors.New("gateway: no auth service in this process and no gateway.auth_url to reach one")
+	}
+	if d.Matches != nil {
+		if d.Auth == nil {
+			return nil, errors.New("gateway: the match API needs the auth role in the same process (to check tokens)")
+		}
+		s.matchRoutes(mux)
 	}
 	s.handler = s.edge(s.unmatched(mux))
 	return s, nil

@@ -1,0 +1,97 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/gamenode"
+	"github.com/multijuego/multijuego/match"
+)
+
+// Mode is a game mode a binary offers: a name and the factory of its
+// handlers. cmd/multijuego offers the reference games; a studio's own main
+// passes its own.
+type Mode struct {
+	Name    string
+	Factory match.Factory
+}
+
+// noSockets is the match engine's Sender until the realtime gateway exists:
+// matches run, tick and snapshot, but no player holds a socket yet, so
+// frames are released at once and closes have no one to tell.
+type noSockets struct{}
+
+func (noSockets) Send(_ match.Presence, f *match.Frame) bool { f.Release(); return true }
+func (noSockets) Close(match.Presence, string, match.Reason) {}
+
+// game is the game role: the match engine and the game node that keeps its
+// matches' snapshots and directory leases in the key-value store.
+type game struct {
+	engine *match.Engine
+	node   *gamenode.Node
+	grace  time.Duration
+}
+
+func openGame(m *Main) (*game, error) {
+	c := m.Config.Game
+	nodeID := c.NodeID
+	if nodeID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("game.node_id is empty and the host name is unknown: %w", err)
+		}
+		nodeID = h
+	}
+	g := &game{grace: c.ShutdownGrace}
+	var node *gamenode.Node
+	engine, err := match.NewEngine(match.Config{
+		Sender: noSockets{}, Logger: m.Logger, MaxMatches: c.MaxMatches,
+		DisconnectGrace: c.DisconnectGrace, ShutdownGrace: c.ShutdownGrace,
+		SnapshotEvery: c.SnapshotEvery, OnSnapshot: func(s match.Snapshot) { node.OnSnapshot(s) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	modes := append([]Mode(nil), m.Modes...)
+	sort.Slice(modes, func(i, j int) bool { return modes[i].Name < modes[j].Name })
+	for _, md := range modes {
+		if err := engine.Register(md.Name, md.Factory); err != nil {
+			return nil, err
+		}
+	}
+	node = gamenode.New(gamenode.Config{NodeID: nodeID, SnapshotTTL: c.SnapshotTTL, Heartbeat: c.Heartbeat, Timeout: m.Config.Cache.Timeout * 4},
+		m.volatile.kv, engine, m.Logger)
+	g.engine, g.node = engine, node
+	names := make([]string, len(modes))
+	for i, md := range modes {
+		names[i] = md.Name
+	}
+	m.Logger.Info("game node", "node_id", nodeID, "modes", names, "snapshot_every", c.SnapshotEvery)
+	return g, nil
+}
+
+// run keeps the game node writing until ctx ends, then drains: matches get
+// ShutdownGrace to end (their final snapshots are queued), and the node
+// writes what is pending before it stops.
+func (g *game) run(ctx context.Context) error {
+	nctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- g.node.Run(nctx) }()
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		stop()
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), g.grace+5*time.Second)
+	err := g.engine.Shutdown(sctx)
+	cancel()
+	stop()
+	if nerr := <-done; nerr != nil {
+		return nerr
+	}
+	return err
+}

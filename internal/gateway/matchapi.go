@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/match"
+)
+
+// Matches is the match engine as the HTTP API uses it (*match.Engine).
+type Matches interface {
+	Create(ctx context.Context, mode string, params match.Params) (string, error)
+	Get(id string) (match.Info, bool)
+	List(f match.Filter) []match.Info
+}
+
+func (s *Server) matchRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/matches", s.authenticated(s.createMatch))
+	mux.HandleFunc("GET /v1/matches", s.authenticated(s.listMatches))
+}
+
+// MatchResponse is a live match as the API shows it.
+type MatchResponse struct {
+	MatchID    string    `json:"match_id"`
+	Mode       string    `json:"mode"`
+	Label      string    `json:"label"`
+	TickRate   int       `json:"tick_rate"`
+	Players    int       `json:"players"`
+	MaxPlayers int       `json:"max_players"`
+	Open       bool      `json:"open"`
+	Created    time.Time `json:"created"`
+}
+
+func matchResponse(i match.Info) MatchResponse {
+	return MatchResponse{MatchID: i.ID, Mode: i.Mode, Label: i.Label, TickRate: i.TickRate, Players: i.Players,
+		MaxPlayers: i.MaxPlayers, Open: i.Open, Created: i.Created}
+}
+
+// matchError translates the engine's errors; this file and errors.go are
+// the only places match errors become API errors.
+func matchError(err error) error {
+	switch {
+	case errors.Is(err, match.ErrUnknownMode):
+		return errcode.Field("mode", "Unknown game mode.")
+	case errors.Is(err, match.ErrTooManyMatches), errors.Is(err, match.ErrShuttingDown):
+		return &errcode.Error{Code: errcode.Unavailable, Message: "This game node cannot start more matches now; try again shortly.", RetryAfter: 2 * time.Second}
+	case errors.Is(err, match.ErrNotFound):
+		return errcode.New(errcode.NotFound, "No such match, or it has ended.")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	// Anything else came from the game's Init: its message is written for
+	// players (bad parameters).
+	return errcode.Field("params", "The game refused these parameters: %v", err)
+}
+
+func (s *Server) createMatch(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Mode   string            `json:"mode"`
+		Params map[string]string `json:"params"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if req.Mode == "" {
+		writeError(w, r, s.log, errcode.Field("mode", "mode is required."))
+		return
+	}
+	if len(req.Params) > 32 {
+		writeError(w, r, s.log, errcode.Field("params", "At most 32 parameters."))
+		return
+	}
+	id, err := s.matches.Create(r.Context(), req.Mode, match.Params(req.Params))
+	if err != nil {
+		writeError(w, r, s.log, matchError(err))
+		return
+	}
+	info, ok := s.matches.Get(id)
+	if !ok {
+		writeError(w, r, s.log, matchError(match.ErrNotFound))
+		return
+	}
+	writeJSON(w, http.StatusCreated, matchResponse(info))
+}
+
+func (s *Server) listMatches(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit", 50, 1, 500)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	q := r.URL.Query()
+	list := s.matches.List(match.Filter{Mode: q.Get("mode"), Label: q.Get("label"), OpenOnly: true, Limit: limit})
+	out := struct {
+		Matches []MatchResponse `json:"matches"`
+	}{Matches: make([]MatchResponse, 0, len(list))}
+	for _, i := range list {
+		out.Matches = append(out.Matches, matchResponse(i))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
