@@ -25,6 +25,7 @@ type Config struct {
 	Roles       []string `yaml:"roles" help:"roles this process runs: all, or a comma-separated list of gateway, auth, game"`
 
 	RedisURL         string `yaml:"redis_url" help:"redis://HOST:PORT/DB, a comma-separated list of redis:// seeds, or redis-cluster://HOST:PORT,...: the shared cache and (unless kv says otherwise) key-value store; empty = in-process"`
+	RedisPrefix      string `yaml:"redis_prefix" help:"prefix of every key multijuego keeps in Redis, so several deployments can share one Redis"`
 	KV               string `yaml:"kv" help:"key-value store for volatile shared data: memory, redis or dynamodb (empty: redis when redis_url is set, else memory)"`
 	DynamoDBEndpoint string `yaml:"dynamodb_endpoint" help:"DynamoDB endpoint URL for kv=dynamodb (empty: the AWS default for the region)"`
 	DynamoDBTable    string `yaml:"dynamodb_table" help:"DynamoDB table for kv=dynamodb"`
@@ -80,6 +81,7 @@ func DefaultConfig() Config {
 		Log:            LogConfig{Format: "text", Level: "info"},
 		Store:          StoreConfig{MaxOpenConns: 10, BusyTimeout: 5 * time.Second, AutoMigrate: true},
 		Cache:          CacheConfig{MaxBytes: 64 << 20, Near: true, NearMaxAge: 30 * time.Second, Timeout: 250 * time.Millisecond, AccountTTL: 5 * time.Minute},
+		RedisPrefix:    "mj:",
 		DynamoDBTable:  "multijuego",
 		DynamoDBRegion: "us-east-1",
 		Gateway:        gateway.DefaultConfig(),
@@ -157,6 +159,7 @@ func (c Config) Validate() error {
 		ok := strings.HasPrefix(c.RedisURL, "redis://") || strings.HasPrefix(c.RedisURL, "rediss://") || strings.HasPrefix(c.RedisURL, "redis-cluster://")
 		v.Check(ok, "redis_url", "must start with redis://, rediss:// or redis-cluster:// (a cluster may also be a comma-separated list of redis:// URLs)")
 	}
+	v.Check(len(c.RedisPrefix) <= 64 && !strings.ContainsAny(c.RedisPrefix, " {}"), "redis_prefix", "must be at most 64 characters without spaces or braces, got %q", c.RedisPrefix)
 	v.Check(slices.Contains([]string{"", "memory", "redis", "dynamodb"}, c.KV), "kv", "must be memory, redis or dynamodb, got %q", c.KV)
 	v.Check(c.KV != "redis" || c.RedisURL != "", "kv", "kv=redis needs redis_url")
 	v.Check(c.KV != "dynamodb" || c.DynamoDBTable != "", "dynamodb_table", "must be set for kv=dynamodb")

@@ -59,7 +59,7 @@ func openVolatile(ctx context.Context, c Config, reg prometheus.Registerer, log 
 	case "memory":
 		v.kv = kv.NewMemory(kv.MemoryOptions{})
 	case "redis":
-		if v.kv, err = kv.NewRedis(kv.RedisOptions{Client: v.redis, Prefix: "mj:kv:", Timeout: c.Cache.Timeout}); err != nil {
+		if v.kv, err = kv.NewRedis(kv.RedisOptions{Client: v.redis, Prefix: c.RedisPrefix + "kv:", Timeout: c.Cache.Timeout}); err != nil {
 			return nil, err
 		}
 	case "dynamodb":
@@ -82,7 +82,7 @@ func openVolatile(ctx context.Context, c Config, reg prometheus.Registerer, log 
 	case c.RedisURL == "":
 		v.cache = cache.NewMemory(cache.MemoryOptions{MaxBytes: c.Cache.MaxBytes, Metrics: v.metrics})
 	default:
-		r, err := cache.NewRedis(cache.RedisOptions{Client: v.redis, Prefix: "mj:cache:", Timeout: c.Cache.Timeout})
+		r, err := cache.NewRedis(cache.RedisOptions{Client: v.redis, Prefix: c.RedisPrefix + "cache:", Timeout: c.Cache.Timeout})
 		if err != nil {
 			return nil, err
 		}

@@ -144,9 +144,10 @@ func TestThrottleHoldsAcrossNodes(t *testing.T) {
 	pg := storetest.PostgresURL(t)
 	rurl := redistest.URL(t)
 	keys := t.TempDir()
+	prefix := redistest.Prefix(t) // the machine's Redis outlives test runs
 	start := func() *app.Main {
 		cfg := testConfig(t)
-		cfg.DatabaseURL, cfg.RedisURL, cfg.Auth.KeysDir = pg, rurl, keys
+		cfg.DatabaseURL, cfg.RedisURL, cfg.Auth.KeysDir, cfg.RedisPrefix = pg, rurl, keys, prefix
 		cfg.Auth.AccountIPFailures, cfg.Auth.AccountFailures = 2, 2
 		m, stop := startMain(t, cfg)
 		t.Cleanup(stop)
@@ -218,7 +219,7 @@ func TestKVOnDynamoDB(t *testing.T) {
 func TestMatchStateInRedis(t *testing.T) {
 	rurl := redistest.URL(t)
 	cfg := testConfig(t)
-	cfg.RedisURL = rurl
+	cfg.RedisURL, cfg.RedisPrefix = rurl, redistest.Prefix(t)
 	cfg.Game.NodeID, cfg.Game.SnapshotEvery, cfg.Game.Heartbeat, cfg.Game.ShutdownGrace = "node-test", 5, 100*time.Millisecond, time.Second
 	m := &app.Main{Config: cfg, Modes: []app.Mode{{Name: arena.Mode, Factory: arena.New}}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -259,7 +260,7 @@ func TestMatchStateInRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	store, err := kv.NewRedis(kv.RedisOptions{Client: client, Prefix: "mj:kv:"})
+	store, err := kv.NewRedis(kv.RedisOptions{Client: client, Prefix: cfg.RedisPrefix + "kv:"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func (n *Node) OnSnapshot(s match.Snapshot) {
 func (n *Node) Run(ctx context.Context) error {
 	t := time.NewTicker(n.cfg.Heartbeat)
 	defer t.Stop()
-	n.heartbeat(ctx)
+	n.heartbeat(context.WithoutCancel(ctx))
 	for {
 		select {
 		case <-ctx.Done():
@@ -161,9 +161,11 @@ func (n *Node) Run(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-n.wake:
-			n.flush(ctx)
+			// Writes run to completion (bounded by Timeout) even when ctx
+			// ends meanwhile: cancelling stops the loop, not a write.
+			n.flush(context.WithoutCancel(ctx))
 		case <-t.C:
-			n.heartbeat(ctx)
+			n.heartbeat(context.WithoutCancel(ctx))
 		}
 	}
 }
@@ -278,15 +280,20 @@ func (n *Node) releaseGone(ctx context.Context, live map[string]bool) {
 }
 
 // release deletes a match's directory record if this node still holds it.
+// On failure the lease is kept, so the next heartbeat (or the last round at
+// shutdown) tries again.
 func (n *Node) release(ctx context.Context, id string) {
 	if _, held := n.leases[id]; !held {
 		return
 	}
-	delete(n.leases, id)
-	if err := n.kv.Delete(ctx, directoryPrefix+id); err != nil {
+	dctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
+	defer cancel()
+	if err := n.kv.Delete(dctx, directoryPrefix+id); err != nil {
 		n.WriteErrors.Add(1)
 		n.log.Error("release directory lease", "match", id, "err", err)
+		return
 	}
+	delete(n.leases, id)
 }
 
 // Lookup reads a match's directory record.
