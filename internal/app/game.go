@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/multijuego/multijuego/internal/gamenode"
 	"github.com/multijuego/multijuego/match"
@@ -65,6 +68,7 @@ func openGame(m *Main) (*game, error) {
 	node = gamenode.New(gamenode.Config{NodeID: nodeID, SnapshotTTL: c.SnapshotTTL, Heartbeat: c.Heartbeat, Timeout: m.Config.Cache.Timeout * 4},
 		m.volatile.kv, engine, m.Logger)
 	g.engine, g.node = engine, node
+	registerGameMetrics(m.registry, engine, node)
 	names := make([]string, len(modes))
 	for i, md := range modes {
 		names[i] = md.Name
@@ -94,4 +98,18 @@ func (g *game) run(ctx context.Context) error {
 		return nerr
 	}
 	return err
+}
+
+func registerGameMetrics(reg *prometheus.Registry, e *match.Engine, n *gamenode.Node) {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_matches_live", Help: "Matches running on this node."},
+			func() float64 { return float64(len(e.List(match.Filter{}))) }),
+		counter("multijuego_match_snapshots_written_total", "Match snapshots written to the key-value store.", &n.SnapshotsWritten),
+		counter("multijuego_match_snapshots_dropped_total", "Match snapshots dropped because too many were waiting.", &n.SnapshotsDropped),
+		counter("multijuego_gamenode_write_errors_total", "Failed writes of snapshots and directory leases.", &n.WriteErrors),
+		counter("multijuego_gamenode_leases_lost_total", "Directory leases found held by another node.", &n.LeasesLost),
+	)
 }
