@@ -129,14 +129,21 @@ func (d *Denylist) Size() int {
 // Run syncs every interval until ctx ends. Errors go to onErr; the list
 // keeps what it has.
 func (d *Denylist) Run(ctx context.Context, interval time.Duration, onErr func(error)) error {
+	every(ctx, interval, func() error { return d.Sync(ctx) }, onErr)
+	return nil
+}
+
+// every calls fn every interval until ctx ends, handing its errors (other
+// than those of the ending itself) to onErr.
+func every(ctx context.Context, interval time.Duration, fn func() error, onErr func(error)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			if err := d.Sync(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+			if err := fn(); err != nil && ctx.Err() == nil && onErr != nil {
 				onErr(err)
 			}
 		}

@@ -223,18 +223,8 @@ func (k *Keyring) JWKS() []byte {
 
 // Run reloads the directory every interval until ctx ends.
 func (k *Keyring) Run(ctx context.Context, interval time.Duration, onErr func(error)) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := k.Reload(); err != nil && onErr != nil {
-				onErr(err)
-			}
-		}
-	}
+	every(ctx, interval, k.Reload, onErr)
+	return nil
 }
 
 type jwk struct {
