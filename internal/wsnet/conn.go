@@ -1,0 +1,474 @@
+package wsnet
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// CloseReason tells why a connection ended.
+type CloseReason struct {
+	Code   uint16 // close code sent or received; CloseAbnormal if none
+	Text   string
+	Remote bool  // the client started the close (close frame or EOF)
+	Err    error // underlying I/O error, if any
+}
+
+// Reasons used by the transport when it closes a connection itself.
+var (
+	ReasonSlowConsumer = CloseReason{Code: ClosePolicyViolation, Text: "slow consumer"}
+	ReasonWriteTimeout = CloseReason{Code: ClosePolicyViolation, Text: "write timeout"}
+	ReasonReadTimeout  = CloseReason{Code: ClosePolicyViolation, Text: "read timeout"}
+	ReasonPingTimeout  = CloseReason{Code: CloseGoingAway, Text: "ping timeout"}
+	ReasonShutdown     = CloseReason{Code: CloseGoingAway, Text: "server shutdown"}
+)
+
+// Conn is one upgraded WebSocket connection. It owns a raw socket fd
+// (a dup of the accepted socket; the net.Conn is closed after the upgrade so
+// the Go netpoller forgets it) and holds no goroutine. Idle, it holds only
+// this struct: read leftovers, fragment buffers and the send queue are
+// allocated on demand and released when empty.
+type Conn struct {
+	srv  *Server
+	rd   *reader
+	id   int32
+	data any
+	addr net.Addr
+
+	// fdmu guards fd: reads and writes hold it shared, teardown exclusive,
+	// so the fd number is never used after it was closed (and reused).
+	fdmu sync.RWMutex
+	fd   int
+
+	// Reader-owned state: only the owning reader goroutine (or the upgrade
+	// goroutine before registration) touches these.
+	rbuf       []byte // unparsed bytes of a partial frame
+	frag       []byte // assembled fragments of a message
+	fragOp     OpCode
+	recvClosed bool
+	peerClose  *CloseReason // close frame received from the client
+
+	lastRead     atomic.Int64 // unix nanos of the last successful read
+	partialSince atomic.Int64 // unix nanos since a frame is incomplete; 0 if none
+	pingsOut     atomic.Int32
+	closed       atomic.Bool
+	midFrame     atomic.Bool // the last writev stopped inside a frame
+
+	mu           sync.Mutex // guards the send state below
+	q            [][]byte   // queued frames not yet fully written
+	qBytes       int
+	woff         int   // bytes of q[0] already written
+	scheduled    bool  // a flush is queued, running or parked on EPOLLOUT
+	armedOut     bool  // EPOLLOUT registered
+	blockedSince int64 // unix nanos the socket buffer filled; 0 if not blocked
+	closeAfter   *CloseReason
+	closeNow     *CloseReason
+}
+
+// Data returns the value the Authorize callback returned for this connection.
+func (c *Conn) Data() any { return c.data }
+
+// RemoteAddr returns the client address.
+func (c *Conn) RemoteAddr() net.Addr { return c.addr }
+
+// Send enqueues pre-encoded frames (see EncodeFrame) to be written with one
+// writev by the server's flushers. Frames passed in one call go out together.
+// The slices must not be modified afterwards and may be shared by many
+// connections. Send never blocks on the network. It returns false if the
+// connection is closed or closing, or if the frames do not fit the bounded
+// queue (Config.SendQueueLen frames / SendQueueBytes bytes); in that case the
+// connection is closed with 1008 "slow consumer" (asynchronously: OnClose is
+// never called from inside Send).
+func (c *Conn) Send(frames ...[]byte) bool {
+	return c.enqueue(frames)
+}
+
+// SendMessage encodes and sends one message; for broadcasts encode once with
+// EncodeFrame and call Send on every connection instead.
+func (c *Conn) SendMessage(op OpCode, payload []byte) bool {
+	return c.Send(EncodeFrame(op, payload))
+}
+
+// enqueue applies the queue bound to every frame, pongs and pings included:
+// a client that floods pings without reading is a slow consumer too.
+func (c *Conn) enqueue(frames [][]byte) bool {
+	if len(frames) == 0 {
+		return !c.closed.Load()
+	}
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	cfg := &c.srv.cfg
+	c.mu.Lock()
+	if c.closed.Load() || c.closeAfter != nil || c.closeNow != nil {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.q)+len(frames) > cfg.SendQueueLen || c.qBytes+n > cfg.SendQueueBytes {
+		r := ReasonSlowConsumer
+		c.closeNow = &r
+		c.q, c.qBytes = nil, 0
+		c.mu.Unlock()
+		c.srv.wq.push(c) // flusher tears the connection down
+		return false
+	}
+	if c.q == nil {
+		c.q = make([][]byte, 0, max(len(frames), 4))
+	}
+	c.q = append(c.q, frames...)
+	c.qBytes += n
+	sched := !c.scheduled
+	c.scheduled = true
+	c.mu.Unlock()
+	if sched {
+		c.srv.wq.push(c)
+	}
+	return true
+}
+
+// Close starts a server-initiated close: the close frame is queued behind
+// frames already sent, and the socket is closed once they are written (or
+// when the write timeout expires). OnClose is called with the given code.
+func (c *Conn) Close(code uint16, text string) {
+	c.closeGraceful(CloseReason{Code: code, Text: text}, EncodeClose(code, text))
+}
+
+func (c *Conn) closeGraceful(r CloseReason, frame []byte) {
+	c.mu.Lock()
+	if c.closed.Load() || c.closeAfter != nil || c.closeNow != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.q = append(c.q, frame)
+	c.qBytes += len(frame)
+	c.closeAfter = &r
+	sched := !c.scheduled
+	c.scheduled = true
+	c.mu.Unlock()
+	if sched {
+		c.srv.wq.push(c)
+	}
+}
+
+// flush writes queued frames with as few writev calls as possible. Only one
+// flush runs per connection at a time (c.scheduled), except a teardown
+// request, which only takes the exclusive fd lock.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	if r := c.closeNow; r != nil {
+		c.mu.Unlock()
+		c.terminate(*r, true)
+		return
+	}
+	for len(c.q) > 0 {
+		batch, off := c.q, c.woff
+		c.q, c.woff = nil, 0
+		c.mu.Unlock()
+
+		rest, roff, err := c.writeBatch(batch, off)
+
+		c.mu.Lock()
+		if err != nil {
+			c.mu.Unlock()
+			c.terminate(CloseReason{Code: CloseAbnormal, Text: "write error", Err: err}, false)
+			return
+		}
+		if r := c.closeNow; r != nil {
+			c.mu.Unlock()
+			c.terminate(*r, true)
+			return
+		}
+		if len(rest) > 0 {
+			// Socket buffer full: park until EPOLLOUT.
+			c.q = append(rest, c.q...)
+			c.woff = roff
+			if c.blockedSince == 0 {
+				c.blockedSince = time.Now().UnixNano()
+			}
+			if !c.armedOut {
+				c.armedOut = true
+				c.rd.mod(c, true)
+			}
+			c.mu.Unlock()
+			return
+		}
+		for _, b := range batch {
+			c.qBytes -= len(b)
+		}
+		clear(batch)
+		c.blockedSince = 0
+	}
+	c.q = nil // release the queue of an idle socket
+	c.scheduled = false
+	after := c.closeAfter
+	c.mu.Unlock()
+	if after != nil {
+		c.terminate(*after, false)
+	}
+}
+
+// writeBatch writes bufs (skipping off bytes of bufs[0]) until done or EAGAIN.
+// It returns the unwritten rest.
+func (c *Conn) writeBatch(bufs [][]byte, off int) ([][]byte, int, error) {
+	c.fdmu.RLock()
+	defer c.fdmu.RUnlock()
+	if c.fd < 0 {
+		return nil, 0, errClosed
+	}
+	defer func() { c.midFrame.Store(off != 0) }()
+	for len(bufs) > 0 {
+		iov := bufs
+		if len(iov) > 1024 { // IOV_MAX
+			iov = iov[:1024]
+		}
+		first := iov[0]
+		iov[0] = first[off:]
+		n, err := unix.Writev(c.fd, iov)
+		iov[0] = first
+		c.srv.writes.Add(1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return bufs, off, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		// Advance past n bytes.
+		for n > 0 {
+			rem := len(bufs[0]) - off
+			if n < rem {
+				off += n
+				break
+			}
+			n -= rem
+			off = 0
+			bufs = bufs[1:]
+		}
+	}
+	return nil, 0, nil
+}
+
+// onWritable is called by the reader when EPOLLOUT fires.
+func (c *Conn) onWritable() {
+	c.mu.Lock()
+	armed := c.armedOut
+	if armed {
+		c.armedOut = false
+		c.rd.mod(c, false)
+	}
+	c.mu.Unlock()
+	if armed {
+		c.srv.wq.push(c)
+	}
+}
+
+// requestClose asks the flushers to tear the connection down (used by the
+// sweeper so that timeouts never run handler code on the sweeper).
+func (c *Conn) requestClose(r CloseReason) {
+	c.mu.Lock()
+	if c.closeNow == nil {
+		c.closeNow = &r
+	}
+	c.mu.Unlock()
+	c.srv.wq.push(c)
+}
+
+// terminate closes the socket once and reports OnClose. With sendClose it
+// writes a best-effort close frame (non-blocking, only on a frame boundary).
+func (c *Conn) terminate(r CloseReason, sendClose bool) {
+	if !c.closed.CompareAndSwap(false, true) {
+		return
+	}
+	c.fdmu.Lock()
+	fd := c.fd
+	c.fd = -1
+	if fd >= 0 {
+		// No writev is in flight (we hold fdmu exclusively), so midFrame is
+		// exact; c.mu is not taken here (lock order is c.mu -> fdmu).
+		if sendClose && !c.midFrame.Load() && r.Code != CloseAbnormal && r.Code != CloseNoStatus {
+			_, _ = unix.Write(fd, EncodeClose(r.Code, r.Text))
+		}
+		c.rd.remove(c, fd) // before close: the fd number may be reused at once
+		_ = unix.Close(fd)
+	}
+	c.fdmu.Unlock()
+	c.mu.Lock()
+	c.q, c.qBytes, c.woff = nil, 0, 0
+	c.mu.Unlock()
+	c.srv.remove(c)
+	c.srv.handler.OnClose(c, r)
+}
+
+// readable drains the socket (bounded per wakeup for fairness; the epoll set
+// is level-triggered, so leftover data is reported again).
+func (c *Conn) readable(buf []byte) {
+	for range 4 {
+		c.fdmu.RLock()
+		if c.fd < 0 {
+			c.fdmu.RUnlock()
+			return
+		}
+		n, err := unix.Read(c.fd, buf)
+		c.fdmu.RUnlock()
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			return
+		case err != nil:
+			c.terminate(CloseReason{Code: CloseAbnormal, Text: "read error", Remote: true, Err: err}, false)
+			return
+		case n == 0:
+			r := CloseReason{Code: CloseAbnormal, Text: "eof", Remote: true}
+			if c.peerClose != nil {
+				r = *c.peerClose // client sent close and hung up without waiting
+			}
+			c.terminate(r, false)
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+		c.pingsOut.Store(0)
+		if !c.consume(buf[:n]) || n < len(buf) {
+			return
+		}
+	}
+}
+
+// consume parses the bytes read; it returns false once the connection is
+// closing (no further reads are useful).
+func (c *Conn) consume(data []byte) bool {
+	if c.recvClosed {
+		return false
+	}
+	b := data
+	fromRbuf := len(c.rbuf) > 0
+	if fromRbuf {
+		c.rbuf = append(c.rbuf, data...)
+		b = c.rbuf
+	}
+	off, need, err := c.parseFrames(b)
+	if err != nil {
+		c.recvClosed = true
+		c.rbuf = nil
+		c.frag = nil
+		var pe *protoErr
+		if e, ok := err.(*protoErr); ok {
+			pe = e
+		} else {
+			pe = &protoErr{CloseInternalError, err.Error()}
+		}
+		c.closeGraceful(CloseReason{Code: pe.code, Text: pe.text}, EncodeClose(pe.code, pe.text))
+		return false
+	}
+	if c.recvClosed {
+		c.rbuf = nil
+		return false
+	}
+	rest := b[off:]
+	switch {
+	case len(rest) == 0:
+		c.rbuf = nil
+		c.partialSince.Store(0)
+	case fromRbuf && off == 0:
+		// still the same partial frame
+	default:
+		nb := make([]byte, len(rest), max(need, len(rest)))
+		copy(nb, rest)
+		c.rbuf = nb
+		c.partialSince.Store(time.Now().UnixNano())
+	}
+	if len(rest) > 0 && c.partialSince.Load() == 0 {
+		c.partialSince.Store(time.Now().UnixNano())
+	}
+	return true
+}
+
+// parseFrames handles every complete frame in b. It returns the bytes
+// consumed and, when a frame is incomplete, the total size it needs.
+func (c *Conn) parseFrames(b []byte) (off, need int, err error) {
+	maxMsg := int64(c.srv.cfg.MaxMessageSize)
+	for !c.recvClosed {
+		h, hn, err := parseHeader(b[off:], true)
+		if err != nil {
+			return off, 0, err
+		}
+		if hn == 0 {
+			return off, maxHeaderLen, nil
+		}
+		if h.length > maxMsg || (h.op == OpContinuation && int64(len(c.frag))+h.length > maxMsg) {
+			return off, 0, errTooBig
+		}
+		total := hn + int(h.length)
+		if len(b)-off < total {
+			return off, total, nil
+		}
+		p := b[off+hn : off+total]
+		unmask(p, h.mask)
+		off += total
+		if err := c.handleFrame(h, p); err != nil {
+			return off, 0, err
+		}
+	}
+	return off, 0, nil
+}
+
+func (c *Conn) handleFrame(h frameHeader, p []byte) error {
+	switch h.op {
+	case OpText, OpBinary:
+		if c.fragOp != 0 {
+			return errExpectedCont
+		}
+		if h.fin {
+			return c.deliver(h.op, p)
+		}
+		c.fragOp = h.op
+		c.frag = append(make([]byte, 0, len(p)*2), p...)
+	case OpContinuation:
+		if c.fragOp == 0 {
+			return errContinuation
+		}
+		c.frag = append(c.frag, p...)
+		if h.fin {
+			op, msg := c.fragOp, c.frag
+			c.fragOp, c.frag = 0, nil
+			return c.deliver(op, msg)
+		}
+	case OpPing:
+		c.enqueue([][]byte{EncodeFrame(OpPong, p)})
+	case OpPong:
+		// Liveness is tracked on every read.
+	case OpClose:
+		code, text, err := parseClosePayload(p)
+		if err != nil {
+			return err
+		}
+		c.recvClosed = true
+		reply := CloseNormal
+		if code != CloseNoStatus {
+			reply = code
+		}
+		r := CloseReason{Code: code, Text: text, Remote: true}
+		c.peerClose = &r
+		c.closeGraceful(r, EncodeClose(reply, ""))
+	}
+	return nil
+}
+
+func (c *Conn) deliver(op OpCode, p []byte) error {
+	if op == OpText && !utf8.Valid(p) {
+		return errUTF8
+	}
+	if c.closed.Load() {
+		c.recvClosed = true
+		return nil
+	}
+	c.srv.handler.OnMessage(c, op, p)
+	return nil
+}

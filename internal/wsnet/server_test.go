@@ -1,0 +1,469 @@
+package wsnet
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+type event struct {
+	c *Conn
+	r CloseReason
+}
+
+type testHandler struct {
+	echo   bool
+	opened chan *Conn
+	closed chan event
+	msgs   chan []byte
+}
+
+func newTestHandler(echo bool) *testHandler {
+	return &testHandler{echo: echo, opened: make(chan *Conn, 64), closed: make(chan event, 64), msgs: make(chan []byte, 1024)}
+}
+
+func (h *testHandler) OnOpen(c *Conn) { h.opened <- c }
+func (h *testHandler) OnMessage(c *Conn, op OpCode, p []byte) {
+	if h.echo {
+		c.SendMessage(op, p)
+	}
+	select {
+	case h.msgs <- bytes.Clone(p):
+	default:
+	}
+}
+func (h *testHandler) OnClose(c *Conn, r CloseReason) { h.closed <- event{c, r} }
+
+func startServer(t *testing.T, cfg Config, h Handler) (*Server, string) {
+	t.Helper()
+	s, err := NewServer(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	return s, "ws://" + ln.Addr().String() + "/ws"
+}
+
+// client wraps a gobwas client connection, reading through the handshake's
+// buffered reader when there is one.
+type client struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func (c *client) Read(p []byte) (int, error) {
+	if c.br != nil && c.br.Buffered() > 0 {
+		return c.br.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+func dial(t *testing.T, url string, hdr http.Header) *client {
+	t.Helper()
+	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(hdr), Timeout: 5 * time.Second}
+	nc, br, _, err := d.Dial(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	return &client{Conn: nc, br: br}
+}
+
+func waitEvent[T any](t *testing.T, ch chan T, d time.Duration) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		var z T
+		t.Fatalf("timed out after %v", d)
+		return z
+	}
+}
+
+func TestEcho(t *testing.T) {
+	h := newTestHandler(true)
+	_, url := startServer(t, Config{}, h)
+	c := dial(t, url, nil)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	for _, m := range []string{"hello", strings.Repeat("x", 200), strings.Repeat("y", 60000)} {
+		if err := wsutil.WriteClientText(c, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		got, op, err := wsutil.ReadServerData(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if op != ws.OpText || string(got) != m {
+			t.Fatalf("echo mismatch: op %v len %d want %d", op, len(got), len(m))
+		}
+	}
+	// Fragmented binary message, with a ping interleaved.
+	frames := []ws.Frame{
+		ws.NewFrame(ws.OpBinary, false, []byte("ab")),
+		ws.NewPingFrame([]byte("p")),
+		ws.NewFrame(ws.OpContinuation, false, []byte("cd")),
+		ws.NewFrame(ws.OpContinuation, true, []byte("ef")),
+	}
+	var buf bytes.Buffer
+	for _, f := range frames {
+		if err := ws.WriteFrame(&buf, ws.MaskFrameInPlace(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ws.ReadFrame(c)
+	if err != nil || f.Header.OpCode != ws.OpPong || string(f.Payload) != "p" {
+		t.Fatalf("pong: %v %+v", err, f.Header)
+	}
+	got, op, err := wsutil.ReadServerData(c)
+	if err != nil || op != ws.OpBinary || string(got) != "abcdef" {
+		t.Fatalf("fragmented echo: %q %v %v", got, op, err)
+	}
+}
+
+func TestOversizedFrameCloses1009(t *testing.T) {
+	h := newTestHandler(true)
+	_, url := startServer(t, Config{MaxMessageSize: 1024}, h)
+	c := dial(t, url, nil)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := wsutil.WriteClientBinary(c, make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := wsutil.ReadServerData(c)
+	var ce wsutil.ClosedError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusMessageTooBig {
+		t.Fatalf("want close 1009, got %v", err)
+	}
+	ev := waitEvent(t, h.closed, 5*time.Second)
+	if ev.r.Code != CloseMessageTooBig {
+		t.Fatalf("OnClose reason %+v", ev.r)
+	}
+}
+
+func TestInvalidUTF8Closes1007(t *testing.T) {
+	h := newTestHandler(true)
+	_, url := startServer(t, Config{}, h)
+	c := dial(t, url, nil)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := wsutil.WriteClientText(c, []byte{0xff, 0xfe}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := wsutil.ReadServerData(c)
+	var ce wsutil.ClosedError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusInvalidFramePayloadData {
+		t.Fatalf("want close 1007, got %v", err)
+	}
+}
+
+func TestSlowConsumerDisconnected(t *testing.T) {
+	h := newTestHandler(false)
+	s, url := startServer(t, Config{SendQueueLen: 64, SendQueueBytes: 1 << 20, WriteTimeout: time.Minute}, h)
+
+	slow := dial(t, url, nil) // never reads
+	if tc, ok := slow.Conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	slowConn := waitEvent(t, h.opened, 5*time.Second)
+	fast := dial(t, url, nil)
+	fastConn := waitEvent(t, h.opened, 5*time.Second)
+
+	frame := EncodeFrame(OpBinary, bytes.Repeat([]byte{7}, 16<<10))
+	var received int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_ = fast.SetReadDeadline(time.Now().Add(20 * time.Second))
+		for {
+			p, _, err := wsutil.ReadServerData(fast)
+			if err != nil {
+				return
+			}
+			if len(p) == 16<<10 {
+				received++
+			}
+		}
+	})
+	sent := 0
+	var ev event
+	deadline := time.Now().Add(15 * time.Second)
+loop:
+	for time.Now().Before(deadline) {
+		slowConn.Send(frame)
+		if !fastConn.Send(frame) {
+			t.Fatal("fast consumer refused")
+		}
+		sent++
+		select {
+		case ev = <-h.closed:
+			break loop
+		default:
+		}
+		if sent%2 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if ev.c != slowConn || ev.r != ReasonSlowConsumer {
+		t.Fatalf("want slow consumer close of slow conn, got %+v (sent %d)", ev, sent)
+	}
+	if slowConn.Send(frame) {
+		t.Fatal("Send on closed conn returned true")
+	}
+	// The fast client still gets everything.
+	end := EncodeFrame(OpText, []byte("end"))
+	fastConn.Send(end)
+	time.Sleep(200 * time.Millisecond)
+	_ = fast.Close()
+	wg.Wait()
+	if received != sent {
+		t.Fatalf("fast client received %d of %d", received, sent)
+	}
+	if n := s.Len(); n > 1 {
+		t.Fatalf("server has %d conns", n)
+	}
+}
+
+func TestPingKeepsLiveDropsDead(t *testing.T) {
+	h := newTestHandler(false)
+	s, url := startServer(t, Config{PingInterval: 100 * time.Millisecond, MissedPongs: 2}, h)
+	live := dial(t, url, nil)
+	liveConn := waitEvent(t, h.opened, 5*time.Second)
+	go func() {
+		for {
+			// ReadServerData answers pings with pongs.
+			if _, _, err := wsutil.ReadServerData(live); err != nil {
+				return
+			}
+		}
+	}()
+	dead := dial(t, url, nil) // reads nothing, answers nothing
+	_ = dead
+	deadConn := waitEvent(t, h.opened, 5*time.Second)
+	ev := waitEvent(t, h.closed, 5*time.Second)
+	if ev.c != deadConn || ev.r != ReasonPingTimeout {
+		t.Fatalf("got %+v", ev)
+	}
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case ev := <-h.closed:
+		t.Fatalf("unexpected close %+v", ev)
+	default:
+	}
+	if s.Len() != 1 || !liveConn.Send(EncodeFrame(OpText, []byte("x"))) {
+		t.Fatal("live connection was dropped")
+	}
+}
+
+func TestAuthorizeRejects(t *testing.T) {
+	cfg := Config{Authorize: func(r *Request) (any, error) {
+		if r.Header.Get("Authorization") == "" {
+			return nil, Reject(http.StatusUnauthorized, "no token")
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "https://ok.example" {
+			return nil, Reject(http.StatusForbidden, "bad origin")
+		}
+		return "user-" + r.Header.Get("Authorization"), nil
+	}}
+	h := newTestHandler(false)
+	s, url := startServer(t, cfg, h)
+
+	check := func(url string, hdr http.Header, want int) {
+		t.Helper()
+		d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(hdr), Timeout: 5 * time.Second}
+		nc, _, _, err := d.Dial(context.Background(), url)
+		if want == 101 {
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			_ = nc.Close()
+			return
+		}
+		var se ws.StatusError
+		if !errors.As(err, &se) || int(se) != want {
+			t.Fatalf("want status %d, got %v", want, err)
+		}
+	}
+	check(url, nil, 401)
+	check(url, http.Header{"Authorization": {"t"}, "Origin": {"https://evil.example"}}, 403)
+	check(url, http.Header{"Authorization": {"t"}, "Origin": {"https://ok.example"}}, 101)
+	c := waitEvent(t, h.opened, 5*time.Second)
+	if c.Data() != "user-t" {
+		t.Fatalf("data %v", c.Data())
+	}
+
+	// Same through the http.Handler (hijack) path.
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	hurl := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	check(hurl, nil, 401)
+	check(hurl, http.Header{"Authorization": {"t"}, "Origin": {"https://evil.example"}}, 403)
+	cl := dial(t, hurl, http.Header{"Authorization": {"t"}})
+	waitEvent(t, h.opened, 5*time.Second)
+	_ = cl.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := wsutil.WriteClientText(cl, []byte("via http")); err != nil {
+		t.Fatal(err)
+	}
+	if m := waitEvent(t, h.msgs, 5*time.Second); string(m) != "via http" {
+		t.Fatalf("got %q", m)
+	}
+}
+
+func TestCloseHandshake(t *testing.T) {
+	h := newTestHandler(false)
+	_, url := startServer(t, Config{}, h)
+
+	// Client-initiated.
+	c := dial(t, url, nil)
+	waitEvent(t, h.opened, 5*time.Second)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	f := ws.MaskFrameInPlace(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "bye")))
+	if err := ws.WriteFrame(c, f); err != nil {
+		t.Fatal(err)
+	}
+	rf, err := ws.ReadFrame(c)
+	if err != nil || rf.Header.OpCode != ws.OpClose {
+		t.Fatalf("want close reply: %v %+v", err, rf.Header)
+	}
+	if code, _ := ws.ParseCloseFrameData(rf.Payload); code != ws.StatusNormalClosure {
+		t.Fatalf("reply code %d", code)
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("want EOF after close")
+	}
+	ev := waitEvent(t, h.closed, 5*time.Second)
+	if !ev.r.Remote || ev.r.Code != CloseNormal || ev.r.Text != "bye" {
+		t.Fatalf("reason %+v", ev.r)
+	}
+
+	// Server-initiated, queued behind data.
+	c2 := dial(t, url, nil)
+	sc := waitEvent(t, h.opened, 5*time.Second)
+	_ = c2.SetDeadline(time.Now().Add(5 * time.Second))
+	sc.Send(EncodeFrame(OpText, []byte("last")))
+	sc.Close(4000, "kick")
+	if sc.Send(EncodeFrame(OpText, []byte("late"))) {
+		t.Fatal("Send after Close returned true")
+	}
+	m, _, err := wsutil.ReadServerData(c2)
+	if err != nil || string(m) != "last" {
+		t.Fatalf("got %q %v", m, err)
+	}
+	_, _, err = wsutil.ReadServerData(c2)
+	var ce wsutil.ClosedError
+	if !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != "kick" {
+		t.Fatalf("want close 4000, got %v", err)
+	}
+	ev = waitEvent(t, h.closed, 5*time.Second)
+	if ev.r.Remote || ev.r.Code != 4000 {
+		t.Fatalf("reason %+v", ev.r)
+	}
+}
+
+func TestUnmaskedFrameIsProtocolError(t *testing.T) {
+	h := newTestHandler(true)
+	_, url := startServer(t, Config{}, h)
+	c := dial(t, url, nil)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(EncodeFrame(OpText, []byte("hi"))); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := wsutil.ReadServerData(c)
+	var ce wsutil.ClosedError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusProtocolError {
+		t.Fatalf("want 1002, got %v", err)
+	}
+}
+
+func TestBroadcastManyConns(t *testing.T) {
+	h := newTestHandler(false)
+	s, url := startServer(t, Config{}, h)
+	const n = 50
+	cs := make([]*client, n)
+	for i := range cs {
+		cs[i] = dial(t, url, nil)
+		waitEvent(t, h.opened, 5*time.Second)
+	}
+	if got := s.Broadcast(EncodeFrame(OpText, []byte("tick"))); got != n {
+		t.Fatalf("broadcast reached %d", got)
+	}
+	for _, c := range cs {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		m, _, err := wsutil.ReadServerData(c)
+		if err != nil || string(m) != "tick" {
+			t.Fatalf("got %q %v", m, err)
+		}
+	}
+}
+
+func TestOneWritevPerFlush(t *testing.T) {
+	h := newTestHandler(false)
+	s, url := startServer(t, Config{}, h)
+	c := dial(t, url, nil)
+	sc := waitEvent(t, h.opened, 5*time.Second)
+	before := s.WriteCalls()
+	f1, f2, f3 := EncodeFrame(OpText, []byte("a")), EncodeFrame(OpText, []byte("b")), EncodeFrame(OpBinary, []byte("c"))
+	if !sc.Send(f1, f2, f3) {
+		t.Fatal("send")
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	for _, want := range []string{"a", "b", "c"} {
+		m, _, err := wsutil.ReadServerData(c)
+		if err != nil || string(m) != want {
+			t.Fatalf("got %q %v", m, err)
+		}
+	}
+	if d := s.WriteCalls() - before; d != 1 {
+		t.Fatalf("%d writev calls for one Send of 3 frames", d)
+	}
+}
+
+func TestPingFloodWithoutReadingIsBounded(t *testing.T) {
+	h := newTestHandler(false)
+	_, url := startServer(t, Config{SendQueueLen: 32, SendQueueBytes: 64 << 10, WriteTimeout: time.Minute}, h)
+	c := dial(t, url, nil)
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	sc := waitEvent(t, h.opened, 5*time.Second)
+	ping, _ := ws.CompileFrame(ws.MaskFrame(ws.NewPingFrame(bytes.Repeat([]byte{1}, 125))))
+	var buf []byte
+	for range 256 {
+		buf = append(buf, ping...)
+	}
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := c.Write(buf); err != nil {
+			break
+		}
+		select {
+		case ev := <-h.closed:
+			if ev.c != sc || ev.r != ReasonSlowConsumer {
+				t.Fatalf("got %+v", ev.r)
+			}
+			return
+		default:
+		}
+	}
+	ev := waitEvent(t, h.closed, 5*time.Second)
+	if ev.c != sc || ev.r != ReasonSlowConsumer {
+		t.Fatalf("got %+v", ev.r)
+	}
+}
