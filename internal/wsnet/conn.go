@@ -58,6 +58,10 @@ type Conn struct {
 	closed       atomic.Bool
 	midFrame     atomic.Bool // the last writev stopped inside a frame
 
+	// cb serialises the handler's callbacks for this connection: OnMessage
+	// (reader goroutine) and OnClose (whichever goroutine tears down).
+	cb sync.Mutex
+
 	mu           sync.Mutex // guards the send state below
 	q            [][]byte   // queued frames not yet fully written
 	qBytes       int
@@ -303,7 +307,11 @@ func (c *Conn) terminate(r CloseReason, sendClose bool) {
 	c.q, c.qBytes, c.woff = nil, 0, 0
 	c.mu.Unlock()
 	c.srv.remove(c)
+	// closed is already set, so an OnMessage that takes cb after this will
+	// not run: OnClose is the last callback, and never overlaps OnMessage.
+	c.cb.Lock()
 	c.srv.handler.OnClose(c, r)
+	c.cb.Unlock()
 }
 
 // readable drains the socket (bounded per wakeup for fairness; the epoll set
@@ -465,6 +473,8 @@ func (c *Conn) deliver(op OpCode, p []byte) error {
 	if op == OpText && !utf8.Valid(p) {
 		return errUTF8
 	}
+	c.cb.Lock()
+	defer c.cb.Unlock()
 	if c.closed.Load() {
 		c.recvClosed = true
 		return nil

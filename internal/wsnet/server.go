@@ -46,11 +46,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Handler receives connection events. OnMessage runs on a reader goroutine
-// (never concurrently for one connection); payload is valid only during the
-// call. OnClose is called exactly once per opened connection, on a reader or
-// flusher goroutine, never from inside Send; it may run concurrently with an
-// OnMessage of the same connection when the close came from the send side.
+// Handler receives connection events. OnMessage runs on a reader goroutine;
+// payload is valid only during the call. OnClose is called exactly once per
+// opened connection, on a reader, flusher or sweeper goroutine, never from
+// inside Send. The callbacks of one connection never overlap, and no
+// OnMessage follows its OnClose. A callback must not wait for another
+// connection's callbacks (it may send to and close other connections).
 type Handler interface {
 	OnOpen(c *Conn)
 	OnMessage(c *Conn, op OpCode, payload []byte)
