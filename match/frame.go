@@ -61,6 +61,7 @@ type Frame struct {
 	id     string
 	refs   atomic.Int32
 	pooled bool
+	wire   atomic.Pointer[[]byte] // the transport's encoding, see Wire
 }
 
 var framePool = sync.Pool{New: func() any { return &Frame{pooled: true} }}
@@ -78,7 +79,24 @@ func newFrame(matchID string, tick uint64, op OpCode, payload []byte) *Frame {
 	f.off = len(b)
 	f.buf = append(b, payload...)
 	f.refs.Store(1)
+	f.wire.Store(nil)
 	return f
+}
+
+// Wire returns the frame as a transport sends it (for example wrapped in a
+// WebSocket header), computed once per frame: wrap runs for the first
+// recipient of a broadcast and every later recipient gets the same bytes.
+// wrap must return a new slice (not aliasing Bytes); the result must not be
+// modified.
+func (f *Frame) Wire(wrap func(frame []byte) []byte) []byte {
+	if p := f.wire.Load(); p != nil {
+		return *p
+	}
+	w := wrap(f.buf)
+	if f.wire.CompareAndSwap(nil, &w) {
+		return w
+	}
+	return *f.wire.Load()
 }
 
 // retain adds a reference.

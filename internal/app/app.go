@@ -132,13 +132,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.game, err = openGame(m); err != nil {
 			return err
 		}
-		gd.Matches = m.game.engine
+		gd.Matches, gd.Tickets = m.game.engine, m.volatile.kv
 	}
 	if !slices.Contains(roles, RoleAuth) && m.Config.Gateway.AuthURL != "" {
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(m.Config.Gateway.AuthURL)})
 	}
 	if m.gateway, err = gateway.New(m.Config.Gateway, gd); err != nil {
 		return err
+	}
+	if m.game != nil {
+		s := m.gateway.MatchSender()
+		m.game.relay.to.Store(&s)
 	}
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)

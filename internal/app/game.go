@@ -22,19 +22,31 @@ type Mode struct {
 	Factory match.Factory
 }
 
-// noSockets is the match engine's Sender until the realtime gateway exists:
-// matches run, tick and snapshot, but no player holds a socket yet, so
-// frames are released at once and closes have no one to tell.
-type noSockets struct{}
+// senderRelay is the engine's Sender; it forwards to the realtime gateway,
+// which is built after the engine (the gateway needs the engine). It is set
+// in Open, before any match can exist.
+type senderRelay struct{ to atomic.Pointer[match.Sender] }
 
-func (noSockets) Send(_ match.Presence, f *match.Frame) bool { f.Release(); return true }
-func (noSockets) Close(match.Presence, string, match.Reason) {}
+func (r *senderRelay) Send(p match.Presence, f *match.Frame) bool {
+	if s := r.to.Load(); s != nil {
+		return (*s).Send(p, f)
+	}
+	f.Release()
+	return false
+}
+
+func (r *senderRelay) Close(p match.Presence, id string, reason match.Reason) {
+	if s := r.to.Load(); s != nil {
+		(*s).Close(p, id, reason)
+	}
+}
 
 // game is the game role: the match engine and the game node that keeps its
 // matches' snapshots and directory leases in the key-value store.
 type game struct {
 	engine *match.Engine
 	node   *gamenode.Node
+	relay  *senderRelay
 	grace  time.Duration
 }
 
@@ -48,10 +60,10 @@ func openGame(m *Main) (*game, error) {
 		}
 		nodeID = h
 	}
-	g := &game{grace: c.ShutdownGrace}
+	g := &game{grace: c.ShutdownGrace, relay: &senderRelay{}}
 	var node *gamenode.Node
 	engine, err := match.NewEngine(match.Config{
-		Sender: noSockets{}, Logger: m.Logger, MaxMatches: c.MaxMatches,
+		Sender: g.relay, Logger: m.Logger, MaxMatches: c.MaxMatches,
 		DisconnectGrace: c.DisconnectGrace, ShutdownGrace: c.ShutdownGrace,
 		SnapshotEvery: c.SnapshotEvery, OnSnapshot: func(s match.Snapshot) { node.OnSnapshot(s) },
 	})

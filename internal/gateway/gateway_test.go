@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +25,6 @@ import (
 	"github.com/multijuego/multijuego/internal/store"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 	"github.com/multijuego/multijuego/match"
-	"github.com/multijuego/multijuego/match/matchtest"
 )
 
 type env struct {
@@ -47,7 +47,8 @@ func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := match.NewEngine(match.Config{Sender: matchtest.Discard{}})
+	relay := &lateSender{}
+	engine, err := match.NewEngine(match.Config{Sender: relay})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +59,13 @@ func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 		}
 	}
 	gw, err := gateway.New(gcfg, gateway.Deps{
-		Auth: svc, Matches: engine, Registry: prometheus.NewRegistry(), Version: "test",
+		Auth: svc, Matches: engine, Tickets: newKV(t), Registry: prometheus.NewRegistry(), Version: "test",
 		Ready: []gateway.ReadyCheck{{Name: "database", Check: st.Ping}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	relay.set(gw.MatchSender())
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, auth: svc, st: st}
@@ -419,7 +421,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	var src []byte
-	for _, f := range []string{"authapi.go", "matchapi.go"} {
+	for _, f := range []string{"authapi.go", "matchapi.go", "realtime.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -428,6 +430,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	for _, line := range strings.Split(string(src), "\n") {
 		_, after, ok := strings.Cut(line, `mux.HandleFunc("`)
+		if !ok {
+			_, after, ok = strings.Cut(line, `mux.Handle("`)
+		}
 		if !ok {
 			continue
 		}
@@ -502,5 +507,25 @@ func TestMatchAPI(t *testing.T) {
 		if r.status != tc.status || r.errBody(t).Field != tc.field {
 			t.Errorf("%s: %d %s; want %d field %q", tc.name, r.status, r.body, tc.status, tc.field)
 		}
+	}
+}
+
+// lateSender lets the test engine be built before the gateway it sends to.
+type lateSender struct {
+	mu sync.Mutex
+	s  match.Sender
+}
+
+func (l *lateSender) set(s match.Sender) { l.mu.Lock(); l.s = s; l.mu.Unlock() }
+func (l *lateSender) get() match.Sender  { l.mu.Lock(); defer l.mu.Unlock(); return l.s }
+func (l *lateSender) Send(p match.Presence, f *match.Frame) bool {
+	if s := l.get(); s != nil {
+		return s.Send(p, f)
+	}
+	return false
+}
+func (l *lateSender) Close(p match.Presence, id string, r match.Reason) {
+	if s := l.get(); s != nil {
+		s.Close(p, id, r)
 	}
 }

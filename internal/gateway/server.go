@@ -25,6 +25,7 @@ import (
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/match"
 )
 
 // Config is the gateway's part of the configuration tree.
@@ -39,6 +40,12 @@ type Config struct {
 	TLSKeyFile        string        `yaml:"tls_key_file" help:"PEM private key for tls_cert_file" secret:"true"`
 	TrustedProxies    []string      `yaml:"trusted_proxies" help:"CIDRs of proxies whose X-Forwarded-For is believed (comma-separated)"`
 	AuthURL           string        `yaml:"auth_url" help:"base URL of the auth role, when this process runs the gateway without it"`
+
+	AllowedOrigins  []string      `yaml:"allowed_origins" help:"Origins allowed to open realtime sockets (comma-separated; * for any); empty: the server's own origin only"`
+	MaxMessageBytes int           `yaml:"max_message_bytes" help:"largest realtime message a client may send, in bytes"`
+	SendQueue       int           `yaml:"send_queue" help:"frames queued per socket before a client that cannot keep up is disconnected"`
+	PingInterval    time.Duration `yaml:"ping_interval" help:"how often idle realtime sockets are pinged; two missed pongs close them"`
+	TicketTTL       time.Duration `yaml:"ticket_ttl" help:"lifetime of a single-use realtime socket ticket"`
 }
 
 // DefaultConfig returns the defaults.
@@ -50,6 +57,10 @@ func DefaultConfig() Config {
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxMessageBytes:   4096,
+		SendQueue:         256,
+		PingInterval:      20 * time.Second,
+		TicketTTL:         30 * time.Second,
 	}
 }
 
@@ -65,6 +76,14 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 	for _, cidr := range c.TrustedProxies {
 		_, err := netip.ParsePrefix(cidr)
 		v.Check(err == nil, k("trusted_proxies"), "%q is not a CIDR (example: 10.0.0.0/8)", cidr)
+	}
+	v.Check(c.MaxMessageBytes >= 64 && c.MaxMessageBytes <= 1<<20, k("max_message_bytes"), "must be between 64 and 1048576, got %d", c.MaxMessageBytes)
+	v.Check(c.SendQueue >= 4 && c.SendQueue <= 65536, k("send_queue"), "must be between 4 and 65536, got %d", c.SendQueue)
+	v.Check(c.PingInterval >= time.Second && c.PingInterval <= 10*time.Minute, k("ping_interval"), "must be between 1s and 10m, got %s", c.PingInterval)
+	v.Check(c.TicketTTL >= time.Second && c.TicketTTL <= 10*time.Minute, k("ticket_ttl"), "must be between 1s and 10m, got %s", c.TicketTTL)
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		v.Check(o == "*" || (err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == ""), k("allowed_origins"), "%q is not an origin (example: https://game.example.com)", o)
 	}
 	if c.AuthURL != "" {
 		u, err := url.Parse(c.AuthURL)
@@ -83,8 +102,11 @@ type Deps struct {
 	// Auth is the auth service when the auth role runs in this process;
 	// nil means requests for it are proxied to Config.AuthURL.
 	Auth *auth.Service
-	// Matches is the match engine when the game role runs in this process.
-	Matches  Matches
+	// Matches is the match engine when the game role runs in this process;
+	// with it the gateway serves the match API and the realtime sockets,
+	// keeping single-use socket tickets in Tickets.
+	Matches  Engine
+	Tickets  Tickets
 	Ready    []ReadyCheck
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -95,7 +117,8 @@ type Deps struct {
 type Server struct {
 	cfg      Config
 	auth     *auth.Service
-	matches  Matches
+	matches  Engine
+	rt       *realtime
 	ready    []ReadyCheck
 	log      *slog.Logger
 	metrics  *httpMetrics
@@ -149,6 +172,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 			return nil, errors.New("gateway: the match API needs the auth role in the same process (to check tokens)")
 		}
 		s.matchRoutes(mux)
+		if d.Tickets == nil {
+			return nil, errors.New("gateway: realtime sockets need a ticket store")
+		}
+		rt, err := newRealtime(s, d.Matches, d.Tickets)
+		if err != nil {
+			return nil, err
+		}
+		s.rt = rt
+		rt.routes(mux)
 	}
 	s.handler = s.edge(s.unmatched(mux))
 	return s, nil
@@ -156,6 +188,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 
 // Handler returns the gateway's root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MatchSender is where the match engine sends frames: the realtime
+// sockets. Nil without the game role.
+func (s *Server) MatchSender() match.Sender {
+	if s.rt == nil {
+		return nil
+	}
+	return s.rt
+}
 
 // SetDraining makes /readyz fail so load balancers stop sending traffic.
 func (s *Server) SetDraining() { s.draining.Store(true) }
@@ -193,6 +234,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	<-errc // Serve returned ErrServerClosed
+	if s.rt != nil {
+		// Hijacked sockets are not the HTTP server's: close them (1001).
+		err = errors.Join(err, s.rt.close())
+	}
 	if err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("gateway: drain: %w", err)

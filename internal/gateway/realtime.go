@@ -1,0 +1,440 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/kv"
+	"github.com/multijuego/multijuego/internal/wsnet"
+	"github.com/multijuego/multijuego/match"
+)
+
+// The realtime gateway: GET /v1/realtime upgrades to a WebSocket on the
+// wsnet transport (no goroutine per socket). The access token is checked
+// before the upgrade completes (Authorization: Bearer, or a single-use
+// ticket from POST /v1/realtime/tickets for browsers), and the Origin
+// against an allow-list. Control messages are JSON envelopes in text frames;
+// match data travels in binary frames. See docs/protocol.md.
+
+// Engine is the match engine as the realtime gateway uses it.
+type Engine interface {
+	Matches
+	Join(ctx context.Context, id string, p match.Presence, meta map[string]string) error
+	Leave(id string, p match.Presence) error
+	Disconnect(id string, p match.Presence) error
+	Input(id string, p match.Presence, op match.OpCode, data []byte) error
+}
+
+// Tickets is what the realtime gateway needs from the key-value store.
+type Tickets interface {
+	Get(ctx context.Context, key string) (kv.Item, error)
+	PutIfAbsent(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error)
+	CompareAndSet(ctx context.Context, key string, value []byte, ttl time.Duration, expect uint64) (uint64, error)
+}
+
+// Close codes the realtime gateway uses besides the RFC 6455 ones.
+const (
+	CloseReplaced = 4001 // a newer socket of the same account took over
+	CloseRevoked  = 4002 // reserved: the session was revoked
+)
+
+// session is one authenticated socket.
+type session struct {
+	id    string
+	p     *auth.Principal
+	conn  *wsnet.Conn
+	mu    sync.Mutex
+	match string // the match this socket plays in, "" when none
+}
+
+func (s *session) presence() match.Presence {
+	return match.Presence{UserID: s.p.AccountID, SessionID: s.id}
+}
+
+func (s *session) currentMatch() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.match
+}
+
+type realtime struct {
+	gw      *Server
+	engine  Engine
+	tickets Tickets
+	ws      *wsnet.Server
+
+	mu        sync.Mutex
+	byAccount map[string]*session
+	bySession map[string]*session
+	seq       atomic.Uint64
+}
+
+func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) {
+	rt := &realtime{gw: gw, engine: engine, tickets: tickets, byAccount: map[string]*session{}, bySession: map[string]*session{}}
+	ws, err := wsnet.NewServer(wsnet.Config{
+		Authorize:      rt.authorize,
+		MaxMessageSize: gw.cfg.MaxMessageBytes,
+		SendQueueLen:   gw.cfg.SendQueue,
+		PingInterval:   gw.cfg.PingInterval,
+	}, rt)
+	if err != nil {
+		return nil, err
+	}
+	rt.ws = ws
+	return rt, nil
+}
+
+func (rt *realtime) routes(mux *http.ServeMux) {
+	mux.Handle("GET /v1/realtime", rt.ws)
+	mux.HandleFunc("POST /v1/realtime/tickets", rt.gw.authenticated(rt.ticket))
+}
+
+// --- authentication before the upgrade ------------------------------------
+
+type ticketClaims struct {
+	AccountID string    `json:"account_id"`
+	Roles     []string  `json:"roles"`
+	JTI       string    `json:"jti"`
+	SID       string    `json:"sid"`
+	IssuedAt  time.Time `json:"iat"`
+	ExpiresAt time.Time `json:"exp"`
+}
+
+func ticketKey(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return "realtime:ticket:" + hex.EncodeToString(sum[:])
+}
+
+// ticket mints a single-use socket ticket for the caller: browsers cannot
+// set headers on a WebSocket, and a long-lived token must never travel in a
+// URL.
+func (rt *realtime) ticket(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	t := "mjt_" + newRequestID() + newRequestID()
+	claims, _ := json.Marshal(ticketClaims{AccountID: p.AccountID, Roles: p.Roles, JTI: p.JTI, SID: p.SID, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt})
+	if _, err := rt.tickets.PutIfAbsent(r.Context(), ticketKey(t), claims, rt.gw.cfg.TicketTTL); err != nil {
+		writeError(w, r, rt.gw.log, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, map[string]any{"ticket": t, "expires_in": int(rt.gw.cfg.TicketTTL / time.Second)})
+}
+
+var errTicket = &errcode.Error{Code: errcode.Unauthenticated, Message: "The socket ticket is invalid, used or expired."}
+
+// useTicket consumes a ticket exactly once.
+func (rt *realtime) useTicket(ctx context.Context, t string) (*auth.Principal, error) {
+	if !strings.HasPrefix(t, "mjt_") || len(t) > 128 {
+		return nil, errTicket
+	}
+	key := ticketKey(t)
+	it, err := rt.tickets.Get(ctx, key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, errTicket
+	}
+	if err != nil {
+		return nil, err
+	}
+	if string(it.Value) == "used" {
+		return nil, errTicket
+	}
+	if _, err := rt.tickets.CompareAndSet(ctx, key, []byte("used"), rt.gw.cfg.TicketTTL, it.Version); err != nil {
+		if errors.Is(err, kv.ErrVersionMismatch) || errors.Is(err, kv.ErrNotFound) {
+			return nil, errTicket // used concurrently
+		}
+		return nil, err
+	}
+	var c ticketClaims
+	if err := json.Unmarshal(it.Value, &c); err != nil {
+		return nil, errTicket
+	}
+	p := &auth.Principal{AccountID: c.AccountID, Roles: c.Roles, JTI: c.JTI, SID: c.SID, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt}
+	// The token the ticket was minted with must still be good.
+	if !time.Now().Before(p.ExpiresAt) || rt.gw.auth.Denylist().Denied(p) {
+		return nil, errTicket
+	}
+	return p, nil
+}
+
+func (rt *realtime) originAllowed(origin, host string) bool {
+	if origin == "" {
+		return true // not a browser
+	}
+	for _, o := range rt.gw.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	if len(rt.gw.cfg.AllowedOrigins) > 0 {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, host) // default: same origin only
+}
+
+func reject(err error) error {
+	e := errcode.As(err)
+	if e == nil {
+		return wsnet.Reject(http.StatusServiceUnavailable, "try again later")
+	}
+	return wsnet.Reject(StatusOf(e.Code), e.Message)
+}
+
+func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
+	if !rt.originAllowed(r.Header.Get("Origin"), r.Host) {
+		return nil, wsnet.Reject(http.StatusForbidden, "origin not allowed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var p *auth.Principal
+	var err error
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return nil, wsnet.Reject(http.StatusUnauthorized, "Authorization must be Bearer")
+		}
+		p, err = rt.gw.auth.Authenticate(strings.TrimSpace(token))
+	} else if u, perr := url.Parse(r.URI); perr == nil && u.Query().Get("ticket") != "" {
+		p, err = rt.useTicket(ctx, u.Query().Get("ticket"))
+	} else {
+		return nil, wsnet.Reject(http.StatusUnauthorized, "an access token (Authorization: Bearer) or a ticket (?ticket=) is required")
+	}
+	if err != nil {
+		return nil, reject(err)
+	}
+	return &session{id: "s" + newRequestID(), p: p}, nil
+}
+
+// --- wsnet.Handler ------------------------------------------------------------
+
+func (rt *realtime) OnOpen(c *wsnet.Conn) {
+	s := c.Data().(*session)
+	s.conn = c
+	rt.mu.Lock()
+	old := rt.byAccount[s.p.AccountID]
+	rt.byAccount[s.p.AccountID] = s
+	rt.bySession[s.id] = s
+	rt.mu.Unlock()
+	if old != nil {
+		old.conn.Close(CloseReplaced, "replaced by a newer connection")
+	}
+	rt.send(s, "session.started", "", map[string]string{"session_id": s.id, "account_id": s.p.AccountID})
+}
+
+func (rt *realtime) OnClose(c *wsnet.Conn, _ wsnet.CloseReason) {
+	s := c.Data().(*session)
+	rt.mu.Lock()
+	if rt.byAccount[s.p.AccountID] == s {
+		delete(rt.byAccount, s.p.AccountID)
+	}
+	delete(rt.bySession, s.id)
+	rt.mu.Unlock()
+	if m := s.currentMatch(); m != "" {
+		// The seat is kept for the disconnect grace; a new socket of the
+		// same account takes it back with match.join.
+		_ = rt.engine.Disconnect(m, s.presence())
+	}
+}
+
+func (rt *realtime) OnMessage(c *wsnet.Conn, op wsnet.OpCode, payload []byte) {
+	s := c.Data().(*session)
+	if op == wsnet.OpBinary {
+		rt.input(s, payload)
+		return
+	}
+	var env struct {
+		Type    string          `json:"type"`
+		CID     string          `json:"cid"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := DecodeJSON(payload, &env); err != nil {
+		rt.fail(s, "", err)
+		return
+	}
+	if len(env.CID) > 64 {
+		rt.fail(s, "", errcode.Field("cid", "cid must be at most 64 characters."))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	switch env.Type {
+	case "match.create":
+		var req struct {
+			Mode   string            `json:"mode"`
+			Params map[string]string `json:"params"`
+		}
+		if !rt.decodePayload(s, env.CID, env.Payload, &req) {
+			return
+		}
+		id, err := rt.engine.Create(ctx, req.Mode, match.Params(req.Params))
+		if err != nil {
+			rt.fail(s, env.CID, matchError(err))
+			return
+		}
+		info, _ := rt.engine.Get(id)
+		rt.send(s, "match.created", env.CID, matchResponse(info))
+	case "match.list":
+		var req struct {
+			Mode  string `json:"mode"`
+			Label string `json:"label"`
+		}
+		if !rt.decodePayload(s, env.CID, env.Payload, &req) {
+			return
+		}
+		list := rt.engine.List(match.Filter{Mode: req.Mode, Label: req.Label, OpenOnly: true, Limit: 100})
+		out := make([]MatchResponse, 0, len(list))
+		for _, i := range list {
+			out = append(out, matchResponse(i))
+		}
+		rt.send(s, "match.list", env.CID, map[string]any{"matches": out})
+	case "match.join":
+		var req struct {
+			MatchID string            `json:"match_id"`
+			Meta    map[string]string `json:"meta"`
+		}
+		if !rt.decodePayload(s, env.CID, env.Payload, &req) {
+			return
+		}
+		if cur := s.currentMatch(); cur != "" && cur != req.MatchID {
+			rt.fail(s, env.CID, errcode.New(errcode.Conflict, "Leave your current match first."))
+			return
+		}
+		if err := rt.engine.Join(ctx, req.MatchID, s.presence(), req.Meta); err != nil {
+			rt.fail(s, env.CID, joinError(err))
+			return
+		}
+		s.mu.Lock()
+		s.match = req.MatchID
+		s.mu.Unlock()
+		rt.send(s, "match.joined", env.CID, map[string]string{"match_id": req.MatchID})
+	case "match.leave":
+		m := s.currentMatch()
+		if m == "" {
+			rt.fail(s, env.CID, errcode.New(errcode.Conflict, "You are not in a match."))
+			return
+		}
+		_ = rt.engine.Leave(m, s.presence())
+		s.mu.Lock()
+		s.match = ""
+		s.mu.Unlock()
+		rt.send(s, "match.left", env.CID, map[string]string{"match_id": m})
+	default:
+		rt.fail(s, env.CID, errcode.Field("type", "Unknown message type %q.", env.Type))
+	}
+}
+
+func (rt *realtime) decodePayload(s *session, cid string, raw json.RawMessage, dst any) bool {
+	if len(raw) == 0 {
+		raw = json.RawMessage("{}")
+	}
+	if err := DecodeJSON(raw, dst); err != nil {
+		rt.fail(s, cid, err)
+		return false
+	}
+	return true
+}
+
+func joinError(err error) error {
+	var rej *match.RejectedError
+	switch {
+	case errors.As(err, &rej):
+		return errcode.New(errcode.PermissionDenied, "The match refused you: %s", rej.Reason)
+	case errors.Is(err, match.ErrMatchFull):
+		return errcode.New(errcode.Conflict, "The match is full.")
+	}
+	return matchError(err)
+}
+
+// input forwards a binary frame to the socket's match: op code (uint16 LE)
+// then the game's payload.
+func (rt *realtime) input(s *session, frame []byte) {
+	m := s.currentMatch()
+	switch {
+	case len(frame) < 2:
+		rt.fail(s, "", errcode.New(errcode.Invalid, "A binary frame is an op code (2 bytes, little-endian) and a payload."))
+		return
+	case m == "":
+		rt.fail(s, "", errcode.New(errcode.Conflict, "Join a match before sending inputs."))
+		return
+	}
+	err := rt.engine.Input(m, s.presence(), match.OpCode(binary.LittleEndian.Uint16(frame)), frame[2:])
+	switch {
+	case err == nil:
+	case errors.Is(err, match.ErrRateLimited), errors.Is(err, match.ErrQueueFull):
+		// The engine warns and, if it goes on, kicks; answering every
+		// dropped input would only add to the flood.
+	case errors.Is(err, match.ErrInputTooLarge):
+		rt.fail(s, "", &errcode.Error{Code: errcode.TooLarge, Message: "Input payload too large."})
+	case errors.Is(err, match.ErrReservedOp):
+		rt.fail(s, "", errcode.Field("op", "Op codes 0xFF00 and up are reserved."))
+	default:
+		rt.fail(s, "", matchError(err))
+	}
+}
+
+// --- server -> client ------------------------------------------------------------
+
+func (rt *realtime) send(s *session, typ, cid string, payload any) {
+	b, err := json.Marshal(map[string]any{"type": typ, "cid": cid, "payload": payload})
+	if err != nil {
+		return
+	}
+	s.conn.SendMessage(wsnet.OpText, b)
+}
+
+func (rt *realtime) fail(s *session, cid string, err error) {
+	e := errcode.As(err)
+	if e == nil {
+		rt.gw.log.Error("realtime internal error", "err", err, "session", s.id)
+		e = errcode.New(errcode.Internal, "Internal error.")
+	}
+	rt.send(s, "error", cid, ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field})
+}
+
+// Send implements match.Sender: the engine encodes a broadcast once, and
+// its WebSocket framing is made once too (Frame.Wire), so every recipient
+// queues the same bytes. It never blocks; a full queue disconnects the slow
+// client (wsnet's overflow rule). Frames are not released to the engine's
+// pool: the bytes may still sit in a socket's queue; the GC frees them.
+func (rt *realtime) Send(p match.Presence, f *match.Frame) bool {
+	rt.mu.Lock()
+	s := rt.bySession[p.SessionID]
+	rt.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	return s.conn.Send(f.Wire(encodeBinary))
+}
+
+func encodeBinary(b []byte) []byte { return wsnet.EncodeFrame(wsnet.OpBinary, b) }
+
+// Close implements match.Sender: the player is out of the match.
+func (rt *realtime) Close(p match.Presence, matchID string, reason match.Reason) {
+	rt.mu.Lock()
+	s := rt.bySession[p.SessionID]
+	rt.mu.Unlock()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.match == matchID {
+		s.match = ""
+	}
+	s.mu.Unlock()
+	rt.send(s, "match.closed", "", map[string]string{"match_id": matchID, "reason": string(reason)})
+}
+
+// close shuts the transport down (all sockets get 1001).
+func (rt *realtime) close() error { return rt.ws.Close() }

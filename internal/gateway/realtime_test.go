@@ -1,0 +1,317 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/multijuego/multijuego/games/tictactoe"
+	"github.com/multijuego/multijuego/match"
+)
+
+// sock is a realtime client over a real socket.
+type sock struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func (s *sock) Read(p []byte) (int, error) {
+	if s.br != nil && s.br.Buffered() > 0 {
+		return s.br.Read(p)
+	}
+	return s.nc.Read(p)
+}
+
+func (s *sock) Write(p []byte) (int, error) { return s.nc.Write(p) }
+
+func (e *env) wsURL(query string) string {
+	return "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/v1/realtime" + query
+}
+
+// dialWS opens a socket; a refused handshake returns its HTTP status.
+func (e *env) dialWS(query string, hdr http.Header) (*sock, int, error) {
+	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(hdr), Timeout: 5 * time.Second}
+	nc, br, _, err := d.Dial(context.Background(), e.wsURL(query))
+	var se ws.StatusError
+	if errors.As(err, &se) {
+		return nil, int(se), err
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	s := &sock{t: e.t, nc: nc, br: br}
+	e.t.Cleanup(func() { nc.Close() })
+	return s, 101, nil
+}
+
+func (e *env) ticket(token string) string {
+	e.t.Helper()
+	r := e.do("POST", "/v1/realtime/tickets", token, "", nil)
+	var body struct{ Ticket string }
+	r.json(e.t, &body)
+	if r.status != 201 || body.Ticket == "" {
+		e.t.Fatalf("ticket: %d %s", r.status, r.body)
+	}
+	return body.Ticket
+}
+
+// connect logs a new account in and opens its socket with a ticket.
+func (e *env) connect(name string) (*sock, string) {
+	e.t.Helper()
+	tr := e.register(name)
+	s, status, err := e.dialWS("?ticket="+e.ticket(tr.AccessToken), nil)
+	if err != nil {
+		e.t.Fatalf("dial: %d %v", status, err)
+	}
+	if env := s.expect("session.started"); env.Payload["account_id"] != tr.AccountID {
+		e.t.Fatalf("session.started = %+v", env)
+	}
+	return s, tr.AccountID
+}
+
+type envelope struct {
+	Type    string         `json:"type"`
+	CID     string         `json:"cid"`
+	Payload map[string]any `json:"payload"`
+}
+
+func (s *sock) sendJSON(typ, cid string, payload any) {
+	s.t.Helper()
+	b, _ := json.Marshal(map[string]any{"type": typ, "cid": cid, "payload": payload})
+	if err := wsutil.WriteClientText(s, b); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// next reads the next message: a text envelope or a binary match frame.
+func (s *sock) next() (envelope, []byte, error) {
+	_ = s.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	data, op, err := wsutil.ReadServerData(s)
+	if err != nil {
+		return envelope{}, nil, err
+	}
+	if op == ws.OpBinary {
+		return envelope{}, data, nil
+	}
+	var e envelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		s.t.Fatalf("bad envelope %s: %v", data, err)
+	}
+	return e, nil, nil
+}
+
+// expect skips match frames until an envelope of type typ.
+func (s *sock) expect(typ string) envelope {
+	s.t.Helper()
+	for {
+		e, bin, err := s.next()
+		if err != nil {
+			s.t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		if bin == nil {
+			if e.Type != typ {
+				s.t.Fatalf("got %s %v, want %s", e.Type, e.Payload, typ)
+			}
+			return e
+		}
+	}
+}
+
+// state reads tictactoe states until cond holds.
+func (s *sock) stateUntil(cond func(tictactoe.State) bool) tictactoe.State {
+	s.t.Helper()
+	for {
+		_, bin, err := s.next()
+		if err != nil {
+			s.t.Fatalf("waiting for a state: %v", err)
+		}
+		if bin == nil {
+			continue
+		}
+		// kind, op u16, tick u64, id length, id, payload
+		if len(bin) < 12 || bin[0] != match.FrameKind {
+			s.t.Fatalf("bad frame % x", bin)
+		}
+		op := binary.LittleEndian.Uint16(bin[1:])
+		payload := bin[12+int(bin[11]):]
+		if match.OpCode(op) != tictactoe.OpState {
+			continue
+		}
+		var st tictactoe.State
+		if err := json.Unmarshal(payload, &st); err != nil {
+			s.t.Fatal(err)
+		}
+		if cond(st) {
+			return st
+		}
+	}
+}
+
+func (s *sock) move(cell byte) {
+	s.t.Helper()
+	frame := binary.LittleEndian.AppendUint16(nil, uint16(tictactoe.OpMove))
+	if err := wsutil.WriteClientBinary(s, append(frame, cell)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Two players over real sockets play tic-tac-toe to a win.
+func TestRealtimeTicTacToe(t *testing.T) {
+	e := newEnv(t)
+	a, aid := e.connect("alice")
+	b, _ := e.connect("bruno")
+	a.sendJSON("match.create", "c1", map[string]any{"mode": "tictactoe"})
+	created := a.expect("match.created")
+	id, _ := created.Payload["match_id"].(string)
+	if created.CID != "c1" || id == "" {
+		t.Fatalf("created = %+v", created)
+	}
+	b.sendJSON("match.list", "l1", map[string]any{"mode": "tictactoe"})
+	if l := b.expect("match.list"); len(l.Payload["matches"].([]any)) != 1 {
+		t.Fatalf("list = %+v", l)
+	}
+	a.sendJSON("match.join", "j1", map[string]any{"match_id": id})
+	a.expect("match.joined")
+	b.sendJSON("match.join", "j2", map[string]any{"match_id": id})
+	b.expect("match.joined")
+	a.stateUntil(func(s tictactoe.State) bool { return s.Status == tictactoe.StatusPlaying })
+	// X (the first to join) takes the top row.
+	for i, cell := range []byte{0, 3, 1, 4, 2} {
+		if i%2 == 0 {
+			a.move(cell)
+		} else {
+			b.move(cell)
+		}
+		want := i + 1
+		a.stateUntil(func(s tictactoe.State) bool { return s.Moves == want })
+	}
+	final := b.stateUntil(func(s tictactoe.State) bool { return s.Status == tictactoe.StatusWon })
+	if final.Winner != aid || final.Board[:3] != "XXX" {
+		t.Fatalf("final state = %+v", final)
+	}
+	if c := b.expect("match.closed"); c.Payload["match_id"] != id {
+		t.Fatalf("closed = %+v", c)
+	}
+}
+
+func TestRealtimeRefusals(t *testing.T) {
+	e := newEnv(t)
+	tr := e.register("carl")
+	bearer := http.Header{"Authorization": {"Bearer " + tr.AccessToken}}
+	for _, tc := range []struct {
+		name   string
+		query  string
+		hdr    http.Header
+		status int
+	}{
+		{"no credentials", "", nil, 401},
+		{"garbage token", "", http.Header{"Authorization": {"Bearer nope"}}, 401},
+		{"basic auth", "", http.Header{"Authorization": {"Basic eDp5"}}, 401},
+		{"unknown ticket", "?ticket=mjt_nope", nil, 401},
+		{"foreign origin", "", http.Header{"Authorization": {"Bearer " + tr.AccessToken}, "Origin": {"https://evil.example"}}, 403},
+	} {
+		if _, status, _ := e.dialWS(tc.query, tc.hdr); status != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.name, status, tc.status)
+		}
+	}
+	// A ticket works once.
+	tk := e.ticket(tr.AccessToken)
+	if _, status, err := e.dialWS("?ticket="+tk, nil); status != 101 {
+		t.Fatalf("first use of a ticket: %d %v", status, err)
+	}
+	if _, status, _ := e.dialWS("?ticket="+tk, nil); status != 401 {
+		t.Fatalf("second use of a ticket: %d, want 401", status)
+	}
+	// Same-origin browsers are welcome.
+	same := http.Header{"Authorization": {"Bearer " + tr.AccessToken}, "Origin": {e.srv.URL}}
+	if _, status, err := e.dialWS("", same); status != 101 {
+		t.Fatalf("same origin: %d %v", status, err)
+	}
+	// A revoked token cannot open a socket, nor can its unused ticket.
+	tk2 := e.ticket(tr.AccessToken)
+	if r := e.do("POST", "/v1/auth/logout", tr.AccessToken, "", nil); r.status != 204 {
+		t.Fatalf("logout: %d", r.status)
+	}
+	if _, status, _ := e.dialWS("", bearer); status != 401 {
+		t.Fatalf("revoked token: %d, want 401", status)
+	}
+	if _, status, _ := e.dialWS("?ticket="+tk2, nil); status != 401 {
+		t.Fatalf("ticket of a revoked token: %d, want 401", status)
+	}
+}
+
+func TestRealtimeBadMessages(t *testing.T) {
+	e := newEnv(t)
+	s, _ := e.connect("dora")
+	for _, tc := range []struct {
+		name, msg string
+		code      string
+		field     string
+	}{
+		{"malformed JSON", `{"type":`, "invalid_argument", ""},
+		{"unknown field", `{"type":"match.list","extra":1}`, "invalid_argument", "extra"},
+		{"unknown type", `{"type":"match.explode"}`, "invalid_argument", "type"},
+		{"wrong payload type", `{"type":"match.join","payload":{"match_id":7}}`, "invalid_argument", "match_id"},
+		{"join a missing match", `{"type":"match.join","payload":{"match_id":"nope"}}`, "not_found", ""},
+		{"leave without a match", `{"type":"match.leave"}`, "conflict", ""},
+	} {
+		if err := wsutil.WriteClientText(s, []byte(tc.msg)); err != nil {
+			t.Fatal(err)
+		}
+		got := s.expect("error")
+		if got.Payload["code"] != tc.code || (tc.field != "" && got.Payload["field"] != tc.field) {
+			t.Errorf("%s: error %v, want code %s field %q", tc.name, got.Payload, tc.code, tc.field)
+		}
+	}
+	// An input before joining a match.
+	s.move(0)
+	if got := s.expect("error"); got.Payload["code"] != "conflict" {
+		t.Errorf("input without a match: %v", got.Payload)
+	}
+	// An oversized message closes the socket with 1009; others are unaffected.
+	other, _ := e.connect("emil")
+	if err := wsutil.WriteClientText(s, []byte(`{"type":"match.list","cid":"`+strings.Repeat("x", 5000)+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := s.next()
+	var ce wsutil.ClosedError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusMessageTooBig {
+		t.Fatalf("oversized message: %v, want close 1009", err)
+	}
+	other.sendJSON("match.list", "", map[string]any{})
+	other.expect("match.list")
+}
+
+// A second socket of the same account replaces the first.
+func TestRealtimeSingleSocketPerAccount(t *testing.T) {
+	e := newEnv(t)
+	tr := e.register("fay")
+	first, _, err := e.dialWS("?ticket="+e.ticket(tr.AccessToken), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.expect("session.started")
+	second, _, err := e.dialWS("?ticket="+e.ticket(tr.AccessToken), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.expect("session.started")
+	_, _, err = first.next()
+	var ce wsutil.ClosedError
+	if !errors.As(err, &ce) || ce.Code != 4001 {
+		t.Fatalf("first socket: %v, want close 4001", err)
+	}
+	second.sendJSON("match.list", "", map[string]any{})
+	second.expect("match.list")
+}
