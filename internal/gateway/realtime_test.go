@@ -315,3 +315,39 @@ func TestRealtimeSingleSocketPerAccount(t *testing.T) {
 	second.sendJSON("match.list", "", map[string]any{})
 	second.expect("match.list")
 }
+
+// A player whose socket drops takes the seat back from a new socket within
+// the grace period and plays on.
+func TestRealtimeReconnect(t *testing.T) {
+	e := newEnv(t)
+	atr := e.register("gus")
+	a, _, err := e.dialWS("?ticket="+e.ticket(atr.AccessToken), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.expect("session.started")
+	b, _ := e.connect("hana")
+	a.sendJSON("match.create", "", map[string]any{"mode": "tictactoe"})
+	id := a.expect("match.created").Payload["match_id"].(string)
+	a.sendJSON("match.join", "", map[string]any{"match_id": id})
+	a.expect("match.joined")
+	b.sendJSON("match.join", "", map[string]any{"match_id": id})
+	b.expect("match.joined")
+	a.move(0)
+	b.stateUntil(func(s tictactoe.State) bool { return s.Moves == 1 })
+
+	a.nc.Close() // the connection drops
+	a2, _, err := e.dialWS("?ticket="+e.ticket(atr.AccessToken), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2.expect("session.started")
+	a2.sendJSON("match.join", "r1", map[string]any{"match_id": id})
+	if j := a2.expect("match.joined"); j.CID != "r1" {
+		t.Fatalf("rejoin = %+v", j)
+	}
+	b.move(4)
+	a2.stateUntil(func(s tictactoe.State) bool { return s.Moves == 2 && s.Board[0] == 'X' && s.Board[4] == 'O' })
+	a2.move(8)
+	b.stateUntil(func(s tictactoe.State) bool { return s.Moves == 3 })
+}
