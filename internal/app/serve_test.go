@@ -32,8 +32,13 @@ import (
 
 func startMain(t *testing.T, cfg app.Config) (*app.Main, func()) {
 	t.Helper()
+	return startMainWith(t, cfg, nil)
+}
+
+func startMainWith(t *testing.T, cfg app.Config, modes []app.Mode) (*app.Main, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &app.Main{Config: cfg}
+	m := &app.Main{Config: cfg, Modes: modes}
 	if err := m.Open(ctx); err != nil {
 		cancel()
 		t.Fatal(err)
