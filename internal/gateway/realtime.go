@@ -307,18 +307,20 @@ func (rt *realtime) OnMessage(c *wsnet.Conn, op wsnet.OpCode, payload []byte) {
 		if !rt.decodePayload(s, env.CID, env.Payload, &req) {
 			return
 		}
-		if cur := s.currentMatch(); cur != "" && cur != req.MatchID {
-			rt.fail(s, env.CID, errcode.New(errcode.Conflict, "Leave your current match first."))
+		rt.join(ctx, s, env.CID, req.MatchID, req.Meta)
+	case "match.resume":
+		var req struct {
+			ResumeToken string `json:"resume_token"`
+		}
+		if !rt.decodePayload(s, env.CID, env.Payload, &req) {
 			return
 		}
-		if err := rt.engine.Join(ctx, req.MatchID, s.presence(), req.Meta); err != nil {
-			rt.fail(s, env.CID, joinError(err))
+		id, err := rt.resumeMatch(ctx, s, req.ResumeToken)
+		if err != nil {
+			rt.fail(s, env.CID, err)
 			return
 		}
-		s.mu.Lock()
-		s.match = req.MatchID
-		s.mu.Unlock()
-		rt.send(s, "match.joined", env.CID, map[string]string{"match_id": req.MatchID})
+		rt.join(ctx, s, env.CID, id, nil)
 	case "match.leave":
 		m := s.currentMatch()
 		if m == "" {
@@ -333,6 +335,59 @@ func (rt *realtime) OnMessage(c *wsnet.Conn, op wsnet.OpCode, payload []byte) {
 	default:
 		rt.fail(s, env.CID, errcode.Field("type", "Unknown message type %q.", env.Type))
 	}
+}
+
+// join seats the socket's player in a match (or gives the seat back within
+// the grace period) and answers with a resume token for the next socket.
+func (rt *realtime) join(ctx context.Context, s *session, cid, id string, meta map[string]string) {
+	if cur := s.currentMatch(); cur != "" && cur != id {
+		rt.fail(s, cid, errcode.New(errcode.Conflict, "Leave your current match first."))
+		return
+	}
+	if err := rt.engine.Join(ctx, id, s.presence(), meta); err != nil {
+		rt.fail(s, cid, joinError(err))
+		return
+	}
+	s.mu.Lock()
+	s.match = id
+	s.mu.Unlock()
+	token := "mjs_" + newRequestID() + newRequestID()
+	claims, _ := json.Marshal(map[string]string{"account_id": s.p.AccountID, "match_id": id})
+	if _, err := rt.tickets.PutIfAbsent(ctx, resumeKey(token), claims, rt.gw.cfg.ResumeTTL); err != nil {
+		rt.gw.log.Warn("store resume token", "err", err, "session", s.id)
+		token = "" // the player can still rejoin by match id
+	}
+	rt.send(s, "match.joined", cid, map[string]string{"match_id": id, "resume_token": token})
+}
+
+func resumeKey(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return "realtime:resume:" + hex.EncodeToString(sum[:])
+}
+
+var errResume = &errcode.Error{Code: errcode.NotFound, Field: "resume_token", Message: "The resume token is unknown or expired."}
+
+// resumeMatch returns the match a resume token names; it is only good for
+// the account it was issued to.
+func (rt *realtime) resumeMatch(ctx context.Context, s *session, token string) (string, error) {
+	if !strings.HasPrefix(token, "mjs_") || len(token) > 128 {
+		return "", errResume
+	}
+	it, err := rt.tickets.Get(ctx, resumeKey(token))
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", errResume
+	}
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		AccountID string `json:"account_id"`
+		MatchID   string `json:"match_id"`
+	}
+	if json.Unmarshal(it.Value, &c) != nil || c.AccountID != s.p.AccountID {
+		return "", errResume
+	}
+	return c.MatchID, nil
 }
 
 func (rt *realtime) decodePayload(s *session, cid string, raw json.RawMessage, dst any) bool {

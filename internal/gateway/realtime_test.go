@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -330,11 +331,20 @@ func TestRealtimeReconnect(t *testing.T) {
 	a.sendJSON("match.create", "", map[string]any{"mode": "tictactoe"})
 	id := a.expect("match.created").Payload["match_id"].(string)
 	a.sendJSON("match.join", "", map[string]any{"match_id": id})
-	a.expect("match.joined")
+	resume, _ := a.expect("match.joined").Payload["resume_token"].(string)
+	if resume == "" {
+		t.Fatal("no resume token")
+	}
 	b.sendJSON("match.join", "", map[string]any{"match_id": id})
 	b.expect("match.joined")
 	a.move(0)
 	b.stateUntil(func(s tictactoe.State) bool { return s.Moves == 1 })
+
+	// Another account cannot use the token.
+	b.sendJSON("match.resume", "x", map[string]any{"resume_token": resume})
+	if got := b.expect("error"); got.Payload["code"] != "not_found" || got.Payload["field"] != "resume_token" {
+		t.Fatalf("someone else's resume token: %v", got.Payload)
+	}
 
 	a.nc.Close() // the connection drops
 	a2, _, err := e.dialWS("?ticket="+e.ticket(atr.AccessToken), nil)
@@ -342,9 +352,29 @@ func TestRealtimeReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	a2.expect("session.started")
-	a2.sendJSON("match.join", "r1", map[string]any{"match_id": id})
-	if j := a2.expect("match.joined"); j.CID != "r1" {
-		t.Fatalf("rejoin = %+v", j)
+	a2.sendJSON("match.resume", "r1", map[string]any{"resume_token": resume})
+	// The answer and the current state (the game sends it to a returning
+	// player at once) arrive in either order.
+	joined, stated := false, false
+	for !joined || !stated {
+		env, bin, err := a2.next()
+		if err != nil {
+			t.Fatalf("after resume: %v", err)
+		}
+		switch {
+		case bin != nil:
+			payload := bin[12+int(bin[11]):]
+			if match.OpCode(binary.LittleEndian.Uint16(bin[1:])) == tictactoe.OpState && bytes.Contains(payload, []byte(`"moves":1`)) {
+				stated = true
+			}
+		case env.Type == "match.joined":
+			if env.CID != "r1" || env.Payload["match_id"] != id {
+				t.Fatalf("resume = %+v", env)
+			}
+			joined = true
+		default:
+			t.Fatalf("unexpected %+v", env)
+		}
 	}
 	b.move(4)
 	a2.stateUntil(func(s tictactoe.State) bool { return s.Moves == 2 && s.Board[0] == 'X' && s.Board[4] == 'O' })

@@ -46,6 +46,7 @@ type Config struct {
 	SendQueue       int           `yaml:"send_queue" help:"frames queued per socket before a client that cannot keep up is disconnected"`
 	PingInterval    time.Duration `yaml:"ping_interval" help:"how often idle realtime sockets are pinged; two missed pongs close them"`
 	TicketTTL       time.Duration `yaml:"ticket_ttl" help:"lifetime of a single-use realtime socket ticket"`
+	ResumeTTL       time.Duration `yaml:"resume_ttl" help:"lifetime of a match resume token (the seat itself lasts game.disconnect_grace)"`
 }
 
 // DefaultConfig returns the defaults.
@@ -61,6 +62,7 @@ func DefaultConfig() Config {
 		SendQueue:         256,
 		PingInterval:      20 * time.Second,
 		TicketTTL:         30 * time.Second,
+		ResumeTTL:         10 * time.Minute,
 	}
 }
 
@@ -80,6 +82,7 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 	v.Check(c.MaxMessageBytes >= 64 && c.MaxMessageBytes <= 1<<20, k("max_message_bytes"), "must be between 64 and 1048576, got %d", c.MaxMessageBytes)
 	v.Check(c.SendQueue >= 4 && c.SendQueue <= 65536, k("send_queue"), "must be between 4 and 65536, got %d", c.SendQueue)
 	v.Check(c.PingInterval >= time.Second && c.PingInterval <= 10*time.Minute, k("ping_interval"), "must be between 1s and 10m, got %s", c.PingInterval)
+	v.Check(c.ResumeTTL >= time.Second && c.ResumeTTL <= 24*time.Hour, k("resume_ttl"), "must be between 1s and 24h, got %s", c.ResumeTTL)
 	v.Check(c.TicketTTL >= time.Second && c.TicketTTL <= 10*time.Minute, k("ticket_ttl"), "must be between 1s and 10m, got %s", c.TicketTTL)
 	for _, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)
