@@ -1,7 +1,7 @@
 // Package client is the Go client SDK for a multijuego server: accounts
-// (register, login, guest devices), tokens that refresh themselves, and the
-// match API. The realtime connection (WebSocket) joins this package with the
-// realtime gateway.
+// (register, login, guest devices), tokens that refresh themselves, the HTTP
+// match API, and the realtime socket (Connect): create, list, join, leave
+// and resume matches, send inputs, receive match frames (docs/protocol.md).
 //
 // A Client is safe for concurrent use. It keeps the session's tokens: an
 // access token about to expire is refreshed before a call, and a call

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -160,4 +161,88 @@ func TestErrorsAndMatches(t *testing.T) {
 	if _, err := client.New("ftp://x"); err == nil {
 		t.Fatal("ftp URL accepted")
 	}
+}
+
+// Two SDK clients play tic-tac-toe over realtime sockets; one drops and
+// resumes its seat on a new socket.
+func TestRealtimeGame(t *testing.T) {
+	url := server(t)
+	a, _ := client.New(url)
+	b, _ := client.New(url)
+	ta, err := a.Device(ctx, "sdk-rt-device-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Device(ctx, "sdk-rt-device-b"); err != nil {
+		t.Fatal(err)
+	}
+	ra, err := a.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	m, err := ra.CreateMatch(ctx, tictactoe.Mode, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume, err := ra.Join(ctx, m.MatchID)
+	if err != nil || resume == "" {
+		t.Fatalf("join: %q %v", resume, err)
+	}
+	if _, err := rb.Join(ctx, m.MatchID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Join(ctx, "no-such-match"); err == nil {
+		t.Fatal("joined a missing match")
+	}
+	waitState := func(r *client.Realtime, cond func(tictactoe.State) bool) tictactoe.State {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case f, ok := <-r.Frames():
+				if !ok {
+					t.Fatalf("socket ended: %v", r.Err())
+				}
+				if f.Op != uint16(tictactoe.OpState) || f.MatchID != m.MatchID {
+					continue
+				}
+				var s tictactoe.State
+				if err := json.Unmarshal(f.Payload, &s); err != nil {
+					t.Fatal(err)
+				}
+				if cond(s) {
+					return s
+				}
+			case <-timeout:
+				t.Fatal("no such state within 5s")
+			}
+		}
+	}
+	if err := ra.Send(uint16(tictactoe.OpMove), []byte{4}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(rb, func(s tictactoe.State) bool { return s.Moves == 1 })
+
+	// A's socket drops; a new one resumes the seat and gets the state.
+	ra.Close()
+	ra2, err := a.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra2.Close()
+	if id, err := ra2.Resume(ctx, resume); err != nil || id != m.MatchID {
+		t.Fatalf("resume: %q %v", id, err)
+	}
+	if s := waitState(ra2, func(s tictactoe.State) bool { return s.Moves == 1 }); s.X != ta.AccountID {
+		t.Fatalf("state after resume: %+v", s)
+	}
+	if err := rb.Send(uint16(tictactoe.OpMove), []byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(ra2, func(s tictactoe.State) bool { return s.Moves == 2 && s.Board[0] == 'O' })
 }
