@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/multijuego/multijuego/client"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 )
 
@@ -376,5 +378,50 @@ func TestCommands(t *testing.T) {
 	out, err := exec.Command(binary, "accounts", "set-roles", "nobody", "admin", "--data-dir", dataDir).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "nobody") {
 		t.Fatalf("set-roles of a missing account: %v\n%s", err, out)
+	}
+}
+
+// The stock binary offers the reference games over realtime sockets; the
+// public Go SDK drives it as a game client would.
+func TestRealtimeWithSDK(t *testing.T) {
+	t.Parallel()
+	p := start(t, "--data-dir", t.TempDir())
+	ctx := context.Background()
+	c, err := client.New(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Device(ctx, "e2e-sdk-device-1"); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := c.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, mode := range []string{"arena", "tictactoe"} {
+		m, err := rt.CreateMatch(ctx, mode, nil)
+		if err != nil || m.Mode != mode {
+			t.Fatalf("create %s: %+v %v", mode, m, err)
+		}
+	}
+	list, err := c.ListMatches(ctx, "arena", "")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("arena matches: %+v %v", list, err)
+	}
+	if _, err := rt.Join(ctx, list[0].MatchID); err != nil {
+		t.Fatal(err)
+	}
+	// Arena broadcasts its state every tick (20 Hz) once a player is in.
+	select {
+	case f, ok := <-rt.Frames():
+		if !ok || f.MatchID != list[0].MatchID {
+			t.Fatalf("first frame: %+v %v (%v)", f, ok, rt.Err())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no arena frame within 5s")
+	}
+	if code := p.stop(); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }
