@@ -381,3 +381,70 @@ func TestRealtimeReconnect(t *testing.T) {
 	a2.move(8)
 	b.stateUntil(func(s tictactoe.State) bool { return s.Moves == 3 })
 }
+
+// A flooding client is warned, then kicked from its match; the other player
+// is unaffected and plays the arena match to its end.
+func TestRealtimeFloodAndArenaEnd(t *testing.T) {
+	e := newEnv(t)
+	a, _ := e.connect("ivy")
+	b, _ := e.connect("jon")
+	a.sendJSON("match.create", "", map[string]any{"mode": "arena", "params": map[string]string{"time_limit": "10s"}})
+	id := a.expect("match.created").Payload["match_id"].(string)
+	a.sendJSON("match.join", "", map[string]any{"match_id": id})
+	a.expect("match.joined")
+	b.sendJSON("match.join", "", map[string]any{"match_id": id})
+	b.expect("match.joined")
+
+	// b floods: far more inputs than the per-player rate limit allows.
+	for seq := uint32(1); seq <= 400; seq++ {
+		in := binary.LittleEndian.AppendUint16(nil, 1) // arena OpInput
+		in = binary.LittleEndian.AppendUint32(in, seq)
+		in = append(in, 1, 0, 0, 0)
+		if err := wsutil.WriteClientBinary(b, in); err != nil {
+			break // kicked and closed mid-flood is fine
+		}
+	}
+	warned, kicked := false, false
+	for !kicked {
+		env, bin, err := b.next()
+		if err != nil {
+			t.Fatalf("flooder: %v (warned=%v)", err, warned)
+		}
+		switch {
+		case bin != nil:
+			if binary.LittleEndian.Uint16(bin[1:]) == uint16(match.OpWarning) {
+				warned = true
+			}
+		case env.Type == "match.closed":
+			if env.Payload["reason"] != "rate_limited" {
+				t.Fatalf("flooder closed with %v", env.Payload)
+			}
+			kicked = true
+		}
+	}
+	if !warned {
+		t.Error("kicked without a warning first")
+	}
+	// a plays on to the end of the match.
+	deadline := time.Now().Add(20 * time.Second)
+	frames := 0
+	for {
+		if time.Now().After(deadline) {
+			t.Fatal("the arena match did not end")
+		}
+		env, bin, err := a.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bin != nil {
+			frames++
+			continue
+		}
+		if env.Type == "match.closed" {
+			if env.Payload["reason"] != "match_ended" || frames == 0 {
+				t.Fatalf("a closed with %v after %d frames", env.Payload, frames)
+			}
+			return
+		}
+	}
+}
