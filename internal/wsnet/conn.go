@@ -298,6 +298,16 @@ func (c *Conn) terminate(r CloseReason, sendClose bool) {
 		// exact; c.mu is not taken here (lock order is c.mu -> fdmu).
 		if sendClose && !c.midFrame.Load() && r.Code != CloseAbnormal && r.Code != CloseNoStatus {
 			_, _ = unix.Write(fd, EncodeClose(r.Code, r.Text))
+			// Closing a socket with unread input makes the kernel send a
+			// reset, which can destroy the close frame before the client
+			// reads it (an oversized message leaves its tail unread):
+			// discard what has arrived, bounded, before closing.
+			var sink [4096]byte
+			for range 64 {
+				if n, err := unix.Read(fd, sink[:]); n <= 0 || err != nil {
+					break
+				}
+			}
 		}
 		c.rd.remove(c, fd) // before close: the fd number may be reused at once
 		_ = unix.Close(fd)
