@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -423,5 +424,86 @@ func TestRealtimeWithSDK(t *testing.T) {
 	}
 	if code := p.stop(); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// TestLoadTool runs `multijuego bots` against the stock binary, as the
+// benchmarks do, for a few players and a few seconds, and checks its JSON
+// report. The run shares a noisy machine with the rest of the suite, so a
+// run that does not keep up is tried once more before the test fails.
+func TestLoadTool(t *testing.T) {
+	p := start(t, "--data-dir", t.TempDir(), "--auth-signup-ip-limit", "1000")
+	pid := strconv.Itoa(p.cmd.Process.Pid)
+	for _, tc := range []struct {
+		mode    string
+		players int
+	}{{"arena", 16}, {"tictactoe", 4}, {"idle", 10}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			var res map[string]any
+			for attempt := 1; attempt <= 2; attempt++ {
+				cmd := exec.Command(binary, "bots", "--url", p.url, "--mode", tc.mode, "--players", strconv.Itoa(tc.players),
+					"--duration", "3s", "--warmup", "1s", "--pid", pid, "--prefix", tc.mode+"-", "--json")
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("bots: %v\n%s", err, stderr.String())
+				}
+				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+				res = nil
+				if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+					t.Fatalf("the last line of stdout is not JSON: %v\n%s", err, out)
+				}
+				for _, k := range []string{"players_connected", "players_in_matches", "matches", "inputs_sent_per_s", "states_recv_per_s",
+					"states_expected_per_s", "delivery_ratio", "input_to_state_ms", "tick_to_client_ms", "disconnects", "errors",
+					"bots_cpu_cores", "machine_busy_cores", "keeps_up", "server_cpu_cores", "server_rss_mib"} {
+					if _, ok := res[k]; !ok {
+						t.Errorf("the report lacks %q: %s", k, lines[len(lines)-1])
+					}
+				}
+				for _, k := range []string{"input_to_state_ms", "tick_to_client_ms"} {
+					l, _ := res[k].(map[string]any)
+					for _, q := range []string{"p50", "p90", "p99", "max"} {
+						if _, ok := l[q].(float64); !ok {
+							t.Errorf("%s.%s missing: %v", k, q, res[k])
+						}
+					}
+				}
+				if res["keeps_up"] == true {
+					break
+				}
+				t.Logf("attempt %d did not keep up: %v\n%s", attempt, res["keeps_up_failures"], stderr.String())
+			}
+			if res["keeps_up"] != true {
+				t.Fatalf("did not keep up twice: %v", res)
+			}
+			if got := res["players_connected"].(float64); got != float64(tc.players) {
+				t.Errorf("players_connected = %v, want %d", got, tc.players)
+			}
+			switch tc.mode {
+			case "arena":
+				if res["players_in_matches"].(float64) != 16 || res["matches"].(float64) != 2 {
+					t.Errorf("arena seating: %v", res)
+				}
+				// 16 players at 10 inputs/s, 20 states/s each.
+				if v := res["inputs_sent_per_s"].(float64); v < 140 || v > 180 {
+					t.Errorf("inputs_sent_per_s = %v, want about 160", v)
+				}
+				if v := res["states_expected_per_s"].(float64); v != 320 {
+					t.Errorf("states_expected_per_s = %v, want 320", v)
+				}
+				if res["server_tick_ms"] == nil {
+					t.Errorf("no server tick durations: %v", res)
+				}
+			case "tictactoe":
+				if res["games_completed"].(float64) < 1 {
+					t.Errorf("no game completed: %v", res)
+				}
+			case "idle":
+				if res["server_kib_per_conn"] == nil {
+					t.Errorf("idle run without memory per socket: %v", res)
+				}
+			}
+		})
 	}
 }

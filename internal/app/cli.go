@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/bots"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/kv"
 )
@@ -25,6 +26,8 @@ Usage:
   multijuego accounts set-roles USERNAME ROLES [flags]
                                            give an account roles (comma-separated: player,admin,service)
   multijuego config print [flags]          print the effective configuration, secrets masked
+  multijuego bots --url URL --mode arena --players N --duration 30s [flags]
+                                           load tool: simulated players against a running server
   multijuego version                       print the version
 
 Every configuration key can be set in a YAML file (--config FILE), as an
@@ -46,6 +49,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	case "version":
 		fmt.Fprintln(stdout, "multijuego", version())
 		return 0
+	case "bots":
+		// The load tool is a client: it has its own flags, not the
+		// server's configuration.
+		return bots.Main(ctx, args, stdout, stderr)
 	}
 	sub := ""
 	if cmd == "migrate" || cmd == "keys" || cmd == "config" || cmd == "accounts" {

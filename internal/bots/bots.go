@@ -1,0 +1,1164 @@
+// Package bots is the load tool behind `multijuego bots`: simulated players
+// that authenticate (device auth), open real WebSockets to a running
+// server, sit in matches and play, while the tool measures what they
+// receive.
+//
+// It shares the machine with the server it measures, so it is built to be
+// cheap: sockets are raw non-blocking fds served by a few epoll loops
+// (Config.Readers) that parse every whole frame a read returns, and inputs
+// are written by a few goroutines (Config.Writers) each serving many
+// players from a time wheel, not one timer per player. Its own CPU is
+// reported beside every result.
+package bots
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/multijuego/multijuego/client"
+	"github.com/multijuego/multijuego/games/arena"
+	"github.com/multijuego/multijuego/games/tictactoe"
+)
+
+var bgCtx = context.Background()
+
+// Modes the tool can play.
+const (
+	ModeArena     = "arena"
+	ModeTicTacToe = "tictactoe"
+	ModeIdle      = "idle" // authenticated sockets that only answer pings
+)
+
+// Config is one load run.
+type Config struct {
+	URL         string        // the server, http://HOST:PORT
+	Mode        string        // arena, tictactoe or idle
+	Players     int           // simulated players
+	Duration    time.Duration // measurement window, after the warm-up
+	Warmup      time.Duration // traffic before the window opens
+	MatchSize   int           // players per match (0: arena 8, tictactoe 2)
+	TickRate    int           // arena tick rate asked for (0: 20)
+	InputHz     int           // arena inputs per player per second (0: 10)
+	Concurrency int           // parallel logins and connects (0: 32)
+	SourceIPs   int           // 127.0.0.x source addresses (0: one per 20,000 sockets past 25,000)
+	Readers     int           // epoll loops (0: 1)
+	Writers     int           // input writers (0: 1)
+	Prefix      string        // device id prefix; the same prefix reuses the accounts (0: "mjbot-")
+	PID         int           // server process for CPU and memory (0: none)
+	MetricsURL  string        // the server's Prometheus endpoint ("" : URL + /metrics, "-": none)
+	Progress    io.Writer     // progress lines (nil: none)
+	JoinTimeout time.Duration // time allowed to seat everyone (0: 30s + 1ms per player)
+}
+
+func (c *Config) defaults() error {
+	if c.URL == "" {
+		return errors.New("--url is required (http://HOST:PORT of a running server)")
+	}
+	switch c.Mode {
+	case ModeArena, ModeTicTacToe, ModeIdle:
+	default:
+		return fmt.Errorf("--mode must be arena, tictactoe or idle, got %q", c.Mode)
+	}
+	if c.Players < 1 {
+		return fmt.Errorf("--players must be at least 1, got %d", c.Players)
+	}
+	if c.Duration <= 0 {
+		return fmt.Errorf("--duration must be positive, got %s", c.Duration)
+	}
+	if c.Warmup < 0 {
+		return fmt.Errorf("--warmup must not be negative, got %s", c.Warmup)
+	}
+	if c.MatchSize == 0 {
+		c.MatchSize = map[string]int{ModeArena: arena.DefaultMaxPlayers, ModeTicTacToe: 2, ModeIdle: 1}[c.Mode]
+	}
+	if c.Mode == ModeTicTacToe && c.MatchSize != 2 {
+		return fmt.Errorf("--match-size must be 2 for tictactoe, got %d", c.MatchSize)
+	}
+	if c.Mode == ModeArena && (c.MatchSize < 2 || c.MatchSize > arena.MaxSlots) {
+		return fmt.Errorf("--match-size must be 2..%d for arena, got %d", arena.MaxSlots, c.MatchSize)
+	}
+	if c.TickRate == 0 {
+		c.TickRate = arena.DefaultTickRate
+	}
+	if c.TickRate < 1 || c.TickRate > 128 {
+		return fmt.Errorf("--tick-rate must be 1..128, got %d", c.TickRate)
+	}
+	if c.InputHz == 0 {
+		c.InputHz = 10
+	}
+	if c.InputHz < 1 || c.InputHz > 100 {
+		return fmt.Errorf("--input-hz must be 1..100, got %d", c.InputHz)
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 32
+	}
+	if c.Readers <= 0 {
+		c.Readers = 1
+	}
+	if c.Writers <= 0 {
+		c.Writers = 1
+	}
+	if c.Prefix == "" {
+		c.Prefix = "mjbot-"
+	}
+	if c.SourceIPs == 0 {
+		c.SourceIPs = 1
+		if c.Players > 25_000 {
+			c.SourceIPs = (c.Players + 19_999) / 20_000
+		}
+	}
+	if c.SourceIPs < 1 || c.SourceIPs > 250 {
+		return fmt.Errorf("--source-ips must be 1..250, got %d", c.SourceIPs)
+	}
+	if c.MetricsURL == "" {
+		c.MetricsURL = strings.TrimSuffix(c.URL, "/") + "/metrics"
+	}
+	if c.JoinTimeout <= 0 {
+		c.JoinTimeout = 30*time.Second + time.Duration(c.Players)*time.Millisecond
+	}
+	return nil
+}
+
+func parseHTTPURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--url: %w", err)
+	}
+	if u.Scheme != "http" {
+		return nil, fmt.Errorf("--url must be http://HOST:PORT (the tool speaks plain WebSocket; put TLS in front of the server, not between it and the load), got %q", raw)
+	}
+	return u, nil
+}
+
+// Result is what a run measured. The JSON names are fixed: scripts read
+// them.
+type Result struct {
+	Mode               string      `json:"mode"`
+	Players            int         `json:"players"`
+	PlayersConnected   int         `json:"players_connected"`
+	PlayersInMatches   int         `json:"players_in_matches"`
+	Matches            int         `json:"matches"`
+	WindowS            float64     `json:"window_s"`
+	InputsSentPerS     float64     `json:"inputs_sent_per_s"`
+	StatesRecvPerS     float64     `json:"states_recv_per_s"`
+	StatesExpectedPerS float64     `json:"states_expected_per_s"`
+	DeliveryRatio      float64     `json:"delivery_ratio"`
+	InputToStateMs     Latency     `json:"input_to_state_ms"`
+	TickToClientMs     Latency     `json:"tick_to_client_ms"`
+	ServerTickMs       *ServerTick `json:"server_tick_ms"`
+	GamesCompleted     int64       `json:"games_completed,omitempty"`
+	Disconnects        int64       `json:"disconnects"`
+	Errors             int64       `json:"errors"`
+	ErrorSamples       []string    `json:"error_samples,omitempty"`
+	AuthS              float64     `json:"auth_s"`
+	ConnectS           float64     `json:"connect_s"`
+	BotsCPUCores       float64     `json:"bots_cpu_cores"`
+	MachineBusyCores   float64     `json:"machine_busy_cores"`
+	ServerCPUCores     *float64    `json:"server_cpu_cores,omitempty"`
+	ServerRSSMiB       *float64    `json:"server_rss_mib,omitempty"`
+	// Idle mode with a PID: the server's RSS before the sockets opened and
+	// its growth per socket.
+	ServerRSSBeforeMiB *float64 `json:"server_rss_before_mib,omitempty"`
+	ServerKiBPerConn   *float64 `json:"server_kib_per_conn,omitempty"`
+	KeepsUp            bool     `json:"keeps_up"`
+	KeepsUpFailures    []string `json:"keeps_up_failures"`
+}
+
+// run is the shared state of one load run.
+type run struct {
+	cfg     Config
+	t       target
+	hc      *http.Client
+	start   time.Time // monotonic base of the bots' timestamps
+	bots    []*bot
+	readers []*reader
+
+	window atomic.Bool // the measurement window is open
+
+	disconnects atomic.Int64
+	errors      atomic.Int64
+	games       atomic.Int64
+	seated      atomic.Int64
+	connected   atomic.Int64
+
+	errMu      sync.Mutex
+	errSamples []string
+}
+
+// fail counts an error and keeps a few samples for the report.
+func (r *run) fail(format string, args ...any) {
+	n := r.errors.Add(1)
+	if n <= 10 {
+		msg := fmt.Sprintf(format, args...)
+		r.errMu.Lock()
+		r.errSamples = append(r.errSamples, msg)
+		r.errMu.Unlock()
+		r.progressf("error: %s", msg)
+	}
+}
+
+func (r *run) progressf(format string, args ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "bots: "+format+"\n", args...)
+	}
+}
+
+func (r *run) now() int64 { return int64(time.Since(r.start)) }
+
+// Run performs one load run against a running server.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	t, err := parseTarget(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SourceIPs > 1 && !t.loopback {
+		return nil, errors.New("--source-ips spreads sockets over 127.0.0.x addresses: the server must be on loopback")
+	}
+	r := &run{cfg: cfg, t: t, start: time.Now(), hc: &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency},
+	}}
+	defer r.hc.CloseIdleConnections()
+	for i := range cfg.Readers {
+		rd, err := newReader(r, i)
+		if err != nil {
+			r.closeReaders()
+			return nil, err
+		}
+		r.readers = append(r.readers, rd)
+	}
+	defer r.closeReaders()
+	res := &Result{Mode: cfg.Mode, Players: cfg.Players}
+
+	// Readers and the progress line run for the whole run.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, rd := range r.readers {
+		wg.Add(1)
+		go func() { defer wg.Done(); rd.loop(stop) }()
+	}
+	defer func() { close(stop); wg.Wait(); r.closeAll() }()
+
+	// 1. Accounts.
+	t0 := time.Now()
+	if err := r.authenticate(ctx); err != nil {
+		return nil, err
+	}
+	res.AuthS = round2(time.Since(t0).Seconds())
+	r.progressf("%d players authenticated in %.1fs", cfg.Players, res.AuthS)
+
+	var rssBefore int64
+	if cfg.PID > 0 && cfg.Mode == ModeIdle {
+		rssBefore, _ = procRSS(cfg.PID)
+	}
+
+	// 2. Sockets.
+	t0 = time.Now()
+	r.connectAll(ctx)
+	res.ConnectS = round2(time.Since(t0).Seconds())
+	r.progressf("%d/%d sockets open in %.1fs", r.connected.Load(), cfg.Players, res.ConnectS)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+
+	// 3. Matches.
+	if cfg.Mode != ModeIdle {
+		if err := r.seat(ctx); err != nil {
+			return nil, err
+		}
+		res.Matches = (cfg.Players + cfg.MatchSize - 1) / cfg.MatchSize
+	}
+
+	// 4. Inputs, warm-up, window.
+	wstop := make(chan struct{})
+	var wwg sync.WaitGroup
+	if cfg.Mode == ModeArena {
+		for i := range cfg.Writers {
+			w := newWriter(r, i)
+			wwg.Add(1)
+			go func() { defer wwg.Done(); w.loop(wstop) }()
+		}
+	}
+	defer func() {
+		select {
+		case <-wstop:
+		default:
+			close(wstop)
+		}
+		wwg.Wait()
+	}()
+	progress := func(d time.Duration, phase string) error {
+		deadline := time.Now().Add(d)
+		for {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(min(left, 5*time.Second)):
+			}
+			r.progressf("%s: %d connected, %d seated, %d disconnects, %d errors", phase, r.connected.Load(), r.seated.Load(), r.disconnects.Load(), r.errors.Load())
+		}
+	}
+	if err := progress(cfg.Warmup, "warm-up"); err != nil {
+		return nil, err
+	}
+	var ticksBefore promHistogram
+	var tickErr error
+	if cfg.MetricsURL != "-" && cfg.Mode != ModeIdle {
+		ticksBefore, tickErr = scrapeTicks(ctx, r.hc, cfg.MetricsURL, cfg.Mode)
+	}
+	snap := r.snapshot()
+	cpu0, wall0 := selfCPU(), time.Now()
+	busy0, _ := machineBusy()
+	var srv0 time.Duration
+	if cfg.PID > 0 {
+		srv0, _ = procCPU(cfg.PID)
+	}
+	r.window.Store(true)
+	err = progress(cfg.Duration, "measuring")
+	r.window.Store(false)
+	if err != nil {
+		return nil, err
+	}
+	wall := time.Since(wall0).Seconds()
+	busy1, _ := machineBusy()
+	snap2 := r.snapshot()
+	res.BotsCPUCores = round2((selfCPU() - cpu0).Seconds() / wall)
+	res.MachineBusyCores = round2((busy1 - busy0).Seconds() / wall)
+	if cfg.PID > 0 {
+		if srv1, err := procCPU(cfg.PID); err == nil {
+			v := round2((srv1 - srv0).Seconds() / wall)
+			res.ServerCPUCores = &v
+		}
+		if rss, err := procRSS(cfg.PID); err == nil {
+			v := round2(float64(rss) / (1 << 20))
+			res.ServerRSSMiB = &v
+			if cfg.Mode == ModeIdle && rssBefore > 0 && r.connected.Load() > 0 {
+				b := round2(float64(rssBefore) / (1 << 20))
+				per := round2(float64(rss-rssBefore) / 1024 / float64(r.connected.Load()))
+				res.ServerRSSBeforeMiB, res.ServerKiBPerConn = &b, &per
+			}
+		}
+	}
+	if ticksBefore != nil {
+		ticksAfter, err := scrapeTicks(ctx, r.hc, cfg.MetricsURL, cfg.Mode)
+		if err == nil {
+			st := tickDelta(ticksBefore, ticksAfter)
+			res.ServerTickMs = &st
+		} else {
+			tickErr = err
+		}
+	}
+	close(wstop)
+	wwg.Wait()
+
+	// 5. The report.
+	res.WindowS = round2(wall)
+	res.PlayersConnected = int(r.connected.Load())
+	res.PlayersInMatches = int(r.seated.Load())
+	res.InputsSentPerS = round2(float64(snap2.inputs-snap.inputs) / wall)
+	res.Disconnects = r.disconnects.Load()
+	res.Errors = r.errors.Load()
+	res.GamesCompleted = r.games.Load()
+	var states int64
+	ticks, inputs := newHistogram(), newHistogram()
+	for _, rd := range r.readers {
+		rd.mu.Lock()
+		states += rd.windowStates
+		ticks.merge(rd.tickToClient)
+		inputs.merge(rd.inputToState)
+		rd.mu.Unlock()
+	}
+	res.StatesRecvPerS = round2(float64(states) / wall)
+	switch cfg.Mode {
+	case ModeArena:
+		res.StatesExpectedPerS = float64(res.PlayersInMatches * cfg.TickRate)
+	case ModeTicTacToe:
+		// Every applied move sends the new state to both players.
+		res.StatesExpectedPerS = round2(2 * float64(snap2.inputs-snap.inputs) / wall)
+	}
+	if res.StatesExpectedPerS > 0 {
+		res.DeliveryRatio = math.Round(res.StatesRecvPerS/res.StatesExpectedPerS*1000) / 1000
+	}
+	res.TickToClientMs = ticks.latency()
+	res.InputToStateMs = inputs.latency()
+	r.errMu.Lock()
+	res.ErrorSamples = append([]string(nil), r.errSamples...)
+	r.errMu.Unlock()
+
+	// Keeps up?
+	var f []string
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			f = append(f, fmt.Sprintf(format, args...))
+		}
+	}
+	check(res.PlayersConnected == cfg.Players, "%d of %d players connected", res.PlayersConnected, cfg.Players)
+	check(res.Disconnects == 0, "%d disconnects", res.Disconnects)
+	check(res.Errors == 0, "%d errors", res.Errors)
+	if cfg.Mode != ModeIdle {
+		check(res.PlayersInMatches == cfg.Players, "%d of %d players seated", res.PlayersInMatches, cfg.Players)
+		check(res.DeliveryRatio >= 0.98, "delivery ratio %.3f < 0.98", res.DeliveryRatio)
+		switch {
+		case res.ServerTickMs == nil:
+			check(false, "no server tick durations (%v)", tickErr)
+		case res.ServerTickMs.Ticks == 0:
+			check(false, "the server reported no ticks in the window")
+		default:
+			check(res.ServerTickMs.P99 < 5, "server tick p99 %.2f ms >= 5 ms", res.ServerTickMs.P99)
+		}
+	}
+	if cfg.Mode == ModeArena {
+		check(res.TickToClientMs.Count > 0 && res.TickToClientMs.P99 <= 50, "tick_to_client p99 %.2f ms > 50 ms", res.TickToClientMs.P99)
+		limit := 1000/float64(cfg.TickRate) + 50
+		check(res.InputToStateMs.Count > 0 && res.InputToStateMs.P99 <= limit, "input_to_state p99 %.2f ms > %.0f ms", res.InputToStateMs.P99, limit)
+	}
+	if cfg.Mode == ModeTicTacToe {
+		check(res.GamesCompleted > 0, "no game completed")
+	}
+	res.KeepsUp = len(f) == 0
+	res.KeepsUpFailures = append([]string{}, f...)
+	return res, nil
+}
+
+// --- accounts -------------------------------------------------------------------
+
+func (r *run) authenticate(ctx context.Context) error {
+	r.bots = make([]*bot, r.cfg.Players)
+	jobs := make(chan int)
+	var firstErr atomic.Pointer[error]
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for range min(r.cfg.Concurrency, r.cfg.Players) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				b := &bot{run: r, idx: i, fd: -1, slot: -1, movedAt: -1}
+				b.rng = uint64(i)*0x9E3779B97F4A7C15 + 1
+				c, err := client.New(r.cfg.URL, client.WithHTTPClient(r.hc))
+				if err == nil {
+					var tok client.Tokens
+					tok, err = c.Device(ctx, r.cfg.Prefix+strconv.Itoa(i)+"-device")
+					b.token, b.accountID, b.api = tok.AccessToken, tok.AccountID, c
+				}
+				if err != nil {
+					var ae *client.APIError
+					if errors.As(err, &ae) && ae.Code == "rate_limited" {
+						err = fmt.Errorf("%w (the server limits new accounts per client IP: start it with a higher --auth-signup-ip-limit for a load test, or reuse accounts with the same --prefix)", err)
+					}
+					e := fmt.Errorf("device login of player %d: %w", i, err)
+					firstErr.CompareAndSwap(nil, &e)
+					continue
+				}
+				r.bots[i] = b
+				if n := done.Add(1); n%5000 == 0 {
+					r.progressf("%d players authenticated", n)
+				}
+			}
+		}()
+	}
+	for i := range r.cfg.Players {
+		if firstErr.Load() != nil || ctx.Err() != nil {
+			break
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if e := firstErr.Load(); e != nil {
+		return *e
+	}
+	return ctx.Err()
+}
+
+// --- sockets -----------------------------------------------------------------------
+
+func (r *run) connectAll(ctx context.Context) {
+	jobs := make(chan *bot)
+	var wg sync.WaitGroup
+	for range min(r.cfg.Concurrency, r.cfg.Players) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range jobs {
+				var src netip.Addr
+				if r.cfg.SourceIPs > 1 {
+					src = netip.AddrFrom4([4]byte{127, 0, 0, byte(1 + b.idx%r.cfg.SourceIPs)})
+				}
+				fd, rest, err := dial(r.t, src, b.token, 10*time.Second)
+				if err != nil {
+					r.fail("player %d: %v", b.idx, err)
+					continue
+				}
+				b.fd = fd
+				b.in = rest
+				rd := r.readers[b.idx%len(r.readers)]
+				if err := rd.add(b); err != nil {
+					unix.Close(fd)
+					r.fail("player %d: epoll: %v", b.idx, err)
+					continue
+				}
+				if n := r.connected.Add(1); n%5000 == 0 {
+					r.progressf("%d sockets open", n)
+				}
+			}
+		}()
+	}
+	for _, b := range r.bots {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- b
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+func (r *run) closeReaders() {
+	for _, rd := range r.readers {
+		unix.Close(rd.epfd)
+	}
+	r.readers = nil
+}
+
+func (r *run) closeAll() {
+	for _, b := range r.bots {
+		if b != nil {
+			b.shutdown()
+		}
+	}
+}
+
+// --- matches ------------------------------------------------------------------------
+
+// seat groups the players into matches: the first of each group creates
+// the match over HTTP, everyone joins it over their socket.
+func (r *run) seat(ctx context.Context) error {
+	params := map[string]string{}
+	if r.cfg.Mode == ModeArena {
+		limit := r.cfg.JoinTimeout + r.cfg.Warmup + r.cfg.Duration + time.Minute
+		params = map[string]string{
+			"max_players": strconv.Itoa(r.cfg.MatchSize),
+			"min_players": strconv.Itoa(r.cfg.MatchSize),
+			"tick_rate":   strconv.Itoa(r.cfg.TickRate),
+			"time_limit":  limit.Round(time.Second).String(),
+		}
+	}
+	type group struct{ members []*bot }
+	var groups []group
+	for i := 0; i < len(r.bots); i += r.cfg.MatchSize {
+		var g group
+		for _, b := range r.bots[i:min(i+r.cfg.MatchSize, len(r.bots))] {
+			if b.fd >= 0 {
+				g.members = append(g.members, b)
+			}
+		}
+		if len(g.members) > 0 {
+			groups = append(groups, g)
+		}
+	}
+	jobs := make(chan group)
+	var wg sync.WaitGroup
+	for range min(r.cfg.Concurrency, max(len(groups), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := range jobs {
+				m, err := g.members[0].api.CreateMatch(ctx, r.cfg.Mode, params)
+				if err != nil {
+					r.fail("create match: %v", err)
+					continue
+				}
+				for i, b := range g.members {
+					b.partner = nil
+					if r.cfg.Mode == ModeTicTacToe && len(g.members) == 2 {
+						b.partner = g.members[1-i]
+						b.leader = i == 0
+					}
+					b.join(m.MatchID)
+				}
+			}
+		}()
+	}
+	for _, g := range groups {
+		jobs <- g
+	}
+	close(jobs)
+	wg.Wait()
+	deadline := time.Now().Add(r.cfg.JoinTimeout)
+	for r.seated.Load() < r.connected.Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.progressf("%d/%d players seated in %d matches", r.seated.Load(), r.cfg.Players, len(groups))
+	return ctx.Err()
+}
+
+type counters struct{ inputs int64 }
+
+func (r *run) snapshot() counters {
+	var c counters
+	for _, b := range r.bots {
+		if b != nil {
+			c.inputs += b.inputs.Load()
+		}
+	}
+	return c
+}
+
+// --- one bot ------------------------------------------------------------------------
+
+type bot struct {
+	run       *run
+	idx       int
+	token     string
+	accountID string
+	api       *client.Client
+	fd        int
+
+	wmu    sync.Mutex
+	out    []byte // bytes a write could not take yet
+	closed bool   // under wmu
+
+	// Reader-owned.
+	in        []byte // an incomplete frame
+	matchID   string
+	slot      int
+	lastAck   uint32
+	mark      string // tictactoe: "X" or "O"
+	movedAt   int    // tictactoe: the move count of the state last answered
+	seenMoves int    // tictactoe: the highest move count seen in this game
+
+	// Tictactoe pairs: the leader creates the next match.
+	partner *bot
+	leader  bool
+
+	// Writer-owned.
+	seq    uint32
+	dx, dy int8
+	rng    uint64
+
+	seated  atomic.Bool
+	inputs  atomic.Int64
+	sentSeq [64]atomic.Uint32
+	sentAt  [64]atomic.Int64
+}
+
+var errBlocked = errors.New("socket send buffer full")
+
+// write sends one frame; bytes the socket cannot take now are kept and
+// sent before the next frame.
+func (b *bot) write(p []byte) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if b.closed {
+		return errors.New("socket closed")
+	}
+	if len(b.out) > 0 {
+		n, err := unix.Write(b.fd, b.out)
+		if n > 0 {
+			b.out = b.out[:copy(b.out, b.out[n:])]
+		}
+		if err != nil && err != unix.EAGAIN {
+			return err
+		}
+		if len(b.out) > 0 {
+			if len(b.out) > 64<<10 {
+				return errBlocked
+			}
+			b.out = append(b.out, p...)
+			return nil
+		}
+	}
+	n, err := unix.Write(b.fd, p)
+	if err != nil && err != unix.EAGAIN {
+		return err
+	}
+	if n < len(p) {
+		b.out = append(b.out, p[max(n, 0):]...)
+	}
+	return nil
+}
+
+func (b *bot) key() uint32 {
+	b.rng ^= b.rng << 13
+	b.rng ^= b.rng >> 7
+	b.rng ^= b.rng << 17
+	return uint32(b.rng)
+}
+
+func (b *bot) sendText(v any) {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	b.wmu.Lock()
+	k := uint32(b.idx)*2654435761 + 0x5bd1e995
+	b.wmu.Unlock()
+	if err := b.write(appendFrame(nil, opText, payload, k)); err != nil {
+		b.run.fail("player %d: send: %v", b.idx, err)
+	}
+}
+
+func (b *bot) join(matchID string) {
+	b.sendText(map[string]any{"type": "match.join", "cid": "j", "payload": map[string]string{"match_id": matchID}})
+}
+
+func (b *bot) shutdown() {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	if !b.closed && b.fd >= 0 {
+		b.closed = true
+		unix.Close(b.fd)
+	}
+}
+
+// lost is a socket the server closed or that failed.
+func (b *bot) lost(why string) {
+	b.wmu.Lock()
+	was := b.closed
+	b.closed = true
+	if !was && b.fd >= 0 {
+		unix.Close(b.fd)
+	}
+	b.wmu.Unlock()
+	if was {
+		return
+	}
+	b.run.connected.Add(-1)
+	if b.seated.Swap(false) {
+		b.run.seated.Add(-1)
+	}
+	n := b.run.disconnects.Add(1)
+	if n <= 5 {
+		b.run.progressf("player %d disconnected: %s", b.idx, why)
+	}
+}
+
+// --- readers ---------------------------------------------------------------------------
+
+// reader is one epoll loop serving a share of the sockets.
+type reader struct {
+	run  *run
+	epfd int
+	buf  []byte
+
+	mu           sync.Mutex // guards the stats below against the final read
+	windowStates int64
+	tickToClient *histogram
+	inputToState *histogram
+	rng          uint64
+}
+
+func newReader(r *run, i int) (*reader, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	return &reader{run: r, epfd: fd, buf: make([]byte, 64<<10), tickToClient: newHistogram(), inputToState: newHistogram(), rng: uint64(i) + 7}, nil
+}
+
+func (rd *reader) add(b *bot) error {
+	if len(b.in) > 0 {
+		// Bytes that came with the handshake answer: parse them first.
+		rest := b.in
+		b.in = nil
+		rd.mu.Lock()
+		b.in = append([]byte(nil), rd.consume(b, rest, rd.run.now())...)
+		rd.mu.Unlock()
+	}
+	return unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_ADD, b.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.idx)})
+}
+
+func (rd *reader) loop(stop <-chan struct{}) {
+	events := make([]unix.EpollEvent, 256)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		n, err := unix.EpollWait(rd.epfd, events, 100)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if n == 0 {
+			continue
+		}
+		now := rd.run.now()
+		rd.mu.Lock()
+		for _, ev := range events[:n] {
+			b := rd.run.bots[ev.Fd]
+			rd.readFrom(b, now)
+		}
+		rd.mu.Unlock()
+	}
+}
+
+func (rd *reader) readFrom(b *bot, now int64) {
+	b.wmu.Lock()
+	closed := b.closed
+	b.wmu.Unlock()
+	if closed {
+		return
+	}
+	n, err := unix.Read(b.fd, rd.buf)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if err != nil || n == 0 {
+		_ = unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_DEL, b.fd, nil)
+		why := "connection closed by the server"
+		if err != nil {
+			why = err.Error()
+		}
+		b.lost(why)
+		return
+	}
+	data := rd.buf[:n]
+	if len(b.in) > 0 {
+		b.in = append(b.in, data...)
+		data = b.in
+	}
+	rest := rd.consume(b, data, now)
+	switch {
+	case len(rest) == 0:
+		if cap(b.in) > 4096 {
+			b.in = nil
+		} else {
+			b.in = b.in[:0]
+		}
+	case len(b.in) > 0:
+		b.in = b.in[:copy(b.in, rest)]
+	default:
+		b.in = append(b.in[:0], rest...)
+	}
+}
+
+// consume handles every whole frame in data and returns the incomplete
+// rest.
+func (rd *reader) consume(b *bot, data []byte, now int64) []byte {
+	for {
+		fin, op, payload, n, err := parseFrame(data)
+		if err != nil {
+			rd.run.fail("player %d: %v", b.idx, err)
+			b.lost(err.Error())
+			return nil
+		}
+		if n == 0 {
+			return data
+		}
+		data = data[n:]
+		if !fin || op == opCont {
+			rd.run.fail("player %d: fragmented message (the server sends whole messages)", b.idx)
+			continue
+		}
+		switch op {
+		case opBinary:
+			rd.onFrame(b, payload, now)
+		case opText:
+			rd.onText(b, payload)
+		case opPing:
+			_ = b.write(appendFrame(nil, opPong, payload, uint32(now)))
+		case opPong:
+		case opClose:
+			code, reason := 1005, ""
+			if len(payload) >= 2 {
+				code, reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
+			}
+			b.lost(fmt.Sprintf("close %d %s", code, reason))
+			return nil
+		default:
+			rd.run.fail("player %d: unknown opcode %d", b.idx, op)
+		}
+	}
+}
+
+// onFrame handles a match frame: kind 0x01, op u16, tick u64, id, payload.
+func (rd *reader) onFrame(b *bot, f []byte, now int64) {
+	if len(f) < 12 || f[0] != 0x01 || len(f) < 12+int(f[11]) {
+		rd.run.fail("player %d: malformed match frame", b.idx)
+		return
+	}
+	op := binary.LittleEndian.Uint16(f[1:])
+	payload := f[12+int(f[11]):]
+	switch rd.run.cfg.Mode {
+	case ModeArena:
+		switch op {
+		case uint16(arena.OpState):
+			rd.onArenaState(b, payload, now)
+		case uint16(arena.OpRoster):
+			var ros arena.Roster
+			if json.Unmarshal(payload, &ros) != nil {
+				rd.run.fail("player %d: malformed roster", b.idx)
+				return
+			}
+			for _, e := range ros.Players {
+				if e.UserID == b.accountID {
+					b.slot = e.Slot
+				}
+			}
+		}
+	case ModeTicTacToe:
+		switch op {
+		case uint16(tictactoe.OpState):
+			rd.onTicTacToe(b, payload, now)
+		case uint16(tictactoe.OpError):
+			rd.run.fail("player %d: tictactoe refused a move: %s", b.idx, payload)
+		}
+	}
+}
+
+func (rd *reader) onArenaState(b *bot, p []byte, now int64) {
+	if len(p) < arena.StateHeaderSize {
+		rd.run.fail("player %d: short arena state", b.idx)
+		return
+	}
+	if !rd.run.window.Load() {
+		return
+	}
+	rd.windowStates++
+	serverMs := int64(binary.LittleEndian.Uint64(p[8:]))
+	recvUs := rd.run.start.Add(time.Duration(now)).UnixMicro()
+	rd.tickToClient.record(recvUs - serverMs*1000)
+	if b.slot < 0 {
+		return
+	}
+	n := int(p[21])
+	recs := p[arena.StateHeaderSize:]
+	for i := 0; i < n && len(recs) >= arena.PlayerStateSize; i, recs = i+1, recs[arena.PlayerStateSize:] {
+		if int(recs[0]) != b.slot {
+			continue
+		}
+		seq := binary.LittleEndian.Uint32(recs[4:])
+		if seq > b.lastAck {
+			b.lastAck = seq
+			k := seq % 64
+			if b.sentSeq[k].Load() == seq && rd.run.window.Load() {
+				rd.inputToState.record((now - b.sentAt[k].Load()) / 1000)
+			}
+		}
+		return
+	}
+}
+
+func (rd *reader) onTicTacToe(b *bot, p []byte, now int64) {
+	var s tictactoe.State
+	if err := json.Unmarshal(p, &s); err != nil {
+		rd.run.fail("player %d: malformed tictactoe state", b.idx)
+		return
+	}
+	if s.Moves > b.seenMoves {
+		// One state per applied move reaches each player: that is what
+		// the delivery ratio counts; the move's author also measures its
+		// move's round trip.
+		b.seenMoves = s.Moves
+		if rd.run.window.Load() {
+			rd.windowStates++
+			if b.movedAt >= 0 && s.Moves == b.movedAt+1 && b.sentSeq[0].Load() == 1 {
+				b.sentSeq[0].Store(0)
+				rd.inputToState.record((now - b.sentAt[0].Load()) / 1000)
+			}
+		}
+	}
+	switch {
+	case s.X == b.accountID:
+		b.mark = "X"
+	case s.O == b.accountID:
+		b.mark = "O"
+	}
+	switch s.Status {
+	case tictactoe.StatusPlaying:
+		if s.Turn != b.mark || s.Moves == b.movedAt {
+			return
+		}
+		var free []int
+		for i := range 9 {
+			if s.Board[i] == '.' {
+				free = append(free, i)
+			}
+		}
+		if len(free) == 0 {
+			return
+		}
+		rd.rng ^= rd.rng << 13
+		rd.rng ^= rd.rng >> 7
+		rd.rng ^= rd.rng << 17
+		cell := free[rd.rng%uint64(len(free))]
+		b.movedAt = s.Moves
+		b.sentAt[0].Store(now)
+		b.sentSeq[0].Store(1)
+		frame := appendFrame(nil, opBinary, []byte{byte(tictactoe.OpMove), byte(tictactoe.OpMove >> 8), byte(cell)}, uint32(rd.rng))
+		if err := b.write(frame); err != nil {
+			rd.run.fail("player %d: send move: %v", b.idx, err)
+			return
+		}
+		if rd.run.window.Load() {
+			b.inputs.Add(1)
+		}
+	case tictactoe.StatusWon, tictactoe.StatusDraw, tictactoe.StatusForfeit:
+		if b.leader && b.movedAt != -2 {
+			b.movedAt = -2 // count each game once
+			if rd.run.window.Load() {
+				rd.run.games.Add(1)
+			}
+		}
+	}
+}
+
+func (rd *reader) onText(b *bot, p []byte) {
+	var env struct {
+		Type    string          `json:"type"`
+		CID     string          `json:"cid"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(p, &env); err != nil {
+		rd.run.fail("player %d: malformed envelope: %v", b.idx, err)
+		return
+	}
+	switch env.Type {
+	case "session.started":
+	case "match.joined":
+		var j struct {
+			MatchID string `json:"match_id"`
+		}
+		_ = json.Unmarshal(env.Payload, &j)
+		b.matchID = j.MatchID
+		b.movedAt, b.seenMoves = -1, 0
+		if !b.seated.Swap(true) {
+			rd.run.seated.Add(1)
+		}
+		if b.leader && b.partner != nil && env.CID == "next" {
+			b.partner.join(j.MatchID)
+		}
+	case "match.created":
+		var m struct {
+			MatchID string `json:"match_id"`
+		}
+		_ = json.Unmarshal(env.Payload, &m)
+		b.sendText(map[string]any{"type": "match.join", "cid": "next", "payload": map[string]string{"match_id": m.MatchID}})
+	case "match.closed":
+		var c struct {
+			MatchID string `json:"match_id"`
+			Reason  string `json:"reason"`
+		}
+		_ = json.Unmarshal(env.Payload, &c)
+		if c.MatchID != b.matchID {
+			return
+		}
+		b.matchID, b.slot = "", -1
+		if rd.run.cfg.Mode == ModeTicTacToe && c.Reason == "match_ended" {
+			// Play the next game: the leader opens it, the partner
+			// follows when the leader is in.
+			if b.leader {
+				b.sendText(map[string]any{"type": "match.create", "cid": "c", "payload": map[string]string{"mode": tictactoe.Mode}})
+			}
+			return
+		}
+		if b.seated.Swap(false) {
+			rd.run.seated.Add(-1)
+		}
+		rd.run.fail("player %d: out of match %s: %s", b.idx, c.MatchID, c.Reason)
+	case "error":
+		rd.run.fail("player %d: server error: %s", b.idx, env.Payload)
+	}
+}
+
+// --- writers -----------------------------------------------------------------------------
+
+// writer sends the arena inputs of a share of the players: each player
+// sends InputHz inputs a second at its own random phase, from a wheel of
+// 5 ms slots.
+type writer struct {
+	run   *run
+	wheel [][]*bot
+	slot  time.Duration
+}
+
+func newWriter(r *run, i int) *writer {
+	period := time.Second / time.Duration(r.cfg.InputHz)
+	n := max(int(period/(5*time.Millisecond)), 1)
+	w := &writer{run: r, wheel: make([][]*bot, n), slot: period / time.Duration(n)}
+	rng := uint64(i)*0x2545F4914F6CDD1D + 99
+	for _, b := range r.bots {
+		if b == nil || b.idx%r.cfg.Writers != i {
+			continue
+		}
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		k := int(rng % uint64(n))
+		w.wheel[k] = append(w.wheel[k], b)
+	}
+	return w
+}
+
+func (w *writer) loop(stop <-chan struct{}) {
+	t := time.NewTicker(w.slot)
+	defer t.Stop()
+	start := time.Now()
+	next := 0
+	var frame []byte
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		due := int(time.Since(start) / w.slot)
+		if due-next > len(w.wheel) {
+			next = due - len(w.wheel) // fell behind a whole period: skip, do not burst
+		}
+		for ; next <= due; next++ {
+			for _, b := range w.wheel[next%len(w.wheel)] {
+				if !b.seated.Load() {
+					continue
+				}
+				b.seq++
+				if b.seq%10 == 1 {
+					b.dx, b.dy = int8(b.key()%255)-127, int8(b.key()%255)-127
+				}
+				frame = frame[:0]
+				var in [2 + arena.InputSize]byte
+				binary.LittleEndian.PutUint16(in[:], uint16(arena.OpInput))
+				arena.AppendInput(in[2:2], arena.Input{Seq: b.seq, DX: b.dx, DY: b.dy})
+				frame = appendFrame(frame, opBinary, in[:], b.key())
+				k := b.seq % 64
+				b.sentSeq[k].Store(0)
+				b.sentAt[k].Store(w.run.now())
+				b.sentSeq[k].Store(b.seq)
+				if err := b.write(frame); err != nil {
+					w.run.fail("player %d: send input: %v", b.idx, err)
+					continue
+				}
+				if w.run.window.Load() {
+					b.inputs.Add(1)
+				}
+			}
+		}
+	}
+}

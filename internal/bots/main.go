@@ -1,0 +1,122 @@
+package bots
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+const usage = `Usage: multijuego bots --url http://HOST:PORT --mode arena --players N --duration 30s [flags]
+
+Simulated players authenticate (device login), open real WebSockets to a
+running server, sit in matches of the mode (arena: 8 per match, 10 inputs/s
+each; tictactoe: pairs playing real moves, game after game; idle: sockets
+that only answer pings) and the tool reports what they received. Progress
+goes to stderr; with --json the last line of stdout is one JSON object.
+
+The server must allow the new accounts: its auth.signup_ip_limit (default
+20 an hour per client IP) counts the first run of a --prefix; start it with
+--auth-signup-ip-limit 1000000 for load tests, or keep the --prefix between
+runs to log the same accounts in again.
+
+Flags:
+`
+
+// Main is `multijuego bots`. It returns the process exit code: 0 when the
+// run completed (whether or not it kept up), 1 when it could not run, 2 for
+// bad flags.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("multijuego bots", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	var c Config
+	var asJSON, quiet bool
+	fs.StringVar(&c.URL, "url", "", "the server, http://HOST:PORT")
+	fs.StringVar(&c.Mode, "mode", ModeArena, "arena, tictactoe or idle")
+	fs.IntVar(&c.Players, "players", 8, "simulated players")
+	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measurement window, after the warm-up")
+	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "traffic before the measurement window opens")
+	fs.IntVar(&c.MatchSize, "match-size", 0, "players per match (default: arena 8, tictactoe 2)")
+	fs.IntVar(&c.TickRate, "tick-rate", 20, "arena tick rate asked for, Hz")
+	fs.IntVar(&c.InputHz, "input-hz", 10, "arena inputs per player per second")
+	fs.IntVar(&c.Concurrency, "concurrency", 32, "parallel logins, connects and match creations")
+	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread sockets over 127.0.0.1..127.0.0.N (default: 1, or one per 20,000 sockets past 25,000)")
+	fs.IntVar(&c.Readers, "readers", 1, "epoll loops reading the sockets")
+	fs.IntVar(&c.Writers, "writers", 1, "goroutines writing the inputs")
+	fs.StringVar(&c.Prefix, "prefix", "mjbot-", "device id prefix: the same prefix logs the same accounts in again")
+	fs.IntVar(&c.PID, "pid", 0, "the server's process id, to report its CPU and memory")
+	fs.StringVar(&c.MetricsURL, "metrics-url", "", "the server's Prometheus endpoint (default URL/metrics; - for none)")
+	fs.DurationVar(&c.JoinTimeout, "join-timeout", 0, "time allowed to seat every player (default 30s + 1ms per player)")
+	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object, the last line of stdout")
+	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "multijuego bots: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if !quiet {
+		c.Progress = stderr
+	}
+	res, err := Run(ctx, c)
+	if err != nil {
+		fmt.Fprintf(stderr, "multijuego bots: %v\n", err)
+		return 1
+	}
+	if asJSON {
+		b, _ := json.Marshal(res)
+		fmt.Fprintf(stdout, "%s\n", b)
+		return 0
+	}
+	fmt.Fprint(stdout, Summary(res))
+	return 0
+}
+
+// Summary is a human-readable report of a run.
+func Summary(r *Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mode %s: %d players, %d connected, %d in %d matches, window %.1fs\n", r.Mode, r.Players, r.PlayersConnected, r.PlayersInMatches, r.Matches, r.WindowS)
+	fmt.Fprintf(&b, "inputs sent %.0f/s, states received %.0f/s of %.0f/s expected (delivery %.3f)\n", r.InputsSentPerS, r.StatesRecvPerS, r.StatesExpectedPerS, r.DeliveryRatio)
+	lat := func(name string, l Latency) {
+		fmt.Fprintf(&b, "%-17s p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms (%d samples)\n", name, l.P50, l.P90, l.P99, l.Max, l.Count)
+	}
+	lat("input to state", r.InputToStateMs)
+	lat("tick to client", r.TickToClientMs)
+	if r.ServerTickMs != nil {
+		fmt.Fprintf(&b, "server tick       p50 %.2f  p90 %.2f  p99 %.2f ms (%.0f ticks)\n", r.ServerTickMs.P50, r.ServerTickMs.P90, r.ServerTickMs.P99, r.ServerTickMs.Ticks)
+	}
+	if r.GamesCompleted > 0 {
+		fmt.Fprintf(&b, "games completed %d\n", r.GamesCompleted)
+	}
+	fmt.Fprintf(&b, "disconnects %d, errors %d\n", r.Disconnects, r.Errors)
+	fmt.Fprintf(&b, "cpu: bots %.2f cores, machine busy %.2f cores", r.BotsCPUCores, r.MachineBusyCores)
+	if r.ServerCPUCores != nil {
+		fmt.Fprintf(&b, ", server %.2f cores", *r.ServerCPUCores)
+	}
+	b.WriteString("\n")
+	if r.ServerRSSMiB != nil {
+		fmt.Fprintf(&b, "server rss %.1f MiB", *r.ServerRSSMiB)
+		if r.ServerKiBPerConn != nil {
+			fmt.Fprintf(&b, " (%.1f MiB before the sockets; %.2f KiB per socket)", *r.ServerRSSBeforeMiB, *r.ServerKiBPerConn)
+		}
+		b.WriteString("\n")
+	}
+	if r.KeepsUp {
+		b.WriteString("keeps up: yes\n")
+	} else {
+		fmt.Fprintf(&b, "keeps up: no (%s)\n", strings.Join(r.KeepsUpFailures, "; "))
+	}
+	return b.String()
+}
