@@ -25,9 +25,10 @@
 //     the match keeps ticking; it should end the match by then.
 //
 // A handler may also implement [ConnectionWatcher] (a seated player's
-// connection dropped, or came back within the grace period) and
-// [Snapshotter] (serialise and restore its state, for later recovery and
-// migration between nodes).
+// connection dropped, or came back within the grace period), [Snapshotter]
+// (serialise and restore its state, for later recovery and migration
+// between nodes) and [InputOps] (declare the input op codes it accepts;
+// [Engine.Input] refuses the others with [ErrUnknownOp]).
 //
 // Every callback receives a [Dispatcher], the match's handle on the engine:
 // the current tick, the clock's time, the match id, mode, label and

@@ -25,6 +25,7 @@ var (
 	ErrRateLimited     = errors.New("match: too many inputs")
 	ErrInputTooLarge   = errors.New("match: input payload too large")
 	ErrReservedOp      = errors.New("match: op code reserved for the engine")
+	ErrUnknownOp       = errors.New("match: op code not accepted by this match's handler")
 	ErrShuttingDown    = errors.New("match: engine is shutting down")
 	ErrTooManyMatches  = errors.New("match: too many matches")
 	ErrInvalidSettings = errors.New("match: invalid settings")
@@ -106,6 +107,13 @@ type Config struct {
 	// Without OnSnapshot no snapshot is taken ([Engine.Snapshot] still
 	// works).
 	OnSnapshot func(Snapshot)
+	// OnTick, if set, is called on the match goroutine after each tick
+	// (inputs, Loop, the frames it broadcast, kicks and periodic snapshot)
+	// with the match's mode and the wall time the tick took, measured with
+	// the monotonic real clock whatever [Config.Clock] is. The tick that
+	// ends the match is not reported. It must not block or allocate: it
+	// runs on every tick of every match.
+	OnTick func(mode string, d time.Duration)
 }
 
 func (c *Config) defaults() {
@@ -310,8 +318,11 @@ func (e *Engine) Disconnect(id string, p Presence) error {
 // It fails with [ErrNotInMatch] if p's session does not hold a seat (or is
 // disconnected), [ErrRateLimited] if p is over its rate limit (the input is
 // dropped), [ErrQueueFull] if the match's input queue is full (the input is
-// dropped), [ErrInputTooLarge], [ErrReservedOp] or [ErrNotFound]. data is
-// copied; the caller may reuse it.
+// dropped), [ErrUnknownOp] if the match's handler declares its op codes
+// ([InputOps]) and op is not one of them (the input is dropped, after it
+// was counted against p's rate limit, so a flood of unknown op codes is
+// warned and kicked like any other), [ErrInputTooLarge], [ErrReservedOp] or
+// [ErrNotFound]. data is copied; the caller may reuse it.
 func (e *Engine) Input(id string, p Presence, op OpCode, data []byte) error {
 	if op >= OpReservedMin {
 		return ErrReservedOp

@@ -88,6 +88,19 @@ type ConnectionWatcher interface {
 	Reconnected(d *Dispatcher, p Presence)
 }
 
+// InputOps is optionally implemented by a Handler that declares the input op
+// codes it accepts. The engine calls InputOps once per match, right after a
+// successful Init (on the caller's goroutine, like Init), and keeps the list
+// for the life of the match: [Engine.Input] refuses any other op code with
+// [ErrUnknownOp] and the input never reaches Loop. The refused input still
+// counts against the player's rate limit. An empty list refuses every input;
+// op codes from [OpReservedMin] up are ignored (they are always refused). A
+// handler that does not implement InputOps gets every op code below
+// OpReservedMin and ignores those it does not know.
+type InputOps interface {
+	InputOps() []OpCode
+}
+
 // Settings are what [Handler.Init] decides about a match.
 type Settings struct {
 	// TickRate is how many times per second Loop runs, 1..128.

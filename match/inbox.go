@@ -1,6 +1,7 @@
 package match
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -20,6 +21,11 @@ type inbox struct {
 	pbuf    []byte  // payloads of pending
 	spare   []Input // being consumed by the match goroutine
 	sbuf    []byte
+
+	// ops are the op codes the handler accepts, sorted, when declared
+	// (InputOps); set before the match is published, read-only after.
+	ops      []OpCode
+	declared bool
 
 	seats   map[string]*limiter // by UserID: who may send
 	flagged []*limiter          // limiters with a warn or kick for the match goroutine
@@ -100,6 +106,9 @@ func (ib *inbox) push(p Presence, op OpCode, data []byte, now time.Time) error {
 		}
 		l.tokens--
 	}
+	if ib.declared && !ib.accepts(op) {
+		return ErrUnknownOp // after the rate limit: unknown ops are a flood too
+	}
 	if len(ib.pending) >= ib.max {
 		ib.dropped++
 		return ErrQueueFull
@@ -113,6 +122,28 @@ func (ib *inbox) push(p Presence, op OpCode, data []byte, now time.Time) error {
 		Received: now,
 	})
 	return nil
+}
+
+// accept restricts the inbox to the op codes ops (the handler's InputOps).
+func (ib *inbox) accept(ops []OpCode) {
+	ib.ops = make([]OpCode, 0, len(ops))
+	for _, op := range ops {
+		if op < OpReservedMin {
+			ib.ops = append(ib.ops, op)
+		}
+	}
+	slices.Sort(ib.ops)
+	ib.ops = slices.Compact(ib.ops)
+	ib.declared = true
+}
+
+// accepts reports whether op is one of the declared op codes.
+func (ib *inbox) accepts(op OpCode) bool {
+	if len(ib.ops) <= 8 {
+		return slices.Contains(ib.ops, op)
+	}
+	_, ok := slices.BinarySearch(ib.ops, op)
+	return ok
 }
 
 // swap takes the queued inputs and the pending rate-limit actions (appended

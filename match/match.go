@@ -140,6 +140,9 @@ func (m *match) init(f Factory, params Params) (err error) {
 		return fmt.Errorf("%w: label longer than %d bytes", ErrInvalidSettings, MaxLabelLen)
 	}
 	m.tickRate, m.maxPlayers, m.label = s.TickRate, s.MaxPlayers, s.Label
+	if io, ok := m.h.(InputOps); ok {
+		m.in.accept(io.InputOps())
+	}
 	m.updateInfo()
 	return nil
 }
@@ -180,7 +183,15 @@ func (m *match) run() {
 		case op := <-m.ctl:
 			m.control(op)
 		case <-tc:
-			m.onTick()
+			if fn := m.e.cfg.OnTick; fn != nil {
+				start := time.Now() // real time, not the engine's Clock
+				m.onTick()
+				if !m.finished {
+					fn(m.mode, time.Since(start))
+				}
+			} else {
+				m.onTick()
+			}
 			if !m.finished {
 				m.ticker.Done()
 			}

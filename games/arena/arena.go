@@ -102,7 +102,7 @@ type Arena struct {
 
 // Stats counts inputs the server did not apply, for tests and metrics.
 type Stats struct {
-	BadInputs   uint64 // undecodable payloads or unknown op codes
+	BadInputs   uint64 // undecodable payloads (or op codes other than OpInput, which the engine refuses first)
 	StaleInputs uint64 // seq not above the last applied one
 }
 
@@ -116,6 +116,10 @@ func New() match.Handler {
 		buf:    make([]byte, 0, StateHeaderSize+MaxSlots*PlayerStateSize),
 	}
 }
+
+// InputOps declares the only input op code, OpInput: the engine refuses
+// the others ([match.ErrUnknownOp]) before they reach Loop.
+func (a *Arena) InputOps() []match.OpCode { return []match.OpCode{OpInput} }
 
 // Init reads the parameters.
 func (a *Arena) Init(d *match.Dispatcher, params match.Params) (match.Settings, error) {

@@ -46,7 +46,7 @@ const (
 	ErrNotYourTurn = "not_your_turn" // it is the other player's turn
 	ErrBadMove     = "bad_move"      // payload is not one byte 0..8
 	ErrCellTaken   = "cell_taken"    // the cell already has a mark
-	ErrUnknownOp   = "unknown_op"    // the op code is not OpMove
+	ErrUnknownOp   = "unknown_op"    // the op code is not OpMove (only if Loop is called directly: the engine refuses other ops, see InputOps)
 )
 
 // Status values in [State].
@@ -104,6 +104,10 @@ type Game struct {
 // New returns a handler for one match; register it with
 // engine.Register(tictactoe.Mode, tictactoe.New).
 func New() match.Handler { return &Game{status: StatusWaiting, winner: -1} }
+
+// InputOps declares the only input op code, OpMove: the engine refuses the
+// others ([match.ErrUnknownOp]) before they reach Loop.
+func (g *Game) InputOps() []match.OpCode { return []match.OpCode{OpMove} }
 
 // Init accepts no parameters.
 func (g *Game) Init(d *match.Dispatcher, params match.Params) (match.Settings, error) {

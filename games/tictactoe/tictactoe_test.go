@@ -174,15 +174,27 @@ func TestSeveralMovesInOneTick(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := g.e.Input(g.id, g.x, 99, nil); err != nil {
-		t.Fatal(err)
+	// Only OpMove is declared: the engine refuses anything else at once.
+	if err := g.e.Input(g.id, g.x, 99, nil); !errors.Is(err, match.ErrUnknownOp) {
+		t.Fatalf("unknown op: %v", err)
 	}
 	g.clock.Advance(tick)
 	if s := g.state(g.o); s.Board != "O...X...X" || s.Turn != "O" {
 		t.Errorf("state: %+v", s)
 	}
-	if got := g.lastError(g.x); got != tictactoe.ErrUnknownOp {
-		t.Errorf("error = %q", got)
+	if got := g.lastError(g.x); got != "" {
+		t.Errorf("error = %q, want none (the unknown op never reached the game)", got)
+	}
+}
+
+func TestInputOps(t *testing.T) {
+	var h match.Handler = tictactoe.New()
+	io, ok := h.(match.InputOps)
+	if !ok {
+		t.Fatal("the game does not declare its input op codes")
+	}
+	if ops := io.InputOps(); len(ops) != 1 || ops[0] != tictactoe.OpMove {
+		t.Errorf("InputOps = %v, want [OpMove]", ops)
 	}
 }
 

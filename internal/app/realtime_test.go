@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +111,39 @@ func TestRealtimeThroughMain(t *testing.T) {
 	}
 	until(b, sawMove)
 	until(a, sawMove)
+
+	// The match's ticks are timed into multijuego_match_tick_seconds
+	// (observed after each tick's broadcast, so poll a little).
+	tickCount := regexp.MustCompile(`(?m)^multijuego_match_tick_seconds_count\{mode="tictactoe"\} ([0-9]+)$`)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		res, err := http.Get(m.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if c := tickCount.FindSubmatch(body); c != nil && string(c[1]) != "0" {
+			if !bytes.Contains(body, []byte(`multijuego_match_tick_seconds_bucket{mode="tictactoe",le="0.005"}`)) {
+				t.Errorf("no 5ms bucket in /metrics")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no tick observed in multijuego_match_tick_seconds; /metrics has:\n%s", grepLines(body, "multijuego_match_tick"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// grepLines returns the lines of b containing s.
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // bufConn reads first what the handshake's reader buffered (the server's

@@ -49,12 +49,29 @@ func matchError(err error) error {
 		return &errcode.Error{Code: errcode.Unavailable, Message: "This game node cannot start more matches now; try again shortly.", RetryAfter: 2 * time.Second}
 	case errors.Is(err, match.ErrNotFound):
 		return errcode.New(errcode.NotFound, "No such match, or it has ended.")
+	case errors.Is(err, match.ErrNotInMatch):
+		return errcode.New(errcode.Conflict, "You have no seat in this match.")
+	case errors.Is(err, match.ErrUnknownOp):
+		return errcode.Field("op", "This match's game accepts no input with this op code; the input was dropped.")
+	case errors.Is(err, match.ErrReservedOp):
+		return errcode.Field("op", "Op codes 0xFF00 and up are reserved.")
+	case errors.Is(err, match.ErrInputTooLarge):
+		return &errcode.Error{Code: errcode.TooLarge, Message: "Input payload too large."}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
 	// Anything else came from the game's Init: its message is written for
 	// players (bad parameters).
 	return errcode.Field("params", "The game refused these parameters: %v", err)
+}
+
+// inputError is matchError for a refused input: an unknown op code is
+// named, since an input has no cid to tie the answer to it.
+func inputError(err error, op match.OpCode) error {
+	if errors.Is(err, match.ErrUnknownOp) {
+		return errcode.Field("op", "This match's game accepts no input with op code %d; the input was dropped.", op)
+	}
+	return matchError(err)
 }
 
 func (s *Server) createMatch(w http.ResponseWriter, r *http.Request) {

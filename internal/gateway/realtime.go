@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/errcode"
@@ -23,10 +24,11 @@ import (
 
 // The realtime gateway: GET /v1/realtime upgrades to a WebSocket on the
 // wsnet transport (no goroutine per socket). The access token is checked
-// before the upgrade completes (Authorization: Bearer, or a single-use
-// ticket from POST /v1/realtime/tickets for browsers), and the Origin
-// against an allow-list. Control messages are JSON envelopes in text frames;
-// match data travels in binary frames. See docs/protocol.md.
+// before the upgrade completes (Authorization: Bearer; or, for browsers,
+// which cannot set headers, the multijuego.bearer.<token> subprotocol or a
+// single-use ticket from POST /v1/realtime/tickets), and the Origin against
+// an allow-list. Control messages are JSON envelopes in text frames; match
+// data travels in binary frames. See docs/protocol.md.
 
 // Engine is the match engine as the realtime gateway uses it.
 type Engine interface {
@@ -43,6 +45,14 @@ type Tickets interface {
 	PutIfAbsent(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error)
 	CompareAndSet(ctx context.Context, key string, value []byte, ttl time.Duration, expect uint64) (uint64, error)
 }
+
+// Subprotocols (Sec-WebSocket-Protocol). A client offering Subprotocol gets
+// it selected; a browser passes its access token as a second offer,
+// BearerSubprotocolPrefix + token, which is never selected (never echoed).
+const (
+	Subprotocol             = "multijuego.v1"
+	BearerSubprotocolPrefix = "multijuego.bearer."
+)
 
 // Close codes the realtime gateway uses besides the RFC 6455 ones.
 const (
@@ -192,9 +202,20 @@ func reject(err error) error {
 	return wsnet.Reject(StatusOf(e.Code), e.Message)
 }
 
+// authorize authenticates a socket before the upgrade, with the first of:
+// Authorization: Bearer, a multijuego.bearer.<token> subprotocol, a ticket.
 func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 	if !rt.originAllowed(r.Header.Get("Origin"), r.Host) {
 		return nil, wsnet.Reject(http.StatusForbidden, "origin not allowed")
+	}
+	v1, subToken, nTokens := false, "", 0
+	for _, sp := range r.Protocols {
+		switch {
+		case sp == Subprotocol:
+			v1 = true
+		case strings.HasPrefix(sp, BearerSubprotocolPrefix):
+			subToken, nTokens = sp[len(BearerSubprotocolPrefix):], nTokens+1
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -206,13 +227,25 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 			return nil, wsnet.Reject(http.StatusUnauthorized, "Authorization must be Bearer")
 		}
 		p, err = rt.gw.auth.Authenticate(strings.TrimSpace(token))
+	} else if nTokens > 0 {
+		switch {
+		case nTokens > 1:
+			return nil, wsnet.Reject(http.StatusBadRequest, "offer one "+BearerSubprotocolPrefix+"<token> subprotocol")
+		case !v1:
+			// A browser fails a handshake that selects none of its offers.
+			return nil, wsnet.Reject(http.StatusBadRequest, "offer the "+Subprotocol+" subprotocol with the token")
+		}
+		p, err = rt.gw.auth.Authenticate(subToken)
 	} else if u, perr := url.Parse(r.URI); perr == nil && u.Query().Get("ticket") != "" {
 		p, err = rt.useTicket(ctx, u.Query().Get("ticket"))
 	} else {
-		return nil, wsnet.Reject(http.StatusUnauthorized, "an access token (Authorization: Bearer) or a ticket (?ticket=) is required")
+		return nil, wsnet.Reject(http.StatusUnauthorized, "an access token (Authorization: Bearer, or the "+BearerSubprotocolPrefix+"<token> subprotocol) or a ticket (?ticket=) is required")
 	}
 	if err != nil {
 		return nil, reject(err)
+	}
+	if v1 {
+		r.Protocol = Subprotocol
 	}
 	return &session{id: "s" + newRequestID(), p: p}, nil
 }
@@ -248,23 +281,44 @@ func (rt *realtime) OnClose(c *wsnet.Conn, _ wsnet.CloseReason) {
 	}
 }
 
+// envelope is a control message, the JSON object of a text frame.
+type envelope struct {
+	Type    string          `json:"type"`
+	CID     string          `json:"cid"`
+	Payload json.RawMessage `json:"payload"` // nil if absent
+}
+
+// maxCIDLen is the longest correlation id, in bytes.
+const maxCIDLen = 64
+
+// decodeEnvelope parses a text message with the strict rules of DecodeJSON
+// (one object, no unknown fields, no trailing data) and checks the cid.
+// Every error it returns is an *errcode.Error.
+func decodeEnvelope(b []byte) (envelope, error) {
+	var env envelope
+	if err := DecodeJSON(b, &env); err != nil {
+		return envelope{}, err
+	}
+	if len(env.CID) > maxCIDLen {
+		return envelope{}, errcode.Field("cid", "cid must be at most %d characters.", maxCIDLen)
+	}
+	return env, nil
+}
+
 func (rt *realtime) OnMessage(c *wsnet.Conn, op wsnet.OpCode, payload []byte) {
 	s := c.Data().(*session)
 	if op == wsnet.OpBinary {
 		rt.input(s, payload)
 		return
 	}
-	var env struct {
-		Type    string          `json:"type"`
-		CID     string          `json:"cid"`
-		Payload json.RawMessage `json:"payload"`
-	}
-	if err := DecodeJSON(payload, &env); err != nil {
+	env, err := decodeEnvelope(payload)
+	if err != nil {
 		rt.fail(s, "", err)
 		return
 	}
-	if len(env.CID) > 64 {
-		rt.fail(s, "", errcode.Field("cid", "cid must be at most 64 characters."))
+	if env.Type == "echo" {
+		// The payload goes back as it came: no decoding, no marshalling.
+		s.conn.Send(envelopeFrame("echo", env.CID, env.Payload))
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -412,41 +466,125 @@ func joinError(err error) error {
 	return matchError(err)
 }
 
+// splitInput splits a binary message into its op code (uint16,
+// little-endian) and the game's payload; ok is false if it is shorter than
+// an op code.
+func splitInput(frame []byte) (op match.OpCode, payload []byte, ok bool) {
+	if len(frame) < 2 {
+		return 0, nil, false
+	}
+	return match.OpCode(binary.LittleEndian.Uint16(frame)), frame[2:], true
+}
+
 // input forwards a binary frame to the socket's match: op code (uint16 LE)
 // then the game's payload.
 func (rt *realtime) input(s *session, frame []byte) {
 	m := s.currentMatch()
+	op, data, ok := splitInput(frame)
 	switch {
-	case len(frame) < 2:
+	case !ok:
 		rt.fail(s, "", errcode.New(errcode.Invalid, "A binary frame is an op code (2 bytes, little-endian) and a payload."))
 		return
 	case m == "":
 		rt.fail(s, "", errcode.New(errcode.Conflict, "Join a match before sending inputs."))
 		return
 	}
-	err := rt.engine.Input(m, s.presence(), match.OpCode(binary.LittleEndian.Uint16(frame)), frame[2:])
+	err := rt.engine.Input(m, s.presence(), op, data)
 	switch {
 	case err == nil:
 	case errors.Is(err, match.ErrRateLimited), errors.Is(err, match.ErrQueueFull):
 		// The engine warns and, if it goes on, kicks; answering every
-		// dropped input would only add to the flood.
-	case errors.Is(err, match.ErrInputTooLarge):
-		rt.fail(s, "", &errcode.Error{Code: errcode.TooLarge, Message: "Input payload too large."})
-	case errors.Is(err, match.ErrReservedOp):
-		rt.fail(s, "", errcode.Field("op", "Op codes 0xFF00 and up are reserved."))
+		// dropped input would only add to the flood. (Unknown op codes
+		// count against the rate limit too, so their answers stop when
+		// the flood starts.)
 	default:
-		rt.fail(s, "", matchError(err))
+		rt.fail(s, "", inputError(err, op))
 	}
 }
 
 // --- server -> client ------------------------------------------------------------
 
 func (rt *realtime) send(s *session, typ, cid string, payload any) {
-	b, err := json.Marshal(map[string]any{"type": typ, "cid": cid, "payload": payload})
+	b, err := json.Marshal(payload)
 	if err != nil {
+		rt.gw.log.Error("realtime: encode message", "type", typ, "err", err, "session", s.id)
 		return
 	}
-	s.conn.SendMessage(wsnet.OpText, b)
+	s.conn.Send(envelopeFrame(typ, cid, b))
+}
+
+var jsonNull = []byte("null")
+
+// appendEnvelope appends {"type":typ,"cid":cid,"payload":payload} to dst.
+// payload must be one valid JSON value; empty stands for null.
+func appendEnvelope(dst []byte, typ, cid string, payload []byte) []byte {
+	if len(payload) == 0 {
+		payload = jsonNull
+	}
+	dst = append(dst, `{"type":`...)
+	dst = appendJSONString(dst, typ)
+	dst = append(dst, `,"cid":`...)
+	dst = appendJSONString(dst, cid)
+	dst = append(dst, `,"payload":`...)
+	dst = append(dst, payload...)
+	return append(dst, '}')
+}
+
+// envelopeFrame encodes an envelope as a complete WebSocket text frame, in
+// one allocation and without reflection: the JSON is written after room
+// for the longest frame header, then the header just before it.
+func envelopeFrame(typ, cid string, payload []byte) []byte {
+	const room = wsnet.MaxServerHeaderLen
+	b := make([]byte, room, room+len(`{"type":"","cid":"","payload":}`)+len(typ)+len(cid)+max(len(payload), 4)+8)
+	b = appendEnvelope(b, typ, cid, payload)
+	var hb [wsnet.MaxServerHeaderLen]byte
+	h := wsnet.AppendFrameHeader(hb[:0], wsnet.OpText, len(b)-room)
+	start := room - len(h)
+	copy(b[start:], h)
+	return b[start:]
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD, as encoding/json does; HTML characters are left alone.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r != utf8.RuneError || size != 1 {
+				i += size
+				continue
+			}
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			if c < 0x20 {
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			} else {
+				dst = append(dst, "\ufffd"...)
+			}
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 func (rt *realtime) fail(s *session, cid string, err error) {

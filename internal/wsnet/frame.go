@@ -142,24 +142,33 @@ func unmask(p []byte, mask [4]byte) {
 // AppendFrame appends an unmasked (server-to-client), unfragmented frame
 // with opcode op and the given payload to dst.
 func AppendFrame(dst []byte, op OpCode, payload []byte) []byte {
+	return append(AppendFrameHeader(dst, op, len(payload)), payload...)
+}
+
+// MaxServerHeaderLen is the longest header AppendFrameHeader appends.
+const MaxServerHeaderLen = 10
+
+// AppendFrameHeader appends the header of an unmasked, unfragmented frame
+// with opcode op and a payload of n bytes to dst, for callers that write
+// the payload themselves (AppendFrame is the header then the payload).
+func AppendFrameHeader(dst []byte, op OpCode, n int) []byte {
 	dst = append(dst, 0x80|byte(op))
-	switch l := len(payload); {
-	case l < 126:
-		dst = append(dst, byte(l))
-	case l <= 0xffff:
-		dst = append(dst, 126, byte(l>>8), byte(l))
+	switch {
+	case n < 126:
+		return append(dst, byte(n))
+	case n <= 0xffff:
+		return append(dst, 126, byte(n>>8), byte(n))
 	default:
 		dst = append(dst, 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(l))
+		return binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
-	return append(dst, payload...)
 }
 
 // EncodeFrame encodes a complete server frame once. The result can be passed
 // to Conn.Send of any number of connections (a broadcast shares the bytes);
 // it must not be modified afterwards.
 func EncodeFrame(op OpCode, payload []byte) []byte {
-	return AppendFrame(make([]byte, 0, len(payload)+10), op, payload)
+	return AppendFrame(make([]byte, 0, len(payload)+MaxServerHeaderLen), op, payload)
 }
 
 // EncodeClose encodes a close frame with code and reason (truncated to fit

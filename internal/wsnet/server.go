@@ -2,9 +2,10 @@
 // sockets on few cores (Linux only).
 //
 // Connections are accepted and upgraded with gobwas/ws (zero-copy
-// handshake). The Authorize callback sees the request line and headers
-// before the upgrade completes; its error becomes an HTTP status (see
-// Reject). After the upgrade the socket fd is dup'ed, the net.Conn closed
+// handshake). The Authorize callback sees the request line, headers and
+// offered subprotocols before the upgrade completes, and may select a
+// subprotocol; its error becomes an HTTP status (see Reject). After the
+// upgrade the socket fd is dup'ed, the net.Conn closed
 // (removing it from the Go netpoller) and the fd registered with one of a
 // few epoll instances, each served by one reader goroutine (Config.Readers,
 // default GOMAXPROCS). No goroutine exists per connection.
@@ -19,9 +20,12 @@
 //
 // Reads use the reader goroutine's own buffer; only an incomplete frame is
 // copied to a per-connection buffer, released when the frame completes.
-// Writes: Conn.Send enqueues pre-encoded frames into a bounded queue
-// (allocated lazily, released when empty); a small pool of flushers
-// (Config.Writers) writes a connection's whole queue with one writev. A full
+// Writes: Conn.Send writes pre-encoded frames at once on the caller's
+// goroutine when the connection has nothing queued (one writev, no
+// hand-off); otherwise they join a bounded queue (allocated lazily,
+// released when empty) that a small pool of flushers (Config.Writers)
+// writes with one writev per connection. Transport control frames (pings,
+// pongs) always take the queue. A full
 // queue closes the connection with 1008 "slow consumer".
 //
 // One sweeper goroutine ticks every PingInterval/4 over all connections: it
@@ -37,6 +41,8 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -64,6 +70,60 @@ type Request struct {
 	Host       string
 	Header     http.Header
 	RemoteAddr net.Addr
+	// Protocols are the subprotocols the client offered
+	// (Sec-WebSocket-Protocol, RFC 6455 §4.1), in the client's order. A
+	// header that is not a comma-separated list of tokens refuses the
+	// upgrade with 400 before Authorize runs.
+	Protocols []string
+	// Protocol is the subprotocol the server selects: Authorize may set it
+	// to one of Protocols, and the 101 response names it. Empty (the
+	// default) selects none. A value the client did not offer refuses the
+	// upgrade with 500.
+	Protocol string
+}
+
+// checkProtocol verifies that Authorize selected an offered subprotocol.
+func (r *Request) checkProtocol() error {
+	if r.Protocol == "" || slices.Contains(r.Protocols, r.Protocol) {
+		return nil
+	}
+	return Reject(http.StatusInternalServerError, "the server selected a subprotocol the client did not offer")
+}
+
+// appendProtocols appends the subprotocols listed in one
+// Sec-WebSocket-Protocol header value (1#token: tokens separated by commas
+// and optional spaces; empty elements are allowed) to dst. It reports
+// false if an element is not a token.
+func appendProtocols(dst []string, v string) ([]string, bool) {
+	for _, p := range strings.Split(v, ",") {
+		p = strings.Trim(p, " \t")
+		if p == "" {
+			continue
+		}
+		if !isToken(p) {
+			return dst, false
+		}
+		dst = append(dst, p)
+	}
+	return dst, true
+}
+
+// isToken reports whether s is an RFC 9110 token: one or more tchar
+// (letters, digits and !#$%&'*+-.^_`|~).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // RejectError refuses an upgrade with an HTTP status.
@@ -81,9 +141,11 @@ func Reject(status int, reason string) error { return &RejectError{Status: statu
 
 // Config tunes the server. Zero fields take the defaults noted.
 type Config struct {
-	// Authorize inspects the handshake (auth, Origin) before the upgrade
-	// completes. A *RejectError becomes its HTTP status; any other error 403.
-	// The returned value is available as Conn.Data.
+	// Authorize inspects the handshake (auth, Origin, offered
+	// subprotocols) before the upgrade completes, and may select a
+	// subprotocol (Request.Protocol). A *RejectError becomes its HTTP
+	// status; any other error 403. The returned value is available as
+	// Conn.Data.
 	Authorize func(r *Request) (any, error)
 
 	MaxMessageSize   int           // 64 KiB; larger frames/messages close with 1009
@@ -240,15 +302,33 @@ func (s *Server) upgradeRaw(nc net.Conn) {
 			}
 			return nil
 		},
+		// gobwas hands Sec-WebSocket-Protocol here instead of to
+		// OnHeader. Nothing is selected yet ("", true): Authorize
+		// decides, in OnBeforeUpgrade.
+		ProtocolCustom: func(v []byte) (string, bool) {
+			if len(req.Header) < 64 {
+				req.Header.Add("Sec-WebSocket-Protocol", string(v))
+			}
+			var ok bool
+			req.Protocols, ok = appendProtocols(req.Protocols, string(v))
+			return "", ok
+		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
 			if s.cfg.Authorize == nil {
 				return nil, nil
 			}
 			d, err := s.cfg.Authorize(&req)
+			if err == nil {
+				err = req.checkProtocol()
+			}
 			if err != nil {
 				return nil, rejection(err)
 			}
 			data = d
+			if req.Protocol != "" {
+				// A token (checked by appendProtocols): no header injection.
+				return ws.HandshakeHeaderString("Sec-WebSocket-Protocol: " + req.Protocol + "\r\n"), nil
+			}
 			return nil, nil
 		},
 	}
@@ -263,8 +343,21 @@ func (s *Server) upgradeRaw(nc net.Conn) {
 // runs before anything is written.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var data any
+	var protocols []string
+	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
+		var ok bool
+		if protocols, ok = appendProtocols(protocols, v); !ok {
+			http.Error(w, "malformed Sec-WebSocket-Protocol", http.StatusBadRequest)
+			return
+		}
+	}
+	var selected string
 	if s.cfg.Authorize != nil {
-		d, err := s.cfg.Authorize(&Request{URI: r.RequestURI, Host: r.Host, Header: r.Header, RemoteAddr: addrOf(r.RemoteAddr)})
+		req := &Request{URI: r.RequestURI, Host: r.Host, Header: r.Header, RemoteAddr: addrOf(r.RemoteAddr), Protocols: protocols}
+		d, err := s.cfg.Authorize(req)
+		if err == nil {
+			err = req.checkProtocol()
+		}
 		if err != nil {
 			status, reason := http.StatusForbidden, err.Error()
 			var re *RejectError
@@ -274,9 +367,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, reason, status)
 			return
 		}
-		data = d
+		data, selected = d, req.Protocol
 	}
-	nc, rw, _, err := ws.HTTPUpgrader{Timeout: s.cfg.HandshakeTimeout}.Upgrade(r, w)
+	u := ws.HTTPUpgrader{Timeout: s.cfg.HandshakeTimeout}
+	if selected != "" {
+		u.Protocol = func(p string) bool { return p == selected }
+	}
+	nc, rw, _, err := u.Upgrade(r, w)
 	if err != nil {
 		if nc != nil {
 			_ = nc.Close()
@@ -437,7 +534,7 @@ func (s *Server) sweep() {
 					continue
 				}
 				c.pingsOut.Add(1)
-				c.enqueue([][]byte{ping})
+				c.enqueue([][]byte{ping}, false)
 			}
 		}
 		clear(list)
