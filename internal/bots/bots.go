@@ -188,7 +188,8 @@ type run struct {
 	bots    []*bot
 	readers []*reader
 
-	window atomic.Bool // the measurement window is open
+	window  atomic.Bool // the measurement window is open
+	leaving atomic.Bool // the run is over: players leave
 
 	disconnects atomic.Int64
 	errors      atomic.Int64
@@ -255,7 +256,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); rd.loop(stop) }()
 	}
-	defer func() { close(stop); wg.Wait(); r.closeAll() }()
+	defer func() { r.leaveAll(); close(stop); wg.Wait(); r.closeAll() }()
 
 	// 1. Accounts.
 	t0 := time.Now()
@@ -543,6 +544,26 @@ func (r *run) closeReaders() {
 	r.readers = nil
 }
 
+// leaveAll has every seated player leave its match, as a polite client
+// does, so the server ends the matches now rather than after the
+// disconnect grace period (a next run then measures only its own load).
+func (r *run) leaveAll() {
+	r.leaving.Store(true)
+	n := 0
+	for _, b := range r.bots {
+		if b != nil && b.seated.Load() {
+			b.sendText(map[string]any{"type": "match.leave", "cid": "bye"})
+			n++
+		}
+	}
+	if n > 0 {
+		deadline := time.Now().Add(5 * time.Second)
+		for r.seated.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 func (r *run) closeAll() {
 	for _, b := range r.bots {
 		if b != nil {
@@ -558,7 +579,7 @@ func (r *run) closeAll() {
 func (r *run) seat(ctx context.Context) error {
 	params := map[string]string{}
 	if r.cfg.Mode == ModeArena {
-		limit := r.cfg.JoinTimeout + r.cfg.Warmup + r.cfg.Duration + time.Minute
+		limit := r.cfg.JoinTimeout + r.cfg.Warmup + r.cfg.Duration + 10*time.Second
 		params = map[string]string{
 			"max_players": strconv.Itoa(r.cfg.MatchSize),
 			"min_players": strconv.Itoa(r.cfg.MatchSize),
@@ -816,6 +837,7 @@ func (rd *reader) loop(stop <-chan struct{}) {
 			rd.readFrom(b, now)
 		}
 		rd.mu.Unlock()
+
 	}
 }
 
@@ -1055,6 +1077,11 @@ func (rd *reader) onText(b *bot, p []byte) {
 		if b.leader && b.partner != nil && env.CID == "next" {
 			b.partner.join(j.MatchID)
 		}
+	case "match.left":
+		b.matchID, b.slot = "", -1
+		if b.seated.Swap(false) {
+			rd.run.seated.Add(-1)
+		}
 	case "match.created":
 		var m struct {
 			MatchID string `json:"match_id"`
@@ -1082,7 +1109,9 @@ func (rd *reader) onText(b *bot, p []byte) {
 		if b.seated.Swap(false) {
 			rd.run.seated.Add(-1)
 		}
-		rd.run.fail("player %d: out of match %s: %s", b.idx, c.MatchID, c.Reason)
+		if !rd.run.leaving.Load() {
+			rd.run.fail("player %d: out of match %s: %s", b.idx, c.MatchID, c.Reason)
+		}
 	case "error":
 		rd.run.fail("player %d: server error: %s", b.idx, env.Payload)
 	}

@@ -79,11 +79,8 @@ func (c *Conn) Data() any { return c.data }
 // RemoteAddr returns the client address.
 func (c *Conn) RemoteAddr() net.Addr { return c.addr }
 
-// Send writes pre-encoded frames (see EncodeFrame) with one writev: on the
-// caller's goroutine when nothing is queued for the connection (the common
-// case: no hand-off, no wake-up), otherwise through the server's flushers,
-// which also finish a write the socket buffer could not take whole. Frames
-// passed in one call go out together.
+// Send enqueues pre-encoded frames (see EncodeFrame) to be written with one
+// writev by the server's flushers. Frames passed in one call go out together.
 // The slices must not be modified afterwards and may be shared by many
 // connections. Send never blocks on the network. It returns false if the
 // connection is closed or closing, or if the frames do not fit the bounded
@@ -91,7 +88,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.addr }
 // connection is closed with 1008 "slow consumer" (asynchronously: OnClose is
 // never called from inside Send).
 func (c *Conn) Send(frames ...[]byte) bool {
-	return c.enqueue(frames, true)
+	return c.enqueue(frames)
 }
 
 // SendMessage encodes and sends one message; for broadcasts encode once with
@@ -102,11 +99,7 @@ func (c *Conn) SendMessage(op OpCode, payload []byte) bool {
 
 // enqueue applies the queue bound to every frame, pongs and pings included:
 // a client that floods pings without reading is a slow consumer too.
-//
-// inline lets the caller write the frames itself when nothing is queued
-// (application sends); control frames the transport makes itself (pongs,
-// pings) always go through the queue and the flushers.
-func (c *Conn) enqueue(frames [][]byte, inline bool) bool {
+func (c *Conn) enqueue(frames [][]byte) bool {
 	if len(frames) == 0 {
 		return !c.closed.Load()
 	}
@@ -128,16 +121,6 @@ func (c *Conn) enqueue(frames [][]byte, inline bool) bool {
 		c.srv.wq.push(c) // flusher tears the connection down
 		return false
 	}
-	if inline && !c.scheduled && len(c.q) == 0 {
-		// Nothing queued and no flush running: write on the caller's
-		// goroutine. A broadcast then costs one write per recipient and no
-		// hand-off to a flusher (a wake-up per send). Errors, a full socket
-		// buffer and leftovers go to the flushers, so OnClose is still
-		// never called from inside Send.
-		c.scheduled = true
-		c.mu.Unlock()
-		return c.sendInline(frames)
-	}
 	if c.q == nil {
 		c.q = make([][]byte, 0, max(len(frames), 4))
 	}
@@ -149,34 +132,6 @@ func (c *Conn) enqueue(frames [][]byte, inline bool) bool {
 	if sched {
 		c.srv.wq.push(c)
 	}
-	return true
-}
-
-// sendInline writes frames while the caller holds the flush role
-// (c.scheduled, set under c.mu). frames is not retained.
-func (c *Conn) sendInline(frames [][]byte) bool {
-	rest, roff, err := c.writeBatch(frames, 0)
-	c.mu.Lock()
-	if err == nil && len(rest) == 0 && len(c.q) == 0 && c.closeNow == nil && c.closeAfter == nil {
-		c.scheduled = false
-		c.mu.Unlock()
-		return true
-	}
-	switch {
-	case err != nil && err != errClosed: // errClosed: teardown is under way
-		if c.closeNow == nil {
-			c.closeNow = &CloseReason{Code: CloseAbnormal, Text: "write error", Err: err}
-		}
-	case len(rest) > 0:
-		q := make([][]byte, 0, len(rest)+len(c.q))
-		q = append(append(q, rest...), c.q...)
-		for _, b := range rest {
-			c.qBytes += len(b)
-		}
-		c.q, c.woff = q, roff
-	}
-	c.mu.Unlock()
-	c.srv.wq.push(c) // a flusher finishes the job (or tears down)
 	return true
 }
 
@@ -504,7 +459,7 @@ func (c *Conn) handleFrame(h frameHeader, p []byte) error {
 			return c.deliver(op, msg)
 		}
 	case OpPing:
-		c.enqueue([][]byte{EncodeFrame(OpPong, p)}, false)
+		c.enqueue([][]byte{EncodeFrame(OpPong, p)})
 	case OpPong:
 		// Liveness is tracked on every read.
 	case OpClose:
