@@ -34,7 +34,7 @@ type Ticker interface {
 // than queueing them.
 //
 // Tickers of the same period share one timer: a wheel of a few slots per
-// period (5 ms apart, at most 10), each new ticker joining the least loaded
+// period (1 ms apart, at most 50), each new ticker joining the least loaded
 // slot. A server with hundreds of matches at 20 Hz then wakes a handful of
 // times per period instead of once per match and tick (each OS-level
 // wake-up costs a context switch), while matches stay spread over the
@@ -84,7 +84,7 @@ type wheel struct {
 }
 
 func newWheel(period time.Duration) *wheel {
-	n := min(max(int(period/(5*time.Millisecond)), 1), 10)
+	n := min(max(int(period/time.Millisecond), 1), 50)
 	return &wheel{period: period, slot: period / time.Duration(n), slots: make([][]*wheelTicker, n), quit: make(chan struct{})}
 }
 

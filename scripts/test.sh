@@ -21,7 +21,8 @@ go test -race -count=1 -timeout 15m ./...
 echo "== fuzz (${FUZZTIME:-10s} each)"
 for target in "FuzzDecodeJSON ./internal/gateway" "FuzzVerify ./internal/auth" \
   "FuzzDecodeInput ./games/arena" "FuzzDecodeState ./games/arena" "FuzzRestore ./games/arena" \
-  "FuzzRealtimeEnvelope ./internal/gateway" "FuzzInputFrame ./internal/gateway" "FuzzParseFrame ./internal/wsnet"; do
+  "FuzzRealtimeEnvelope ./internal/gateway" "FuzzInputFrame ./internal/gateway" "FuzzParseFrame ./internal/wsnet" \
+  "FuzzConsume ./internal/wsnet" "FuzzParseFrame ./internal/bots"; do
   set -- $target
   go test -run '^$' -fuzz "^$1\$" -fuzztime "${FUZZTIME:-10s}" "$2"
 done

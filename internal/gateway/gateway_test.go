@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,6 +35,10 @@ type env struct {
 	st   *store.Store
 }
 
+// testDisconnectGrace is the engine's grace period in newEnv (0: the
+// default); tests here do not run in parallel.
+var testDisconnectGrace time.Duration
+
 func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 	t.Helper()
 	st := storetest.SQLite(t)
@@ -48,7 +53,7 @@ func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 		t.Fatal(err)
 	}
 	relay := &lateSender{}
-	engine, err := match.NewEngine(match.Config{Sender: relay})
+	engine, err := match.NewEngine(match.Config{Sender: relay, DisconnectGrace: testDisconnectGrace})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -399,6 +399,53 @@ func TestRealtimeReconnect(t *testing.T) {
 	b.stateUntil(func(s tictactoe.State) bool { return s.Moves == 3 })
 }
 
+// A player whose socket drops and who does not come back within the grace
+// period leaves the match: at tic-tac-toe that forfeits the game, and the
+// resume token no longer gives a seat.
+func TestRealtimeGraceExpires(t *testing.T) {
+	testDisconnectGrace = 300 * time.Millisecond
+	defer func() { testDisconnectGrace = 0 }()
+	e := newEnv(t)
+	atr := e.register("ines")
+	a, _, err := e.dialWS("?ticket="+e.ticket(atr.AccessToken), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.expect("session.started")
+	b, bID := e.connect("jon")
+	a.sendJSON("match.create", "", map[string]any{"mode": "tictactoe"})
+	id := a.expect("match.created").Payload["match_id"].(string)
+	a.sendJSON("match.join", "", map[string]any{"match_id": id})
+	resume, _ := a.expect("match.joined").Payload["resume_token"].(string)
+	b.sendJSON("match.join", "", map[string]any{"match_id": id})
+	b.expect("match.joined")
+	a.move(0)
+	b.stateUntil(func(s tictactoe.State) bool { return s.Moves == 1 })
+
+	dropped := time.Now()
+	a.nc.Close()
+	st := b.stateUntil(func(s tictactoe.State) bool { return s.Status != tictactoe.StatusPlaying })
+	if st.Status != tictactoe.StatusForfeit || st.Winner != bID {
+		t.Fatalf("after the grace period: %+v, want a forfeit won by %s", st, bID)
+	}
+	if waited := time.Since(dropped); waited < 250*time.Millisecond {
+		t.Fatalf("the seat was freed after %s, before the grace period", waited)
+	}
+	if got := b.expect("match.closed"); got.Payload["match_id"] != id || got.Payload["reason"] != "match_ended" {
+		t.Fatalf("b: %+v", got)
+	}
+
+	a2, _, err := e.dialWS("?ticket="+e.ticket(atr.AccessToken), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2.expect("session.started")
+	a2.sendJSON("match.resume", "r", map[string]any{"resume_token": resume})
+	if got := a2.expect("error"); got.CID != "r" || got.Payload["code"] != "not_found" {
+		t.Fatalf("resume after the grace period: %+v", got)
+	}
+}
+
 // A flooding client is warned, then kicked from its match; the other player
 // is unaffected and plays the arena match to its end.
 func TestRealtimeFloodAndArenaEnd(t *testing.T) {
