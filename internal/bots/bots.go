@@ -1113,6 +1113,9 @@ func (rd *reader) onText(b *bot, p []byte) {
 			rd.run.fail("player %d: out of match %s: %s", b.idx, c.MatchID, c.Reason)
 		}
 	case "error":
+		if env.CID == "bye" {
+			return // leaving a match that already ended as the others left
+		}
 		rd.run.fail("player %d: server error: %s", b.idx, env.Payload)
 	}
 }
