@@ -1,6 +1,9 @@
 package match
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -124,6 +127,39 @@ func (d *Dispatcher) SetLabel(label string) error {
 	d.m.infoMu.Unlock()
 	return nil
 }
+
+// Emit reports a key moment of the match (a goal, a tag, a level
+// reached) to [Config.OnEvent], which the server forwards to persistence as
+// a match.event. name is 1..64 bytes; data is JSON (or nil), at most
+// [MaxEventData] bytes, copied. Emit is for moments worth keeping, not for
+// per-tick state.
+func (d *Dispatcher) Emit(name string, data []byte) error {
+	if err := d.check(); err != nil {
+		return err
+	}
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%w: event name must be 1..64 bytes", ErrInvalidEvent)
+	}
+	if len(data) > MaxEventData || (len(data) > 0 && !json.Valid(data)) {
+		return fmt.Errorf("%w: event data must be JSON of at most %d bytes", ErrInvalidEvent, MaxEventData)
+	}
+	fn := d.m.e.cfg.OnEvent
+	if fn == nil {
+		return nil
+	}
+	var cp []byte
+	if len(data) > 0 {
+		cp = append([]byte(nil), data...)
+	}
+	fn(Event{MatchID: d.m.id, Mode: d.m.mode, Name: name, Data: cp, Tick: d.m.tick, Time: d.m.e.clock.Now()})
+	return nil
+}
+
+// MaxEventData is the largest data [Dispatcher.Emit] accepts.
+const MaxEventData = 4096
+
+// ErrInvalidEvent is returned by [Dispatcher.Emit] for a bad name or data.
+var ErrInvalidEvent = errors.New("match: invalid event")
 
 // End ends the match with results once the callback returns: pending kicks
 // are dropped, every seated player is closed with [ReasonMatchEnded],

@@ -92,6 +92,13 @@ type Config struct {
 	MaxMatches int
 	// MaxPlayers caps [Settings.MaxPlayers]; default 256.
 	MaxPlayers int
+	// OnStart, if set, is called on the match goroutine when a match
+	// begins to run, before its first tick. It must not block for long.
+	OnStart func(Started)
+	// OnEvent, if set, receives the key moments handlers report with
+	// [Dispatcher.Emit], on the match goroutine. It must not block (queue
+	// the work).
+	OnEvent func(Event)
 	// OnEnd, if set, is called on the match goroutine when a match ends,
 	// whatever the cause, after every player was closed. Persistence
 	// stores the results from here. It must not block for long.

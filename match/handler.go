@@ -181,6 +181,24 @@ type PlayerResult struct {
 	Stats map[string]float64
 }
 
+// Started is what the engine reports to [Config.OnStart] when a match
+// begins to run.
+type Started struct {
+	ID, Mode, Label string
+	Created         time.Time // on the engine's clock
+	TickRate        int
+}
+
+// Event is a key moment a handler chose to report ([Dispatcher.Emit]),
+// passed to [Config.OnEvent]: persistence stores it with the match.
+type Event struct {
+	MatchID, Mode string
+	Name          string    // game-defined, e.g. "tag"
+	Data          []byte    // JSON, or nil
+	Tick          uint64    // the tick during which it was emitted
+	Time          time.Time // on the engine's clock
+}
+
 // Summary is what the engine reports to [Config.OnEnd] when a match ends,
 // however it ends.
 type Summary struct {

@@ -177,6 +177,12 @@ func (m *match) call(ctx context.Context, op ctlOp) (ctlReply, error) {
 
 func (m *match) run() {
 	defer m.recoverCrash()
+	if fn := m.e.cfg.OnStart; fn != nil {
+		m.infoMu.Lock()
+		label := m.label
+		m.infoMu.Unlock()
+		fn(Started{ID: m.id, Mode: m.mode, Label: label, Created: m.created, TickRate: m.tickRate})
+	}
 	tc := m.ticker.C()
 	for !m.finished {
 		select {
