@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, vet, race-enabled tests of every package
 # (SQLite always; PostgreSQL at 127.0.0.1:5432 unless
-# MULTIJUEGO_TEST_DATABASE_URL says otherwise; with CI=true a missing
-# PostgreSQL fails the run), then each fuzz target for a fixed number of executions.
+# MULTIJUEGO_TEST_DATABASE_URL says otherwise; NATS with JetStream at
+# 127.0.0.1:4222 unless MULTIJUEGO_TEST_NATS_URL says otherwise; with CI=true
+# a missing PostgreSQL or NATS fails the run), then each fuzz target for a
+# fixed number of executions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +28,7 @@ echo "== fuzz (execution counts x${FUZZ_SCALE:-1})"
 for target in "FuzzDecodeJSON ./internal/gateway 40000" "FuzzVerify ./internal/auth 20000" \
   "FuzzDecodeInput ./games/arena 100000" "FuzzDecodeState ./games/arena 40000" "FuzzRestore ./games/arena 40000" \
   "FuzzRealtimeEnvelope ./internal/gateway 40000" "FuzzInputFrame ./internal/gateway 40000" "FuzzParseFrame ./internal/wsnet 40000" \
-  "FuzzConsume ./internal/wsnet 40000" "FuzzParseFrame ./internal/bots 100000"; do
+  "FuzzConsume ./internal/wsnet 40000" "FuzzParseFrame ./internal/bots 100000" "FuzzDecode ./internal/events 40000"; do
   set -- $target
   go test -run '^$' -fuzz "^$1\$" -fuzztime "$(( $3 * ${FUZZ_SCALE:-1} ))x" "$2"
 done

@@ -116,6 +116,14 @@ type dialect interface {
 	nullTime(t time.Time) any
 	conflict(err error) error // maps unique violations to *ConflictError
 	lock(ctx context.Context, conn *sql.Conn) (unlock func(), err error)
+	// applyLock serialises the writers of match results and derived data
+	// for the rest of tx (ratings are read, computed in Go and written).
+	applyLock(ctx context.Context, tx *sql.Tx) error
+	// readTx are the options of a read transaction that sees one snapshot.
+	readTx() *sql.TxOptions
+	// numberedParams tells whether generated parameter lists use $N (true)
+	// or ? (false).
+	numberedParams() bool
 }
 
 type sqliteDialect struct{}
@@ -130,6 +138,15 @@ func (d sqliteDialect) nullTime(t time.Time) any {
 func (sqliteDialect) lock(context.Context, *sql.Conn) (func(), error) {
 	// The single writer connection and BEGIN IMMEDIATE serialise migrators.
 	return func() {}, nil
+}
+func (sqliteDialect) applyLock(context.Context, *sql.Tx) error {
+	return nil // one writer connection, BEGIN IMMEDIATE: tx already excludes other writers
+}
+func (sqliteDialect) readTx() *sql.TxOptions {
+	return nil // a deferred read transaction in WAL mode reads one snapshot
+}
+func (sqliteDialect) numberedParams() bool {
+	return false // $N is a named parameter in SQLite: fine for a few, O(n²) to bind thousands
 }
 func (sqliteDialect) conflict(err error) error {
 	var se *sqlite.Error
@@ -161,6 +178,16 @@ func (postgres) lock(ctx context.Context, conn *sql.Conn) (func(), error) {
 		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(hashtext(current_schema()))`)
 	}, nil
 }
+func (postgres) applyLock(ctx context.Context, tx *sql.Tx) error {
+	// A transaction advisory lock keyed by the schema (two-key form: a key
+	// space apart from the migration lock), released at commit or rollback.
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext('match_results'))`)
+	return err
+}
+func (postgres) readTx() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+}
+func (postgres) numberedParams() bool { return true }
 func (postgres) conflict(err error) error {
 	var pe *pgconn.PgError
 	if err == nil || !errors.As(err, &pe) || pe.Code != "23505" {

@@ -1,5 +1,7 @@
 // Package store is multijuego's relational store: accounts, devices,
-// refresh-token families, token revocations and the security audit log.
+// refresh-token families, token revocations, the security audit log, and
+// match results with the player stats and leaderboards derived from them
+// (matches.go, leaderboards.go).
 //
 // One implementation serves two engines through database/sql: SQLite
 // (modernc.org/sqlite, pure Go, WAL, one writer connection and a read pool)

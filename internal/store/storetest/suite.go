@@ -31,6 +31,16 @@ func Run(t *testing.T, open Opener) {
 		{"Revocations", testRevocations},
 		{"Prune", testPrune},
 		{"Audit", testAudit},
+		{"MatchLifecycle", testMatchLifecycle},
+		{"ApplyIdempotent", testApplyIdempotent},
+		{"ConcurrentApply", testConcurrentApply},
+		{"StartAfterEnd", testStartAfterEnd},
+		{"StatsAndRating", testStatsAndRating},
+		{"LeaderboardOperators", testLeaderboardOperators},
+		{"LeaderboardPeriods", testLeaderboardPeriods},
+		{"LeaderboardRanking", testLeaderboardRanking},
+		{"PlayerMatches", testPlayerMatches},
+		{"DerivedEqualsRecompute", testDerivedEqualsRecompute},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

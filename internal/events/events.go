@@ -1,0 +1,472 @@
+// Package events carries game events from game nodes to the persistence
+// service through NATS JetStream.
+//
+// An [Event] is a versioned envelope (id, type, schema version, match,
+// time, node) around a typed payload ([MatchStarted], [MatchEvent],
+// [MatchEnded]). [Encode] and [Decode] are its only wire form; Decode is
+// strict and says whether a message is malformed ([ErrMalformed]) or fails
+// validation ([ErrInvalid]), so a consumer can dead-letter it.
+//
+// A [Bus] is the JetStream connection and its two streams (events and dead
+// letters), on an embedded nats-server or an external one. A [Publisher]
+// queues events without blocking the match goroutines and publishes them in
+// the background, deduplicated by event id; match results are never dropped
+// (see docs/events.md for the exact guarantees).
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/multijuego/multijuego/match"
+)
+
+// Version is the schema version this package writes and the only one it
+// reads.
+const Version = 1
+
+// Event types.
+const (
+	TypeMatchStarted = "match.started"
+	TypeMatchEvent   = "match.event"
+	TypeMatchEnded   = "match.ended"
+)
+
+// Limits checked by Encode and Decode.
+const (
+	MaxEventBytes  = 512 << 10 // an encoded event; under NATS's default 1 MiB max_payload
+	MaxIDLen       = 128       // match ids, node names, account ids
+	MaxNameLen     = 64        // modes, reasons, match.event names, stat names
+	MaxLabelLen    = match.MaxLabelLen
+	MaxPlayers     = 256 // MatchStarted.Players and MatchEnded.Results
+	MaxStats       = 64  // stats per player result
+	MaxPlacement   = MaxPlayers
+	uuidStringSize = 36
+)
+
+var (
+	// ErrMalformed: the bytes are not an event at all: not JSON, trailing
+	// data, unknown or mistyped fields, a payload of the wrong shape.
+	ErrMalformed = errors.New("events: malformed event")
+	// ErrInvalid: a well-formed event that breaks a rule: missing field,
+	// unknown type or version, out-of-range value, too large.
+	ErrInvalid = errors.New("events: invalid event")
+)
+
+// Event is the envelope every event travels in.
+type Event struct {
+	// ID is a UUIDv7 (time-ordered), in canonical lowercase form. It is the
+	// JetStream message id (deduplication) and the consumer's idempotency
+	// key.
+	ID string `json:"id"`
+	// Type is one of the Type constants; it selects Data's payload.
+	Type string `json:"type"`
+	// Version is the schema version, [Version].
+	Version int `json:"version"`
+	// MatchID is the match the event is about.
+	MatchID string `json:"match_id"`
+	// Time is when the event was made, in UTC.
+	Time time.Time `json:"time"`
+	// Node is the game node that made it.
+	Node string `json:"node"`
+	// Data is the typed payload as JSON: [MatchStarted], [MatchEvent] or
+	// [MatchEnded].
+	Data json.RawMessage `json:"data"`
+}
+
+// MatchStarted is the payload of TypeMatchStarted.
+type MatchStarted struct {
+	Mode    string   `json:"mode"`
+	Label   string   `json:"label,omitempty"`
+	Players []string `json:"players"` // account ids seated at the start (may be empty)
+}
+
+// MatchEvent is the payload of TypeMatchEvent: a key moment a handler
+// chooses to record (a goal, a level reached). Data is game-defined JSON.
+type MatchEvent struct {
+	Name string          `json:"name"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// MatchEnded is the payload of TypeMatchEnded: a match's results.
+type MatchEnded struct {
+	Mode       string         `json:"mode"`
+	Label      string         `json:"label,omitempty"`
+	Reason     string         `json:"reason"`
+	StartedAt  time.Time      `json:"started_at"`
+	EndedAt    time.Time      `json:"ended_at"`
+	DurationMs int64          `json:"duration_ms"`
+	Results    []PlayerResult `json:"results"` // best first; empty when nobody was ranked
+}
+
+// PlayerResult is one ranked player's outcome.
+type PlayerResult struct {
+	AccountID string             `json:"account_id"`
+	Placement int                `json:"placement"` // 1 = best; tied players share a placement
+	Score     int64              `json:"score"`
+	Stats     map[string]float64 `json:"stats,omitempty"`
+}
+
+// payload is implemented by the three payload types.
+type payload interface {
+	eventType() string
+	validate() error
+	normalize()
+}
+
+func (MatchStarted) eventType() string { return TypeMatchStarted }
+func (MatchEvent) eventType() string   { return TypeMatchEvent }
+func (MatchEnded) eventType() string   { return TypeMatchEnded }
+
+// NewMatchStarted makes a match.started event.
+func NewMatchStarted(matchID, node string, p MatchStarted) (Event, error) {
+	return newEvent(matchID, node, &p)
+}
+
+// NewMatchEvent makes a match.event event.
+func NewMatchEvent(matchID, node string, p MatchEvent) (Event, error) {
+	return newEvent(matchID, node, &p)
+}
+
+// NewMatchEnded makes a match.ended event.
+func NewMatchEnded(matchID, node string, p MatchEnded) (Event, error) {
+	return newEvent(matchID, node, &p)
+}
+
+// EndedFromSummary is the match.ended payload for a match engine's
+// summary ([match.Config.OnEnd]); account ids are the players'
+// Presence.UserID.
+func EndedFromSummary(s match.Summary) MatchEnded {
+	e := MatchEnded{
+		Mode: s.Mode, Label: s.Label, Reason: s.Results.Reason,
+		StartedAt: s.Created, EndedAt: s.Ended,
+		DurationMs: s.Ended.Sub(s.Created).Milliseconds(),
+		Results:    make([]PlayerResult, 0, len(s.Results.Players)),
+	}
+	if e.Reason == "" {
+		e.Reason = string(match.ReasonMatchEnded)
+	}
+	for _, r := range s.Results.Players {
+		e.Results = append(e.Results, PlayerResult{AccountID: r.Presence.UserID, Placement: r.Placement,
+			Score: r.Score, Stats: maps.Clone(r.Stats)})
+	}
+	return e
+}
+
+func newEvent(matchID, node string, p payload) (Event, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Event{}, fmt.Errorf("events: new id: %w", err)
+	}
+	p.normalize()
+	data, err := json.Marshal(p)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	ev := Event{ID: id.String(), Type: p.eventType(), Version: Version, MatchID: matchID,
+		Time: time.Now().UTC(), Node: node, Data: data}
+	if err := ev.validate(); err != nil {
+		return Event{}, err
+	}
+	if err := p.validate(); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// Encode returns an event's wire form (compact JSON) after checking it
+// exactly as Decode would: what Encode accepts, Decode accepts.
+func Encode(ev Event) ([]byte, error) {
+	ev, err := canonical(ev)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if len(b) > MaxEventBytes {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(b), MaxEventBytes)
+	}
+	return b, nil
+}
+
+// Decode parses and checks an event. The returned event's Data is the
+// payload's canonical encoding (compact, times in UTC), so
+// Decode(Encode(Decode(b))) equals Decode(b). Errors wrap ErrMalformed or
+// ErrInvalid.
+func Decode(b []byte) (Event, error) {
+	if len(b) > MaxEventBytes {
+		return Event{}, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(b), MaxEventBytes)
+	}
+	var ev Event
+	if err := strictUnmarshal(b, &ev); err != nil {
+		return Event{}, err
+	}
+	return canonical(ev)
+}
+
+// DecodeData decodes and checks an event's payload; T must be the payload
+// type of ev.Type. Events from Decode need no further checks, but
+// DecodeData checks anyway.
+func DecodeData[T MatchStarted | MatchEvent | MatchEnded](ev Event) (T, error) {
+	var v T
+	p := any(&v).(payload)
+	if p.eventType() != ev.Type {
+		return v, fmt.Errorf("%w: %s event has no %T payload", ErrInvalid, ev.Type, v)
+	}
+	if err := strictUnmarshal(ev.Data, &v); err != nil {
+		return v, fmt.Errorf("%s data: %w", ev.Type, err)
+	}
+	if err := p.validate(); err != nil {
+		return v, err
+	}
+	p.normalize()
+	return v, nil
+}
+
+// canonical validates ev and returns it with Time in UTC and Data
+// re-encoded from its typed payload.
+func canonical(ev Event) (Event, error) {
+	if err := ev.validate(); err != nil {
+		return Event{}, err
+	}
+	var p payload
+	switch ev.Type {
+	case TypeMatchStarted:
+		p = new(MatchStarted)
+	case TypeMatchEvent:
+		p = new(MatchEvent)
+	default:
+		p = new(MatchEnded)
+	}
+	if len(ev.Data) == 0 {
+		return Event{}, fmt.Errorf("%w: data is required", ErrInvalid)
+	}
+	if err := strictUnmarshal(ev.Data, p); err != nil {
+		return Event{}, fmt.Errorf("%s data: %w", ev.Type, err)
+	}
+	if err := p.validate(); err != nil {
+		return Event{}, err
+	}
+	p.normalize()
+	data, err := json.Marshal(p)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	ev.Data = data
+	ev.Time = ev.Time.UTC()
+	return ev, nil
+}
+
+// strictUnmarshal decodes one JSON value into v: unknown fields and
+// trailing data are ErrMalformed, as is anything that is not a JSON object.
+func strictUnmarshal(b []byte, v any) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON object", ErrMalformed)
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+func (ev *Event) validate() error {
+	switch {
+	case ev.Version != Version:
+		return invalid("unsupported version %d (want %d)", ev.Version, Version)
+	case ev.Type != TypeMatchStarted && ev.Type != TypeMatchEvent && ev.Type != TypeMatchEnded:
+		return invalid("unknown type %q", ev.Type)
+	case ev.Time.IsZero():
+		return invalid("time is required")
+	case ev.Time.UTC().Year() < 1970 || ev.Time.UTC().Year() > 9999:
+		return invalid("time %s out of range", ev.Time)
+	}
+	if err := checkUUIDv7(ev.ID); err != nil {
+		return err
+	}
+	if err := checkString("match_id", ev.MatchID, MaxIDLen, true); err != nil {
+		return err
+	}
+	return checkString("node", ev.Node, MaxIDLen, true)
+}
+
+func checkUUIDv7(s string) error {
+	if len(s) != uuidStringSize {
+		return invalid("id must be a UUIDv7 in canonical form")
+	}
+	u, err := uuid.Parse(s)
+	if err != nil || u.String() != s || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+		return invalid("id must be a UUIDv7 in canonical form")
+	}
+	return nil
+}
+
+// checkString: valid UTF-8 without control characters, at most max bytes,
+// non-empty when required.
+func checkString(field, s string, max int, required bool) error {
+	switch {
+	case s == "" && required:
+		return invalid("%s is required", field)
+	case len(s) > max:
+		return invalid("%s longer than %d bytes", field, max)
+	case !utf8.ValidString(s):
+		return invalid("%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return invalid("%s contains a control character", field)
+		}
+	}
+	return nil
+}
+
+func checkTime(field string, t time.Time) error {
+	if t.IsZero() {
+		return invalid("%s is required", field)
+	}
+	if t.UTC().Year() < 1970 || t.UTC().Year() > 9999 {
+		return invalid("%s %s out of range", field, t)
+	}
+	return nil
+}
+
+func (p *MatchStarted) validate() error {
+	if err := checkString("mode", p.Mode, MaxNameLen, true); err != nil {
+		return err
+	}
+	if len(p.Label) > MaxLabelLen || !utf8.ValidString(p.Label) {
+		return invalid("label must be valid UTF-8 of at most %d bytes", MaxLabelLen)
+	}
+	if len(p.Players) > MaxPlayers {
+		return invalid("%d players, more than %d", len(p.Players), MaxPlayers)
+	}
+	seen := make(map[string]struct{}, len(p.Players))
+	for i, id := range p.Players {
+		if err := checkString(fmt.Sprintf("players[%d]", i), id, MaxIDLen, true); err != nil {
+			return err
+		}
+		if _, dup := seen[id]; dup {
+			return invalid("players[%d]: account %q listed twice", i, id)
+		}
+		seen[id] = struct{}{}
+	}
+	return nil
+}
+
+func (p *MatchStarted) normalize() {
+	if p.Players == nil {
+		p.Players = []string{}
+	}
+	p.Players = slices.Clone(p.Players)
+}
+
+func (p *MatchEvent) validate() error {
+	if err := checkString("name", p.Name, MaxNameLen, true); err != nil {
+		return err
+	}
+	if len(p.Data) > 0 && !json.Valid(p.Data) {
+		return fmt.Errorf("%w: match.event data is not JSON", ErrMalformed)
+	}
+	return nil
+}
+
+func (p *MatchEvent) normalize() {
+	if len(p.Data) == 0 {
+		p.Data = nil
+		return
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, p.Data) == nil {
+		p.Data = buf.Bytes()
+	}
+	if string(p.Data) == "null" {
+		p.Data = nil
+	}
+}
+
+func (p *MatchEnded) validate() error {
+	if err := checkString("mode", p.Mode, MaxNameLen, true); err != nil {
+		return err
+	}
+	if len(p.Label) > MaxLabelLen || !utf8.ValidString(p.Label) {
+		return invalid("label must be valid UTF-8 of at most %d bytes", MaxLabelLen)
+	}
+	if err := checkString("reason", p.Reason, MaxNameLen, true); err != nil {
+		return err
+	}
+	if err := checkTime("started_at", p.StartedAt); err != nil {
+		return err
+	}
+	if err := checkTime("ended_at", p.EndedAt); err != nil {
+		return err
+	}
+	if p.EndedAt.Before(p.StartedAt) {
+		return invalid("ended_at is before started_at")
+	}
+	if p.DurationMs < 0 {
+		return invalid("duration_ms is negative")
+	}
+	if len(p.Results) > MaxPlayers {
+		return invalid("%d results, more than %d", len(p.Results), MaxPlayers)
+	}
+	seen := make(map[string]struct{}, len(p.Results))
+	for i, r := range p.Results {
+		if err := checkString(fmt.Sprintf("results[%d].account_id", i), r.AccountID, MaxIDLen, true); err != nil {
+			return err
+		}
+		if _, dup := seen[r.AccountID]; dup {
+			return invalid("results[%d]: account %q listed twice", i, r.AccountID)
+		}
+		seen[r.AccountID] = struct{}{}
+		if r.Placement < 1 || r.Placement > MaxPlacement {
+			return invalid("results[%d].placement %d not in 1..%d", i, r.Placement, MaxPlacement)
+		}
+		if len(r.Stats) > MaxStats {
+			return invalid("results[%d]: %d stats, more than %d", i, len(r.Stats), MaxStats)
+		}
+		for _, k := range slices.Sorted(maps.Keys(r.Stats)) {
+			if err := checkString(fmt.Sprintf("results[%d].stats key", i), k, MaxNameLen, true); err != nil {
+				return err
+			}
+			if v := r.Stats[k]; math.IsNaN(v) || math.IsInf(v, 0) {
+				return invalid("results[%d].stats[%q] is not a finite number", i, k)
+			}
+		}
+	}
+	return nil
+}
+
+func (p *MatchEnded) normalize() {
+	p.StartedAt = p.StartedAt.UTC()
+	p.EndedAt = p.EndedAt.UTC()
+	if p.Results == nil {
+		p.Results = []PlayerResult{}
+	}
+	p.Results = slices.Clone(p.Results) // never change the caller's slice
+	for i := range p.Results {
+		if len(p.Results[i].Stats) == 0 {
+			p.Results[i].Stats = nil
+		}
+	}
+}

@@ -1,0 +1,761 @@
+package store
+
+// Match results: the durable side of the MatchStarted and MatchEnded events.
+//
+// The raw facts are matches and match_results. Player stats and leaderboard
+// records are derived from them, in the same transaction that stores a
+// result, and RecomputeDerived rebuilds them from the raw facts alone. The
+// persistence service maps the event schema onto the records below; the
+// store does not import it.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// ErrInvalid is returned (wrapped, with the offending change) when a change
+// passed to ApplyChanges is malformed. Nothing of the batch is applied.
+var ErrInvalid = errors.New("store: invalid change")
+
+// MatchStartRecord is a MatchStarted event.
+type MatchStartRecord struct {
+	EventID   string // idempotency key
+	MatchID   string
+	Mode      string // never empty: "" means "all modes" in stats and boards
+	Label     string
+	Node      string
+	StartedAt time.Time
+}
+
+// MatchEndRecord is a MatchEnded event with every player's result.
+type MatchEndRecord struct {
+	EventID    string // idempotency key
+	MatchID    string
+	Mode       string
+	Label      string
+	Node       string
+	Reason     string
+	StartedAt  time.Time
+	EndedAt    time.Time
+	DurationMs int64
+	Results    []ResultRecord
+}
+
+// ResultRecord is one player's result in a match.
+type ResultRecord struct {
+	AccountID string
+	Placement int // 1 = best; equal placements are ties
+	Score     int64
+	Stats     map[string]float64 // free-form; nil when empty
+}
+
+// Change is one event of a batch: exactly one of Start and End is set.
+type Change struct {
+	Start *MatchStartRecord
+	End   *MatchEndRecord
+}
+
+// StartChange wraps a start record as a Change.
+func StartChange(r MatchStartRecord) Change { return Change{Start: &r} }
+
+// EndChange wraps an end record as a Change.
+func EndChange(r MatchEndRecord) Change { return Change{End: &r} }
+
+// Event types as stored in processed_events.type.
+const (
+	EventMatchStarted = "match_started"
+	EventMatchEnded   = "match_ended"
+)
+
+// MatchRecord is a stored match; EndedAt is zero and Results empty while it
+// runs.
+type MatchRecord struct {
+	ID         string
+	Mode       string
+	Label      string
+	Node       string
+	StartedAt  time.Time
+	EndedAt    time.Time
+	DurationMs int64
+	EndReason  string
+	Results    []ResultRecord // by placement, then account id
+}
+
+// Ended reports whether the match has ended.
+func (m MatchRecord) Ended() bool { return !m.EndedAt.IsZero() }
+
+// PlayerStatsRecord is a player's aggregate over one mode, or over all modes
+// when Mode is "".
+type PlayerStatsRecord struct {
+	AccountID string
+	Mode      string
+	Games     int64
+	Wins      int64 // matches with placement 1
+	ScoreSum  int64
+	Rating    float64   // see InitialRating
+	UpdatedAt time.Time // end time of the latest match counted
+}
+
+// Rating parameters. A player's rating (per mode, and over all modes) starts
+// at InitialRating and moves after every ended match with two or more
+// players by a multiplayer Elo update computed from the pre-match ratings:
+//
+//	R'_i = R_i + K/(n-1) * sum over j != i of (S_ij - E_ij)
+//	E_ij = 1 / (1 + 10^((R_j - R_i)/400))
+//	S_ij = 1 if placement_i < placement_j, 0.5 if equal, 0 otherwise
+//
+// with K = RatingK and n the number of players. Opponents are summed in
+// account-id order and matches are applied in (ended_at, match id) order
+// within a batch, so applying the same events in the same order (or
+// RecomputeDerived) gives bit-identical ratings. The sum of all players'
+// changes in a match is zero.
+const (
+	InitialRating = 1500.0
+	RatingK       = 32.0
+)
+
+// eloDeltas returns each player's rating change; ratings and placements are
+// parallel and in account-id order.
+func eloDeltas(ratings []float64, placements []int) []float64 {
+	n := len(ratings)
+	d := make([]float64, n)
+	if n < 2 {
+		return d
+	}
+	k := RatingK / float64(n-1)
+	for i := range ratings {
+		var sum float64
+		for j := range ratings {
+			if i == j {
+				continue
+			}
+			var score float64
+			switch {
+			case placements[i] < placements[j]:
+				score = 1
+			case placements[i] == placements[j]:
+				score = 0.5
+			}
+			sum += score - expected(ratings[i], ratings[j])
+		}
+		d[i] = k * sum
+	}
+	return d
+}
+
+func expected(ri, rj float64) float64 {
+	return 1 / (1 + math.Pow(10, (rj-ri)/400))
+}
+
+// --- applying changes ---
+
+// row forms of a normalised change
+type matchRow struct {
+	id, mode, label, node string
+	started, ended        time.Time // ended zero for a start
+	durationMs            int64
+	reason                string
+}
+
+type resultRow struct {
+	account   string
+	placement int
+	score     int64
+	stats     string // JSON object
+}
+
+type change struct {
+	eventID string
+	end     bool
+	row     matchRow
+	results []resultRow // in account-id order
+}
+
+// endedMatch is what the derived data is computed from.
+type endedMatch struct {
+	id, mode string
+	ended    time.Time
+	results  []resultRow // in account-id order
+}
+
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func normalise(in []Change) ([]change, error) {
+	out := make([]change, 0, len(in))
+	for i, c := range in {
+		bad := func(format string, a ...any) error {
+			return fmt.Errorf("%w: change %d: %s", ErrInvalid, i, fmt.Sprintf(format, a...))
+		}
+		switch {
+		case (c.Start == nil) == (c.End == nil):
+			return nil, bad("exactly one of Start and End must be set")
+		case c.Start != nil:
+			r := c.Start
+			if r.EventID == "" || r.MatchID == "" || r.Mode == "" || r.StartedAt.IsZero() {
+				return nil, bad("start event %q: EventID, MatchID, Mode and StartedAt are required", r.EventID)
+			}
+			out = append(out, change{eventID: r.EventID, row: matchRow{
+				id: r.MatchID, mode: r.Mode, label: r.Label, node: r.Node, started: normTime(r.StartedAt),
+			}})
+		default:
+			r := c.End
+			if r.EventID == "" || r.MatchID == "" || r.Mode == "" || r.StartedAt.IsZero() || r.EndedAt.IsZero() {
+				return nil, bad("end event %q: EventID, MatchID, Mode, StartedAt and EndedAt are required", r.EventID)
+			}
+			ch := change{eventID: r.EventID, end: true, row: matchRow{
+				id: r.MatchID, mode: r.Mode, label: r.Label, node: r.Node, started: normTime(r.StartedAt),
+				ended: normTime(r.EndedAt), durationMs: r.DurationMs, reason: r.Reason,
+			}}
+			seen := make(map[string]bool, len(r.Results))
+			for _, res := range r.Results {
+				if res.AccountID == "" || res.Placement < 1 || seen[res.AccountID] {
+					return nil, bad("end event %q: result %+v: AccountID required and unique, Placement >= 1", r.EventID, res)
+				}
+				seen[res.AccountID] = true
+				stats := "{}"
+				if len(res.Stats) > 0 {
+					b, err := json.Marshal(res.Stats) // sorted keys
+					if err != nil {
+						return nil, bad("end event %q: stats of %s: %v", r.EventID, res.AccountID, err)
+					}
+					stats = string(b)
+				}
+				ch.results = append(ch.results, resultRow{account: res.AccountID, placement: res.Placement, score: res.Score, stats: stats})
+			}
+			sort.Slice(ch.results, func(a, b int) bool { return ch.results[a].account < ch.results[b].account })
+			out = append(out, ch)
+		}
+	}
+	return out, nil
+}
+
+// ApplyChanges applies a batch of match events in one transaction and
+// returns how many were applied; the rest repeated an event id already
+// processed (in an earlier batch or earlier in this one) and were skipped,
+// so applying a batch twice changes nothing.
+//
+// A start inserts the match, or refreshes its start fields while it has not
+// ended; a start arriving after the end changes nothing. An end writes the
+// end fields and the results and updates player_stats and every leaderboard
+// of the match's mode and of all modes. A second end (another event id) for
+// a match that already ended is recorded as processed and changes nothing.
+// Within a batch, ends are applied in (EndedAt, MatchID) order.
+//
+// Nothing is applied when an error is returned; a malformed change yields
+// ErrInvalid. The work is set-based (a handful of multi-row statements per
+// batch whatever its size), so batches of hundreds are much cheaper per
+// event than single events.
+func (s *Store) ApplyChanges(ctx context.Context, changes []Change) (int, error) {
+	if len(changes) == 0 {
+		return 0, nil
+	}
+	norm, err := normalise(changes)
+	if err != nil {
+		return 0, err
+	}
+	applied := 0
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.d.applyLock(ctx, tx); err != nil {
+			return err
+		}
+		fresh, err := s.markProcessed(ctx, tx, norm)
+		if err != nil {
+			return err
+		}
+		applied = len(fresh)
+		ends, err := s.upsertMatches(ctx, tx, fresh)
+		if err != nil {
+			return err
+		}
+		if err := s.insertResults(ctx, tx, ends); err != nil {
+			return err
+		}
+		return s.derive(ctx, tx, ends)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return applied, nil
+}
+
+// markProcessed records the batch's event ids and returns the changes whose
+// id was new, in batch order (the first of repeats within the batch).
+func (s *Store) markProcessed(ctx context.Context, tx *sql.Tx, cs []change) ([]change, error) {
+	now := s.d.time(time.Now())
+	first := make(map[string]bool, len(cs))
+	args := make([]any, 0, 4*len(cs))
+	for _, c := range cs {
+		if first[c.eventID] {
+			continue
+		}
+		first[c.eventID] = true
+		typ := EventMatchStarted
+		if c.end {
+			typ = EventMatchEnded
+		}
+		args = append(args, c.eventID, typ, c.row.id, now)
+	}
+	inserted := make(map[string]bool, len(first))
+	err := s.execValues(ctx, tx, `INSERT INTO processed_events (event_id, type, match_id, processed_at) VALUES `,
+		` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, 4, args, func(rows *sql.Rows) error {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			inserted[id] = true
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	fresh := make([]change, 0, len(inserted))
+	for _, c := range cs {
+		if inserted[c.eventID] {
+			fresh = append(fresh, c)
+			delete(inserted, c.eventID)
+		}
+	}
+	return fresh, nil
+}
+
+// upsertMatches writes one row per match of the batch, with the same effect
+// as applying the changes one by one: the first end of a match wins and
+// later changes to it are no-ops; without an end, the last start wins. It
+// returns the ends that took effect (their match had not ended before).
+func (s *Store) upsertMatches(ctx context.Context, tx *sql.Tx, cs []change) ([]endedMatch, error) {
+	type agg struct {
+		row matchRow
+		end *change
+	}
+	byID := make(map[string]*agg, len(cs))
+	var order []*agg
+	for i := range cs {
+		c := &cs[i]
+		a := byID[c.row.id]
+		if a == nil {
+			a = &agg{}
+			byID[c.row.id] = a
+			order = append(order, a)
+		}
+		if a.end != nil {
+			continue
+		}
+		a.row = c.row
+		if c.end {
+			a.end = c
+		}
+	}
+	args := make([]any, 0, 8*len(order))
+	for _, a := range order {
+		r := a.row
+		if a.end != nil {
+			args = append(args, r.id, r.mode, r.label, r.node, s.d.time(r.started), s.d.time(r.ended), r.durationMs, r.reason)
+		} else {
+			args = append(args, r.id, r.mode, r.label, r.node, s.d.time(r.started), nil, nil, nil)
+		}
+	}
+	touched := make(map[string]bool, len(order))
+	err := s.execValues(ctx, tx, `INSERT INTO matches (id, mode, label, node, started_at, ended_at, duration_ms, end_reason) VALUES `,
+		` ON CONFLICT (id) DO UPDATE SET mode=excluded.mode, label=excluded.label, node=excluded.node, started_at=excluded.started_at,
+		ended_at=excluded.ended_at, duration_ms=excluded.duration_ms, end_reason=excluded.end_reason
+		WHERE matches.ended_at IS NULL RETURNING id`, 8, args, func(rows *sql.Rows) error {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			touched[id] = true
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	var ends []endedMatch
+	for _, a := range order {
+		if a.end != nil && touched[a.row.id] {
+			ends = append(ends, endedMatch{id: a.row.id, mode: a.row.mode, ended: a.row.ended, results: a.end.results})
+		}
+	}
+	return ends, nil
+}
+
+func (s *Store) insertResults(ctx context.Context, tx *sql.Tx, ends []endedMatch) error {
+	var args []any
+	for _, e := range ends {
+		for _, r := range e.results {
+			args = append(args, e.id, r.account, r.placement, r.score, r.stats)
+		}
+	}
+	return s.execValues(ctx, tx, `INSERT INTO match_results (match_id, account_id, placement, score, stats) VALUES `, ``, 5, args, nil)
+}
+
+// --- derived data ---
+
+// derive updates player_stats and leaderboard_records for ends, which took
+// effect in this transaction; it sorts them by (ended, id).
+func (s *Store) derive(ctx context.Context, tx *sql.Tx, ends []endedMatch) error {
+	if len(ends) == 0 {
+		return nil
+	}
+	sort.SliceStable(ends, func(i, j int) bool {
+		if !ends[i].ended.Equal(ends[j].ended) {
+			return ends[i].ended.Before(ends[j].ended)
+		}
+		return ends[i].id < ends[j].id
+	})
+	if err := s.updatePlayerStats(ctx, tx, ends); err != nil {
+		return err
+	}
+	boards, err := s.queryBoards(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return s.updateLeaderboards(ctx, tx, boards, ends)
+}
+
+type statKey struct{ account, mode string }
+
+func (s *Store) updatePlayerStats(ctx context.Context, tx *sql.Tx, ends []endedMatch) error {
+	modes := map[string]bool{"": true}
+	seen := map[string]bool{}
+	var accounts []any
+	for _, e := range ends {
+		modes[e.mode] = true
+		for _, r := range e.results {
+			if !seen[r.account] {
+				seen[r.account] = true
+				accounts = append(accounts, r.account)
+			}
+		}
+	}
+	state := make(map[statKey]*PlayerStatsRecord, 2*len(accounts))
+	const perQuery = 1000
+	for len(accounts) > 0 {
+		n := min(len(accounts), perQuery)
+		err := func() error {
+			rows, err := tx.QueryContext(ctx, `SELECT account_id, mode, games, wins, score_sum, rating, updated_at FROM player_stats
+				WHERE account_id IN (`+s.inList(n)+`)`, accounts[:n]...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				st, err := scanPlayerStats(rows)
+				if err != nil {
+					return err
+				}
+				if modes[st.Mode] {
+					state[statKey{st.AccountID, st.Mode}] = &st
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return err
+		}
+		accounts = accounts[n:]
+	}
+
+	var dirty []statKey
+	marked := make(map[statKey]bool, 2*len(seen))
+	get := func(k statKey) *PlayerStatsRecord {
+		st := state[k]
+		if st == nil {
+			st = &PlayerStatsRecord{AccountID: k.account, Mode: k.mode, Rating: InitialRating}
+			state[k] = st
+		}
+		if !marked[k] {
+			marked[k] = true
+			dirty = append(dirty, k)
+		}
+		return st
+	}
+	ratings := make([]float64, 0, 8)
+	places := make([]int, 0, 8)
+	stats := make([]*PlayerStatsRecord, 0, 8)
+	for _, e := range ends {
+		for _, mode := range [2]string{e.mode, ""} {
+			ratings, places, stats = ratings[:0], places[:0], stats[:0]
+			for _, r := range e.results {
+				st := get(statKey{r.account, mode})
+				stats = append(stats, st)
+				ratings = append(ratings, st.Rating)
+				places = append(places, r.placement)
+			}
+			deltas := eloDeltas(ratings, places)
+			for i, r := range e.results {
+				st := stats[i]
+				st.Games++
+				if r.placement == 1 {
+					st.Wins++
+				}
+				st.ScoreSum += r.score
+				st.Rating += deltas[i]
+				if e.ended.After(st.UpdatedAt) {
+					st.UpdatedAt = e.ended
+				}
+			}
+		}
+	}
+	args := make([]any, 0, 7*len(dirty))
+	for _, k := range dirty {
+		st := state[k]
+		args = append(args, st.AccountID, st.Mode, st.Games, st.Wins, st.ScoreSum, st.Rating, s.d.time(st.UpdatedAt))
+	}
+	return s.execValues(ctx, tx, `INSERT INTO player_stats (account_id, mode, games, wins, score_sum, rating, updated_at) VALUES `,
+		` ON CONFLICT (account_id, mode) DO UPDATE SET games=excluded.games, wins=excluded.wins, score_sum=excluded.score_sum,
+		rating=excluded.rating, updated_at=excluded.updated_at`, 7, args, nil)
+}
+
+func scanPlayerStats(row interface{ Scan(...any) error }) (PlayerStatsRecord, error) {
+	var st PlayerStatsRecord
+	var at dbTime
+	err := row.Scan(&st.AccountID, &st.Mode, &st.Games, &st.Wins, &st.ScoreSum, &st.Rating, &at)
+	st.UpdatedAt = at.T
+	return st, err
+}
+
+// RecomputeDerived rebuilds player_stats and leaderboard_records from the
+// ended matches and their results, applied in (ended_at, match id) order,
+// in one transaction (writers wait). Derived data kept by ApplyChanges
+// equals the recomputation when the ends were applied in that order, which
+// a consumer of an ordered event stream does; after late or out-of-order
+// ends, only ratings (and ties of 'latest' boards) can differ, and running
+// this makes them canonical.
+func (s *Store) RecomputeDerived(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.d.applyLock(ctx, tx); err != nil {
+			return err
+		}
+		for _, q := range []string{`DELETE FROM player_stats`, `DELETE FROM leaderboard_records`} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return err
+			}
+		}
+		const page = 500
+		var lastAt time.Time
+		lastID := ""
+		for {
+			q := `SELECT id, mode, ended_at FROM matches WHERE ended_at IS NOT NULL`
+			args := []any{}
+			if lastID != "" {
+				q += ` AND (ended_at > $1 OR (ended_at = $1 AND id > $2))`
+				args = append(args, s.d.time(lastAt), lastID)
+			}
+			q += fmt.Sprintf(` ORDER BY ended_at, id LIMIT %d`, page)
+			ends, err := queryEnds(ctx, tx, q, args)
+			if err != nil {
+				return err
+			}
+			if len(ends) == 0 {
+				return nil
+			}
+			if err := s.loadResults(ctx, tx, ends); err != nil {
+				return err
+			}
+			lastAt, lastID = ends[len(ends)-1].ended, ends[len(ends)-1].id
+			if err := s.derive(ctx, tx, ends); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+func queryEnds(ctx context.Context, tx *sql.Tx, q string, args []any) ([]endedMatch, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ends []endedMatch
+	for rows.Next() {
+		var e endedMatch
+		var at dbTime
+		if err := rows.Scan(&e.id, &e.mode, &at); err != nil {
+			return nil, err
+		}
+		e.ended = at.T
+		ends = append(ends, e)
+	}
+	return ends, rows.Err()
+}
+
+func (s *Store) loadResults(ctx context.Context, tx *sql.Tx, ends []endedMatch) error {
+	idx := make(map[string]int, len(ends))
+	args := make([]any, len(ends))
+	for i, e := range ends {
+		idx[e.id] = i
+		args[i] = e.id
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT match_id, account_id, placement, score FROM match_results
+		WHERE match_id IN (`+s.inList(len(args))+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var r resultRow
+		if err := rows.Scan(&id, &r.account, &r.placement, &r.score); err != nil {
+			return err
+		}
+		e := &ends[idx[id]]
+		e.results = append(e.results, r)
+	}
+	for i := range ends {
+		rs := ends[i].results
+		sort.Slice(rs, func(a, b int) bool { return rs[a].account < rs[b].account })
+	}
+	return rows.Err()
+}
+
+// --- reads ---
+
+const matchCols = `id, mode, label, node, started_at, ended_at, duration_ms, end_reason`
+
+func scanMatch(row interface{ Scan(...any) error }) (MatchRecord, error) {
+	var m MatchRecord
+	var started, ended dbTime
+	var dur sql.NullInt64
+	var reason sql.NullString
+	if err := row.Scan(&m.ID, &m.Mode, &m.Label, &m.Node, &started, &ended, &dur, &reason); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return MatchRecord{}, ErrNotFound
+		}
+		return MatchRecord{}, err
+	}
+	m.StartedAt, m.EndedAt, m.DurationMs, m.EndReason = started.T, ended.T, dur.Int64, reason.String
+	return m, nil
+}
+
+// Match returns a match with its results.
+func (s *Store) Match(ctx context.Context, id string) (MatchRecord, error) {
+	m, err := scanMatch(s.r.QueryRowContext(ctx, `SELECT `+matchCols+` FROM matches WHERE id=$1`, id))
+	if err != nil {
+		return MatchRecord{}, err
+	}
+	ms := []MatchRecord{m}
+	if err := s.fillResults(ctx, ms); err != nil {
+		return MatchRecord{}, err
+	}
+	return ms[0], nil
+}
+
+// PlayerMatches pages through the ended matches an account played, newest
+// first (by match id: UUIDv7 ids are time-ordered), each with every
+// player's result. before is the cursor: "" for the first page, then the
+// next value of the previous page, which is "" after the last page. limit
+// defaults to 20 and is capped at 200.
+func (s *Store) PlayerMatches(ctx context.Context, accountID, before string, limit int) ([]MatchRecord, string, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	limit = min(limit, 200)
+	q := `SELECT ` + prefixed("m.", matchCols) + ` FROM match_results r JOIN matches m ON m.id = r.match_id WHERE r.account_id = $1`
+	args := []any{accountID}
+	if before != "" {
+		q += ` AND r.match_id < $2`
+		args = append(args, before)
+	}
+	q += fmt.Sprintf(` ORDER BY r.match_id DESC LIMIT %d`, limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []MatchRecord
+	for rows.Next() {
+		m, err := scanMatch(rows)
+		if err != nil {
+			rows.Close()
+			return nil, "", err
+		}
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].ID
+	}
+	if err := s.fillResults(ctx, out); err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+func (s *Store) fillResults(ctx context.Context, ms []MatchRecord) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	idx := make(map[string]int, len(ms))
+	args := make([]any, len(ms))
+	for i, m := range ms {
+		idx[m.ID] = i
+		args[i] = m.ID
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT match_id, account_id, placement, score, stats FROM match_results
+		WHERE match_id IN (`+s.inList(len(args))+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var stats []byte
+		var r ResultRecord
+		if err := rows.Scan(&id, &r.AccountID, &r.Placement, &r.Score, &stats); err != nil {
+			return err
+		}
+		if len(stats) > 0 && string(stats) != "{}" {
+			if err := json.Unmarshal(stats, &r.Stats); err != nil {
+				return fmt.Errorf("store: stats of match %s, account %s: %w", id, r.AccountID, err)
+			}
+			if len(r.Stats) == 0 {
+				r.Stats = nil
+			}
+		}
+		m := &ms[idx[id]]
+		m.Results = append(m.Results, r)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range ms {
+		rs := ms[i].Results
+		sort.Slice(rs, func(a, b int) bool {
+			if rs[a].Placement != rs[b].Placement {
+				return rs[a].Placement < rs[b].Placement
+			}
+			return rs[a].AccountID < rs[b].AccountID
+		})
+	}
+	return nil
+}
+
+// PlayerStats returns an account's stats, the all-modes row (Mode "")
+// first, then by mode; none (and no error) when it has no ended match.
+func (s *Store) PlayerStats(ctx context.Context, accountID string) ([]PlayerStatsRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT account_id, mode, games, wins, score_sum, rating, updated_at FROM player_stats WHERE account_id=$1`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []PlayerStatsRecord
+	for rows.Next() {
+		st, err := scanPlayerStats(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Mode < out[j].Mode })
+	return out, rows.Err()
+}
