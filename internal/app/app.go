@@ -19,6 +19,7 @@ import (
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/cache"
+	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/store"
 )
@@ -50,6 +51,7 @@ type Main struct {
 	volatile *volatile
 	auth     *auth.Service
 	game     *game
+	bus      *events.Bus
 	gateway  *gateway.Server
 	listener net.Listener
 	registry *prometheus.Registry
@@ -128,11 +130,20 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		gd.Auth = m.auth
 		registerAuthMetrics(m.registry, m.auth)
 	}
+	if needs(roles, "events") {
+		if m.bus, err = openEvents(ctx, m); err != nil {
+			return err
+		}
+		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "events", Check: m.bus.Ready})
+	}
 	if needs(roles, "engine") {
 		if m.game, err = openGame(m); err != nil {
 			return err
 		}
 		gd.Matches, gd.Tickets = m.game.engine, m.volatile.kv
+	}
+	if slices.Contains(roles, RolePersistence) {
+		gd.Records = m.store
 	}
 	if !slices.Contains(roles, RoleAuth) && m.Config.Gateway.AuthURL != "" {
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(m.Config.Gateway.AuthURL)})
@@ -199,6 +210,10 @@ func (m *Main) Close() error {
 		if err := m.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
+	}
+	if m.bus != nil {
+		errs = append(errs, m.bus.Close())
+		m.bus = nil
 	}
 	if m.volatile != nil {
 		errs = append(errs, m.volatile.Close())

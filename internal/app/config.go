@@ -22,7 +22,8 @@ type Config struct {
 	DataDir     string   `yaml:"data_dir" help:"directory for the SQLite database, signing keys and other local state"`
 	Listen      string   `yaml:"listen" help:"HOST:PORT the HTTP server listens on (port 0 picks a free port)"`
 	DatabaseURL string   `yaml:"database_url" help:"postgres://... to use PostgreSQL; empty for SQLite in data_dir"`
-	Roles       []string `yaml:"roles" help:"roles this process runs: all, or a comma-separated list of gateway, auth, game"`
+	Roles       []string `yaml:"roles" help:"roles this process runs: all, or a comma-separated list of gateway, auth, game, persistence"`
+	NATSURL     string   `yaml:"nats_url" help:"nats://HOST:PORT[,nats://...]: the NATS JetStream server or cluster that carries match events; empty = embedded in this process (file storage in data_dir/nats)"`
 
 	RedisURL         string `yaml:"redis_url" help:"redis://HOST:PORT/DB, a comma-separated list of redis:// seeds, or redis-cluster://HOST:PORT,...: the shared cache and (unless kv says otherwise) key-value store; empty = in-process"`
 	RedisPrefix      string `yaml:"redis_prefix" help:"prefix of every key multijuego keeps in Redis, so several deployments can share one Redis"`
@@ -37,6 +38,18 @@ type Config struct {
 	Gateway gateway.Config `yaml:"gateway"`
 	Auth    auth.Config    `yaml:"auth"`
 	Game    GameConfig     `yaml:"game"`
+	Events  EventsConfig   `yaml:"events"`
+}
+
+// EventsConfig configures the event queue (NATS JetStream) and the
+// persistence role that consumes it.
+type EventsConfig struct {
+	Listen          string        `yaml:"listen" help:"embedded NATS only: HOST:PORT where it also accepts clients (empty: in-process only)"`
+	Sync            string        `yaml:"sync" help:"embedded NATS: default (an ack means written, fsync within 2 minutes) or always (an ack means fsynced; about 20x slower publishing)"`
+	DuplicateWindow time.Duration `yaml:"duplicate_window" help:"how long JetStream remembers event ids to drop duplicate publishes"`
+	Buffer          int           `yaml:"buffer" help:"events a game node holds while the queue is unreachable (results beyond it go to a spool file, other events are dropped and counted)"`
+	Batch           int           `yaml:"batch" help:"persistence: events written per database transaction at most"`
+	MaxDeliver      int           `yaml:"max_deliver" help:"persistence: deliveries of a failing event before it is moved to the dead-letter queue"`
 }
 
 // GameConfig configures the game role: the match engine and the game node.
@@ -88,6 +101,7 @@ func DefaultConfig() Config {
 		Auth:           auth.DefaultConfig(),
 		Game: GameConfig{MaxMatches: 10_000, SnapshotEvery: 100, SnapshotTTL: 10 * time.Minute, Heartbeat: 2 * time.Second,
 			DisconnectGrace: 30 * time.Second, ShutdownGrace: 10 * time.Second},
+		Events: EventsConfig{Sync: "default", DuplicateWindow: 2 * time.Minute, Buffer: 10_000, Batch: 500, MaxDeliver: 5},
 	}
 }
 
@@ -96,16 +110,22 @@ const (
 	RoleGateway = "gateway"
 	RoleAuth    = "auth"
 	RoleGame    = "game"
+	// RolePersistence consumes match events and writes them to the
+	// database.
+	RolePersistence = "persistence"
 )
 
 // knownRoles lists the roles in start order. "all" means every one.
-var knownRoles = []string{RoleGateway, RoleAuth, RoleGame}
+var knownRoles = []string{RoleGateway, RoleAuth, RoleGame, RolePersistence}
 
 // roleNeeds is the dependency map: what each role needs from the process.
 var roleNeeds = map[string][]string{
 	RoleGateway: {"http"},
 	RoleAuth:    {"http", "store", "kv", "keys"},
-	RoleGame:    {"http", "kv", "engine"},
+	RoleGame:    {"http", "kv", "engine", "events"},
+	// The persistence role serves the match history and leaderboard reads
+	// through the gateway, so it needs the database and http too.
+	RolePersistence: {"http", "store", "events"},
 }
 
 // ExpandRoles resolves "all" and removes duplicates.
@@ -180,6 +200,23 @@ func (c Config) Validate() error {
 	v.Check(c.Game.Heartbeat >= 100*time.Millisecond && c.Game.Heartbeat <= time.Minute, "game.heartbeat", "must be between 100ms and 1m, got %s", c.Game.Heartbeat)
 	v.Check(c.Game.DisconnectGrace >= 0 && c.Game.DisconnectGrace <= time.Hour, "game.disconnect_grace", "must be between 0s and 1h, got %s", c.Game.DisconnectGrace)
 	v.Check(c.Game.ShutdownGrace >= 0 && c.Game.ShutdownGrace <= 10*time.Minute, "game.shutdown_grace", "must be between 0s and 10m, got %s", c.Game.ShutdownGrace)
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		pu, err := url.Parse(u)
+		v.Check(err == nil && (pu.Scheme == "nats" || pu.Scheme == "tls") && pu.Host != "", "nats_url", "must be nats://HOST:PORT[,nats://...], got %q", u)
+	}
+	e := c.Events
+	if e.Listen != "" {
+		_, _, err := net.SplitHostPort(e.Listen)
+		v.Check(err == nil, "events.listen", "must be HOST:PORT, got %q", e.Listen)
+	}
+	v.Check(e.Sync == "default" || e.Sync == "always", "events.sync", "must be default or always, got %q", e.Sync)
+	v.Check(e.DuplicateWindow >= time.Second && e.DuplicateWindow <= 24*time.Hour, "events.duplicate_window", "must be between 1s and 24h, got %s", e.DuplicateWindow)
+	v.Check(e.Buffer >= 1 && e.Buffer <= 10_000_000, "events.buffer", "must be between 1 and 10000000, got %d", e.Buffer)
+	v.Check(e.Batch >= 1 && e.Batch <= 10_000, "events.batch", "must be between 1 and 10000, got %d", e.Batch)
+	v.Check(e.MaxDeliver >= 1 && e.MaxDeliver <= 1000, "events.max_deliver", "must be between 1 and 1000, got %d", e.MaxDeliver)
 	v.Check(c.Log.Format == "text" || c.Log.Format == "json", "log.format", "must be text or json, got %q", c.Log.Format)
 	v.Check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	v.Check(c.Store.MaxOpenConns >= 1 && c.Store.MaxOpenConns <= 1000, "store.max_open_conns", "must be between 1 and 1000, got %d", c.Store.MaxOpenConns)

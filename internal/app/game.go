@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/gamenode"
 	"github.com/multijuego/multijuego/match"
 )
@@ -48,6 +50,7 @@ type game struct {
 	node   *gamenode.Node
 	relay  *senderRelay
 	grace  time.Duration
+	pub    *events.Publisher
 }
 
 func openGame(m *Main) (*game, error) {
@@ -72,11 +75,13 @@ func openGame(m *Main) (*game, error) {
 		return nil, err
 	}
 	var node *gamenode.Node
+	pub, hooks := newPublisher(m, m.bus, nodeID)
+	g.pub = pub
 	engine, err := match.NewEngine(match.Config{
 		Sender: g.relay, Logger: m.Logger, MaxMatches: c.MaxMatches,
 		DisconnectGrace: c.DisconnectGrace, ShutdownGrace: c.ShutdownGrace,
 		SnapshotEvery: c.SnapshotEvery, OnSnapshot: func(s match.Snapshot) { node.OnSnapshot(s) },
-		OnTick: onTick,
+		OnTick: onTick, OnStart: hooks.OnStart, OnEvent: hooks.OnEvent, OnEnd: hooks.OnEnd,
 	})
 	if err != nil {
 		return nil, err
@@ -110,6 +115,13 @@ func (g *game) run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), g.grace+5*time.Second)
 	err := g.engine.Shutdown(sctx)
 	cancel()
+	// The matches' last results are queued: flush them, or spool them to
+	// disk for the next start.
+	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if perr := g.pub.Close(pctx); perr != nil {
+		err = errors.Join(err, perr)
+	}
+	pcancel()
 	stop()
 	if nerr := <-done; nerr != nil {
 		return nerr

@@ -64,7 +64,7 @@ func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 		}
 	}
 	gw, err := gateway.New(gcfg, gateway.Deps{
-		Auth: svc, Matches: engine, Tickets: newKV(t), Registry: prometheus.NewRegistry(), Version: "test",
+		Auth: svc, Matches: engine, Tickets: newKV(t), Records: st, Registry: prometheus.NewRegistry(), Version: "test",
 		Ready: []gateway.ReadyCheck{{Name: "database", Check: st.Ping}},
 	})
 	if err != nil {
@@ -426,7 +426,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	var src []byte
-	for _, f := range []string{"authapi.go", "matchapi.go", "realtime.go"} {
+	for _, f := range []string{"authapi.go", "matchapi.go", "realtime.go", "recordsapi.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

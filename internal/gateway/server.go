@@ -108,8 +108,11 @@ type Deps struct {
 	// Matches is the match engine when the game role runs in this process;
 	// with it the gateway serves the match API and the realtime sockets,
 	// keeping single-use socket tickets in Tickets.
-	Matches  Engine
-	Tickets  Tickets
+	Matches Engine
+	Tickets Tickets
+	// Records is the database of finished matches and leaderboards when
+	// the persistence role runs in this process: the read API.
+	Records  Records
 	Ready    []ReadyCheck
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -121,6 +124,7 @@ type Server struct {
 	cfg      Config
 	auth     *auth.Service
 	matches  Engine
+	records  Records
 	rt       *realtime
 	ready    []ReadyCheck
 	log      *slog.Logger
@@ -140,7 +144,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, auth: d.Auth, matches: d.Matches, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
+	s := &Server{cfg: cfg, auth: d.Auth, matches: d.Matches, records: d.Records, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
 	for _, c := range cfg.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -184,6 +188,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 		s.rt = rt
 		rt.routes(mux)
+	}
+	if d.Records != nil {
+		if d.Auth == nil {
+			return nil, errors.New("gateway: the records API needs the auth role in the same process (to check tokens)")
+		}
+		s.recordRoutes(mux)
+	}
+	if d.Matches != nil || d.Records != nil {
+		mux.HandleFunc("GET /v1/matches/{id}", s.authenticated(s.getMatch))
 	}
 	s.handler = s.edge(s.unmatched(mux))
 	return s, nil

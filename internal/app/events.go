@@ -1,0 +1,84 @@
+package app
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/multijuego/multijuego/internal/events"
+	"github.com/multijuego/multijuego/match"
+)
+
+// openEvents connects to the event queue: the NATS JetStream server or
+// cluster at nats_url, or one embedded in this process.
+func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
+	c := m.Config
+	bus, err := events.Open(ctx, events.Config{
+		URL: c.NATSURL, DataDir: c.DataDir, Listen: c.Events.Listen,
+		DuplicateWindow: c.Events.DuplicateWindow, Sync: c.Events.Sync,
+	}, m.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if c.NATSURL == "" {
+		roles := ExpandRoles(c.Roles)
+		hasGame, hasPersist := false, false
+		for _, r := range roles {
+			hasGame = hasGame || r == RoleGame
+			hasPersist = hasPersist || r == RolePersistence
+		}
+		if hasGame != hasPersist {
+			m.Logger.Warn("events: NATS is embedded in this process but the game and persistence roles are not both here; " +
+				"set nats_url so that they share one queue, or match results stay in this process's stream")
+		}
+	}
+	return bus, nil
+}
+
+// newPublisher is the game node's side of the queue: the engine's start,
+// key-moment and end hooks become match.started, match.event and
+// match.ended events. Publish never blocks a match.
+func newPublisher(m *Main, bus *events.Bus, node string) (*events.Publisher, match.Config) {
+	pub := events.NewPublisher(bus, events.PublisherConfig{
+		Buffer: m.Config.Events.Buffer, SpoolDir: filepath.Join(m.Config.DataDir, "spool"),
+	}, m.Logger)
+	publish := func(ev events.Event, err error) {
+		if err == nil {
+			err = pub.Publish(ev)
+		}
+		if err != nil {
+			// The publisher counts and logs drops itself; this is an
+			// event it refused outright (invalid or closed).
+			m.Logger.Error("events: not published", "type", ev.Type, "match_id", ev.MatchID, "err", err)
+		}
+	}
+	hooks := match.Config{
+		OnStart: func(s match.Started) {
+			publish(events.NewMatchStarted(s.ID, node, events.MatchStarted{Mode: s.Mode, Label: s.Label}))
+		},
+		OnEvent: func(e match.Event) {
+			publish(events.NewMatchEvent(e.MatchID, node, events.MatchEvent{Name: e.Name, Data: e.Data}))
+		},
+		OnEnd: func(s match.Summary) {
+			publish(events.NewMatchEnded(s.ID, node, events.EndedFromSummary(s)))
+		},
+	}
+	registerPublisherMetrics(m.registry, pub)
+	return pub, hooks
+}
+
+func registerPublisherMetrics(reg *prometheus.Registry, p *events.Publisher) {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	reg.MustRegister(
+		counter("multijuego_events_published_total", "Match events acknowledged by the queue.", &p.Published),
+		counter("multijuego_events_retried_total", "Publish attempts retried while the queue was unreachable.", &p.Retried),
+		counter("multijuego_events_dropped_total", "Match events lost because the local buffer was full (never match.ended).", &p.Dropped),
+		counter("multijuego_events_spooled_total", "match.ended events written to the local spool file to be published later.", &p.Spooled),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_events_buffered", Help: "Match events waiting in this node's buffer."},
+			func() float64 { return float64(p.Buffered()) }),
+	)
+}
