@@ -519,3 +519,109 @@ func TestLoadTool(t *testing.T) {
 		})
 	}
 }
+
+// TestArenaResultPersisted plays an arena match over real sockets on the
+// embedded default (SQLite, embedded NATS JetStream): when it ends, its
+// result goes through the queue to the persistence role, and the match
+// record, each player's history and the leaderboards show it through the
+// API.
+func TestArenaResultPersisted(t *testing.T) {
+	t.Parallel()
+	p := start(t, "--data-dir", t.TempDir())
+	ctx := context.Background()
+	type player struct {
+		c  *client.Client
+		rt *client.Realtime
+		id string
+	}
+	var ps []player
+	for i := range 2 {
+		c, err := client.New(p.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := c.Device(ctx, fmt.Sprintf("e2e-persist-device-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := c.Connect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rt.Close()
+		ps = append(ps, player{c, rt, tok.AccountID})
+	}
+	m, err := ps[0].rt.CreateMatch(ctx, "arena", map[string]string{"time_limit": "10s", "max_players": "2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pl := range ps {
+		if _, err := pl.rt.Join(ctx, m.MatchID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both run at each other (arena input: seq u32, dx, dy, 0, 0), so
+	// someone gets tagged, until the time limit ends the match.
+	deadline := time.After(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var seq uint32
+	ended := false
+	for !ended {
+		select {
+		case <-deadline:
+			t.Fatal("the match did not end within 30s")
+		case ev := <-ps[0].rt.Events():
+			ended = ev.Type == "match.closed"
+		case <-ps[0].rt.Frames():
+		case <-ps[1].rt.Frames():
+		case <-tick.C:
+			seq++
+			for i, pl := range ps {
+				dx := byte(127)
+				if i == 1 {
+					dx = byte(0x81) // -127
+				}
+				in := []byte{byte(seq), byte(seq >> 8), byte(seq >> 16), byte(seq >> 24), dx, 0, 0, 0}
+				_ = pl.rt.Send(1, in)
+			}
+		}
+	}
+
+	token := ps[0].c.Tokens().AccessToken
+	var rec map[string]any
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		status, body := p.call("GET", "/v1/matches/"+m.MatchID, token, nil)
+		if status == 200 && body["live"] == false {
+			rec = body["match"].(map[string]any)
+			if _, ok := rec["ended_at"]; ok {
+				break
+			}
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("no stored result 15s after the end: %d %v", status, body)
+		}
+	}
+	results := rec["results"].([]any)
+	if rec["mode"] != "arena" || rec["end_reason"] != "time_limit" || len(results) != 2 {
+		t.Fatalf("stored match: %v", rec)
+	}
+	for _, pl := range ps {
+		status, body := p.call("GET", "/v1/players/me/matches", pl.c.Tokens().AccessToken, nil)
+		list, _ := body["matches"].([]any)
+		if status != 200 || len(list) != 1 || list[0].(map[string]any)["match_id"] != m.MatchID {
+			t.Fatalf("history of %s: %d %v", pl.id, status, body)
+		}
+		status, body = p.call("GET", "/v1/leaderboards/arena_best_score/around/me", pl.c.Tokens().AccessToken, nil)
+		if status != 200 {
+			t.Fatalf("arena_best_score around %s: %d %v", pl.id, status, body)
+		}
+	}
+	status, body := p.call("GET", "/v1/leaderboards/arena_best_score?limit=10", token, nil)
+	if recs, _ := body["records"].([]any); status != 200 || len(recs) != 2 {
+		t.Fatalf("arena_best_score: %d %v", status, body)
+	}
+	if code := p.stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/multijuego/multijuego/internal/cache"
 	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/persist"
 	"github.com/multijuego/multijuego/internal/store"
 )
 
@@ -52,6 +53,7 @@ type Main struct {
 	auth     *auth.Service
 	game     *game
 	bus      *events.Bus
+	persist  *persist.Consumer
 	gateway  *gateway.Server
 	listener net.Listener
 	registry *prometheus.Registry
@@ -144,6 +146,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if slices.Contains(roles, RolePersistence) {
 		gd.Records = m.store
+		m.persist = openPersistence(m)
 	}
 	if !slices.Contains(roles, RoleAuth) && m.Config.Gateway.AuthURL != "" {
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(m.Config.Gateway.AuthURL)})
@@ -190,6 +193,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.game != nil {
 		parts = append(parts, part{"game", m.game.run})
+	}
+	if m.persist != nil {
+		parts = append(parts, part{"persistence", m.persist.Run})
 	}
 	err := supervise(ctx, m.Logger, parts)
 	m.Logger.Info("multijuego stopped")

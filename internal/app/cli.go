@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,6 +27,8 @@ Usage:
   multijuego accounts set-roles USERNAME ROLES [flags]
                                            give an account roles (comma-separated: player,admin,service)
   multijuego config print [flags]          print the effective configuration, secrets masked
+  multijuego dlq list|show SEQ|replay SEQ|replay --all|purge [--yes] --nats-url URL
+                                           inspect and replay the dead-letter queue of match events
   multijuego bots --url URL --mode arena --players N --duration 30s [flags]
                                            load tool: simulated players against a running server
   multijuego version                       print the version
@@ -55,7 +58,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return bots.Main(ctx, args, stdout, stderr)
 	}
 	sub := ""
-	if cmd == "migrate" || cmd == "keys" || cmd == "config" || cmd == "accounts" {
+	if cmd == "migrate" || cmd == "keys" || cmd == "config" || cmd == "accounts" || cmd == "dlq" {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			fmt.Fprintf(stderr, "multijuego %s: missing subcommand\n\n%s", cmd, usage)
 			return 2
@@ -71,7 +74,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return 2
 	}
 	log := NewLogger(cfg.Log, stderr)
-	if cmd != "accounts" && len(rest) > 0 {
+	if cmd != "accounts" && cmd != "dlq" && len(rest) > 0 {
 		fmt.Fprintf(stderr, "multijuego %s: unexpected argument %q\n", cmd, rest[0])
 		return 2
 	}
@@ -90,6 +93,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		fmt.Fprint(stdout, config.Print(&cfg))
 	case "accounts":
 		err = accounts(ctx, cfg, sub, rest, stdout, log)
+	case "dlq":
+		err = dlq(ctx, cfg, sub, rest, os.Stdin, stdout)
 	default:
 		fmt.Fprintf(stderr, "multijuego: unknown command %q\n\n%s", cmd, usage)
 		return 2

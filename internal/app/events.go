@@ -4,10 +4,12 @@ import (
 	"context"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/multijuego/multijuego/internal/events"
+	"github.com/multijuego/multijuego/internal/persist"
 	"github.com/multijuego/multijuego/match"
 )
 
@@ -81,4 +83,30 @@ func registerPublisherMetrics(reg *prometheus.Registry, p *events.Publisher) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_events_buffered", Help: "Match events waiting in this node's buffer."},
 			func() float64 { return float64(p.Buffered()) }),
 	)
+}
+
+// openPersistence is the persistence role: the durable consumer that
+// writes match events to the database.
+func openPersistence(m *Main) *persist.Consumer {
+	c := persist.New(m.bus, m.store, persist.Config{Batch: m.Config.Events.Batch, MaxDeliver: m.Config.Events.MaxDeliver}, m.Logger)
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	m.registry.MustRegister(
+		counter("multijuego_persist_processed_total", "Match events written (or found already written) and acknowledged.", &c.Processed),
+		counter("multijuego_persist_duplicates_total", "Redelivered events that changed nothing (already in the database).", &c.Duplicates),
+		counter("multijuego_persist_retried_total", "Events handed back for redelivery after a transient failure.", &c.Retried),
+		counter("multijuego_persist_dead_lettered_total", "Events moved to the dead-letter queue.", &c.DeadLettered),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_persist_lag", Help: "Events in the queue not yet written and acknowledged."},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				n, err := c.Lag(ctx)
+				if err != nil {
+					return -1
+				}
+				return float64(n)
+			}),
+	)
+	return c
 }

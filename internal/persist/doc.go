@@ -25,8 +25,8 @@
 //   - match.event has no table yet: it is acked at once, without a
 //     write, and counted in Processed and Ignored.
 //   - A transient failure (any ApplyChanges error other than
-//     store.ErrInvalid: the database is down, a serialization failure...)
-//     naks each message with the delay Config.Backoff[deliveries-1] (the
+//     store.ErrInvalid: the database is down, a serialization failure, a
+//     write still running after Config.AckWait, which is cut) naks each message with the delay Config.Backoff[deliveries-1] (the
 //     last delay once there are more deliveries than delays), counts
 //     Retried, and pauses the loop (Backoff[0], doubling per consecutive
 //     failure, at most 5 s) so a dead database is not hammered.

@@ -1,0 +1,473 @@
+package persist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/multijuego/multijuego/internal/events"
+	"github.com/multijuego/multijuego/internal/store"
+)
+
+// Defaults of Config.
+const (
+	DefaultDurable    = "persistence"
+	DefaultBatch      = 500
+	DefaultMaxWait    = 200 * time.Millisecond
+	DefaultAckWait    = 30 * time.Second
+	DefaultMaxDeliver = 5
+)
+
+// DefaultBackoff is the default Config.Backoff.
+var DefaultBackoff = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
+
+const (
+	maxBatch       = 10_000
+	fetchMaxBytes  = 64 << 20        // bytes per fetch, whatever Batch is
+	maxPause       = 5 * time.Second // longest pause after failures
+	warnEvery      = 10 * time.Second
+	minMaxAckPend  = 1000
+	setupTimeout   = 10 * time.Second // one consumer create/update request
+	maxHeaderValue = 1024
+)
+
+// Config configures a Consumer; zero fields take the defaults.
+type Config struct {
+	// Durable is the consumer's name (default "persistence"). Every
+	// instance of the service shares it: they split the work.
+	Durable string
+	// Batch is the most messages fetched, and written in one transaction,
+	// at once (default 500, at most 10,000).
+	Batch int
+	// MaxWait is how long a fetch waits for Batch messages (default
+	// 200ms): the longest an event waits in the stream when the service
+	// keeps up.
+	MaxWait time.Duration
+	// AckWait is how long the server waits for an ack before redelivering
+	// (default 30s).
+	AckWait time.Duration
+	// MaxDeliver is the number of deliveries after which a message that
+	// still fails is dead-lettered (default 5).
+	MaxDeliver int
+	// Backoff are the redelivery delays after transient failures, by
+	// delivery (the last one repeats); default 1s, 5s, 15s, 30s.
+	Backoff []time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Durable == "" {
+		c.Durable = DefaultDurable
+	}
+	if c.Batch <= 0 {
+		c.Batch = DefaultBatch
+	}
+	c.Batch = min(c.Batch, maxBatch)
+	if c.MaxWait <= 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	var b []time.Duration
+	for _, d := range c.Backoff {
+		if d > 0 {
+			b = append(b, d)
+		}
+	}
+	if len(b) == 0 {
+		b = DefaultBackoff
+	}
+	c.Backoff = append([]time.Duration(nil), b...)
+}
+
+// Store is what the consumer writes to; *store.Store satisfies it.
+type Store interface {
+	ApplyChanges(ctx context.Context, ch []store.Change) (int, error)
+}
+
+// Consumer moves events from the events stream to the store. Run it once
+// (several processes may each run one with the same Durable).
+type Consumer struct {
+	// Counters, for metrics. Processed: events acked after being handled
+	// (applied, duplicates and match.event included). Retried: deliveries
+	// naked for a later attempt. DeadLettered: messages moved to the DLQ.
+	// Duplicates: processed events whose id the store had already
+	// applied. Ignored: match.event events, acked without a write.
+	Processed, Retried, DeadLettered, Duplicates, Ignored atomic.Int64
+
+	bus     *events.Bus
+	js      jetstream.JetStream
+	st      Store
+	cfg     Config
+	log     *slog.Logger
+	running atomic.Bool
+
+	// owned by Run's goroutine
+	failures int       // consecutive transient failures
+	lastWarn time.Time // last transient-failure warning
+}
+
+// New returns a consumer of bus's events stream writing to st. It does
+// nothing until Run.
+func New(bus *events.Bus, st Store, cfg Config, log *slog.Logger) *Consumer {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Consumer{bus: bus, js: bus.JetStream(), st: st, cfg: cfg, log: log.With("component", "persist")}
+}
+
+func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       c.cfg.Durable,
+		Description:   "multijuego persistence service",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		// Unlimited: the consumer dead-letters by itself after
+		// cfg.MaxDeliver deliveries, with the error; the server must never
+		// drop a message silently.
+		MaxDeliver:    -1,
+		FilterSubject: c.bus.Subject(">"),
+		MaxAckPending: max(minMaxAckPend, 2*c.cfg.Batch),
+	}
+}
+
+// Run creates or updates the durable consumer and processes events until
+// ctx ends; it then returns nil. It returns an error when the consumer
+// cannot be set up because JetStream refuses it (an API error: no such
+// stream, a conflicting consumer configuration); other failures (NATS or
+// the database unreachable) are logged and retried for as long as ctx
+// lasts. Run may not be called twice at once.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("persist: consumer already running")
+	}
+	defer c.running.Store(false)
+	cons, err := c.ensureConsumer(ctx)
+	if err != nil || cons == nil {
+		return err
+	}
+	c.log.Info("persistence consumer running", "stream", c.bus.EventsStream(), "durable", c.cfg.Durable)
+	for ctx.Err() == nil {
+		msgs, err := c.fetch(ctx, cons)
+		if len(msgs) > 0 {
+			c.process(ctx, msgs)
+		}
+		if err == nil || ctx.Err() != nil {
+			continue
+		}
+		// The consumer may be gone (deleted, or lost with a server's
+		// storage); a pull for a missing consumer is not always reported
+		// as such, so it is recreated (or found unchanged) after any
+		// failure.
+		c.warn("fetch failed; checking the consumer", "err", err)
+		c.pause(ctx)
+		if cons, err = c.ensureConsumer(ctx); err != nil || cons == nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureConsumer creates or updates the durable consumer, retrying
+// non-API failures until ctx ends (then it returns nil, nil).
+func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := c.consumerConfig()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, setupTimeout)
+		cons, err := c.js.CreateOrUpdateConsumer(rctx, c.bus.EventsStream(), cfg)
+		cancel()
+		if err == nil {
+			c.failures = 0
+			return cons, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("persist: create consumer %s on %s: %w", cfg.Durable, c.bus.EventsStream(), err)
+		}
+		c.warn("create consumer failed; retrying", "err", err)
+		c.pause(ctx)
+	}
+}
+
+// fetch returns up to Batch messages, waiting at most MaxWait. Messages
+// received before an error are returned with it.
+func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	fctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
+	defer cancel()
+	b, err := cons.Fetch(c.cfg.Batch, jetstream.FetchContext(fctx), jetstream.FetchMaxBytes(fetchMaxBytes))
+	if err != nil {
+		if fctx.Err() != nil && ctx.Err() == nil { // MaxWait was too short to even ask
+			return nil, nil
+		}
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range b.Messages() {
+		msgs = append(msgs, m)
+	}
+	err = b.Error()
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = nil // MaxWait ended just before the server's own timeout
+	}
+	return msgs, err
+}
+
+// item is a decoded message waiting for the store.
+type item struct {
+	msg       jetstream.Msg
+	meta      *jetstream.MsgMetadata // nil when unreadable
+	delivered int
+	ev        events.Event
+	change    store.Change
+}
+
+func newItem(m jetstream.Msg) *item {
+	it := &item{msg: m, delivered: 1}
+	if meta, err := m.Metadata(); err == nil {
+		it.meta = meta
+		it.delivered = int(min(meta.NumDelivered, 1<<31))
+	}
+	return it
+}
+
+func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) {
+	items := make([]*item, 0, len(msgs))
+	for i, m := range msgs {
+		if ctx.Err() != nil {
+			c.nakNow(msgs[i:])
+			return
+		}
+		it := newItem(m)
+		ev, err := events.Decode(m.Data())
+		if err == nil {
+			it.ev = ev
+			it.change, err = toChange(ev)
+		}
+		switch {
+		case err != nil:
+			c.deadLetter(ctx, it, err)
+		case ev.Type == events.TypeMatchEvent:
+			c.ack(it)
+			c.Ignored.Add(1)
+			c.Processed.Add(1)
+		default:
+			items = append(items, it)
+		}
+	}
+	if len(items) == 0 {
+		return
+	}
+	changes := make([]store.Change, len(items))
+	for i, it := range items {
+		changes[i] = it.change
+	}
+	n, err := c.apply(ctx, changes)
+	switch {
+	case err == nil:
+		for _, it := range items {
+			c.ack(it)
+		}
+		c.Processed.Add(int64(len(items)))
+		c.Duplicates.Add(int64(len(items) - n))
+		c.failures = 0
+	case ctx.Err() != nil:
+		c.nakItemsNow(items)
+	case errors.Is(err, store.ErrInvalid):
+		c.log.Warn("store refused a batch; applying its events one by one", "events", len(items), "err", err)
+		c.isolate(ctx, items)
+	default:
+		atMax := false
+		for _, it := range items {
+			atMax = atMax || it.delivered >= c.cfg.MaxDeliver
+		}
+		if atMax {
+			c.warn("store write failed with events at their last delivery; applying them one by one",
+				"events", len(items), "err", err)
+			c.isolate(ctx, items)
+			return
+		}
+		c.warn("store write failed; events will be redelivered", "events", len(items), "err", err)
+		for _, it := range items {
+			c.nakLater(it)
+		}
+		c.pause(ctx)
+	}
+}
+
+// apply writes changes, within AckWait: past it the server redelivers
+// them anyway, so a slower write counts as a transient failure.
+func (c *Consumer) apply(ctx context.Context, changes []store.Change) (int, error) {
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.AckWait)
+	defer cancel()
+	return c.st.ApplyChanges(wctx, changes)
+}
+
+// isolate applies items one at a time: see the package documentation.
+func (c *Consumer) isolate(ctx context.Context, items []*item) {
+	transient := false
+	for i, it := range items {
+		if ctx.Err() != nil {
+			c.nakItemsNow(items[i:])
+			return
+		}
+		last := it.delivered >= c.cfg.MaxDeliver
+		if transient && !last {
+			c.nakLater(it)
+			continue
+		}
+		n, err := c.apply(ctx, []store.Change{it.change})
+		switch {
+		case err == nil:
+			c.ack(it)
+			c.Processed.Add(1)
+			c.Duplicates.Add(int64(1 - n))
+		case ctx.Err() != nil:
+			c.nakItemsNow(items[i:])
+			return
+		case errors.Is(err, store.ErrInvalid):
+			c.deadLetter(ctx, it, err)
+		default:
+			transient = true
+			if last {
+				c.deadLetter(ctx, it, fmt.Errorf("delivered %d times: %w", it.delivered, err))
+			} else {
+				c.nakLater(it)
+			}
+		}
+	}
+	if transient {
+		c.pause(ctx)
+	} else {
+		c.failures = 0
+	}
+}
+
+// toChange maps a decoded event to its store change; match.event has none.
+func toChange(ev events.Event) (store.Change, error) {
+	switch ev.Type {
+	case events.TypeMatchStarted:
+		p, err := events.DecodeData[events.MatchStarted](ev)
+		if err != nil {
+			return store.Change{}, err
+		}
+		return store.StartChange(store.MatchStartRecord{EventID: ev.ID, MatchID: ev.MatchID, Mode: p.Mode,
+			Label: p.Label, Node: ev.Node, StartedAt: ev.Time}), nil
+	case events.TypeMatchEnded:
+		p, err := events.DecodeData[events.MatchEnded](ev)
+		if err != nil {
+			return store.Change{}, err
+		}
+		rs := make([]store.ResultRecord, len(p.Results))
+		for i, r := range p.Results {
+			rs[i] = store.ResultRecord{AccountID: r.AccountID, Placement: r.Placement, Score: r.Score, Stats: r.Stats}
+		}
+		return store.EndChange(store.MatchEndRecord{EventID: ev.ID, MatchID: ev.MatchID, Mode: p.Mode, Label: p.Label,
+			Node: ev.Node, Reason: p.Reason, StartedAt: p.StartedAt, EndedAt: p.EndedAt, DurationMs: p.DurationMs,
+			Results: rs}), nil
+	}
+	return store.Change{}, nil
+}
+
+// deadLetter moves a message to the DLQ, then terminates it. When the DLQ
+// does not take it, the message is naked for a later attempt.
+func (c *Consumer) deadLetter(ctx context.Context, it *item, cause error) {
+	dl := deadLetterMsg(c.bus, it, cause)
+	if err := publishDeadLetter(ctx, c.js, c.bus, dl, it); err != nil {
+		c.log.Error("dead-lettering failed; the message will be redelivered",
+			"subject", it.msg.Subject(), "event_id", it.ev.ID, "cause", cause, "err", err)
+		if ctx.Err() != nil {
+			c.nakItemsNow([]*item{it})
+		} else {
+			c.nakLater(it)
+		}
+		return
+	}
+	if err := it.msg.Term(); err != nil {
+		c.log.Debug("term failed", "err", err)
+	}
+	c.DeadLettered.Add(1)
+	c.log.Warn("event dead-lettered", "subject", it.msg.Subject(), "event_id", dl.Header.Get(HeaderEventID),
+		"type", dl.Header.Get(HeaderType), "match_id", dl.Header.Get(HeaderMatchID), "deliveries", it.delivered,
+		"err", cause)
+}
+
+func (c *Consumer) ack(it *item) {
+	if err := it.msg.Ack(); err != nil {
+		c.log.Debug("ack failed; the event will be redelivered (harmless)", "err", err)
+	}
+}
+
+// nakLater naks with the backoff delay of the message's delivery count.
+func (c *Consumer) nakLater(it *item) {
+	d := c.cfg.Backoff[min(max(it.delivered-1, 0), len(c.cfg.Backoff)-1)]
+	if err := it.msg.NakWithDelay(d); err != nil {
+		c.log.Debug("nak failed; the server redelivers after AckWait", "err", err)
+	}
+	c.Retried.Add(1)
+}
+
+// nakNow hands messages back for immediate redelivery (shutdown).
+func (c *Consumer) nakNow(msgs []jetstream.Msg) {
+	for _, m := range msgs {
+		_ = m.Nak()
+	}
+}
+
+func (c *Consumer) nakItemsNow(items []*item) {
+	for _, it := range items {
+		_ = it.msg.Nak()
+	}
+}
+
+// pause sleeps after a failure: Backoff[0], doubling with each
+// consecutive failure, at most maxPause; less if ctx ends.
+func (c *Consumer) pause(ctx context.Context) {
+	c.failures++
+	d := c.cfg.Backoff[0]
+	for i := 1; i < c.failures && d < maxPause; i++ {
+		d *= 2
+	}
+	d = min(d, maxPause)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// warn logs at most once per warnEvery; the rest at debug level.
+func (c *Consumer) warn(msg string, args ...any) {
+	if now := time.Now(); now.Sub(c.lastWarn) >= warnEvery {
+		c.lastWarn = now
+		c.log.Warn(msg, args...)
+		return
+	}
+	c.log.Debug(msg, args...)
+}
+
+// Lag is the number of events not yet processed: the consumer's pending
+// messages plus those delivered and not yet acknowledged (naked ones
+// waiting for redelivery included). It fails while the consumer does not
+// exist (before the first Run).
+func (c *Consumer) Lag(ctx context.Context) (uint64, error) {
+	cons, err := c.js.Consumer(ctx, c.bus.EventsStream(), c.cfg.Durable)
+	if err != nil {
+		return 0, fmt.Errorf("persist: consumer %s: %w", c.cfg.Durable, err)
+	}
+	info := cons.CachedInfo()
+	return info.NumPending + uint64(max(info.NumAckPending, 0)), nil
+}
