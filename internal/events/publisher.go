@@ -158,6 +158,9 @@ func (p *Publisher) Publish(ev Event) error {
 	it := item{id: ev.ID, typ: ev.Type, matchID: ev.MatchID, data: data}
 	ended := ev.Type == TypeMatchEnded
 	p.mu.Lock()
+	// The bound counts events in flight too: while NATS is away they sit in
+	// the client's reconnect buffer, not yet acknowledged.
+	full := len(p.queue)-p.head+int(p.nPending.Load()) >= p.cfg.Buffer
 	switch {
 	case p.closing:
 		p.mu.Unlock()
@@ -171,10 +174,10 @@ func (p *Publisher) Publish(ev Event) error {
 		// in memory, where a crash would lose it.
 		p.mu.Unlock()
 		return p.spoolItems([]item{it}, "publishing failing")
-	case len(p.queue)-p.head >= p.cfg.Buffer && ended && p.spool != nil:
+	case full && ended && p.spool != nil:
 		p.mu.Unlock()
 		return p.spoolItems([]item{it}, "queue full")
-	case len(p.queue)-p.head >= p.cfg.Buffer && !ended:
+	case full && !ended:
 		p.mu.Unlock()
 		p.drop(it, "queue full")
 		return ErrQueueFull
