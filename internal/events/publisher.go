@@ -364,11 +364,14 @@ func (p *Publisher) fill() bool {
 		}
 		closing := p.closing
 		p.mu.Unlock()
-		if closing {
-			return false
-		}
+		// Spooled results are replayed when the queue is empty, and on
+		// Close too (within its context): a graceful stop with NATS up
+		// leaves nothing behind.
 		if p.spool != nil && !p.replayBroken && p.fillFromSpool() {
 			return true
+		}
+		if closing {
+			return false
 		}
 		select {
 		case <-p.wake:
