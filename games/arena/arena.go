@@ -95,6 +95,7 @@ type Arena struct {
 
 	state State  // reused every tick
 	buf   []byte // reused every tick
+	ebuf  []byte // event data, reused
 
 	// Stats counts the inputs this match ignored.
 	Stats Stats
@@ -245,7 +246,7 @@ func (a *Arena) Loop(d *match.Dispatcher, inputs []match.Input) {
 		a.apply(&inputs[i])
 	}
 	a.move()
-	a.collide()
+	a.collide(d)
 	if a.phase == PhasePlaying {
 		if a.it >= 0 {
 			a.players[a.it].itTicks++
@@ -318,7 +319,7 @@ func (a *Arena) move() {
 func clamp(v, lo, hi float64) float64 { return min(max(v, lo), hi) }
 
 // collide tags and separates overlapping players.
-func (a *Arena) collide() {
+func (a *Arena) collide(d *match.Dispatcher) {
 	for i := range a.players {
 		pi := &a.players[i]
 		if !pi.active {
@@ -343,6 +344,11 @@ func (a *Arena) collide() {
 				a.players[tagger].tags++
 				a.players[target].tagged++
 				a.it, a.itCooldown = target, a.cooldown
+				// A tag is a key moment: persistence stores it as a
+				// match.event {"by": account, "tagged": account}. The
+				// bytes are built in a reused buffer (no allocation).
+				a.ebuf = append(append(append(append(append(a.ebuf[:0], `{"by":"`...), a.players[tagger].p.UserID...), `","tagged":"`...), a.players[target].p.UserID...), `"}`...)
+				_ = d.Emit("tag", a.ebuf)
 			}
 			// Push both apart along the line between them.
 			nx, ny := 1.0, 0.0

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -420,5 +421,28 @@ func BenchmarkArenaTick(b *testing.B) {
 	b.StopTimer()
 	if _, ok := w.e.Get(w.id); !ok {
 		b.Fatal("the match ended during the benchmark")
+	}
+}
+
+// A tag is reported as a key moment (match.event "tag") with who tagged
+// whom.
+func TestTagIsEmitted(t *testing.T) {
+	var mu sync.Mutex
+	var got []match.Event
+	w := newWorldWith(t, func(c *match.Config) {
+		c.OnEvent = func(e match.Event) { mu.Lock(); got = append(got, e); mu.Unlock() }
+	}, &matchtest.Sender{}, match.Params{"max_players": "2"}, "a", "b")
+	w.ticks(1)
+	w.steer("a", -127, 0) // a is it: run at b
+	for range 60 {
+		w.ticks(1)
+		if w.player("a", 1).Flags&arena.FlagIt != 0 {
+			break
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Name != "tag" || string(got[0].Data) != `{"by":"a","tagged":"b"}` || got[0].MatchID != w.id {
+		t.Fatalf("events: %+v", got)
 	}
 }
