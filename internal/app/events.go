@@ -72,14 +72,11 @@ func newPublisher(m *Main, bus *events.Bus, node string) (*events.Publisher, mat
 }
 
 func registerPublisherMetrics(reg *prometheus.Registry, p *events.Publisher) {
-	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
 	reg.MustRegister(
-		counter("multijuego_events_published_total", "Match events acknowledged by the queue.", &p.Published),
-		counter("multijuego_events_retried_total", "Publish attempts retried while the queue was unreachable.", &p.Retried),
-		counter("multijuego_events_dropped_total", "Match events lost because the local buffer was full (never match.ended).", &p.Dropped),
-		counter("multijuego_events_spooled_total", "match.ended events written to the local spool file to be published later.", &p.Spooled),
+		counterOf("multijuego_events_published_total", "Match events acknowledged by the queue.", &p.Published),
+		counterOf("multijuego_events_retried_total", "Publish attempts retried while the queue was unreachable.", &p.Retried),
+		counterOf("multijuego_events_dropped_total", "Match events lost because the local buffer was full (never match.ended).", &p.Dropped),
+		counterOf("multijuego_events_spooled_total", "match.ended events written to the local spool file to be published later.", &p.Spooled),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_events_buffered", Help: "Match events waiting in this node's buffer."},
 			func() float64 { return float64(p.Buffered()) }),
 	)
@@ -89,14 +86,11 @@ func registerPublisherMetrics(reg *prometheus.Registry, p *events.Publisher) {
 // writes match events to the database.
 func openPersistence(m *Main) *persist.Consumer {
 	c := persist.New(m.bus, m.store, persist.Config{Batch: m.Config.Events.Batch, MaxDeliver: m.Config.Events.MaxDeliver}, m.Logger)
-	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
 	m.registry.MustRegister(
-		counter("multijuego_persist_processed_total", "Match events written (or found already written) and acknowledged.", &c.Processed),
-		counter("multijuego_persist_duplicates_total", "Redelivered events that changed nothing (already in the database).", &c.Duplicates),
-		counter("multijuego_persist_retried_total", "Events handed back for redelivery after a transient failure.", &c.Retried),
-		counter("multijuego_persist_dead_lettered_total", "Events moved to the dead-letter queue.", &c.DeadLettered),
+		counterOf("multijuego_persist_processed_total", "Match events written (or found already written) and acknowledged.", &c.Processed),
+		counterOf("multijuego_persist_duplicates_total", "Redelivered events that changed nothing (already in the database).", &c.Duplicates),
+		counterOf("multijuego_persist_retried_total", "Events handed back for redelivery after a transient failure.", &c.Retried),
+		counterOf("multijuego_persist_dead_lettered_total", "Events moved to the dead-letter queue.", &c.DeadLettered),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_persist_lag", Help: "Events in the queue not yet written and acknowledged."},
 			func() float64 {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -109,4 +103,9 @@ func openPersistence(m *Main) *persist.Consumer {
 			}),
 	)
 	return c
+}
+
+// counterOf exports an atomic counter as a Prometheus counter.
+func counterOf(name, help string, v *atomic.Int64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
 }

@@ -130,16 +130,13 @@ func (g *game) run(ctx context.Context) error {
 }
 
 func registerGameMetrics(reg *prometheus.Registry, e *match.Engine, n *gamenode.Node) {
-	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
-	}
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_matches_live", Help: "Matches running on this node."},
 			func() float64 { return float64(len(e.List(match.Filter{}))) }),
-		counter("multijuego_match_snapshots_written_total", "Match snapshots written to the key-value store.", &n.SnapshotsWritten),
-		counter("multijuego_match_snapshots_dropped_total", "Match snapshots dropped because too many were waiting.", &n.SnapshotsDropped),
-		counter("multijuego_gamenode_write_errors_total", "Failed writes of snapshots and directory leases.", &n.WriteErrors),
-		counter("multijuego_gamenode_leases_lost_total", "Directory leases found held by another node.", &n.LeasesLost),
+		counterOf("multijuego_match_snapshots_written_total", "Match snapshots written to the key-value store.", &n.SnapshotsWritten),
+		counterOf("multijuego_match_snapshots_dropped_total", "Match snapshots dropped because too many were waiting.", &n.SnapshotsDropped),
+		counterOf("multijuego_gamenode_write_errors_total", "Failed writes of snapshots and directory leases.", &n.WriteErrors),
+		counterOf("multijuego_gamenode_leases_lost_total", "Directory leases found held by another node.", &n.LeasesLost),
 	)
 }
 
