@@ -22,6 +22,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/multijuego/multijuego/client"
+	"github.com/multijuego/multijuego/internal/events/eventstest"
 	"github.com/multijuego/multijuego/internal/store"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 )
@@ -623,5 +624,44 @@ func TestArenaResultPersisted(t *testing.T) {
 	}
 	if code := p.stop(); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// The dlq commands, against a NATS server of the test's own: listing an
+// empty queue, and clear errors for a missing address, a bad or unknown
+// number, an unconfirmed purge and an unknown subcommand.
+func TestDLQCommands(t *testing.T) {
+	t.Parallel()
+	srv := eventstest.StartServer(t)
+	dlq := func(stdin string, args ...string) (string, int) {
+		cmd := exec.Command(binary, append([]string{"dlq"}, args...)...)
+		cmd.Env = append(os.Environ(), "MULTIJUEGO_NATS_URL=")
+		cmd.Stdin = strings.NewReader(stdin)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	url := "--nats-url=" + srv.URL()
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"", []string{"list"}, 1, "dlq needs the queue's address"},
+		{"", []string{"list", url}, 0, "0 dead letters"},
+		{"", []string{"show", "abc", url}, 1, "SEQ must be a dead letter's number"},
+		{"", []string{"show", "7", url}, 1, "not found"},
+		{"", []string{"replay", url}, 1, "usage: multijuego dlq replay SEQ"},
+		{"no\n", []string{"purge", url}, 1, "not confirmed; nothing deleted"},
+		{"purge\n", []string{"purge", url}, 0, "purged 0 dead letters"},
+		{"", []string{"purge", "--yes", url}, 0, "purged 0 dead letters"},
+		{"", []string{"replay", "--all", url}, 0, "replayed 0 dead letters"},
+		{"", []string{"frob", url}, 1, "unknown command 'dlq frob'"},
+		{"", []string{}, 2, "missing subcommand"},
+	} {
+		out, code := dlq(tc.stdin, tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("dlq %v: exit %d\n%s\nwant exit %d and %q", tc.args, code, out, tc.code, tc.want)
+		}
 	}
 }

@@ -65,7 +65,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		}
 		sub, args = args[0], args[1:]
 	}
+	var dlqFlags []string
+	if cmd == "dlq" {
+		// --all and --yes belong to the dlq commands, not to the
+		// configuration's flag set.
+		var kept []string
+		for _, a := range args {
+			if a == "--all" || a == "--yes" || a == "-y" {
+				dlqFlags = append(dlqFlags, a)
+			} else {
+				kept = append(kept, a)
+			}
+		}
+		args = kept
+	}
 	cfg, rest, err := LoadConfig("multijuego "+cmd, args, environ, stderr)
+	rest = append(rest, dlqFlags...)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
