@@ -369,10 +369,27 @@ type Info struct {
 	// seat and is neither ending nor terminating.
 	Open    bool
 	Created time.Time // the engine clock's time at creation
+	// PlayerIDs are the user ids of the seats taken, in seat order.
+	PlayerIDs []string
+	// TickTime is the recent time one tick takes (real time, a moving
+	// average over about 16 ticks; 0 before the first tick).
+	TickTime time.Duration
 	// Counters since the match started.
 	InputsDropped     uint64 // inputs refused because the queue was full
 	InputsRateLimited uint64 // inputs refused by the rate limit
 	FramesDropped     uint64 // frames Sender.Send refused
+}
+
+// End ends match id at once, as an operator does: players are told
+// [ReasonEndedByOperator], the handler gets no further callback, and the
+// results carry no placements, only reason (which [Config.OnEnd] sees).
+func (e *Engine) End(ctx context.Context, id, reason string) error {
+	m := e.get(id)
+	if m == nil {
+		return ErrNotFound
+	}
+	_, err := m.call(ctx, ctlOp{kind: opEnd, why: reason})
+	return err
 }
 
 // Get describes match id, if it is running.

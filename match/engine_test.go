@@ -724,3 +724,42 @@ func TestSystemClock(t *testing.T) {
 		t.Error("match still running after Shutdown")
 	}
 }
+
+// An operator ends a match from outside: players are closed with
+// ReasonEndedByOperator, the handler gets no further callback, and the
+// summary carries the reason and no placements.
+func TestEndByOperator(t *testing.T) {
+	v := newEnv(t, match.Config{})
+	ev := &events{}
+	_ = v.e.Register("m", factory(ev, &hooks{}))
+	id := v.create(t, "m", nil)
+	for _, u := range []string{"a", "b"} {
+		if err := v.e.Join(context.Background(), id, pres(u), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.clock.Advance(100 * time.Millisecond)
+	if in, ok := v.e.Get(id); !ok || len(in.PlayerIDs) != 2 || in.PlayerIDs[0] != "a" || in.PlayerIDs[1] != "b" {
+		t.Fatalf("info = %+v", in)
+	}
+	ev.take()
+	if err := v.e.End(context.Background(), id, "ended_by_operator: test"); err != nil {
+		t.Fatal(err)
+	}
+	var closes []string
+	for _, c := range v.sender.Closed() {
+		closes = append(closes, c.Who.UserID+" "+string(c.Reason))
+	}
+	equalStrings(t, "closes", closes, []string{"a ended_by_operator", "b ended_by_operator"})
+	s := <-v.ends
+	if s.ID != id || s.Results.Reason != "ended_by_operator: test" || len(s.Results.Players) != 0 {
+		t.Errorf("summary: %+v", s)
+	}
+	v.clock.Advance(time.Second)
+	if got := ev.take(); len(got) != 0 {
+		t.Errorf("callbacks after End: %q", got)
+	}
+	if err := v.e.End(context.Background(), id, "again"); !errors.Is(err, match.ErrNotFound) {
+		t.Fatalf("End of an ended match: %v", err)
+	}
+}

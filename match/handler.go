@@ -156,6 +156,8 @@ const (
 	ReasonMatchEnded   Reason = "match_ended"  // the handler called End
 	ReasonMatchError   Reason = "match_error"  // the handler panicked
 	ReasonShutdown     Reason = "shutdown"     // the engine shut down
+	// ReasonEndedByOperator: Engine.End (an administrator ended the match).
+	ReasonEndedByOperator Reason = "ended_by_operator"
 )
 
 // Results is how a match ended, given to [Dispatcher.End] and reported in

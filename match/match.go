@@ -19,6 +19,7 @@ const (
 	opDisconnect
 	opTerminate
 	opSnapshot
+	opEnd
 )
 
 // ctlOp is a request queued to the match goroutine.
@@ -26,6 +27,7 @@ type ctlOp struct {
 	kind  opKind
 	p     Presence
 	meta  map[string]string
+	why   string // opEnd: the reason recorded in the results
 	reply chan ctlReply
 }
 
@@ -63,11 +65,13 @@ type match struct {
 
 	stopOnce      sync.Once
 	framesDropped atomic.Uint64
+	tickNanos     atomic.Int64 // smoothed duration of a tick (real time)
 	created       time.Time
 
 	infoMu   sync.Mutex
 	label    string
 	nplayers int
+	players  []string // user ids of the seats, in seat order
 	open     bool
 
 	// goroutine-owned
@@ -171,7 +175,13 @@ func (m *match) call(ctx context.Context, op ctlOp) (ctlReply, error) {
 	case r := <-op.reply:
 		return r, r.err
 	case <-m.done:
-		return ctlReply{}, ErrNotFound
+		// finish answers before it closes done: an answer may be waiting.
+		select {
+		case r := <-op.reply:
+			return r, r.err
+		default:
+			return ctlReply{}, ErrNotFound
+		}
 	}
 }
 
@@ -189,14 +199,16 @@ func (m *match) run() {
 		case op := <-m.ctl:
 			m.control(op)
 		case <-tc:
-			if fn := m.e.cfg.OnTick; fn != nil {
-				start := time.Now() // real time, not the engine's Clock
-				m.onTick()
-				if !m.finished {
-					fn(m.mode, time.Since(start))
+			start := time.Now() // real time, not the engine's Clock
+			m.onTick()
+			if !m.finished {
+				d := time.Since(start)
+				// Exponential moving average over about 16 ticks.
+				old := m.tickNanos.Load()
+				m.tickNanos.Store(old + (int64(d)-old)/16)
+				if fn := m.e.cfg.OnTick; fn != nil {
+					fn(m.mode, d)
 				}
-			} else {
-				m.onTick()
 			}
 			if !m.finished {
 				m.ticker.Done()
@@ -245,6 +257,12 @@ func (m *match) control(op ctlOp) {
 		r.err = m.disconnect(op.p)
 	case opTerminate:
 		m.terminate()
+	case opEnd:
+		// Ended from outside (an operator): no results, at once. finish
+		// answers before the match is gone.
+		m.reply, m.replyVal = op.reply, r
+		m.finish(Results{Reason: op.why}, ReasonEndedByOperator)
+		return
 	case opSnapshot:
 		if m.snap != nil {
 			r.data, r.err = m.snap.Snapshot()
@@ -546,6 +564,10 @@ func (m *match) finish(r Results, reason Reason) {
 func (m *match) updateInfo() {
 	m.infoMu.Lock()
 	m.nplayers = len(m.seats)
+	m.players = m.players[:0]
+	for _, s := range m.seats {
+		m.players = append(m.players, s.p.UserID)
+	}
 	m.open = !m.terminating && !m.ending && !m.finished && len(m.seats) < m.maxPlayers
 	m.infoMu.Unlock()
 }
@@ -558,6 +580,8 @@ func (m *match) info() Info {
 		ID: m.id, Mode: m.mode, Label: m.label,
 		TickRate: m.tickRate, Players: m.nplayers, MaxPlayers: m.maxPlayers,
 		Open: m.open, Created: m.created,
+		PlayerIDs:     slices.Clone(m.players),
+		TickTime:      time.Duration(m.tickNanos.Load()),
 		InputsDropped: dropped, InputsRateLimited: limited,
 		FramesDropped: m.framesDropped.Load(),
 	}

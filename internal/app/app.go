@@ -137,12 +137,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "events", Check: m.bus.Ready})
+		gd.DeadLetters = persist.NewDLQ(m.bus)
 	}
 	if needs(roles, "engine") {
 		if m.game, err = openGame(m); err != nil {
 			return err
 		}
-		gd.Matches, gd.Tickets = m.game.engine, m.volatile.kv
+		gd.Matches, gd.Tickets, gd.NodeID = m.game.engine, m.volatile.kv, m.game.nodeID
 	}
 	if slices.Contains(roles, RolePersistence) {
 		gd.Records = m.store

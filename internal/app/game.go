@@ -51,6 +51,7 @@ type game struct {
 	relay  *senderRelay
 	grace  time.Duration
 	pub    *events.Publisher
+	nodeID string
 }
 
 func openGame(m *Main) (*game, error) {
@@ -63,7 +64,7 @@ func openGame(m *Main) (*game, error) {
 		}
 		nodeID = h
 	}
-	g := &game{grace: c.ShutdownGrace, relay: &senderRelay{}}
+	g := &game{grace: c.ShutdownGrace, relay: &senderRelay{}, nodeID: nodeID}
 	modes := append([]Mode(nil), m.Modes...)
 	sort.Slice(modes, func(i, j int) bool { return modes[i].Name < modes[j].Name })
 	names := make([]string, len(modes))

@@ -253,6 +253,17 @@ func (s *Service) audit(ctx context.Context, kind, accountID, actorID string, m 
 	}
 }
 
+// RecordAdminAction writes an operator's action that is not the auth
+// service's own (ending a match, kicking a player, replaying dead letters)
+// to the audit log, with actor as the actor. kind is prefixed "admin_".
+func (s *Service) RecordAdminAction(ctx context.Context, actor *Principal, kind, accountID string, m Meta, detail map[string]any) {
+	actorID := ""
+	if actor != nil {
+		actorID = actor.AccountID
+	}
+	s.audit(ctx, "admin_"+kind, accountID, actorID, m, detail)
+}
+
 // --- validation -----------------------------------------------------------
 
 func validUsername(u string) error {

@@ -228,6 +228,10 @@ func (s *Server) adminBan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
+	if s.rt != nil {
+		// Its tokens are revoked; its open socket goes now too.
+		s.rt.kick(a.ID, "account banned")
+	}
 	writeJSON(w, http.StatusOK, accountResponse(a))
 }
 

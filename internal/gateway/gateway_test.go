@@ -41,6 +41,12 @@ var testDisconnectGrace time.Duration
 
 func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, mutate...)
+}
+
+// newEnvWith is newEnv with a hook that may change the gateway's deps.
+func newEnvWith(t *testing.T, deps func(*gateway.Deps), mutate ...func(*gateway.Config, *auth.Config)) *env {
+	t.Helper()
 	st := storetest.SQLite(t)
 	acfg := auth.DefaultConfig()
 	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
@@ -63,10 +69,14 @@ func newEnv(t *testing.T, mutate ...func(*gateway.Config, *auth.Config)) *env {
 			t.Fatal(err)
 		}
 	}
-	gw, err := gateway.New(gcfg, gateway.Deps{
+	d := gateway.Deps{
 		Auth: svc, Matches: engine, Tickets: newKV(t), Records: st, Registry: prometheus.NewRegistry(), Version: "test",
-		Ready: []gateway.ReadyCheck{{Name: "database", Check: st.Ping}},
-	})
+		Ready: []gateway.ReadyCheck{{Name: "database", Check: st.Ping}}, NodeID: "test-node",
+	}
+	if deps != nil {
+		deps(&d)
+	}
+	gw, err := gateway.New(gcfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +436,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	var src []byte
-	for _, f := range []string{"authapi.go", "matchapi.go", "realtime.go", "recordsapi.go"} {
+	for _, f := range []string{"adminapi.go", "authapi.go", "matchapi.go", "realtime.go", "recordsapi.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -37,6 +37,7 @@ type Engine interface {
 	Leave(id string, p match.Presence) error
 	Disconnect(id string, p match.Presence) error
 	Input(id string, p match.Presence, op match.OpCode, data []byte) error
+	End(ctx context.Context, id, reason string) error
 }
 
 // Tickets is what the realtime gateway needs from the key-value store.
@@ -65,6 +66,7 @@ type session struct {
 	id    string
 	p     *auth.Principal
 	conn  *wsnet.Conn
+	since time.Time // when the socket opened
 	mu    sync.Mutex
 	match string // the match this socket plays in, "" when none
 }
@@ -247,7 +249,7 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 	if v1 {
 		r.Protocol = Subprotocol
 	}
-	return &session{id: "s" + newRequestID(), p: p}, nil
+	return &session{id: "s" + newRequestID(), p: p, since: time.Now().UTC()}, nil
 }
 
 // --- wsnet.Handler ------------------------------------------------------------

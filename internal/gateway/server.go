@@ -112,7 +112,16 @@ type Deps struct {
 	Tickets Tickets
 	// Records is the database of finished matches and leaderboards when
 	// the persistence role runs in this process: the read API.
-	Records  Records
+	Records Records
+	// DeadLetters is the event queue's dead-letter queue when this process
+	// has one (game or persistence role): the admin API lists and replays it.
+	DeadLetters DeadLetters
+	// NodeID names this node in the admin API's answers.
+	NodeID string
+	// Static serves the browser files (internal/webui) for GET and HEAD
+	// requests that no API route takes, outside /v1/ and /.well-known/;
+	// nil serves none.
+	Static   http.Handler
 	Ready    []ReadyCheck
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -125,6 +134,8 @@ type Server struct {
 	auth     *auth.Service
 	matches  Engine
 	records  Records
+	dlq      DeadLetters
+	node     string
 	rt       *realtime
 	ready    []ReadyCheck
 	log      *slog.Logger
@@ -133,6 +144,7 @@ type Server struct {
 	version  string
 	draining atomic.Bool
 	handler  http.Handler
+	static   http.Handler
 	reg      *prometheus.Registry
 }
 
@@ -144,7 +156,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, auth: d.Auth, matches: d.Matches, records: d.Records, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
+	s := &Server{cfg: cfg, auth: d.Auth, matches: d.Matches, records: d.Records, dlq: d.DeadLetters, node: d.NodeID, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
 	for _, c := range cfg.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -152,13 +164,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 		s.trusted = append(s.trusted, p)
 	}
+	s.static = d.Static
 	s.metrics = newHTTPMetrics(d.Registry)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
 	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
-	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /v1", s.index)
+	mux.HandleFunc("GET /v1/{$}", s.index)
 	switch {
 	case d.Auth != nil:
 		s.authRoutes(mux)
@@ -197,6 +211,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if d.Matches != nil || d.Records != nil {
 		mux.HandleFunc("GET /v1/matches/{id}", s.authenticated(s.getMatch))
+	}
+	if d.Auth != nil {
+		s.adminRoutes(mux)
 	}
 	s.handler = s.edge(s.unmatched(mux))
 	return s, nil
@@ -318,6 +335,11 @@ func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
 				allow = append(allow, m)
 			}
 		}
+		if len(allow) == 0 && s.static != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !apiPath(r.URL.Path) {
+			r.Pattern = "static" // the metrics' route label
+			s.static.ServeHTTP(w, r)
+			return
+		}
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			writeError(w, r, s.log, errcode.New(errcode.MethodNotAllowed, "%s is not allowed on %s (allowed: %s).", r.Method, r.URL.Path, strings.Join(allow, ", ")))
@@ -325,6 +347,12 @@ func (s *Server) unmatched(mux *http.ServeMux) http.Handler {
 		}
 		writeError(w, r, s.log, errcode.New(errcode.NotFound, "No such route: %s %s.", r.Method, r.URL.Path))
 	})
+}
+
+// apiPath reports whether p is in the API's namespace, where unknown
+// paths get the API's JSON 404 and never a static file.
+func apiPath(p string) bool {
+	return p == "/v1" || strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/.well-known/")
 }
 
 // proxyTo forwards requests for the auth role to another process. The
