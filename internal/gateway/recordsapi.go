@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 type Records interface {
 	Match(ctx context.Context, id string) (store.MatchRecord, error)
 	PlayerMatches(ctx context.Context, accountID, before string, limit int) ([]store.MatchRecord, string, error)
+	MatchEvents(ctx context.Context, matchID, after string, limit int) ([]store.MatchEventRecord, string, error)
 	Leaderboards(ctx context.Context) ([]store.Leaderboard, error)
 	LeaderboardTop(ctx context.Context, boardID string, now time.Time, limit int) ([]store.RankedRecord, error)
 	LeaderboardAround(ctx context.Context, boardID, accountID string, now time.Time, n int) ([]store.RankedRecord, error)
@@ -23,6 +25,7 @@ type Records interface {
 
 func (s *Server) recordRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/players/{id}/matches", s.authenticated(s.playerMatches))
+	mux.HandleFunc("GET /v1/matches/{id}/events", s.authenticated(s.matchEvents))
 	mux.HandleFunc("GET /v1/leaderboards", s.authenticated(s.leaderboards))
 	mux.HandleFunc("GET /v1/leaderboards/{id}", s.authenticated(s.leaderboardTop))
 	mux.HandleFunc("GET /v1/leaderboards/{id}/around/{player_id}", s.authenticated(s.leaderboardAround))
@@ -135,6 +138,41 @@ func (s *Server) playerMatches(w http.ResponseWriter, r *http.Request) {
 		out = append(out, matchRecordResponse(m))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"matches": out, "next": next})
+}
+
+// MatchEventResponse is a key moment of a match, as its game emitted it.
+type MatchEventResponse struct {
+	EventID string          `json:"event_id"`
+	Name    string          `json:"name"`
+	At      time.Time       `json:"at"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+func (s *Server) matchEvents(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	after := r.URL.Query().Get("after")
+	if len(after) > 64 {
+		writeError(w, r, s.log, errcode.Field("after", "after is a cursor from a previous page."))
+		return
+	}
+	list, next, err := s.records.MatchEvents(r.Context(), r.PathValue("id"), after, limit)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := make([]MatchEventResponse, 0, len(list))
+	for _, e := range list {
+		ev := MatchEventResponse{EventID: e.EventID, Name: e.Name, At: e.At}
+		if json.Valid(e.Data) {
+			ev.Data = e.Data
+		}
+		out = append(out, ev)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next": next})
 }
 
 // RankResponse is one leaderboard row.

@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,8 +28,35 @@ func TestRecordsAPI(t *testing.T) {
 				{AccountID: a.AccountID, Placement: 1, Score: 7, Stats: map[string]float64{"tags": 7}},
 				{AccountID: b.AccountID, Placement: 2, Score: 3},
 			}}),
+		store.EventChange(store.MatchEventRecord{EventID: uuid.Must(uuid.NewV7()).String(), MatchID: id, Name: "tag", At: ended.Add(-time.Second), Data: []byte(`{"by":"x"}`)}),
+		store.EventChange(store.MatchEventRecord{EventID: uuid.Must(uuid.NewV7()).String(), MatchID: id, Name: "tag", At: ended}),
 	}); err != nil {
 		t.Fatal(err)
+	}
+
+	var evs struct {
+		Events []struct {
+			EventID string `json:"event_id"`
+			Name    string
+			Data    json.RawMessage
+		}
+		Next string
+	}
+	r0 := e.do("GET", "/v1/matches/"+id+"/events?limit=1", a.AccessToken, "", nil)
+	r0.json(t, &evs)
+	if r0.status != 200 || len(evs.Events) != 1 || evs.Events[0].Name != "tag" || string(evs.Events[0].Data) != `{"by":"x"}` || evs.Next == "" {
+		t.Fatalf("match events: %d %s", r0.status, r0.body)
+	}
+	r0 = e.do("GET", "/v1/matches/"+id+"/events?after="+evs.Next, a.AccessToken, "", nil)
+	evs.Events = nil
+	r0.json(t, &evs)
+	if r0.status != 200 || len(evs.Events) != 1 || evs.Events[0].Data != nil || evs.Next != "" {
+		t.Fatalf("match events, page 2: %d %s", r0.status, r0.body)
+	}
+	for _, q := range []string{"limit=0", "limit=x", "after=" + strings.Repeat("z", 65)} {
+		if r := e.do("GET", "/v1/matches/"+id+"/events?"+q, a.AccessToken, "", nil); r.status != 400 {
+			t.Errorf("match events ?%s: %d %s", q, r.status, r.body)
+		}
 	}
 
 	var m struct {

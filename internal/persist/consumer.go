@@ -97,11 +97,10 @@ type Store interface {
 // (several processes may each run one with the same Durable).
 type Consumer struct {
 	// Counters, for metrics. Processed: events acked after being handled
-	// (applied, duplicates and match.event included). Retried: deliveries
-	// naked for a later attempt. DeadLettered: messages moved to the DLQ.
-	// Duplicates: processed events whose id the store had already
-	// applied. Ignored: match.event events, acked without a write.
-	Processed, Retried, DeadLettered, Duplicates, Ignored atomic.Int64
+	// (applied and duplicates). Retried: deliveries naked for a later
+	// attempt. DeadLettered: messages moved to the DLQ. Duplicates:
+	// processed events whose id the store had already applied.
+	Processed, Retried, DeadLettered, Duplicates atomic.Int64
 
 	bus     *events.Bus
 	js      jetstream.JetStream
@@ -256,14 +255,9 @@ func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) {
 			it.ev = ev
 			it.change, err = toChange(ev)
 		}
-		switch {
-		case err != nil:
+		if err != nil {
 			c.deadLetter(ctx, it, err)
-		case ev.Type == events.TypeMatchEvent:
-			c.ack(it)
-			c.Ignored.Add(1)
-			c.Processed.Add(1)
-		default:
+		} else {
 			items = append(items, it)
 		}
 	}
@@ -355,9 +349,15 @@ func (c *Consumer) isolate(ctx context.Context, items []*item) {
 	}
 }
 
-// toChange maps a decoded event to its store change; match.event has none.
+// toChange maps a decoded event to its store change.
 func toChange(ev events.Event) (store.Change, error) {
 	switch ev.Type {
+	case events.TypeMatchEvent:
+		p, err := events.DecodeData[events.MatchEvent](ev)
+		if err != nil {
+			return store.Change{}, err
+		}
+		return store.EventChange(store.MatchEventRecord{EventID: ev.ID, MatchID: ev.MatchID, Name: p.Name, At: ev.Time, Data: p.Data}), nil
 	case events.TypeMatchStarted:
 		p, err := events.DecodeData[events.MatchStarted](ev)
 		if err != nil {
@@ -378,7 +378,7 @@ func toChange(ev events.Event) (store.Change, error) {
 			Node: ev.Node, Reason: p.Reason, StartedAt: p.StartedAt, EndedAt: p.EndedAt, DurationMs: p.DurationMs,
 			Results: rs}), nil
 	}
-	return store.Change{}, nil
+	return store.Change{}, fmt.Errorf("persist: no store mapping for event type %q", ev.Type)
 }
 
 // deadLetter moves a message to the DLQ, then terminates it. When the DLQ

@@ -17,13 +17,12 @@
 //     events.ErrInvalid) is poison: it is published to the dead-letter
 //     stream (below), and once the stream acknowledged it the original is
 //     terminated (Term), so the stream keeps flowing.
-//   - match.started and match.ended become store changes (a start record,
-//     an end record with every result); ApplyChanges is called once for
-//     all of them (one transaction) and every message is acked only after
-//     the commit. ApplyChanges is idempotent by event id, so a redelivered
-//     or republished event is harmless: it is counted in Duplicates.
-//   - match.event has no table yet: it is acked at once, without a
-//     write, and counted in Processed and Ignored.
+//   - match.started, match.event and match.ended become store changes (a
+//     start record, a key-moment record, an end record with every result);
+//     ApplyChanges is called once for all of them (one transaction) and
+//     every message is acked only after the commit. ApplyChanges is
+//     idempotent by event id, so a redelivered or republished event is
+//     harmless: it is counted in Duplicates.
 //   - A transient failure (any ApplyChanges error other than
 //     store.ErrInvalid: the database is down, a serialization failure, a
 //     write still running after Config.AckWait, which is cut) naks each message with the delay Config.Backoff[deliveries-1] (the

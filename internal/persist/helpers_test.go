@@ -167,8 +167,8 @@ func ended(s *store.Store, id string, n int) func() bool {
 }
 
 func counters(c *persist.Consumer) string {
-	return fmt.Sprintf("processed %d retried %d dead-lettered %d duplicates %d ignored %d", c.Processed.Load(),
-		c.Retried.Load(), c.DeadLettered.Load(), c.Duplicates.Load(), c.Ignored.Load())
+	return fmt.Sprintf("processed %d retried %d dead-lettered %d duplicates %d", c.Processed.Load(),
+		c.Retried.Load(), c.DeadLettered.Load(), c.Duplicates.Load())
 }
 
 // faultStore injects failures in front of a real store: it is fault

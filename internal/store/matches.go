@@ -55,10 +55,22 @@ type ResultRecord struct {
 	Stats     map[string]float64 // free-form; nil when empty
 }
 
-// Change is one event of a batch: exactly one of Start and End is set.
+// MatchEventRecord is a MatchEvent: a key moment a game chose to emit.
+// Stored as it came, append-only.
+type MatchEventRecord struct {
+	EventID string // idempotency key, time-ordered (UUIDv7)
+	MatchID string
+	Name    string
+	At      time.Time
+	Data    []byte // the game's JSON, or empty
+}
+
+// Change is one event of a batch: exactly one of Start, End and Event is
+// set.
 type Change struct {
 	Start *MatchStartRecord
 	End   *MatchEndRecord
+	Event *MatchEventRecord
 }
 
 // StartChange wraps a start record as a Change.
@@ -66,6 +78,12 @@ func StartChange(r MatchStartRecord) Change { return Change{Start: &r} }
 
 // EndChange wraps an end record as a Change.
 func EndChange(r MatchEndRecord) Change { return Change{End: &r} }
+
+// EventChange wraps a match event record as a Change.
+func EventChange(r MatchEventRecord) Change { return Change{Event: &r} }
+
+// MaxEventData is the largest MatchEventRecord.Data accepted.
+const MaxEventData = 16 << 10
 
 // Event types as stored in processed_events.type.
 const (
@@ -186,19 +204,36 @@ type endedMatch struct {
 
 func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-func normalise(in []Change) ([]change, error) {
+func normalise(in []Change) ([]change, []MatchEventRecord, error) {
 	out := make([]change, 0, len(in))
+	var evs []MatchEventRecord
 	for i, c := range in {
 		bad := func(format string, a ...any) error {
 			return fmt.Errorf("%w: change %d: %s", ErrInvalid, i, fmt.Sprintf(format, a...))
 		}
+		set := 0
+		for _, p := range []bool{c.Start != nil, c.End != nil, c.Event != nil} {
+			if p {
+				set++
+			}
+		}
 		switch {
-		case (c.Start == nil) == (c.End == nil):
-			return nil, bad("exactly one of Start and End must be set")
+		case set != 1:
+			return nil, nil, bad("exactly one of Start, End and Event must be set")
+		case c.Event != nil:
+			r := *c.Event
+			if r.EventID == "" || r.MatchID == "" || r.Name == "" || r.At.IsZero() {
+				return nil, nil, bad("match event %q: EventID, MatchID, Name and At are required", r.EventID)
+			}
+			if len(r.Data) > MaxEventData {
+				return nil, nil, bad("match event %q: data of %d bytes, at most %d", r.EventID, len(r.Data), MaxEventData)
+			}
+			r.At = normTime(r.At)
+			evs = append(evs, r)
 		case c.Start != nil:
 			r := c.Start
 			if r.EventID == "" || r.MatchID == "" || r.Mode == "" || r.StartedAt.IsZero() {
-				return nil, bad("start event %q: EventID, MatchID, Mode and StartedAt are required", r.EventID)
+				return nil, nil, bad("start event %q: EventID, MatchID, Mode and StartedAt are required", r.EventID)
 			}
 			out = append(out, change{eventID: r.EventID, row: matchRow{
 				id: r.MatchID, mode: r.Mode, label: r.Label, node: r.Node, started: normTime(r.StartedAt),
@@ -206,7 +241,7 @@ func normalise(in []Change) ([]change, error) {
 		default:
 			r := c.End
 			if r.EventID == "" || r.MatchID == "" || r.Mode == "" || r.StartedAt.IsZero() || r.EndedAt.IsZero() {
-				return nil, bad("end event %q: EventID, MatchID, Mode, StartedAt and EndedAt are required", r.EventID)
+				return nil, nil, bad("end event %q: EventID, MatchID, Mode, StartedAt and EndedAt are required", r.EventID)
 			}
 			ch := change{eventID: r.EventID, end: true, row: matchRow{
 				id: r.MatchID, mode: r.Mode, label: r.Label, node: r.Node, started: normTime(r.StartedAt),
@@ -215,14 +250,14 @@ func normalise(in []Change) ([]change, error) {
 			seen := make(map[string]bool, len(r.Results))
 			for _, res := range r.Results {
 				if res.AccountID == "" || res.Placement < 1 || seen[res.AccountID] {
-					return nil, bad("end event %q: result %+v: AccountID required and unique, Placement >= 1", r.EventID, res)
+					return nil, nil, bad("end event %q: result %+v: AccountID required and unique, Placement >= 1", r.EventID, res)
 				}
 				seen[res.AccountID] = true
 				stats := "{}"
 				if len(res.Stats) > 0 {
 					b, err := json.Marshal(res.Stats) // sorted keys
 					if err != nil {
-						return nil, bad("end event %q: stats of %s: %v", r.EventID, res.AccountID, err)
+						return nil, nil, bad("end event %q: stats of %s: %v", r.EventID, res.AccountID, err)
 					}
 					stats = string(b)
 				}
@@ -232,7 +267,7 @@ func normalise(in []Change) ([]change, error) {
 			out = append(out, ch)
 		}
 	}
-	return out, nil
+	return out, evs, nil
 }
 
 // ApplyChanges applies a batch of match events in one transaction and
@@ -255,12 +290,23 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []Change) (int, error)
 	if len(changes) == 0 {
 		return 0, nil
 	}
-	norm, err := normalise(changes)
+	norm, evs, err := normalise(changes)
 	if err != nil {
 		return 0, err
 	}
 	applied := 0
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		applied = 0
+		if len(evs) > 0 {
+			n, err := s.insertEvents(ctx, tx, evs)
+			if err != nil {
+				return err
+			}
+			applied = n
+		}
+		if len(norm) == 0 {
+			return nil // match events derive nothing: no lock needed
+		}
 		if err := s.d.applyLock(ctx, tx); err != nil {
 			return err
 		}
@@ -268,7 +314,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []Change) (int, error)
 		if err != nil {
 			return err
 		}
-		applied = len(fresh)
+		applied += len(fresh)
 		ends, err := s.upsertMatches(ctx, tx, fresh)
 		if err != nil {
 			return err
@@ -282,6 +328,68 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []Change) (int, error)
 		return 0, err
 	}
 	return applied, nil
+}
+
+// insertEvents appends match events; their event id is the primary key, so
+// repeats (earlier in the batch or stored before) are skipped. It returns
+// how many were new.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []MatchEventRecord) (int, error) {
+	seen := make(map[string]bool, len(evs))
+	args := make([]any, 0, 5*len(evs))
+	for _, e := range evs {
+		if seen[e.EventID] {
+			continue
+		}
+		seen[e.EventID] = true
+		args = append(args, e.EventID, e.MatchID, e.Name, s.d.time(e.At), string(e.Data))
+	}
+	n := 0
+	err := s.execValues(ctx, tx, `INSERT INTO match_events (event_id, match_id, name, at, data) VALUES `,
+		` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, 5, args, func(rows *sql.Rows) error {
+			n++
+			return nil
+		})
+	return n, err
+}
+
+// MatchEvents pages through a match's events in the order they happened
+// (by event id: UUIDv7 ids are time-ordered). after is the cursor: "" for
+// the first page, then the next value of the previous page, which is ""
+// after the last page. limit defaults to 100 and is capped at 1,000.
+func (s *Store) MatchEvents(ctx context.Context, matchID, after string, limit int) ([]MatchEventRecord, string, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	rows, err := s.r.QueryContext(ctx, `SELECT event_id, match_id, name, at, data FROM match_events
+		WHERE match_id=$1 AND event_id > $2 ORDER BY event_id LIMIT $3`, matchID, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var out []MatchEventRecord
+	for rows.Next() {
+		var e MatchEventRecord
+		var at dbTime
+		var data string
+		if err := rows.Scan(&e.EventID, &e.MatchID, &e.Name, &at, &data); err != nil {
+			return nil, "", err
+		}
+		e.At = at.T
+		if data != "" {
+			e.Data = []byte(data)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].EventID
+	}
+	return out, next, nil
 }
 
 // markProcessed records the batch's event ids and returns the changes whose

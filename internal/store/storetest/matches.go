@@ -765,3 +765,68 @@ func testDerivedEqualsRecompute(t *testing.T, s *store.Store) {
 	}
 	diffSnapshots(t, "recomputed vs incremental", takeSnapshot(t, s, ids, accounts, from, to), incremental)
 }
+
+// Ev is a match event change with a fresh UUIDv7 id.
+func Ev(matchID, name string, at time.Time, data string) store.Change {
+	return store.EventChange(store.MatchEventRecord{EventID: UUIDv7(), MatchID: matchID, Name: name, At: at, Data: []byte(data)})
+}
+
+func testMatchEvents(t *testing.T, s *store.Store) {
+	id, other := UUIDv7(), UUIDv7()
+	var evs []store.Change
+	for i := 0; i < 5; i++ {
+		evs = append(evs, Ev(id, "tag", t0.Add(time.Duration(i)*time.Second), fmt.Sprintf(`{"by":"p%d","tagged":"q"}`, i)))
+	}
+	noData := Ev(other, "goal", t0, "")
+	// Mixed with a start and an end in one batch, with a repeat inside it.
+	mustApply(t, s, 8, append([]store.Change{Start(id, "arena", t0), evs[0], evs[0], noData}, append(evs[1:], End(id, "arena", t0.Add(time.Minute), R("acc-a", 1, 3)))...)...)
+	// Redelivered: nothing changes.
+	mustApply(t, s, 0, evs...)
+	mustApply(t, s, 0, noData)
+
+	page, next, err := s.MatchEvents(ctx, id, "", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 3 || next == "" || page[0].EventID != evs[0].Event.EventID || page[2].EventID != evs[2].Event.EventID {
+		t.Fatalf("first page = %+v next %q", page, next)
+	}
+	if !page[1].At.Equal(t0.Add(time.Second)) || page[1].Name != "tag" || string(page[1].Data) != `{"by":"p1","tagged":"q"}` || page[1].MatchID != id {
+		t.Fatalf("event read back = %+v", page[1])
+	}
+	rest, next, err := s.MatchEvents(ctx, id, next, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 2 || next != "" || rest[1].EventID != evs[4].Event.EventID {
+		t.Fatalf("second page = %+v next %q", rest, next)
+	}
+	if got, _, err := s.MatchEvents(ctx, other, "", 0); err != nil || len(got) != 1 || got[0].Data != nil {
+		t.Fatalf("event without data = %+v, %v", got, err)
+	}
+	if got, _, err := s.MatchEvents(ctx, UUIDv7(), "", 0); err != nil || len(got) != 0 {
+		t.Fatalf("events of an unknown match = %+v, %v", got, err)
+	}
+	// The end still took effect alongside the events.
+	if m, err := s.Match(ctx, id); err != nil || !m.Ended() || len(m.Results) != 1 {
+		t.Fatalf("match = %+v, %v", m, err)
+	}
+
+	// Malformed events are refused, and nothing of their batch is applied.
+	good := Ev(id, "tag", t0, "")
+	for _, bad := range []store.MatchEventRecord{
+		{MatchID: id, Name: "x", At: t0},
+		{EventID: UUIDv7(), Name: "x", At: t0},
+		{EventID: UUIDv7(), MatchID: id, At: t0},
+		{EventID: UUIDv7(), MatchID: id, Name: "x"},
+		{EventID: UUIDv7(), MatchID: id, Name: "x", At: t0, Data: make([]byte, store.MaxEventData+1)},
+	} {
+		if _, err := s.ApplyChanges(ctx, []store.Change{good, store.EventChange(bad)}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("ApplyChanges(%+v): %v, want ErrInvalid", bad, err)
+		}
+	}
+	if _, err := s.ApplyChanges(ctx, []store.Change{{Event: good.Event, Start: Start(id, "arena", t0).Start}}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a change with two kinds: %v, want ErrInvalid", err)
+	}
+	mustApply(t, s, 1, good)
+}

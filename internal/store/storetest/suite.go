@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"LeaderboardRanking", testLeaderboardRanking},
 		{"PlayerMatches", testPlayerMatches},
 		{"DerivedEqualsRecompute", testDerivedEqualsRecompute},
+		{"MatchEvents", testMatchEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

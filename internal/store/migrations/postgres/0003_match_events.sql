@@ -1,0 +1,14 @@
+-- Key moments of matches: the match.event events a game chose to emit, as
+-- they came (append-only). The event id (UUIDv7, time-ordered) is the
+-- primary key, so a redelivered event is a no-op insert and the rows of one
+-- match read back in time order from the (match_id, event_id) index.
+-- Kept in lockstep with ../sqlite/0003_match_events.sql.
+
+CREATE TABLE match_events (
+    event_id TEXT COLLATE "C" PRIMARY KEY,
+    match_id TEXT COLLATE "C" NOT NULL,
+    name     TEXT NOT NULL,
+    at       TIMESTAMPTZ NOT NULL,
+    data     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX match_events_match ON match_events (match_id, event_id);
