@@ -235,11 +235,31 @@ func DecodeData[T MatchStarted | MatchEvent | MatchEnded](ev Event) (T, error) {
 	return v, nil
 }
 
-// canonical validates ev and returns it with Time in UTC and Data
-// re-encoded from its typed payload.
-func canonical(ev Event) (Event, error) {
+// Parse is Decode for a consumer that needs the payload too: one pass
+// over the data instead of Decode's and DecodeData's. It returns the event
+// (Time in UTC, Data as received) and its checked, normalised payload:
+// *MatchStarted, *MatchEvent or *MatchEnded as ev.Type says. It refuses
+// what Decode refuses.
+func Parse(b []byte) (Event, any, error) {
+	if len(b) > MaxEventBytes {
+		return Event{}, nil, fmt.Errorf("%w: %d bytes, more than %d", ErrInvalid, len(b), MaxEventBytes)
+	}
+	var ev Event
+	if err := strictUnmarshal(b, &ev); err != nil {
+		return Event{}, nil, err
+	}
+	p, err := parsePayload(ev)
+	if err != nil {
+		return Event{}, nil, err
+	}
+	ev.Time = ev.Time.UTC()
+	return ev, p, nil
+}
+
+// parsePayload validates ev and decodes, checks and normalises its payload.
+func parsePayload(ev Event) (payload, error) {
 	if err := ev.validate(); err != nil {
-		return Event{}, err
+		return nil, err
 	}
 	var p payload
 	switch ev.Type {
@@ -251,15 +271,25 @@ func canonical(ev Event) (Event, error) {
 		p = new(MatchEnded)
 	}
 	if len(ev.Data) == 0 {
-		return Event{}, fmt.Errorf("%w: data is required", ErrInvalid)
+		return nil, fmt.Errorf("%w: data is required", ErrInvalid)
 	}
 	if err := strictUnmarshal(ev.Data, p); err != nil {
-		return Event{}, fmt.Errorf("%s data: %w", ev.Type, err)
+		return nil, fmt.Errorf("%s data: %w", ev.Type, err)
 	}
 	if err := p.validate(); err != nil {
-		return Event{}, err
+		return nil, err
 	}
 	p.normalize()
+	return p, nil
+}
+
+// canonical validates ev and returns it with Time in UTC and Data
+// re-encoded from its typed payload.
+func canonical(ev Event) (Event, error) {
+	p, err := parsePayload(ev)
+	if err != nil {
+		return Event{}, err
+	}
 	data, err := json.Marshal(p)
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrInvalid, err)

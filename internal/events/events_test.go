@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -267,6 +268,28 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ev, err := Decode(in)
+		pev, pp, perr := Parse(in)
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("Decode error %v but Parse error %v\n%q", err, perr, in)
+		}
+		if err == nil {
+			var want any
+			switch ev.Type {
+			case TypeMatchStarted:
+				v, derr := DecodeData[MatchStarted](ev)
+				want, err = &v, derr
+			case TypeMatchEvent:
+				v, derr := DecodeData[MatchEvent](ev)
+				want, err = &v, derr
+			default:
+				v, derr := DecodeData[MatchEnded](ev)
+				want, err = &v, derr
+			}
+			if err != nil || pev.ID != ev.ID || pev.Type != ev.Type || pev.MatchID != ev.MatchID || !pev.Time.Equal(ev.Time) ||
+				!reflect.DeepEqual(normJSON(t, pp), normJSON(t, want)) {
+				t.Fatalf("Parse disagrees with Decode+DecodeData (%v):\n%+v %+v\n%+v %+v", err, pev, pp, ev, want)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {
 				t.Fatalf("unclassified error: %v", err)
@@ -289,4 +312,18 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("changed: %+v -> %+v", ev, ev2)
 		}
 	})
+}
+
+// normJSON is v as JSON, for comparing payloads whose raw parts (MatchEvent's
+// Data) may differ only in spacing.
+func normJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }

@@ -28,7 +28,7 @@ var DefaultBackoff = []time.Duration{time.Second, 5 * time.Second, 15 * time.Sec
 
 const (
 	maxBatch       = 10_000
-	fetchMaxBytes  = 64 << 20        // bytes per fetch, whatever Batch is
+	fetchMaxBytes  = 64 << 20        // bytes pulled ahead, whatever Batch is
 	maxPause       = 5 * time.Second // longest pause after failures
 	warnEvery      = 10 * time.Second
 	minMaxAckPend  = 1000
@@ -44,7 +44,7 @@ type Config struct {
 	// Batch is the most messages fetched, and written in one transaction,
 	// at once (default 500, at most 10,000).
 	Batch int
-	// MaxWait is how long a fetch waits for Batch messages (default
+	// MaxWait is how long a batch waits for more messages (default
 	// 200ms): the longest an event waits in the stream when the service
 	// keeps up.
 	MaxWait time.Duration
@@ -136,7 +136,8 @@ func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
 		// drop a message silently.
 		MaxDeliver:    -1,
 		FilterSubject: c.bus.Subject(">"),
-		MaxAckPending: max(minMaxAckPend, 2*c.cfg.Batch),
+		// Room for the batch being written and the two pulled ahead.
+		MaxAckPending: max(minMaxAckPend, 3*c.cfg.Batch),
 	}
 }
 
@@ -157,24 +158,58 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.log.Info("persistence consumer running", "stream", c.bus.EventsStream(), "durable", c.cfg.Durable)
 	for ctx.Err() == nil {
-		msgs, err := c.fetch(ctx, cons)
-		if len(msgs) > 0 {
-			c.process(ctx, msgs)
-		}
-		if err == nil || ctx.Err() != nil {
-			continue
+		err := c.consume(ctx, cons)
+		if ctx.Err() != nil {
+			break
 		}
 		// The consumer may be gone (deleted, or lost with a server's
 		// storage); a pull for a missing consumer is not always reported
 		// as such, so it is recreated (or found unchanged) after any
 		// failure.
-		c.warn("fetch failed; checking the consumer", "err", err)
+		c.warn("reading the events stream failed; checking the consumer", "err", err)
 		c.pause(ctx)
 		if cons, err = c.ensureConsumer(ctx); err != nil || cons == nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// consume reads the stream continuously (the client keeps up to two
+// batches of pull requests outstanding, so the next batch arrives while
+// this one is written) and processes it in batches: the first message
+// waits as long as it takes, the rest of its batch at most MaxWait. It
+// returns nil when ctx ends, or the error that stopped the message stream.
+func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(2*c.cfg.Batch, fetchMaxBytes))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	msgs := make([]jetstream.Msg, 0, c.cfg.Batch)
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		msgs = append(msgs[:0], m)
+		gctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
+		for len(msgs) < c.cfg.Batch {
+			if m, err = it.Next(jetstream.NextContext(gctx)); err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+		}
+		cancel()
+		c.process(ctx, msgs)
+		clear(msgs)
+		if err != nil && gctx.Err() == nil && ctx.Err() == nil {
+			return err // the stream failed, not the batch's wait
+		}
+	}
 }
 
 // ensureConsumer creates or updates the durable consumer, retrying
@@ -199,29 +234,6 @@ func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, erro
 		c.warn("create consumer failed; retrying", "err", err)
 		c.pause(ctx)
 	}
-}
-
-// fetch returns up to Batch messages, waiting at most MaxWait. Messages
-// received before an error are returned with it.
-func (c *Consumer) fetch(ctx context.Context, cons jetstream.Consumer) ([]jetstream.Msg, error) {
-	fctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
-	defer cancel()
-	b, err := cons.Fetch(c.cfg.Batch, jetstream.FetchContext(fctx), jetstream.FetchMaxBytes(fetchMaxBytes))
-	if err != nil {
-		if fctx.Err() != nil && ctx.Err() == nil { // MaxWait was too short to even ask
-			return nil, nil
-		}
-		return nil, err
-	}
-	var msgs []jetstream.Msg
-	for m := range b.Messages() {
-		msgs = append(msgs, m)
-	}
-	err = b.Error()
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		err = nil // MaxWait ended just before the server's own timeout
-	}
-	return msgs, err
 }
 
 // item is a decoded message waiting for the store.
@@ -250,10 +262,10 @@ func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) {
 			return
 		}
 		it := newItem(m)
-		ev, err := events.Decode(m.Data())
+		ev, payload, err := events.Parse(m.Data())
 		if err == nil {
 			it.ev = ev
-			it.change, err = toChange(ev)
+			it.change, err = toChange(ev, payload)
 		}
 		if err != nil {
 			c.deadLetter(ctx, it, err)
@@ -349,27 +361,15 @@ func (c *Consumer) isolate(ctx context.Context, items []*item) {
 	}
 }
 
-// toChange maps a decoded event to its store change.
-func toChange(ev events.Event) (store.Change, error) {
-	switch ev.Type {
-	case events.TypeMatchEvent:
-		p, err := events.DecodeData[events.MatchEvent](ev)
-		if err != nil {
-			return store.Change{}, err
-		}
+// toChange maps a parsed event to its store change.
+func toChange(ev events.Event, payload any) (store.Change, error) {
+	switch p := payload.(type) {
+	case *events.MatchEvent:
 		return store.EventChange(store.MatchEventRecord{EventID: ev.ID, MatchID: ev.MatchID, Name: p.Name, At: ev.Time, Data: p.Data}), nil
-	case events.TypeMatchStarted:
-		p, err := events.DecodeData[events.MatchStarted](ev)
-		if err != nil {
-			return store.Change{}, err
-		}
+	case *events.MatchStarted:
 		return store.StartChange(store.MatchStartRecord{EventID: ev.ID, MatchID: ev.MatchID, Mode: p.Mode,
 			Label: p.Label, Node: ev.Node, StartedAt: ev.Time}), nil
-	case events.TypeMatchEnded:
-		p, err := events.DecodeData[events.MatchEnded](ev)
-		if err != nil {
-			return store.Change{}, err
-		}
+	case *events.MatchEnded:
 		rs := make([]store.ResultRecord, len(p.Results))
 		for i, r := range p.Results {
 			rs[i] = store.ResultRecord{AccountID: r.AccountID, Placement: r.Placement, Score: r.Score, Stats: r.Stats}
