@@ -105,6 +105,38 @@ func openPersistence(m *Main) *persist.Consumer {
 	return c
 }
 
+// dedupRetention is how long the persistence service remembers processed
+// event ids: longer than the events stream keeps a message and than a dead
+// letter can wait for a replay, so nothing the queue can still deliver is
+// applied twice.
+const dedupRetention = events.DefaultDLQMaxAge + 7*24*time.Hour
+
+// pruneEvery is how often forgotten event ids are deleted.
+const pruneEvery = time.Hour
+
+// pruneProcessed deletes processed event ids older than dedupRetention,
+// at start and then every pruneEvery, until ctx ends. Failures are logged
+// and retried at the next round: pruning is housekeeping.
+func (m *Main) pruneProcessed(ctx context.Context) error {
+	t := time.NewTimer(time.Minute) // not while the node is starting
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		n, err := m.store.PruneProcessed(ctx, time.Now().Add(-dedupRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			m.Logger.Warn("pruning processed event ids failed; retrying later", "err", err)
+		case n > 0:
+			m.Logger.Info("pruned processed event ids", "count", n, "older_than", dedupRetention)
+		}
+		t.Reset(pruneEvery)
+	}
+}
+
 // counterOf exports an atomic counter as a Prometheus counter.
 func counterOf(name, help string, v *atomic.Int64) prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })

@@ -392,6 +392,30 @@ func (s *Store) MatchEvents(ctx context.Context, matchID, after string, limit in
 	return out, next, nil
 }
 
+// PruneProcessed forgets the ids of match.started and match.ended events
+// processed before before, at most 10,000 per statement, and returns how
+// many. An event redelivered after its id is forgotten would be applied
+// again: before must be older than anything the queue can still deliver
+// (the events stream's and dead-letter stream's retention).
+func (s *Store) PruneProcessed(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := s.w.ExecContext(ctx, `DELETE FROM processed_events WHERE event_id IN
+			(SELECT event_id FROM processed_events WHERE processed_at < $1 LIMIT 10000)`, s.d.time(before))
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < 10000 {
+			return total, nil
+		}
+	}
+}
+
 // markProcessed records the batch's event ids and returns the changes whose
 // id was new, in batch order (the first of repeats within the batch).
 func (s *Store) markProcessed(ctx context.Context, tx *sql.Tx, cs []change) ([]change, error) {

@@ -830,3 +830,20 @@ func testMatchEvents(t *testing.T, s *store.Store) {
 	}
 	mustApply(t, s, 1, good)
 }
+
+func testPruneProcessed(t *testing.T, s *store.Store) {
+	var cs []store.Change
+	for i := 0; i < 3; i++ {
+		cs = append(cs, Start(UUIDv7(), "arena", t0))
+	}
+	mustApply(t, s, 3, cs...)
+	if n, err := s.PruneProcessed(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PruneProcessed(an hour ago) = %d, %v; want 0", n, err)
+	}
+	mustApply(t, s, 0, cs...) // still remembered
+	if n, err := s.PruneProcessed(ctx, time.Now().Add(time.Second)); err != nil || n != 3 {
+		t.Fatalf("PruneProcessed(now) = %d, %v; want 3", n, err)
+	}
+	// Forgotten ids are applied again: the retention must outlast redelivery.
+	mustApply(t, s, 3, cs...)
+}

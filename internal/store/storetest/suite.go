@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"PlayerMatches", testPlayerMatches},
 		{"DerivedEqualsRecompute", testDerivedEqualsRecompute},
 		{"MatchEvents", testMatchEvents},
+		{"PruneProcessed", testPruneProcessed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

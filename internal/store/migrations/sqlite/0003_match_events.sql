@@ -12,3 +12,7 @@ CREATE TABLE match_events (
     data     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX match_events_match ON match_events (match_id, event_id);
+
+-- The persistence service forgets processed event ids after a retention
+-- longer than any redelivery or dead-letter replay can come (Store.PruneProcessed).
+CREATE INDEX processed_events_at ON processed_events (processed_at);
