@@ -17,6 +17,13 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== TypeScript SDK (web/sdk): npm ci, typecheck, unit tests"
+for tool in node npm; do
+  command -v "$tool" >/dev/null || { echo "$tool is required for the web/sdk tests (Node.js >= 20)"; exit 1; }
+done
+node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("Node.js >= 20 is required, have " + process.version); process.exit(1) }'
+(cd web/sdk && npm ci --no-audit --no-fund --prefer-offline --loglevel=error && npm test --silent)
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 

@@ -23,6 +23,8 @@ import (
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/persist"
 	"github.com/multijuego/multijuego/internal/store"
+	"github.com/multijuego/multijuego/internal/webui"
+	"github.com/multijuego/multijuego/web"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=v1.2.3".
@@ -147,10 +149,22 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if slices.Contains(roles, RolePersistence) {
 		gd.Records = m.store
+		if ttl := m.Config.Cache.LeaderboardTTL; ttl > 0 {
+			gd.Records = newCachedRecords(m.store, m.volatile.cache, m.volatile.metrics, ttl, m.Logger)
+		}
 		m.persist = openPersistence(m)
 	}
 	if !slices.Contains(roles, RoleAuth) && m.Config.Gateway.AuthURL != "" {
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(m.Config.Gateway.AuthURL)})
+	}
+	if m.Config.Web.Enabled && slices.Contains(roles, RoleGateway) {
+		static, err := webui.New(web.Files(), m.Config.Web)
+		if err != nil {
+			return err
+		}
+		gd.Static = static
+		st := static.Stats()
+		m.Logger.Debug("serving web files", "files", st.Files, "bytes", st.Bytes, "gzip_bytes", st.GzipBytes, "brotli_bytes", st.BrotliBytes)
 	}
 	if m.gateway, err = gateway.New(m.Config.Gateway, gd); err != nil {
 		return err
@@ -196,7 +210,7 @@ func (m *Main) Run(ctx context.Context) error {
 		parts = append(parts, part{"game", m.game.run})
 	}
 	if m.persist != nil {
-		parts = append(parts, part{"persistence", m.persist.Run})
+		parts = append(parts, part{"persistence", m.persist.Run}, part{"persistence-prune", m.pruneProcessed})
 	}
 	err := supervise(ctx, m.Logger, parts)
 	m.Logger.Info("multijuego stopped")

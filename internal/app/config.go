@@ -15,6 +15,7 @@ import (
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/webui"
 )
 
 // Config is the whole configuration tree. Each component owns its part.
@@ -36,6 +37,7 @@ type Config struct {
 	Store   StoreConfig    `yaml:"store"`
 	Cache   CacheConfig    `yaml:"cache"`
 	Gateway gateway.Config `yaml:"gateway"`
+	Web     webui.Config   `yaml:"web"`
 	Auth    auth.Config    `yaml:"auth"`
 	Game    GameConfig     `yaml:"game"`
 	Events  EventsConfig   `yaml:"events"`
@@ -83,6 +85,9 @@ type CacheConfig struct {
 	NearMaxAge time.Duration `yaml:"near_max_age" help:"longest a near-cache entry is trusted without hearing from Redis"`
 	Timeout    time.Duration `yaml:"timeout" help:"bound of one cache or key-value operation on Redis/DynamoDB"`
 	AccountTTL time.Duration `yaml:"account_ttl" help:"how long account lookups stay cached (writes invalidate at once)"`
+	// LeaderboardTTL bounds how stale a leaderboard page may be: pages are
+	// read once per TTL per node (or per Redis) however many players ask.
+	LeaderboardTTL time.Duration `yaml:"leaderboard_ttl" help:"how long a leaderboard page (top N, list of boards) stays cached; 0 turns the cache off"`
 }
 
 // DefaultConfig is the configuration of `multijuego serve` with nothing set.
@@ -93,11 +98,12 @@ func DefaultConfig() Config {
 		Roles:          []string{"all"},
 		Log:            LogConfig{Format: "text", Level: "info"},
 		Store:          StoreConfig{MaxOpenConns: 10, BusyTimeout: 5 * time.Second, AutoMigrate: true},
-		Cache:          CacheConfig{MaxBytes: 64 << 20, Near: true, NearMaxAge: 30 * time.Second, Timeout: 250 * time.Millisecond, AccountTTL: 5 * time.Minute},
+		Cache:          CacheConfig{MaxBytes: 64 << 20, Near: true, NearMaxAge: 30 * time.Second, Timeout: 250 * time.Millisecond, AccountTTL: 5 * time.Minute, LeaderboardTTL: 2 * time.Second},
 		RedisPrefix:    "mj:",
 		DynamoDBTable:  "multijuego",
 		DynamoDBRegion: "us-east-1",
 		Gateway:        gateway.DefaultConfig(),
+		Web:            webui.DefaultConfig(),
 		Auth:           auth.DefaultConfig(),
 		Game: GameConfig{MaxMatches: 10_000, SnapshotEvery: 100, SnapshotTTL: 10 * time.Minute, Heartbeat: 2 * time.Second,
 			DisconnectGrace: 30 * time.Second, ShutdownGrace: 10 * time.Second},
@@ -124,8 +130,9 @@ var roleNeeds = map[string][]string{
 	RoleAuth:    {"http", "store", "kv", "keys"},
 	RoleGame:    {"http", "kv", "engine", "events"},
 	// The persistence role serves the match history and leaderboard reads
-	// through the gateway, so it needs the database and http too.
-	RolePersistence: {"http", "store", "events"},
+	// through the gateway, so it needs the database, the cache (kv) and
+	// http too.
+	RolePersistence: {"http", "store", "kv", "events"},
 }
 
 // ExpandRoles resolves "all" and removes duplicates.
@@ -190,6 +197,7 @@ func (c Config) Validate() error {
 	v.Check(c.Cache.MaxBytes >= 1<<20 && c.Cache.MaxBytes <= 64<<30, "cache.max_bytes", "must be between 1048576 (1 MiB) and 64 GiB, got %d", c.Cache.MaxBytes)
 	v.Check(c.Cache.NearMaxAge >= time.Second && c.Cache.NearMaxAge <= time.Hour, "cache.near_max_age", "must be between 1s and 1h, got %s", c.Cache.NearMaxAge)
 	v.Check(c.Cache.Timeout >= 10*time.Millisecond && c.Cache.Timeout <= 10*time.Second, "cache.timeout", "must be between 10ms and 10s, got %s", c.Cache.Timeout)
+	v.Check(c.Cache.LeaderboardTTL >= 0 && c.Cache.LeaderboardTTL <= time.Hour, "cache.leaderboard_ttl", "must be between 0s and 1h, got %s", c.Cache.LeaderboardTTL)
 	v.Check(c.Cache.AccountTTL >= time.Second && c.Cache.AccountTTL <= 24*time.Hour, "cache.account_ttl", "must be between 1s and 24h, got %s", c.Cache.AccountTTL)
 	if slices.Contains(roles, RoleGame) && !slices.Contains(roles, RoleAuth) {
 		v.Check(false, "roles", "the game role needs the auth role in the same process for now (its HTTP API checks tokens there)")
@@ -222,6 +230,7 @@ func (c Config) Validate() error {
 	v.Check(c.Store.MaxOpenConns >= 1 && c.Store.MaxOpenConns <= 1000, "store.max_open_conns", "must be between 1 and 1000, got %d", c.Store.MaxOpenConns)
 	v.Check(c.Store.BusyTimeout >= 0 && c.Store.BusyTimeout <= time.Minute, "store.busy_timeout", "must be between 0s and 1m, got %s", c.Store.BusyTimeout)
 	c.Gateway.Validate(&v, "gateway")
+	c.Web.Validate(&v, "web")
 	c.Auth.Validate(&v, "auth")
 	return v.Err()
 }

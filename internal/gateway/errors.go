@@ -73,6 +73,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if _, set := h["Cache-Control"]; !set {
+		// API answers are per caller and per moment: no browser or CDN
+		// may keep them unless the handler says otherwise.
+		h.Set("Cache-Control", "no-store")
+	}
 	if v == nil {
 		w.WriteHeader(status)
 		return

@@ -1,0 +1,1 @@
+throw new Error("a test file must not be an entry point");

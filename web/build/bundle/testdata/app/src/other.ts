@@ -1,0 +1,3 @@
+import { twice } from "./lib/twice.ts";
+
+document.title = twice("other");
