@@ -23,6 +23,20 @@ for tool in node npm; do
 done
 node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("Node.js >= 20 is required, have " + process.version); process.exit(1) }'
 (cd web/sdk && npm ci --no-audit --no-fund --prefer-offline --loglevel=error && npm test --silent)
+echo "== demo app (web/app): npm ci, typecheck, unit tests"
+(cd web/app && npm ci --no-audit --no-fund --prefer-offline --loglevel=error && npm test --silent)
+
+echo "== Chromium for the browser tests (cmd/multijuego/browser_test.go)"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } ||
+      echo "could not install chromium; the browser tests will fail with CI=true and skip otherwise"
+  else
+    echo "no /usr/bin/chromium and no apt-get as root: install Debian's chromium package for the browser tests"
+  fi
+fi
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
