@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +91,9 @@ type page struct {
 	name string
 	base string // the server's URL
 	ctx  context.Context
+	// artifacts is t.ArtifactDir(), asked for up front: asked first in a
+	// cleanup, the directory is removed by the next cleanup.
+	artifacts string
 
 	mu       sync.Mutex
 	console  []string
@@ -120,6 +124,7 @@ func (b *browser) newPage(t *testing.T, name, base string) *page {
 			p.mu.Unlock()
 		}
 	}()
+	p.artifacts = t.ArtifactDir()
 	t.Cleanup(p.finish) // runs before cancel (cleanups run last first)
 	return p
 }
@@ -141,7 +146,7 @@ func (p *page) finish() {
 	if err != nil {
 		p.t.Logf("%s: no screenshot: %v", p.name, err)
 	} else {
-		file := filepath.Join(p.t.ArtifactDir(), p.name+".png")
+		file := filepath.Join(p.artifacts, p.name+".png")
 		if err := os.WriteFile(file, png, 0o644); err != nil {
 			p.t.Logf("%s: saving the screenshot: %v", p.name, err)
 		} else {
@@ -473,6 +478,12 @@ func browserTicTacToe(t *testing.T, b *browser, srv *proc) {
 		})
 		m.p.clickTestID(fmt.Sprintf("ttt-cell-%d", m.cell))
 		if i == 1 {
+			// The move must reach the server before the reload closes
+			// the socket.
+			want := i + 1
+			xp.waitState("O's move at the server", 5*time.Second, func(s *gameState) bool {
+				return s.TTT != nil && s.TTT.Moves == want
+			})
 			// O reloads the page mid-game: the tab's session and seat
 			// survive, and the server gives the seat back.
 			op.do("reload", chromedp.Reload())
@@ -541,7 +552,8 @@ func browserAdmin(t *testing.T, b *browser, srv *proc, dataDir string) {
 		if err := p.evalJSON(`window.__mjAdmin.state()`, &st); err != nil {
 			t.Fatal(err)
 		}
-		if st.Screen == "console" && len(st.Matches) == 1 && st.Matches[0] == matchID {
+		// Other subtests' matches may still be running on this server.
+		if st.Screen == "console" && slices.Contains(st.Matches, matchID) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -549,8 +561,8 @@ func browserAdmin(t *testing.T, b *browser, srv *proc, dataDir string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got := p.text("matches-count"); got != "(1)" {
-		t.Errorf("matches count %q", got)
+	if got, want := p.text("matches-count"), fmt.Sprintf("(%d)", len(st.Matches)); got != want {
+		t.Errorf("matches count %q, want %q", got, want)
 	}
 
 	p.clickTestID("end-match-" + matchID)

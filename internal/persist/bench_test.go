@@ -80,7 +80,7 @@ func genMatchEvents(b *testing.B, mix benchMix, n int) []events.Event {
 // results, match events) written by plain multi-row INSERTs in
 // transactions of 500 events, in the same run, with no queue, no
 // idempotency and nothing derived. MJ_BENCH_SYNC=default|always runs one
-// sync setting only.
+// sync setting only; MJ_BENCH_BATCH=N sets the consumer's batch size.
 func BenchmarkEndToEnd(b *testing.B) {
 	syncs := []string{events.SyncDefault, events.SyncAlways}
 	if v := os.Getenv("MJ_BENCH_SYNC"); v != "" {
@@ -88,12 +88,21 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	for _, mix := range benchMixes {
 		for _, sync := range syncs {
-			b.Run("mix="+mix.name+"/sync="+sync, func(b *testing.B) { benchEndToEnd(b, mix, sync) })
+			b.Run("mix="+mix.name+"/sync="+sync, func(b *testing.B) { benchEndToEnd(b, mix, sync, false) })
 		}
 	}
 }
 
-func benchEndToEnd(b *testing.B, mix benchMix, sync string) {
+// BenchmarkDrain is BenchmarkEndToEnd with every event published before the
+// clock starts: how fast the persistence consumer works off a backlog (after
+// an outage of the database, say), without publishers sharing the cores.
+func BenchmarkDrain(b *testing.B) {
+	for _, mix := range benchMixes {
+		b.Run("mix="+mix.name, func(b *testing.B) { benchEndToEnd(b, mix, events.SyncDefault, true) })
+	}
+}
+
+func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 	st := storetest.Postgres(b)
 	bus, err := events.Open(context.Background(), events.Config{DataDir: b.TempDir(), Prefix: eventstest.Prefix(b), Sync: sync}, testLog(b))
 	if err != nil {
@@ -102,17 +111,34 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string) {
 	defer bus.Close()
 	evs := genMatchEvents(b, mix, b.N)
 	pub := events.NewPublisher(bus, events.PublisherConfig{Buffer: len(evs) + 1, SpoolDir: b.TempDir()}, testLog(b))
-	c := persist.New(bus, st, persist.Config{MaxWait: 20 * time.Millisecond}, testLog(b))
+	batch := 0 // the default
+	if v := os.Getenv("MJ_BENCH_BATCH"); v != "" {
+		if _, err := fmt.Sscan(v, &batch); err != nil {
+			b.Fatalf("MJ_BENCH_BATCH=%q: %v", v, err)
+		}
+	}
+	c := persist.New(bus, st, persist.Config{MaxWait: 20 * time.Millisecond, Batch: batch}, testLog(b))
+	publish := func() {
+		for _, ev := range evs {
+			if err := pub.Publish(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if backlog {
+		publish()
+		for pub.Buffered() > 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
 	var maxLag uint64
 	b.ResetTimer()
 	start := time.Now()
-	for _, ev := range evs {
-		if err := pub.Publish(ev); err != nil {
-			b.Fatal(err)
-		}
+	go func() { done <- c.Run(ctx) }()
+	if !backlog {
+		publish()
 	}
 	last, lastAt := int64(0), time.Now()
 	for c.Processed.Load() < int64(len(evs)) {
