@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -176,17 +177,34 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // consume reads the stream continuously (the client keeps up to two
-// batches of pull requests outstanding, so the next batch arrives while
-// this one is written) and processes it in batches: the first message
-// waits as long as it takes, the rest of its batch at most MaxWait. It
-// returns nil when ctx ends, or the error that stopped the message stream.
+// batches of pull requests outstanding) and processes it in batches: the
+// first message of a batch waits as long as it takes, the rest at most
+// MaxWait. A reader goroutine parses the next batch while this one writes
+// the previous (a hand-off queue of one batch: the reader waits when the
+// writer is behind, and the stream's MaxAckPending bounds what is pulled).
+// It returns nil when ctx ends, or the error that stopped the message
+// stream, once every batch read has been written or handed back.
 func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(2*c.cfg.Batch, fetchMaxBytes))
 	if err != nil {
 		return err
 	}
 	defer it.Stop()
-	msgs := make([]jetstream.Msg, 0, c.cfg.Batch)
+	batches := make(chan []*item, 1)
+	var readErr error
+	go func() { // owned by consume: it waits for batches to close below
+		defer close(batches)
+		readErr = c.read(ctx, it, batches)
+	}()
+	for items := range batches {
+		c.process(ctx, items)
+	}
+	return readErr
+}
+
+// read parses batches from it and sends them to out until ctx ends (nil)
+// or the stream fails (its error).
+func (c *Consumer) read(ctx context.Context, it jetstream.MessagesContext, out chan<- []*item) error {
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -195,18 +213,24 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 			}
 			return err
 		}
-		msgs = append(msgs[:0], m)
+		items := make([]*item, 1, c.cfg.Batch)
+		items[0] = parseItem(m)
 		gctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
-		for len(msgs) < c.cfg.Batch {
+		for len(items) < c.cfg.Batch {
 			if m, err = it.Next(jetstream.NextContext(gctx)); err != nil {
 				break
 			}
-			msgs = append(msgs, m)
+			items = append(items, parseItem(m))
 		}
+		waited := gctx.Err() != nil // the batch's wait ended (or ctx did)
 		cancel()
-		c.process(ctx, msgs)
-		clear(msgs)
-		if err != nil && gctx.Err() == nil && ctx.Err() == nil {
+		select {
+		case out <- items:
+		case <-ctx.Done():
+			c.nakItemsNow(items)
+			return nil
+		}
+		if err != nil && !waited {
 			return err // the stream failed, not the batch's wait
 		}
 	}
@@ -243,6 +267,19 @@ type item struct {
 	delivered int
 	ev        events.Event
 	change    store.Change
+	err       error // why it cannot be stored (poison), or nil
+}
+
+// parseItem decodes m into an item; an undecodable message gets err.
+func parseItem(m jetstream.Msg) *item {
+	it := newItem(m)
+	ev, payload, err := events.Parse(m.Data())
+	if err == nil {
+		it.ev = ev
+		it.change, err = toChange(ev, payload)
+	}
+	it.err = err
+	return it
 }
 
 func newItem(m jetstream.Msg) *item {
@@ -254,33 +291,62 @@ func newItem(m jetstream.Msg) *item {
 	return it
 }
 
-func (c *Consumer) process(ctx context.Context, msgs []jetstream.Msg) {
-	items := make([]*item, 0, len(msgs))
-	for i, m := range msgs {
+// process writes a batch: poison items go to the dead-letter queue, the
+// rest to the store. Key moments (match.event) and the events that update
+// derived data (starts, ends) are written as two transactions at once, on
+// two connections: a key moment is an insert that needs neither the
+// store's apply lock nor the derived work, so the two overlap. Each part is
+// acked after its own commit; a part that fails is handled on its own
+// (every write is idempotent, so redelivering one part while the other
+// committed is harmless).
+func (c *Consumer) process(ctx context.Context, batch []*item) {
+	var moments, others []*item
+	for i, it := range batch {
 		if ctx.Err() != nil {
-			c.nakNow(msgs[i:])
+			c.nakItemsNow(append(append(moments, others...), batch[i:]...))
 			return
 		}
-		it := newItem(m)
-		ev, payload, err := events.Parse(m.Data())
-		if err == nil {
-			it.ev = ev
-			it.change, err = toChange(ev, payload)
-		}
-		if err != nil {
-			c.deadLetter(ctx, it, err)
-		} else {
-			items = append(items, it)
+		switch {
+		case it.err != nil:
+			c.deadLetter(ctx, it, it.err)
+		case it.change.Event != nil:
+			moments = append(moments, it)
+		default:
+			others = append(others, it)
 		}
 	}
-	if len(items) == 0 {
-		return
+	parts := make([][]*item, 0, 2)
+	for _, p := range [][]*item{moments, others} {
+		if len(p) > 0 {
+			parts = append(parts, p)
+		}
 	}
-	changes := make([]store.Change, len(items))
-	for i, it := range items {
-		changes[i] = it.change
+	type outcome struct {
+		n   int
+		err error
 	}
-	n, err := c.apply(ctx, changes)
+	out := make([]outcome, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() { // owned here: waited for below
+			defer wg.Done()
+			changes := make([]store.Change, len(p))
+			for j, it := range p {
+				changes[j] = it.change
+			}
+			out[i].n, out[i].err = c.apply(ctx, changes)
+		}()
+	}
+	wg.Wait()
+	for i, p := range parts {
+		c.settle(ctx, p, out[i].n, out[i].err)
+	}
+}
+
+// settle acks, isolates or hands back items after ApplyChanges returned n,
+// err for them.
+func (c *Consumer) settle(ctx context.Context, items []*item, n int, err error) {
 	switch {
 	case err == nil:
 		for _, it := range items {
@@ -419,13 +485,7 @@ func (c *Consumer) nakLater(it *item) {
 	c.Retried.Add(1)
 }
 
-// nakNow hands messages back for immediate redelivery (shutdown).
-func (c *Consumer) nakNow(msgs []jetstream.Msg) {
-	for _, m := range msgs {
-		_ = m.Nak()
-	}
-}
-
+// nakItemsNow hands messages back for immediate redelivery (shutdown).
 func (c *Consumer) nakItemsNow(items []*item) {
 	for _, it := range items {
 		_ = it.msg.Nak()

@@ -50,6 +50,27 @@ func (s *Store) execValues(ctx context.Context, tx *sql.Tx, head, tail string, c
 	return nil
 }
 
+// execValuesCount is execValues without result rows: it returns how many
+// rows the statements changed (for ON CONFLICT DO NOTHING: inserted).
+func (s *Store) execValuesCount(ctx context.Context, tx *sql.Tx, head, tail string, cols int, args []any) (int, error) {
+	per := maxParams / cols
+	total := 0
+	for len(args) > 0 {
+		n := min(len(args)/cols, per)
+		res, err := tx.ExecContext(ctx, head+s.placeholders(cols, n)+tail, args[:n*cols]...)
+		if err != nil {
+			return total, err
+		}
+		args = args[n*cols:]
+		k, err := res.RowsAffected()
+		if err != nil {
+			return total, err
+		}
+		total += int(k)
+	}
+	return total, nil
+}
+
 // inList returns the n placeholders of an IN (...) list, the only
 // parameters of its statement.
 func (s *Store) inList(n int) string { return s.placeholders(0, n) }

@@ -343,13 +343,8 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []MatchEventRe
 		seen[e.EventID] = true
 		args = append(args, e.EventID, e.MatchID, e.Name, s.d.time(e.At), string(e.Data))
 	}
-	n := 0
-	err := s.execValues(ctx, tx, `INSERT INTO match_events (event_id, match_id, name, at, data) VALUES `,
-		` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, 5, args, func(rows *sql.Rows) error {
-			n++
-			return nil
-		})
-	return n, err
+	return s.execValuesCount(ctx, tx, `INSERT INTO match_events (event_id, match_id, name, at, data) VALUES `,
+		` ON CONFLICT (event_id) DO NOTHING`, 5, args)
 }
 
 // MatchEvents pages through a match's events in the order they happened
