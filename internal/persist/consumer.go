@@ -199,7 +199,23 @@ func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 	for items := range batches {
 		c.process(ctx, items)
 	}
+	handBack(it)
 	return readErr
+}
+
+// handBack stops it and naks what the client pulled but nobody took, so
+// the server redelivers it at once, to this instance or another, instead
+// of after AckWait (a graceful restart would otherwise delay those events
+// by AckWait).
+func handBack(it jetstream.MessagesContext) {
+	it.Drain()
+	for {
+		m, err := it.Next(jetstream.NextMaxWait(time.Second))
+		if err != nil {
+			return
+		}
+		_ = m.Nak()
+	}
 }
 
 // read parses batches from it and sends them to out until ctx ends (nil)

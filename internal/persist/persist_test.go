@@ -301,3 +301,56 @@ func TestReplayAllAndPurge(t *testing.T) {
 		t.Fatalf("counters: %s", counters(c))
 	}
 }
+
+// Stopping a consumer hands back the messages it had pulled but not
+// written: another instance gets them at once, not after AckWait.
+func TestStopHandsBackPulledMessages(t *testing.T) {
+	bus := openEmbedded(t)
+	st := storetest.SQLite(t)
+	pub := publisher(t, bus)
+	slow := &slowStore{st: st, delay: 300 * time.Millisecond}
+	cfg := fastConfig()
+	cfg.Batch = 10 // pulls 20 ahead, writes 10 at a time
+	cfg.AckWait = time.Minute
+	a := persist.New(bus, slow, cfg, testLog(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var ids []string
+	for i := 0; i < 100; i++ {
+		id := matchID()
+		ids = append(ids, id)
+		publish(t, pub, endedEv(t, id))
+	}
+	waitFor(t, 10*time.Second, "the first batch written", func() bool { return a.Processed.Load() > 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b := persist.New(bus, st, cfg, testLog(t))
+	start(t, b)
+	// Far less than the minute of AckWait.
+	waitFor(t, 15*time.Second, "every match stored", func() bool {
+		for _, id := range ids {
+			if !ended(st, id, 2)() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// slowStore delays every write.
+type slowStore struct {
+	st    *store.Store
+	delay time.Duration
+}
+
+func (s *slowStore) ApplyChanges(ctx context.Context, ch []store.Change) (int, error) {
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return s.st.ApplyChanges(ctx, ch)
+}
