@@ -67,12 +67,13 @@ type session struct {
 	p     *auth.Principal
 	conn  *wsnet.Conn
 	since time.Time // when the socket opened
+	name  string    // the account's username, for other players' screens
 	mu    sync.Mutex
 	match string // the match this socket plays in, "" when none
 }
 
 func (s *session) presence() match.Presence {
-	return match.Presence{UserID: s.p.AccountID, SessionID: s.id}
+	return match.Presence{UserID: s.p.AccountID, SessionID: s.id, Username: s.name}
 }
 
 func (s *session) currentMatch() string {
@@ -249,7 +250,13 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 	if v1 {
 		r.Protocol = Subprotocol
 	}
-	return &session{id: "s" + newRequestID(), p: p, since: time.Now().UTC()}, nil
+	// The username goes into the match presence so games can show it;
+	// profiles are cached, and a failed lookup only leaves it empty.
+	name := ""
+	if prof, err := rt.gw.auth.Profile(ctx, p.AccountID); err == nil {
+		name = prof.Username
+	}
+	return &session{id: "s" + newRequestID(), p: p, since: time.Now().UTC(), name: name}, nil
 }
 
 // --- wsnet.Handler ------------------------------------------------------------

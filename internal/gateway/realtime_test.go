@@ -17,6 +17,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/multijuego/multijuego/games/arena"
 	"github.com/multijuego/multijuego/games/tictactoe"
 	"github.com/multijuego/multijuego/match"
 )
@@ -510,5 +511,43 @@ func TestRealtimeFloodAndArenaEnd(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// Games see each player's username in the presence: arena's roster names
+// both players.
+func TestRealtimeRosterHasUsernames(t *testing.T) {
+	e := newEnv(t)
+	a, aid := e.connect("kim")
+	b, bid := e.connect("lou")
+	a.sendJSON("match.create", "", map[string]any{"mode": "arena"})
+	id := a.expect("match.created").Payload["match_id"].(string)
+	a.sendJSON("match.join", "", map[string]any{"match_id": id})
+	a.expect("match.joined")
+	b.sendJSON("match.join", "", map[string]any{"match_id": id})
+	b.expect("match.joined")
+	for {
+		_, bin, err := a.next()
+		if err != nil {
+			t.Fatalf("waiting for a roster of two: %v", err)
+		}
+		if bin == nil || binary.LittleEndian.Uint16(bin[1:]) != uint16(arena.OpRoster) {
+			continue
+		}
+		var r arena.Roster
+		if err := json.Unmarshal(bin[12+int(bin[11]):], &r); err != nil {
+			t.Fatalf("roster: %v", err)
+		}
+		if len(r.Players) < 2 {
+			continue
+		}
+		names := map[string]string{}
+		for _, p := range r.Players {
+			names[p.UserID] = p.Username
+		}
+		if names[aid] != "kim" || names[bid] != "lou" {
+			t.Fatalf("roster = %+v", r)
+		}
+		return
 	}
 }
