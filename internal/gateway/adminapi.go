@@ -42,10 +42,20 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		mux.HandleFunc("GET /v1/admin/players/online", admin(s.adminOnline))
 		mux.HandleFunc("POST /v1/admin/players/{id}/kick", admin(s.adminKick))
 	}
-	mux.HandleFunc("GET /v1/admin/dlq", admin(s.adminDLQList))
-	mux.HandleFunc("GET /v1/admin/dlq/{seq}", admin(s.adminDLQGet))
-	mux.HandleFunc("POST /v1/admin/dlq/{seq}/replay", admin(s.adminDLQReplay))
-	mux.HandleFunc("POST /v1/admin/dlq/replay", admin(s.adminDLQReplayAll))
+	// Without an event queue in the process the routes answer 503.
+	dlq := func(h http.HandlerFunc) http.HandlerFunc {
+		return admin(func(w http.ResponseWriter, r *http.Request) {
+			if s.dlq == nil {
+				writeError(w, r, s.log, errNoQueue)
+				return
+			}
+			h(w, r)
+		})
+	}
+	mux.HandleFunc("GET /v1/admin/dlq", dlq(s.adminDLQList))
+	mux.HandleFunc("GET /v1/admin/dlq/{seq}", dlq(s.adminDLQGet))
+	mux.HandleFunc("POST /v1/admin/dlq/{seq}/replay", dlq(s.adminDLQReplay))
+	mux.HandleFunc("POST /v1/admin/dlq/replay", dlq(s.adminDLQReplayAll))
 }
 
 // AdminMatchResponse is a live match as operators see it.
@@ -206,10 +216,6 @@ func (s *Server) dlqSeq(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 }
 
 func (s *Server) adminDLQList(w http.ResponseWriter, r *http.Request) {
-	if s.dlq == nil {
-		writeError(w, r, s.log, errNoQueue)
-		return
-	}
 	limit, err := queryInt(r, "limit", persist.DefaultListLimit, 1, 1000)
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -230,10 +236,6 @@ func (s *Server) adminDLQList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminDLQGet(w http.ResponseWriter, r *http.Request) {
-	if s.dlq == nil {
-		writeError(w, r, s.log, errNoQueue)
-		return
-	}
 	seq, ok := s.dlqSeq(w, r)
 	if !ok {
 		return
@@ -247,10 +249,6 @@ func (s *Server) adminDLQGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminDLQReplay(w http.ResponseWriter, r *http.Request) {
-	if s.dlq == nil {
-		writeError(w, r, s.log, errNoQueue)
-		return
-	}
 	seq, ok := s.dlqSeq(w, r)
 	if !ok {
 		return
@@ -264,10 +262,6 @@ func (s *Server) adminDLQReplay(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminDLQReplayAll(w http.ResponseWriter, r *http.Request) {
-	if s.dlq == nil {
-		writeError(w, r, s.log, errNoQueue)
-		return
-	}
 	n, err := s.dlq.ReplayAll(r.Context())
 	if err != nil && n == 0 {
 		writeError(w, r, s.log, s.dlqError(err))

@@ -167,8 +167,10 @@ func TestAdminDLQ(t *testing.T) {
 	// Without an event queue in the process: 503, said plainly.
 	e := newEnv(t)
 	admin := e.adminToken("ops")
-	if r := e.do("GET", "/v1/admin/dlq", admin, "", nil); r.status != 503 || r.errBody(t).Code != "unavailable" {
-		t.Fatalf("dlq without a queue: %d %s", r.status, r.body)
+	for _, rt := range [][2]string{{"GET", "/v1/admin/dlq"}, {"GET", "/v1/admin/dlq/1"}, {"POST", "/v1/admin/dlq/1/replay"}, {"POST", "/v1/admin/dlq/replay"}} {
+		if r := e.do(rt[0], rt[1], admin, "", nil); r.status != 503 || r.errBody(t).Code != "unavailable" {
+			t.Fatalf("%s %s without a queue: %d %s", rt[0], rt[1], r.status, r.body)
+		}
 	}
 
 	bus, err := events.Open(context.Background(), events.Config{DataDir: t.TempDir(), Prefix: eventstest.Prefix(t)}, nil)
