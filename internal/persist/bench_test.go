@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -194,22 +193,7 @@ func rawInsertRate(b *testing.B, evs []events.Event) float64 {
 		if len(args) == 0 {
 			return
 		}
-		var sb strings.Builder
-		sb.WriteString(head)
-		for r := 0; r < len(args)/cols; r++ {
-			if r > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteByte('(')
-			for c := 0; c < cols; c++ {
-				if c > 0 {
-					sb.WriteByte(',')
-				}
-				fmt.Fprintf(&sb, "$%d", r*cols+c+1)
-			}
-			sb.WriteByte(')')
-		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, head+storetest.ValuesList(true, len(args)/cols, cols), args...); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -151,11 +150,11 @@ func BenchmarkRawInsert(b *testing.B) {
 				b.Fatal(err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO matches (id, mode, label, node, started_at, ended_at, duration_ms, end_reason) VALUES `+
-				valuesList(pg, len(batch), 8), matches...); err != nil {
+				storetest.ValuesList(pg, len(batch), 8), matches...); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO match_results (match_id, account_id, placement, score, stats) VALUES `+
-				valuesList(pg, 2*len(batch), 5), results...); err != nil {
+				storetest.ValuesList(pg, 2*len(batch), 5), results...); err != nil {
 				b.Fatal(err)
 			}
 			if err := tx.Commit(); err != nil {
@@ -164,28 +163,4 @@ func BenchmarkRawInsert(b *testing.B) {
 		}
 		reportEvents(b)
 	})
-}
-
-func valuesList(numbered bool, rows, cols int) string {
-	var sb strings.Builder
-	p := 1
-	for r := 0; r < rows; r++ {
-		if r > 0 {
-			sb.WriteByte(',')
-		}
-		sb.WriteByte('(')
-		for c := 0; c < cols; c++ {
-			if c > 0 {
-				sb.WriteByte(',')
-			}
-			if numbered {
-				fmt.Fprintf(&sb, "$%d", p)
-			} else {
-				sb.WriteByte('?')
-			}
-			p++
-		}
-		sb.WriteByte(')')
-	}
-	return sb.String()
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +109,31 @@ func ID(prefix string) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s-%s", prefix, hex.EncodeToString(b[:]))
+}
+
+// ValuesList returns the placeholders of a multi-row VALUES list of rows
+// rows of cols columns: $1, $2, ... when numbered (PostgreSQL), else ?.
+// For benchmarks that write raw rows beside the store.
+func ValuesList(numbered bool, rows, cols int) string {
+	var sb strings.Builder
+	p := 1
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteByte('(')
+		for c := 0; c < cols; c++ {
+			if c > 0 {
+				sb.WriteByte(',')
+			}
+			if numbered {
+				fmt.Fprintf(&sb, "$%d", p)
+			} else {
+				sb.WriteByte('?')
+			}
+			p++
+		}
+		sb.WriteByte(')')
+	}
+	return sb.String()
 }
