@@ -78,7 +78,9 @@ func genMatchEvents(b *testing.B, mix benchMix, n int) []events.Event {
 // highest consumer lag seen, and raw-events/s: the same rows (matches,
 // results, match events) written by plain multi-row INSERTs in
 // transactions of 500 events, in the same run, with no queue, no
-// idempotency and nothing derived. MJ_BENCH_SYNC=default|always runs one
+// idempotency and nothing derived; and the CPU time per event, over the
+// timed part, of this process (NATS, publisher, consumer) and of
+// PostgreSQL. MJ_BENCH_SYNC=default|always runs one
 // sync setting only; MJ_BENCH_BATCH=N sets the consumer's batch size.
 func BenchmarkEndToEnd(b *testing.B) {
 	syncs := []string{events.SyncDefault, events.SyncAlways}
@@ -134,6 +136,7 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 	done := make(chan error, 1)
 	var maxLag uint64
 	b.ResetTimer()
+	cpu0 := sampleCPU()
 	start := time.Now()
 	go func() { done <- c.Run(ctx) }()
 	if !backlog {
@@ -155,6 +158,7 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 		}
 	}
 	elapsed := time.Since(start)
+	cpu1 := sampleCPU()
 	b.StopTimer()
 	cancel()
 	<-done
@@ -168,6 +172,9 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 	b.ReportMetric(float64(len(evs))/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(maxLag), "max-lag")
 	b.ReportMetric(raw, "raw-events/s")
+	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(len(evs)) }
+	b.ReportMetric(perEvent(cpu1.self-cpu0.self), "proc-cpu-µs/event")
+	b.ReportMetric(perEvent(cpu1.postgres-cpu0.postgres), "pg-cpu-µs/event")
 	b.Logf("events=%d processed %d retried %d in %s; raw insert of the same rows %.0f events/s", len(evs), c.Processed.Load(), c.Retried.Load(), elapsed, raw)
 }
 
