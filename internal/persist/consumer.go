@@ -110,10 +110,12 @@ type Consumer struct {
 	log     *slog.Logger
 	running atomic.Bool
 
-	// owned by Run's goroutine
-	failures int       // consecutive transient failures
-	lastWarn time.Time // last transient-failure warning
+	lastWarn atomic.Int64 // unix nanoseconds of the last warning (warn)
 }
+
+// failures counts one goroutine's consecutive transient failures (Run's,
+// or a lane's), which lengthen its pauses.
+type failures struct{ n int }
 
 // New returns a consumer of bus's events stream writing to st. It does
 // nothing until Run.
@@ -137,8 +139,9 @@ func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
 		// drop a message silently.
 		MaxDeliver:    -1,
 		FilterSubject: c.bus.Subject(">"),
-		// Room for the batch being written and the two pulled ahead.
-		MaxAckPending: max(minMaxAckPend, 3*c.cfg.Batch),
+		// Room for the batches being written and queued in the lanes and
+		// the two pulled ahead.
+		MaxAckPending: max(minMaxAckPend, 4*c.cfg.Batch),
 	}
 }
 
@@ -153,7 +156,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return errors.New("persist: consumer already running")
 	}
 	defer c.running.Store(false)
-	cons, err := c.ensureConsumer(ctx)
+	var f failures
+	cons, err := c.ensureConsumer(ctx, &f)
 	if err != nil || cons == nil {
 		return err
 	}
@@ -168,39 +172,90 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// as such, so it is recreated (or found unchanged) after any
 		// failure.
 		c.warn("reading the events stream failed; checking the consumer", "err", err)
-		c.pause(ctx)
-		if cons, err = c.ensureConsumer(ctx); err != nil || cons == nil {
+		c.pause(ctx, &f)
+		if cons, err = c.ensureConsumer(ctx, &f); err != nil || cons == nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// Lanes: the events of a batch are written by two writers that run side
+// by side, each at its own pace, on their own connections and transactions.
+const (
+	laneMoments = iota // match.event: plain idempotent inserts, no lock, nothing derived
+	laneResults        // match.started, match.ended (derived data, under the store's apply lock) and poison messages
+	numLanes
+)
+
+// laneQueue is how many batch parts a lane holds while it writes: a busy
+// lane merges them into its next transaction (up to Config.Batch events).
+const laneQueue = 4
+
 // consume reads the stream continuously (the client keeps up to two
-// batches of pull requests outstanding) and processes it in batches: the
+// batches of pull requests outstanding) and cuts it into batches: the
 // first message of a batch waits as long as it takes, the rest at most
-// MaxWait. A reader goroutine parses the next batch while this one writes
-// the previous (a hand-off queue of one batch: the reader waits when the
-// writer is behind, and the stream's MaxAckPending bounds what is pulled).
-// It returns nil when ctx ends, or the error that stopped the message
-// stream, once every batch read has been written or handed back.
+// MaxWait. Each batch is parsed and split between the two lanes, whose
+// writers write and acknowledge their part while the next batches are read.
+// Every queue is bounded: a lane holds at most laneQueue parts, and when
+// it is full the reader waits (and the stream's MaxAckPending bounds what
+// the server delivers meanwhile). consume returns nil when ctx ends, or the
+// error that stopped the message stream, once every batch read has been
+// written or handed back.
 func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
 	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(2*c.cfg.Batch, fetchMaxBytes))
 	if err != nil {
 		return err
 	}
 	defer it.Stop()
-	batches := make(chan []*item, 1)
-	var readErr error
-	go func() { // owned by consume: it waits for batches to close below
-		defer close(batches)
-		readErr = c.read(ctx, it, batches)
-	}()
-	for items := range batches {
-		c.process(ctx, items)
+	var lanes [numLanes]chan []*item
+	var wg sync.WaitGroup
+	for i := range lanes {
+		lanes[i] = make(chan []*item, laneQueue)
+		wg.Add(1)
+		go func() { // owned by consume: it closes the lane and waits below
+			defer wg.Done()
+			c.runLane(ctx, lanes[i])
+		}()
 	}
+	readErr := c.read(ctx, it, lanes)
+	for _, l := range lanes {
+		close(l)
+	}
+	wg.Wait()
 	handBack(it)
 	return readErr
+}
+
+// runLane writes the parts sent to in until it is closed; parts queued
+// while a write runs are merged into the next one, up to Config.Batch
+// events. Once ctx ends, what is left is handed back.
+func (c *Consumer) runLane(ctx context.Context, in <-chan []*item) {
+	var f failures
+	for items := range in {
+		for len(items) < c.cfg.Batch {
+			more, ok := tryRecv(in)
+			if !ok {
+				break
+			}
+			items = append(items, more...)
+		}
+		if ctx.Err() != nil {
+			c.nakItemsNow(items)
+			continue
+		}
+		c.write(ctx, &f, items)
+	}
+}
+
+// tryRecv takes a part from in if one is waiting.
+func tryRecv(in <-chan []*item) ([]*item, bool) {
+	select {
+	case items, ok := <-in:
+		return items, ok
+	default:
+		return nil, false
+	}
 }
 
 // handBack stops it and naks what the client pulled but nobody took, so
@@ -218,9 +273,9 @@ func handBack(it jetstream.MessagesContext) {
 	}
 }
 
-// read parses batches from it and sends them to out until ctx ends (nil)
-// or the stream fails (its error).
-func (c *Consumer) read(ctx context.Context, it jetstream.MessagesContext, out chan<- []*item) error {
+// read parses batches from it and hands them to the lanes until ctx ends
+// (nil) or the stream fails (its error).
+func (c *Consumer) read(ctx context.Context, it jetstream.MessagesContext, lanes [numLanes]chan []*item) error {
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -229,22 +284,38 @@ func (c *Consumer) read(ctx context.Context, it jetstream.MessagesContext, out c
 			}
 			return err
 		}
-		items := make([]*item, 1, c.cfg.Batch)
-		items[0] = parseItem(m)
+		var parts [numLanes][]*item
+		add := func(m jetstream.Msg) {
+			x := parseItem(m)
+			l := laneResults
+			if x.err == nil && x.change.Event != nil {
+				l = laneMoments
+			}
+			parts[l] = append(parts[l], x)
+		}
+		add(m)
+		n := 1
 		gctx, cancel := context.WithTimeout(ctx, c.cfg.MaxWait)
-		for len(items) < c.cfg.Batch {
+		for ; n < c.cfg.Batch; n++ {
 			if m, err = it.Next(jetstream.NextContext(gctx)); err != nil {
 				break
 			}
-			items = append(items, parseItem(m))
+			add(m)
 		}
 		waited := gctx.Err() != nil // the batch's wait ended (or ctx did)
 		cancel()
-		select {
-		case out <- items:
-		case <-ctx.Done():
-			c.nakItemsNow(items)
-			return nil
+		for l, p := range parts {
+			if len(p) == 0 {
+				continue
+			}
+			select {
+			case lanes[l] <- p:
+			case <-ctx.Done():
+				for _, p := range parts[l:] {
+					c.nakItemsNow(p)
+				}
+				return nil
+			}
 		}
 		if err != nil && !waited {
 			return err // the stream failed, not the batch's wait
@@ -254,14 +325,14 @@ func (c *Consumer) read(ctx context.Context, it jetstream.MessagesContext, out c
 
 // ensureConsumer creates or updates the durable consumer, retrying
 // non-API failures until ctx ends (then it returns nil, nil).
-func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
+func (c *Consumer) ensureConsumer(ctx context.Context, f *failures) (jetstream.Consumer, error) {
 	cfg := c.consumerConfig()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, setupTimeout)
 		cons, err := c.js.CreateOrUpdateConsumer(rctx, c.bus.EventsStream(), cfg)
 		cancel()
 		if err == nil {
-			c.failures = 0
+			f.n = 0
 			return cons, nil
 		}
 		if ctx.Err() != nil {
@@ -272,7 +343,7 @@ func (c *Consumer) ensureConsumer(ctx context.Context) (jetstream.Consumer, erro
 			return nil, fmt.Errorf("persist: create consumer %s on %s: %w", cfg.Durable, c.bus.EventsStream(), err)
 		}
 		c.warn("create consumer failed; retrying", "err", err)
-		c.pause(ctx)
+		c.pause(ctx, f)
 	}
 }
 
@@ -307,62 +378,35 @@ func newItem(m jetstream.Msg) *item {
 	return it
 }
 
-// process writes a batch: poison items go to the dead-letter queue, the
-// rest to the store. Key moments (match.event) and the events that update
-// derived data (starts, ends) are written as two transactions at once, on
-// two connections: a key moment is an insert that needs neither the
-// store's apply lock nor the derived work, so the two overlap. Each part is
-// acked after its own commit; a part that fails is handled on its own
-// (every write is idempotent, so redelivering one part while the other
-// committed is harmless).
-func (c *Consumer) process(ctx context.Context, batch []*item) {
-	var moments, others []*item
-	for i, it := range batch {
+// write stores a lane's part: poison items go to the dead-letter queue,
+// the rest to the store in one transaction, acked after its commit.
+func (c *Consumer) write(ctx context.Context, f *failures, items []*item) {
+	ok := items[:0:0]
+	for i, it := range items {
 		if ctx.Err() != nil {
-			c.nakItemsNow(append(append(moments, others...), batch[i:]...))
+			c.nakItemsNow(append(ok, items[i:]...))
 			return
 		}
-		switch {
-		case it.err != nil:
+		if it.err != nil {
 			c.deadLetter(ctx, it, it.err)
-		case it.change.Event != nil:
-			moments = append(moments, it)
-		default:
-			others = append(others, it)
+			continue
 		}
+		ok = append(ok, it)
 	}
-	parts := make([][]*item, 0, 2)
-	for _, p := range [][]*item{moments, others} {
-		if len(p) > 0 {
-			parts = append(parts, p)
-		}
+	if len(ok) == 0 {
+		return
 	}
-	type outcome struct {
-		n   int
-		err error
+	changes := make([]store.Change, len(ok))
+	for j, it := range ok {
+		changes[j] = it.change
 	}
-	out := make([]outcome, len(parts))
-	var wg sync.WaitGroup
-	for i, p := range parts {
-		wg.Add(1)
-		go func() { // owned here: waited for below
-			defer wg.Done()
-			changes := make([]store.Change, len(p))
-			for j, it := range p {
-				changes[j] = it.change
-			}
-			out[i].n, out[i].err = c.apply(ctx, changes)
-		}()
-	}
-	wg.Wait()
-	for i, p := range parts {
-		c.settle(ctx, p, out[i].n, out[i].err)
-	}
+	n, err := c.apply(ctx, changes)
+	c.settle(ctx, f, ok, n, err)
 }
 
 // settle acks, isolates or hands back items after ApplyChanges returned n,
 // err for them.
-func (c *Consumer) settle(ctx context.Context, items []*item, n int, err error) {
+func (c *Consumer) settle(ctx context.Context, f *failures, items []*item, n int, err error) {
 	switch {
 	case err == nil:
 		for _, it := range items {
@@ -370,12 +414,12 @@ func (c *Consumer) settle(ctx context.Context, items []*item, n int, err error) 
 		}
 		c.Processed.Add(int64(len(items)))
 		c.Duplicates.Add(int64(len(items) - n))
-		c.failures = 0
+		f.n = 0
 	case ctx.Err() != nil:
 		c.nakItemsNow(items)
 	case errors.Is(err, store.ErrInvalid):
 		c.log.Warn("store refused a batch; applying its events one by one", "events", len(items), "err", err)
-		c.isolate(ctx, items)
+		c.isolate(ctx, f, items)
 	default:
 		atMax := false
 		for _, it := range items {
@@ -384,14 +428,14 @@ func (c *Consumer) settle(ctx context.Context, items []*item, n int, err error) 
 		if atMax {
 			c.warn("store write failed with events at their last delivery; applying them one by one",
 				"events", len(items), "err", err)
-			c.isolate(ctx, items)
+			c.isolate(ctx, f, items)
 			return
 		}
 		c.warn("store write failed; events will be redelivered", "events", len(items), "err", err)
 		for _, it := range items {
 			c.nakLater(it)
 		}
-		c.pause(ctx)
+		c.pause(ctx, f)
 	}
 }
 
@@ -404,7 +448,7 @@ func (c *Consumer) apply(ctx context.Context, changes []store.Change) (int, erro
 }
 
 // isolate applies items one at a time: see the package documentation.
-func (c *Consumer) isolate(ctx context.Context, items []*item) {
+func (c *Consumer) isolate(ctx context.Context, f *failures, items []*item) {
 	transient := false
 	for i, it := range items {
 		if ctx.Err() != nil {
@@ -437,9 +481,9 @@ func (c *Consumer) isolate(ctx context.Context, items []*item) {
 		}
 	}
 	if transient {
-		c.pause(ctx)
+		c.pause(ctx, f)
 	} else {
-		c.failures = 0
+		f.n = 0
 	}
 }
 
@@ -509,11 +553,11 @@ func (c *Consumer) nakItemsNow(items []*item) {
 }
 
 // pause sleeps after a failure: Backoff[0], doubling with each
-// consecutive failure, at most maxPause; less if ctx ends.
-func (c *Consumer) pause(ctx context.Context) {
-	c.failures++
+// consecutive failure counted in f, at most maxPause; less if ctx ends.
+func (c *Consumer) pause(ctx context.Context, f *failures) {
+	f.n++
 	d := c.cfg.Backoff[0]
-	for i := 1; i < c.failures && d < maxPause; i++ {
+	for i := 1; i < f.n && d < maxPause; i++ {
 		d *= 2
 	}
 	d = min(d, maxPause)
@@ -525,10 +569,11 @@ func (c *Consumer) pause(ctx context.Context) {
 	}
 }
 
-// warn logs at most once per warnEvery; the rest at debug level.
+// warn logs at most once per warnEvery (whichever goroutine calls); the
+// rest at debug level.
 func (c *Consumer) warn(msg string, args ...any) {
-	if now := time.Now(); now.Sub(c.lastWarn) >= warnEvery {
-		c.lastWarn = now
+	now := time.Now().UnixNano()
+	if last := c.lastWarn.Load(); now-last >= int64(warnEvery) && c.lastWarn.CompareAndSwap(last, now) {
 		c.log.Warn(msg, args...)
 		return
 	}
