@@ -36,6 +36,9 @@ func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
 				"set nats_url so that they share one queue, or match results stay in this process's stream")
 		}
 	}
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_nats_async_errors_total",
+		Help: "Asynchronous errors of the NATS connection (a slow consumer drops messages, which come back only after the ack wait)."},
+		func() float64 { return float64(bus.AsyncErrors()) }))
 	return bus, nil
 }
 

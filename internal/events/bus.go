@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -116,9 +117,16 @@ type Bus struct {
 	js     jetstream.JetStream
 	closed chan struct{} // closed by the connection's ClosedHandler
 
+	asyncErrors atomic.Int64 // errors the connection reported (slow consumers among them)
+
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// AsyncErrors is the number of asynchronous errors the NATS connection
+// has reported so far (each is also logged): a slow consumer, which drops
+// messages, or a permission refusal.
+func (b *Bus) AsyncErrors() int64 { return b.asyncErrors.Load() }
 
 // Open connects to NATS (or starts the embedded server) and creates or
 // updates the two streams.
@@ -139,6 +147,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 			if sub != nil {
 				subj = sub.Subject
 			}
+			b.asyncErrors.Add(1)
 			log.Error("nats async error", "subject", subj, "err", err)
 		}),
 	}

@@ -153,7 +153,13 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 		if p := c.Processed.Load(); p != last {
 			last, lastAt = p, time.Now()
 		} else if time.Since(lastAt) > 2*time.Second {
-			b.Logf("stalled %s at processed %d: lag %d (%v), publisher buffered %d, retried %d", time.Since(lastAt).Round(time.Second), p, lag, err, pub.Buffered(), c.Retried.Load())
+			detail := ""
+			if cons, err := bus.JetStream().Consumer(context.Background(), bus.EventsStream(), persist.DefaultDurable); err == nil {
+				i := cons.CachedInfo()
+				detail = fmt.Sprintf("pending %d ack-pending %d waiting pulls %d redelivered %d delivered %d/%d ack floor %d",
+					i.NumPending, i.NumAckPending, i.NumWaiting, i.NumRedelivered, i.Delivered.Consumer, i.Delivered.Stream, i.AckFloor.Stream)
+			}
+			b.Logf("stalled %s at processed %d: lag %d (%v), publisher buffered %d, retried %d, NATS async errors %d; %s", time.Since(lastAt).Round(time.Second), p, lag, err, pub.Buffered(), c.Retried.Load(), bus.AsyncErrors(), detail)
 			lastAt = time.Now()
 		}
 	}
@@ -165,8 +171,8 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_ = pub.Close(cctx)
 	ccancel()
-	if c.Duplicates.Load() != 0 || c.DeadLettered.Load() != 0 {
-		b.Fatalf("duplicates %d dead-lettered %d: the run is not clean", c.Duplicates.Load(), c.DeadLettered.Load())
+	if c.Duplicates.Load() != 0 || c.DeadLettered.Load() != 0 || bus.AsyncErrors() != 0 {
+		b.Fatalf("duplicates %d dead-lettered %d NATS async errors %d: the run is not clean", c.Duplicates.Load(), c.DeadLettered.Load(), bus.AsyncErrors())
 	}
 	raw := rawInsertRate(b, evs)
 	b.ReportMetric(float64(len(evs))/elapsed.Seconds(), "events/s")

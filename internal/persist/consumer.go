@@ -28,11 +28,17 @@ const (
 var DefaultBackoff = []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second}
 
 const (
-	maxBatch       = 10_000
-	fetchMaxBytes  = 64 << 20        // bytes pulled ahead, whatever Batch is
-	maxPause       = 5 * time.Second // longest pause after failures
-	warnEvery      = 10 * time.Second
-	minMaxAckPend  = 1000
+	maxBatch      = 10_000
+	fetchMaxBytes = 64 << 20        // bytes pulled ahead, whatever Batch is
+	maxPause      = 5 * time.Second // longest pause after failures
+	warnEvery     = 10 * time.Second
+	minMaxAckPend = 1000
+	// pullSlack is room in the client's message channel beyond what the
+	// server may deliver unacknowledged (MaxAckPending), for the status
+	// messages (heartbeats, request ends) that share the channel: nats.go
+	// drops a message that finds the channel full ("slow consumer"), and
+	// the server then redelivers it only after AckWait.
+	pullSlack      = 256
 	setupTimeout   = 10 * time.Second // one consumer create/update request
 	maxHeaderValue = 1024
 )
@@ -139,10 +145,24 @@ func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
 		// drop a message silently.
 		MaxDeliver:    -1,
 		FilterSubject: c.bus.Subject(">"),
-		// Room for the batches being written and queued in the lanes and
-		// the two pulled ahead.
-		MaxAckPending: max(minMaxAckPend, 4*c.cfg.Batch),
+		MaxAckPending: c.maxAckPending(),
 	}
+}
+
+// maxAckPending is the consumer's MaxAckPending: room for the batches
+// being written and queued in the lanes and the two pulled ahead.
+func (c *Consumer) maxAckPending() int { return max(minMaxAckPend, 4*c.cfg.Batch) }
+
+// pullSize is how many messages consume asks the server for at once, which
+// is also the capacity of the client's message channel: more than the
+// server may deliver unacknowledged, so that the channel never fills (see
+// pullSlack).
+func pullSize(cons jetstream.Consumer, fallback int) int {
+	n := fallback
+	if info := cons.CachedInfo(); info != nil && info.Config.MaxAckPending > 0 {
+		n = info.Config.MaxAckPending
+	}
+	return n + pullSlack
 }
 
 // Run creates or updates the durable consumer and processes events until
@@ -192,8 +212,9 @@ const (
 // lane merges them into its next transaction (up to Config.Batch events).
 const laneQueue = 4
 
-// consume reads the stream continuously (the client keeps up to two
-// batches of pull requests outstanding) and cuts it into batches: the
+// consume reads the stream continuously (the client keeps pull requests
+// outstanding for more than MaxAckPending messages, so the server, not
+// the client's buffer, bounds what is delivered) and cuts it into batches: the
 // first message of a batch waits as long as it takes, the rest at most
 // MaxWait. Each batch is parsed and split between the two lanes, whose
 // writers write and acknowledge their part while the next batches are read.
@@ -203,7 +224,7 @@ const laneQueue = 4
 // error that stopped the message stream, once every batch read has been
 // written or handed back.
 func (c *Consumer) consume(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(2*c.cfg.Batch, fetchMaxBytes))
+	it, err := cons.Messages(jetstream.PullMaxMessagesWithBytesLimit(pullSize(cons, c.maxAckPending()), fetchMaxBytes))
 	if err != nil {
 		return err
 	}

@@ -10,24 +10,31 @@
 // Config.Durable on the events stream: explicit acks, Config.AckWait,
 // unlimited server-side deliveries (the consumer dead-letters by itself
 // after Config.MaxDeliver deliveries), filter <prefix>.mj.events.>,
-// deliver all. It then fetches up to Config.Batch messages (waiting at
-// most Config.MaxWait) and, for each batch:
+// deliver all, MaxAckPending 4 × Config.Batch. It then reads the stream
+// continuously (asking for MaxAckPending messages and 256 more, so that the
+// client's channel never fills: nats.go would drop the message that finds
+// it full), cuts it into batches of up to Config.Batch messages (waiting at
+// most Config.MaxWait) and splits each batch between two lanes, writers
+// that run side by side: key moments (match.event) and the rest (starts,
+// ends, poison). A lane writes each part, and any parts queued meanwhile
+// (up to Config.Batch events), as follows:
 //
-//   - A message that events.Decode refuses (events.ErrMalformed or
+//   - A message that events.Parse refuses (events.ErrMalformed or
 //     events.ErrInvalid) is poison: it is published to the dead-letter
 //     stream (below), and once the stream acknowledged it the original is
 //     terminated (Term), so the stream keeps flowing.
 //   - match.started, match.event and match.ended become store changes (a
 //     start record, a key-moment record, an end record with every result);
-//     ApplyChanges is called once for all of them (one transaction) and
-//     every message is acked only after the commit. ApplyChanges is
+//     ApplyChanges is called once for the lane's events (one transaction)
+//     and every message is acked only after the commit. ApplyChanges is
 //     idempotent by event id, so a redelivered or republished event is
 //     harmless: it is counted in Duplicates.
 //   - A transient failure (any ApplyChanges error other than
 //     store.ErrInvalid: the database is down, a serialization failure, a
-//     write still running after Config.AckWait, which is cut) naks each message with the delay Config.Backoff[deliveries-1] (the
+//     write still running after Config.AckWait, which is cut) naks each
+//     message with the delay Config.Backoff[deliveries-1] (the
 //     last delay once there are more deliveries than delays), counts
-//     Retried, and pauses the loop (Backoff[0], doubling per consecutive
+//     Retried, and pauses the lane (Backoff[0], doubling per consecutive
 //     failure, at most 5 s) so a dead database is not hammered.
 //   - When ApplyChanges returns store.ErrInvalid, or fails while some
 //     message of the batch has been delivered Config.MaxDeliver times, the
