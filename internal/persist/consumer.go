@@ -149,8 +149,8 @@ func (c *Consumer) consumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
-// maxAckPending is the consumer's MaxAckPending: room for the batches
-// being written and queued in the lanes and the two pulled ahead.
+// maxAckPending is the consumer's MaxAckPending: room for the parts being
+// written and queued in the lanes and the batch being read.
 func (c *Consumer) maxAckPending() int { return max(minMaxAckPend, 4*c.cfg.Batch) }
 
 // pullSize is how many messages consume asks the server for at once, which
