@@ -83,6 +83,26 @@ type Event struct {
 	// Data is the typed payload as JSON: [MatchStarted], [MatchEvent] or
 	// [MatchEnded].
 	Data json.RawMessage `json:"data"`
+
+	// wire is the encoding the New functions made, kept with a copy of
+	// the fields it encodes: Encode returns it while they are unchanged
+	// instead of checking and encoding the event a second time.
+	wire *wireForm
+}
+
+// wireForm is an event's checked wire form and the fields it came from.
+type wireForm struct {
+	id, typ, matchID, node string
+	version                int
+	time                   time.Time
+	data                   []byte // a copy: the caller may reuse ev.Data's array
+	b                      []byte
+}
+
+// encodes reports whether w is the encoding of ev as it is now.
+func (w *wireForm) encodes(ev *Event) bool {
+	return ev.ID == w.id && ev.Type == w.typ && ev.Version == w.version && ev.MatchID == w.matchID &&
+		ev.Node == w.node && ev.Time.Equal(w.time) && bytes.Equal(ev.Data, w.data)
 }
 
 // MatchStarted is the payload of TypeMatchStarted.
@@ -182,12 +202,23 @@ func newEvent(matchID, node string, p payload) (Event, error) {
 	if err := p.validate(); err != nil {
 		return Event{}, err
 	}
+	// ev is checked and its Data canonical: its wire form is the envelope
+	// as it is, which Encode would otherwise re-check and re-encode.
+	if b, err := marshal(&ev); err == nil && len(b) <= MaxEventBytes {
+		ev.wire = &wireForm{id: ev.ID, typ: ev.Type, version: ev.Version, matchID: ev.MatchID, node: ev.Node,
+			time: ev.Time, data: bytes.Clone(ev.Data), b: b}
+	}
 	return ev, nil
 }
 
 // Encode returns an event's wire form (compact JSON) after checking it
-// exactly as Decode would: what Encode accepts, Decode accepts.
+// exactly as Decode would: what Encode accepts, Decode accepts. For an
+// event from a New function whose fields were not changed since, that
+// check and encoding were done when it was made.
 func Encode(ev Event) ([]byte, error) {
+	if w := ev.wire; w != nil && w.encodes(&ev) {
+		return bytes.Clone(w.b), nil
+	}
 	ev, err := canonical(ev)
 	if err != nil {
 		return nil, err

@@ -327,3 +327,55 @@ func normJSON(t *testing.T, v any) string {
 	}
 	return buf.String()
 }
+
+// Encode takes the wire form New made only while the event is unchanged:
+// it equals the full check-and-encode, and any change to a field (even
+// inside Data's array) goes through the full path again.
+func TestEncodeReusesNewOnlyWhileUnchanged(t *testing.T) {
+	slow := func(ev Event) ([]byte, error) {
+		ev.wire = nil
+		return Encode(ev)
+	}
+	for _, ev := range []Event{started(t, "m1"), moment(t, "m1", 1), ended(t, "m1")} {
+		if ev.wire == nil {
+			t.Fatalf("%s: New kept no wire form", ev.Type)
+		}
+		fast, err := Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := slow(ev)
+		if err != nil || !bytes.Equal(fast, full) {
+			t.Fatalf("%s: kept wire form differs from the full encoding (%v):\n%s\n%s", ev.Type, err, fast, full)
+		}
+		fast[0] = 'X' // the caller's copy
+		if again, _ := Encode(ev); !bytes.Equal(again, full) {
+			t.Fatalf("%s: a returned slice shares the kept form", ev.Type)
+		}
+	}
+	ev := moment(t, "m2", 2)
+	changed := ev
+	changed.Node = "node-2"
+	if b, err := Encode(changed); err != nil || !bytes.Contains(b, []byte(`"node":"node-2"`)) {
+		t.Fatalf("changed node: %s %v", b, err)
+	}
+	changed = ev
+	changed.Time = ev.Time.Add(time.Second)
+	if b, _ := Encode(changed); !bytes.Contains(b, []byte(changed.Time.Format(time.RFC3339Nano))) {
+		t.Fatalf("changed time not encoded: %s", b)
+	}
+	changed = ev
+	changed.Version = 2
+	if _, err := Encode(changed); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("changed version: %v", err)
+	}
+	changed = ev
+	changed.MatchID = ""
+	if _, err := Encode(changed); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("emptied match id: %v", err)
+	}
+	ev.Data[0] = '[' // in place: the same array New encoded from
+	if _, err := Encode(ev); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("data changed in place: %v", err)
+	}
+}

@@ -35,40 +35,48 @@ var benchMixes = []benchMix{
 	{name: "game", players: 8, moments: 30, started: true},
 }
 
-// genMatchEvents returns at least n events: whole matches of mix, in order.
-func genMatchEvents(b *testing.B, mix benchMix, n int) []events.Event {
-	base := time.Now().UTC().Add(-time.Hour)
-	out := make([]events.Event, 0, n+mix.moments+2)
-	for m := 0; len(out) < n; m++ {
-		id := uuid.Must(uuid.NewV7()).String()
-		start := base.Add(time.Duration(m) * time.Millisecond)
-		if mix.started {
-			ev, err := events.NewMatchStarted(id, "node", events.MatchStarted{Mode: "arena", Players: []string{}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			out = append(out, ev)
-		}
-		for k := 0; k < mix.moments; k++ {
-			ev, err := events.NewMatchEvent(id, "node", events.MatchEvent{Name: "tag",
-				Data: []byte(fmt.Sprintf(`{"by":"a%05d","tagged":"a%05d"}`, (m*7+k)%10_000, (m*13+k+1)%10_000))})
-			if err != nil {
-				b.Fatal(err)
-			}
-			out = append(out, ev)
-		}
-		rs := make([]events.PlayerResult, mix.players)
-		for p := range rs {
-			rs[p] = events.PlayerResult{AccountID: fmt.Sprintf("a%05d", (m*mix.players*7+p*1009)%10_000), Placement: p + 1, Score: int64((m + p) % 17)}
-		}
-		ev, err := events.NewMatchEnded(id, "node", events.MatchEnded{Mode: "arena", Reason: "time_limit",
-			StartedAt: start, EndedAt: start.Add(time.Minute), DurationMs: 60_000, Results: rs})
+// perMatch is how many events a match of mix makes.
+func (mix benchMix) perMatch() int {
+	n := mix.moments + 1
+	if mix.started {
+		n++
+	}
+	return n
+}
+
+// matchesFor is how many whole matches make at least n events.
+func (mix benchMix) matchesFor(n int) int { return (n + mix.perMatch() - 1) / mix.perMatch() }
+
+// genMatch makes the events of match m of mix, in order, as a game node
+// does: with the New functions (ids, checks and the wire form included).
+func genMatch(b *testing.B, mix benchMix, base time.Time, m int, out []events.Event) []events.Event {
+	id := uuid.Must(uuid.NewV7()).String()
+	start := base.Add(time.Duration(m) * time.Millisecond)
+	if mix.started {
+		ev, err := events.NewMatchStarted(id, "node", events.MatchStarted{Mode: "arena", Players: []string{}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		out = append(out, ev)
 	}
-	return out
+	for k := 0; k < mix.moments; k++ {
+		ev, err := events.NewMatchEvent(id, "node", events.MatchEvent{Name: "tag",
+			Data: []byte(fmt.Sprintf(`{"by":"a%05d","tagged":"a%05d"}`, (m*7+k)%10_000, (m*13+k+1)%10_000))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, ev)
+	}
+	rs := make([]events.PlayerResult, mix.players)
+	for p := range rs {
+		rs[p] = events.PlayerResult{AccountID: fmt.Sprintf("a%05d", (m*mix.players*7+p*1009)%10_000), Placement: p + 1, Score: int64((m + p) % 17)}
+	}
+	ev, err := events.NewMatchEnded(id, "node", events.MatchEnded{Mode: "arena", Reason: "time_limit",
+		StartedAt: start, EndedAt: start.Add(time.Minute), DurationMs: 60_000, Results: rs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return append(out, ev)
 }
 
 // BenchmarkEndToEnd measures events per second from Publish to a committed
@@ -110,8 +118,10 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 		b.Fatal(err)
 	}
 	defer bus.Close()
-	evs := genMatchEvents(b, mix, b.N)
-	pub := events.NewPublisher(bus, events.PublisherConfig{Buffer: len(evs) + 1, SpoolDir: b.TempDir()}, testLog(b))
+	matches := mix.matchesFor(b.N)
+	total := matches * mix.perMatch()
+	base := time.Now().UTC().Add(-time.Hour)
+	pub := events.NewPublisher(bus, events.PublisherConfig{Buffer: total + 1, SpoolDir: b.TempDir()}, testLog(b))
 	batch := 0 // the default
 	if v := os.Getenv("MJ_BENCH_BATCH"); v != "" {
 		if _, err := fmt.Sscan(v, &batch); err != nil {
@@ -119,10 +129,16 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 		}
 	}
 	c := persist.New(bus, st, persist.Config{MaxWait: 20 * time.Millisecond, Batch: batch}, testLog(b))
+	// publish makes each match's events and publishes them, as a game
+	// node does: in the end-to-end run that is inside the timed part.
 	publish := func() {
-		for _, ev := range evs {
-			if err := pub.Publish(ev); err != nil {
-				b.Fatal(err)
+		var evs []events.Event
+		for m := 0; m < matches; m++ {
+			evs = genMatch(b, mix, base, m, evs[:0])
+			for _, ev := range evs {
+				if err := pub.Publish(ev); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 	}
@@ -143,7 +159,7 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 		publish()
 	}
 	last, lastAt := int64(0), time.Now()
-	for c.Processed.Load() < int64(len(evs)) {
+	for c.Processed.Load() < int64(total) {
 		time.Sleep(10 * time.Millisecond)
 		lag, err := c.Lag(context.Background())
 		if err == nil && lag > maxLag {
@@ -174,19 +190,24 @@ func benchEndToEnd(b *testing.B, mix benchMix, sync string, backlog bool) {
 	if c.Duplicates.Load() != 0 || c.DeadLettered.Load() != 0 || bus.AsyncErrors() != 0 {
 		b.Fatalf("duplicates %d dead-lettered %d NATS async errors %d: the run is not clean", c.Duplicates.Load(), c.DeadLettered.Load(), bus.AsyncErrors())
 	}
-	raw := rawInsertRate(b, evs)
-	b.ReportMetric(float64(len(evs))/elapsed.Seconds(), "events/s")
+	raw := rawInsertRate(b, mix, base, matches)
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(maxLag), "max-lag")
 	b.ReportMetric(raw, "raw-events/s")
-	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(len(evs)) }
+	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(total) }
 	b.ReportMetric(perEvent(cpu1.self-cpu0.self), "proc-cpu-µs/event")
 	b.ReportMetric(perEvent(cpu1.postgres-cpu0.postgres), "pg-cpu-µs/event")
-	b.Logf("events=%d processed %d retried %d in %s; raw insert of the same rows %.0f events/s", len(evs), c.Processed.Load(), c.Retried.Load(), elapsed, raw)
+	b.Logf("events=%d processed %d retried %d in %s; raw insert of the same rows %.0f events/s", total, c.Processed.Load(), c.Retried.Load(), elapsed, raw)
 }
 
-// rawInsertRate writes the rows evs stand for into a fresh schema with
-// plain multi-row INSERTs, 500 events per transaction, and returns events/s.
-func rawInsertRate(b *testing.B, evs []events.Event) float64 {
+// rawInsertRate writes the rows of the events of matches of mix (made
+// again, before its clock starts) into a fresh schema with plain multi-row
+// INSERTs, 500 events per transaction, and returns events/s.
+func rawInsertRate(b *testing.B, mix benchMix, base time.Time, matches int) float64 {
+	evs := make([]events.Event, 0, matches*mix.perMatch())
+	for m := 0; m < matches; m++ {
+		evs = genMatch(b, mix, base, m, evs)
+	}
 	u := storetest.PostgresURL(b)
 	s, err := store.Open(context.Background(), store.Options{URL: u})
 	if err != nil {

@@ -368,14 +368,38 @@ func (c *Consumer) ensureConsumer(ctx context.Context, f *failures) (jetstream.C
 	}
 }
 
-// item is a decoded message waiting for the store.
+// item is a decoded message waiting for the store. It belongs to one
+// goroutine at a time (the reader, then a lane).
 type item struct {
-	msg       jetstream.Msg
+	msg    jetstream.Msg
+	ev     events.Event
+	change store.Change
+	err    error // why it cannot be stored (poison), or nil
+
+	// The message's metadata, read from its reply subject only when
+	// needed (failures, dead letters): most messages are just acked.
+	metaRead  bool
 	meta      *jetstream.MsgMetadata // nil when unreadable
 	delivered int
-	ev        events.Event
-	change    store.Change
-	err       error // why it cannot be stored (poison), or nil
+}
+
+// metadata returns the message's metadata (nil when unreadable) and its
+// delivery count (1 when unknown).
+func (it *item) metadata() (*jetstream.MsgMetadata, int) {
+	if !it.metaRead {
+		it.metaRead, it.delivered = true, 1
+		if meta, err := it.msg.Metadata(); err == nil {
+			it.meta = meta
+			it.delivered = int(min(meta.NumDelivered, 1<<31))
+		}
+	}
+	return it.meta, it.delivered
+}
+
+// deliveries is the message's delivery count (1 when unknown).
+func (it *item) deliveries() int {
+	_, n := it.metadata()
+	return n
 }
 
 // parseItem decodes m into an item; an undecodable message gets err.
@@ -390,14 +414,7 @@ func parseItem(m jetstream.Msg) *item {
 	return it
 }
 
-func newItem(m jetstream.Msg) *item {
-	it := &item{msg: m, delivered: 1}
-	if meta, err := m.Metadata(); err == nil {
-		it.meta = meta
-		it.delivered = int(min(meta.NumDelivered, 1<<31))
-	}
-	return it
-}
+func newItem(m jetstream.Msg) *item { return &item{msg: m} }
 
 // write stores a lane's part: poison items go to the dead-letter queue,
 // the rest to the store in one transaction, acked after its commit.
@@ -444,7 +461,7 @@ func (c *Consumer) settle(ctx context.Context, f *failures, items []*item, n int
 	default:
 		atMax := false
 		for _, it := range items {
-			atMax = atMax || it.delivered >= c.cfg.MaxDeliver
+			atMax = atMax || it.deliveries() >= c.cfg.MaxDeliver
 		}
 		if atMax {
 			c.warn("store write failed with events at their last delivery; applying them one by one",
@@ -476,7 +493,7 @@ func (c *Consumer) isolate(ctx context.Context, f *failures, items []*item) {
 			c.nakItemsNow(items[i:])
 			return
 		}
-		last := it.delivered >= c.cfg.MaxDeliver
+		last := it.deliveries() >= c.cfg.MaxDeliver
 		if transient && !last {
 			c.nakLater(it)
 			continue
@@ -495,7 +512,7 @@ func (c *Consumer) isolate(ctx context.Context, f *failures, items []*item) {
 		default:
 			transient = true
 			if last {
-				c.deadLetter(ctx, it, fmt.Errorf("delivered %d times: %w", it.delivered, err))
+				c.deadLetter(ctx, it, fmt.Errorf("delivered %d times: %w", it.deliveries(), err))
 			} else {
 				c.nakLater(it)
 			}
@@ -547,7 +564,7 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item, cause error) {
 	}
 	c.DeadLettered.Add(1)
 	c.log.Warn("event dead-lettered", "subject", it.msg.Subject(), "event_id", dl.Header.Get(HeaderEventID),
-		"type", dl.Header.Get(HeaderType), "match_id", dl.Header.Get(HeaderMatchID), "deliveries", it.delivered,
+		"type", dl.Header.Get(HeaderType), "match_id", dl.Header.Get(HeaderMatchID), "deliveries", it.deliveries(),
 		"err", cause)
 }
 
@@ -559,7 +576,7 @@ func (c *Consumer) ack(it *item) {
 
 // nakLater naks with the backoff delay of the message's delivery count.
 func (c *Consumer) nakLater(it *item) {
-	d := c.cfg.Backoff[min(max(it.delivered-1, 0), len(c.cfg.Backoff)-1)]
+	d := c.cfg.Backoff[min(max(it.deliveries()-1, 0), len(c.cfg.Backoff)-1)]
 	if err := it.msg.NakWithDelay(d); err != nil {
 		c.log.Debug("nak failed; the server redelivers after AckWait", "err", err)
 	}

@@ -107,7 +107,8 @@ func deadLetterMsg(bus *events.Bus, it *item, cause error) *nats.Msg {
 		}
 	}
 	h.Set(HeaderError, headerValue(cause.Error(), maxHeaderValue))
-	h.Set(HeaderDeliveries, strconv.Itoa(it.delivered))
+	meta, deliveries := it.metadata()
+	h.Set(HeaderDeliveries, strconv.Itoa(deliveries))
 	h.Set(HeaderSubject, it.msg.Subject())
 	for k, v := range map[string]string{HeaderEventID: id, HeaderType: typ, HeaderMatchID: matchID,
 		HeaderMsgID: headerValue(it.msg.Headers().Get(jetstream.MsgIDHeader), maxHeaderValue)} {
@@ -115,8 +116,8 @@ func deadLetterMsg(bus *events.Bus, it *item, cause error) *nats.Msg {
 			h.Set(k, v)
 		}
 	}
-	if it.meta != nil {
-		h.Set(HeaderStreamSeq, strconv.FormatUint(it.meta.Sequence.Stream, 10))
+	if meta != nil {
+		h.Set(HeaderStreamSeq, strconv.FormatUint(meta.Sequence.Stream, 10))
 	}
 	return &nats.Msg{Subject: bus.DLQSubject(subjType), Data: it.msg.Data(), Header: h}
 }
@@ -126,8 +127,8 @@ func deadLetterMsg(bus *events.Bus, it *item, cause error) *nats.Msg {
 // the same delivery twice (a Term lost) stores it once.
 func publishDeadLetter(ctx context.Context, js jetstream.JetStream, bus *events.Bus, m *nats.Msg, it *item) error {
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(bus.DLQStream())}
-	if it.meta != nil {
-		opts = append(opts, jetstream.WithMsgID("dlq-"+strconv.FormatUint(it.meta.Sequence.Stream, 10)))
+	if meta, _ := it.metadata(); meta != nil {
+		opts = append(opts, jetstream.WithMsgID("dlq-"+strconv.FormatUint(meta.Sequence.Stream, 10)))
 	}
 	_, err := js.PublishMsg(ctx, m, opts...)
 	return err
