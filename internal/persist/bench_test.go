@@ -82,7 +82,8 @@ func genMatch(b *testing.B, mix benchMix, base time.Time, m int, out []events.Ev
 // BenchmarkEndToEnd measures events per second from Publish to a committed
 // row: the embedded NATS JetStream (file storage, with each sync setting),
 // the Publisher, the persistence consumer and PostgreSQL, for each event
-// mix. b.N is rounded up to whole matches. It reports events/s, the
+// mix. The events are made inside the timed part, as a game node makes
+// them (MJ_BENCH_PREMADE=1: before it). b.N is rounded up to whole matches. It reports events/s, the
 // highest consumer lag seen, and raw-events/s: the same rows (matches,
 // results, match events) written by plain multi-row INSERTs in
 // transactions of 500 events, in the same run, with no queue, no
