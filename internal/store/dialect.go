@@ -124,6 +124,9 @@ type dialect interface {
 	// numberedParams tells whether generated parameter lists use $N (true)
 	// or ? (false).
 	numberedParams() bool
+	// jsonRows tells whether many rows can travel as one JSON parameter
+	// (PostgreSQL's json_to_recordset).
+	jsonRows() bool
 }
 
 type sqliteDialect struct{}
@@ -147,6 +150,9 @@ func (sqliteDialect) readTx() *sql.TxOptions {
 }
 func (sqliteDialect) numberedParams() bool {
 	return false // $N is a named parameter in SQLite: fine for a few, O(n²) to bind thousands
+}
+func (sqliteDialect) jsonRows() bool {
+	return false // bound values cost little in-process
 }
 func (sqliteDialect) conflict(err error) error {
 	var se *sqlite.Error
@@ -188,6 +194,7 @@ func (postgres) readTx() *sql.TxOptions {
 	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 }
 func (postgres) numberedParams() bool { return true }
+func (postgres) jsonRows() bool       { return true }
 func (postgres) conflict(err error) error {
 	var pe *pgconn.PgError
 	if err == nil || !errors.As(err, &pe) || pe.Code != "23505" {

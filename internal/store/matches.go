@@ -9,6 +9,7 @@ package store
 // store does not import it.
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,7 +17,10 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // ErrInvalid is returned (wrapped, with the offending change) when a change
@@ -335,16 +339,72 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []Change) (int, error)
 // how many were new.
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []MatchEventRecord) (int, error) {
 	seen := make(map[string]bool, len(evs))
-	args := make([]any, 0, 5*len(evs))
+	uniq := evs[:0:0]
 	for _, e := range evs {
-		if seen[e.EventID] {
-			continue
+		if !seen[e.EventID] {
+			seen[e.EventID] = true
+			uniq = append(uniq, e)
 		}
-		seen[e.EventID] = true
+	}
+	if s.d.jsonRows() {
+		if rows, ok := eventsJSON(uniq); ok {
+			res, err := tx.ExecContext(ctx, `INSERT INTO match_events (event_id, match_id, name, at, data)
+				SELECT event_id, match_id, name, at, data FROM json_to_recordset($1::json)
+					AS r(event_id TEXT, match_id TEXT, name TEXT, at TIMESTAMPTZ, data TEXT)
+				ON CONFLICT (event_id) DO NOTHING`, rows)
+			if err != nil {
+				return 0, err
+			}
+			n, err := res.RowsAffected()
+			return int(n), err
+		}
+	}
+	args := make([]any, 0, 5*len(uniq))
+	for _, e := range uniq {
 		args = append(args, e.EventID, e.MatchID, e.Name, s.d.time(e.At), string(e.Data))
 	}
 	return s.execValuesCount(ctx, tx, `INSERT INTO match_events (event_id, match_id, name, at, data) VALUES `,
 		` ON CONFLICT (event_id) DO NOTHING`, 5, args)
+}
+
+// eventsJSON writes evs as one JSON array of row objects, for
+// json_to_recordset: the batch is one parameter, so its statement is the
+// same text (prepared once) whatever the batch size, and no value is bound
+// on its own. ok is false when a field is not valid UTF-8 or holds a NUL
+// (JSON cannot carry the first, PostgreSQL's text the second): the caller
+// then binds the values one by one, and PostgreSQL refuses what it cannot
+// store.
+func eventsJSON(evs []MatchEventRecord) (rows string, ok bool) {
+	n := 2
+	for _, e := range evs {
+		n += len(`{"event_id":"","match_id":"","name":"","at":"2006-01-02T15:04:05.999999Z","data":""},`) +
+			len(e.EventID) + len(e.MatchID) + len(e.Name) + len(e.Data) + len(e.Data)/8
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	var err error
+	for i, e := range evs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		for _, f := range [...]struct {
+			name string
+			v    string
+		}{{`{"event_id":`, e.EventID}, {`,"match_id":`, e.MatchID}, {`,"name":`, e.Name}} {
+			b = append(b, f.name...)
+			if b, err = jsontext.AppendQuote(b, f.v); err != nil || strings.IndexByte(f.v, 0) >= 0 {
+				return "", false
+			}
+		}
+		b = append(b, `,"at":"`...)
+		b = normTime(e.At).AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","data":`...)
+		if b, err = jsontext.AppendQuote(b, e.Data); err != nil || bytes.IndexByte(e.Data, 0) >= 0 {
+			return "", false
+		}
+		b = append(b, '}')
+	}
+	return string(append(b, ']')), true
 }
 
 // MatchEvents pages through a match's events in the order they happened

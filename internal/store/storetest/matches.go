@@ -812,6 +812,17 @@ func testMatchEvents(t *testing.T, s *store.Store) {
 		t.Fatalf("match = %+v, %v", m, err)
 	}
 
+	// What JSON escapes (PostgreSQL receives a batch as one JSON array)
+	// comes back byte for byte, with the time to the microsecond.
+	odd := UUIDv7()
+	oddAt := t0.Add(123456 * time.Microsecond)
+	oddName, oddData := `q"uote\back/slash ñ 😀`, "{\"s\":\"a\\\"b\\\\c\\u0000 \u2028\u2029 <&> \x7f\",\n \"n\": 1e3}"
+	mustApply(t, s, 2, Ev(odd, oddName, oddAt, oddData), Ev(odd, "\t", oddAt, `"\\u00e9"`))
+	if got, _, err := s.MatchEvents(ctx, odd, "", 0); err != nil || len(got) != 2 || got[0].Name != oddName || string(got[0].Data) != oddData ||
+		!got[0].At.Equal(oddAt) || got[1].Name != "\t" || string(got[1].Data) != `"\\u00e9"` {
+		t.Fatalf("events with escapes read back = %q, %v", got, err)
+	}
+
 	// Malformed events are refused, and nothing of their batch is applied.
 	good := Ev(id, "tag", t0, "")
 	for _, bad := range []store.MatchEventRecord{
