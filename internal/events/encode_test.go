@@ -31,7 +31,10 @@ func sameAsMarshal(t *testing.T, ev Event) {
 	if err != nil {
 		t.Fatalf("%s: marshal envelope: %v", ev.Type, err)
 	}
-	if ev.wire == nil || !bytes.Equal(ev.wire.b, want) {
+	if ev.wire == nil {
+		t.Fatalf("%s: New kept no wire form", ev.Type)
+	}
+	if !bytes.Equal(ev.wire.b, want) {
 		t.Fatalf("%s: kept wire form\n got %s\nwant %s", ev.Type, ev.wire.b, want)
 	}
 	slow := ev
