@@ -22,6 +22,7 @@ import (
 	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/persist"
+	"github.com/multijuego/multijuego/internal/router"
 	"github.com/multijuego/multijuego/internal/store"
 	"github.com/multijuego/multijuego/internal/webui"
 	"github.com/multijuego/multijuego/web"
@@ -53,7 +54,10 @@ type Main struct {
 	store    *store.Store
 	volatile *volatile
 	auth     *auth.Service
+	verifier *auth.Verifier
+	nodeID   string
 	game     *game
+	router   *router.Router
 	bus      *events.Bus
 	persist  *persist.Consumer
 	gateway  *gateway.Server
@@ -87,6 +91,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}()
 	roles := ExpandRoles(m.Config.Roles)
+	if m.nodeID, err = nodeID(m.Config.NodeID); err != nil {
+		return err
+	}
 	m.registry = prometheus.NewRegistry()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gd := gateway.Deps{Registry: m.registry, Logger: m.Logger, Version: version()}
@@ -132,7 +139,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 		gd.Auth = m.auth
-		registerAuthMetrics(m.registry, m.auth)
+		registerAuthMetrics(m.registry, m.auth.Tokens(), m.auth.Denylist(), m.auth)
+	}
+	if slices.Contains(roles, RoleGateway) && m.auth == nil {
+		if m.verifier, err = openVerifier(ctx, m); err != nil {
+			return err
+		}
+		gd.Identity = m.verifier
+		registerAuthMetrics(m.registry, m.verifier.Tokens(), m.verifier.Denylist(), nil)
 	}
 	if needs(roles, "events") {
 		if m.bus, err = openEvents(ctx, m); err != nil {
@@ -145,13 +159,20 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.game, err = openGame(m); err != nil {
 			return err
 		}
-		gd.Matches, gd.Tickets, gd.NodeID = m.game.engine, m.volatile.kv, m.game.nodeID
 	}
-	if slices.Contains(roles, RolePersistence) {
+	if needs(roles, "router") {
+		if m.router, err = openRouter(m); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(roles, RoleGateway) {
+		gd.Matches, gd.Tickets, gd.NodeID, gd.SessionPrefix = m.router, m.volatile.kv, m.nodeID, m.router.SessionPrefix()
 		gd.Records = m.store
 		if ttl := m.Config.Cache.LeaderboardTTL; ttl > 0 {
 			gd.Records = newCachedRecords(m.store, m.volatile.cache, m.volatile.metrics, ttl, m.Logger)
 		}
+	}
+	if slices.Contains(roles, RolePersistence) {
 		m.persist = openPersistence(m)
 	}
 	if !slices.Contains(roles, RoleAuth) && m.Config.Gateway.AuthURL != "" {
@@ -169,9 +190,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.gateway, err = gateway.New(m.Config.Gateway, gd); err != nil {
 		return err
 	}
-	if m.game != nil {
-		s := m.gateway.MatchSender()
-		m.game.relay.to.Store(&s)
+	if m.router != nil && slices.Contains(roles, RoleGateway) {
+		m.router.SetLocal(m.gateway.Realtime())
 	}
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
@@ -205,6 +225,12 @@ func (m *Main) Run(ctx context.Context) error {
 	parts := []part{{"http", func(ctx context.Context) error { return m.gateway.Serve(ctx, m.listener) }}}
 	if m.auth != nil {
 		parts = append(parts, part{"auth", m.auth.Run})
+	}
+	if m.verifier != nil {
+		parts = append(parts, part{"verifier", m.verifier.Run})
+	}
+	if m.router != nil {
+		parts = append(parts, part{"router", m.router.Run})
 	}
 	if m.game != nil {
 		parts = append(parts, part{"game", m.game.run})
@@ -284,21 +310,28 @@ func supervise(ctx context.Context, log *slog.Logger, parts []part) error {
 	return first
 }
 
-func registerAuthMetrics(reg *prometheus.Registry, a *auth.Service) {
-	t := a.Tokens()
+// registerAuthMetrics exports the token checks' counters, and with the
+// auth service (nil in a gateway without it) its password hashing and
+// throttles.
+func registerAuthMetrics(reg *prometheus.Registry, t *auth.Tokens, deny *auth.Denylist, a *auth.Service) {
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_token_cache_hits_total", Help: "Access tokens served from the verified-token cache."},
 			func() float64 { return float64(t.CacheHits.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_token_cache_misses_total", Help: "Access tokens verified by signature."},
 			func() float64 { return float64(t.CacheMisses.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_denylist_entries", Help: "Revocations held in the deny list."},
+			func() float64 { return float64(deny.Size()) }),
+	)
+	if a == nil {
+		return
+	}
+	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_password_hashes_running", Help: "Password hashes running now."},
 			func() float64 { return float64(a.Hasher().Running()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_password_hashes_waiting", Help: "Requests waiting for a password-hash slot."},
 			func() float64 { return float64(a.Hasher().Waiting()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_throttle_store_errors_total", Help: "Throttle operations that failed on the key-value store (the throttle failed open)."},
 			func() float64 { return float64(a.Throttle().StoreErrors.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_denylist_entries", Help: "Revocations held in the deny list."},
-			func() float64 { return float64(a.Denylist().Size()) }),
 	)
 }
 

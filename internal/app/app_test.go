@@ -14,6 +14,8 @@ import (
 
 	"github.com/multijuego/multijuego/internal/app"
 	"github.com/multijuego/multijuego/internal/config"
+	"github.com/multijuego/multijuego/internal/events/eventstest"
+	"github.com/multijuego/multijuego/internal/redistest"
 )
 
 func writeYAML(t *testing.T, s string) string {
@@ -139,7 +141,8 @@ func TestRunExitCodes(t *testing.T) {
 }
 
 // Loki-style: two processes' worth of roles in one test, an auth-only Main
-// behind a gateway-only Main that proxies to it.
+// behind a gateway-only Main that proxies to it and checks tokens itself
+// (the auth role's JWKS, the deny list from the shared database).
 func TestSplitRoles(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -157,8 +160,12 @@ func TestSplitRoles(t *testing.T) {
 	go func() { authDone <- authMain.Run(authCtx) }()
 
 	gwCfg := app.DefaultConfig()
-	gwCfg.DataDir, gwCfg.Listen, gwCfg.Roles = t.TempDir(), "127.0.0.1:0", []string{"gateway"}
+	// The same data dir: both processes use its SQLite file, as nodes
+	// share one PostgreSQL in production.
+	gwCfg.DataDir, gwCfg.Listen, gwCfg.Roles = authCfg.DataDir, "127.0.0.1:0", []string{"gateway"}
 	gwCfg.Gateway.AuthURL = authMain.URL()
+	gwCfg.NATSURL = eventstest.StartServer(t).URL()
+	gwCfg.RedisURL, gwCfg.RedisPrefix = redistest.URL(t), redistest.Prefix(t)
 	if err := gwCfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +198,51 @@ func TestSplitRoles(t *testing.T) {
 		t.Fatalf("account through the gateway: %v %v", err, acc.Status)
 	}
 	acc.Body.Close()
+	// No game node runs: creating a match is refused clearly.
+	creq, _ := http.NewRequest("POST", gwMain.URL()+"/v1/matches", strings.NewReader(`{"mode":"arena"}`))
+	creq.Header.Set("Authorization", "Bearer "+body["access_token"].(string))
+	creq.Header.Set("Content-Type", "application/json")
+	if cres, err := http.DefaultClient.Do(creq); err != nil || cres.StatusCode != 503 {
+		t.Fatalf("create a match with no game node: %v %v", err, cres.Status)
+	} else {
+		cres.Body.Close()
+	}
 	ready, err := http.Get(gwMain.URL() + "/readyz")
 	if err != nil || ready.StatusCode != 200 {
 		t.Fatalf("gateway readyz: %v %v", err, ready.Status)
 	}
 	ready.Body.Close()
+
+	// The gateway checks tokens itself: the records API answers, and a
+	// logout (made on the auth role) reaches its deny list within the
+	// revocation sync (1 s).
+	token := body["access_token"].(string)
+	boards := func() int {
+		req, _ := http.NewRequest("GET", gwMain.URL()+"/v1/leaderboards", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := boards(); code != 200 {
+		t.Fatalf("leaderboards on the gateway: %d", code)
+	}
+	lreq, _ := http.NewRequest("POST", gwMain.URL()+"/v1/auth/logout", nil)
+	lreq.Header.Set("Authorization", "Bearer "+token)
+	if lres, err := http.DefaultClient.Do(lreq); err != nil || lres.StatusCode != 204 {
+		t.Fatalf("logout through the gateway: %v %v", err, lres.Status)
+	}
+	revoked := time.Now()
+	for boards() != 401 {
+		if time.Since(revoked) > 3*time.Second {
+			t.Fatal("the gateway still accepts a logged-out token after 3 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("logout reached the gateway in %s", time.Since(revoked).Round(time.Millisecond))
 
 	// The auth role dies: the gateway answers 503 in the API's format and
 	// its readiness fails.

@@ -15,6 +15,7 @@ import (
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/router"
 	"github.com/multijuego/multijuego/internal/webui"
 )
 
@@ -24,6 +25,7 @@ type Config struct {
 	Listen      string   `yaml:"listen" help:"HOST:PORT the HTTP server listens on (port 0 picks a free port)"`
 	DatabaseURL string   `yaml:"database_url" help:"postgres://... to use PostgreSQL; empty for SQLite in data_dir"`
 	Roles       []string `yaml:"roles" help:"roles this process runs: all, or a comma-separated list of gateway, auth, game, persistence"`
+	NodeID      string   `yaml:"node_id" help:"this process's name among the nodes (game node directory, routing subjects, session ids): letters, digits, '-' and '_'; default: the host name and a random suffix"`
 	NATSURL     string   `yaml:"nats_url" help:"nats://HOST:PORT[,nats://...]: the NATS JetStream server or cluster that carries match events; empty = embedded in this process (file storage in data_dir/nats)"`
 
 	RedisURL         string `yaml:"redis_url" help:"redis://HOST:PORT/DB, a comma-separated list of redis:// seeds, or redis-cluster://HOST:PORT,...: the shared cache and (unless kv says otherwise) key-value store; empty = in-process"`
@@ -56,8 +58,10 @@ type EventsConfig struct {
 
 // GameConfig configures the game role: the match engine and the game node.
 type GameConfig struct {
-	NodeID          string        `yaml:"node_id" help:"this game node's name in the match directory (default: the host name)"`
+	Region          string        `yaml:"region" help:"this game node's region: a match created with the region parameter goes to a node of that region"`
+	Zone            string        `yaml:"zone" help:"this game node's availability zone (shown in the node directory)"`
 	MaxMatches      int           `yaml:"max_matches" help:"matches this node runs at most"`
+	MaxPlayers      int           `yaml:"max_players" help:"players this node hosts at most before placement skips it (0: no limit)"`
 	SnapshotEvery   int           `yaml:"snapshot_every" help:"ticks between snapshots of a live match to the key-value store (0 disables; a final one is always written)"`
 	SnapshotTTL     time.Duration `yaml:"snapshot_ttl" help:"how long a match snapshot is kept after its last write"`
 	Heartbeat       time.Duration `yaml:"heartbeat" help:"match directory lease renewal; a lease lasts three heartbeats"`
@@ -125,14 +129,43 @@ const (
 var knownRoles = []string{RoleGateway, RoleAuth, RoleGame, RolePersistence}
 
 // roleNeeds is the dependency map: what each role needs from the process.
+// "http" is the HTTP server (every process has one, for health and
+// metrics); "router" reaches game nodes and gateways in other processes
+// over NATS.
 var roleNeeds = map[string][]string{
-	RoleGateway: {"http"},
-	RoleAuth:    {"http", "store", "kv", "keys"},
-	RoleGame:    {"http", "kv", "engine", "events"},
-	// The persistence role serves the match history and leaderboard reads
-	// through the gateway, so it needs the database, the cache (kv) and
-	// http too.
+	// The gateway checks tokens (the auth role's keys, or its JWKS and the
+	// shared deny list), serves the records read API from the database,
+	// keeps socket tickets in the key-value store and reaches matches
+	// through the router.
+	RoleGateway:     {"http", "store", "kv", "events", "router"},
+	RoleAuth:        {"http", "store", "kv", "keys"},
+	RoleGame:        {"http", "kv", "engine", "events", "router"},
 	RolePersistence: {"http", "store", "kv", "events"},
+}
+
+// splitNeeds are the settings a role needs when some role it works with
+// runs in another process: shared engines instead of embedded ones. Each
+// entry names the setting in the error.
+func splitNeeds(c Config, v *config.Validator) {
+	roles := ExpandRoles(c.Roles)
+	has := func(r string) bool { return slices.Contains(roles, r) }
+	if len(roles) == len(knownRoles) {
+		return // all in one process: the embedded default works
+	}
+	shares := func(r string) bool { return has(r) && r != RoleAuth }
+	for _, r := range roles {
+		if !shares(r) {
+			continue
+		}
+		v.Check(c.NATSURL != "", "nats_url", "is required when the %s role runs without the others (set it to the NATS server or cluster every role shares; an embedded NATS is private to its process)", r)
+	}
+	if has(RoleGateway) || has(RoleGame) {
+		shared := c.RedisURL != "" || c.KV == "dynamodb"
+		v.Check(shared, "redis_url", "is required (or kv=dynamodb) when the gateway and game roles run in separate processes: the node directory and socket tickets must be shared")
+	}
+	if has(RoleGateway) && !has(RoleAuth) {
+		v.Check(c.Gateway.AuthURL != "", "gateway.auth_url", "is required when this process runs the gateway role without the auth role")
+	}
 }
 
 // ExpandRoles resolves "all" and removes duplicates.
@@ -178,10 +211,8 @@ func (c Config) Validate() error {
 	for _, r := range c.Roles {
 		v.Check(r == "all" || slices.Contains(knownRoles, r), "roles", "unknown role %q (allowed: all, %s)", r, strings.Join(knownRoles, ", "))
 	}
-	roles := ExpandRoles(c.Roles)
-	if slices.Contains(roles, RoleGateway) && !slices.Contains(roles, RoleAuth) {
-		v.Check(c.Gateway.AuthURL != "", "gateway.auth_url", "is required when this process runs the gateway role without the auth role")
-	}
+	v.Check(c.NodeID == "" || router.ValidNodeID(c.NodeID), "node_id", "must be 1 to 64 letters, digits, '-' or '_', got %q", c.NodeID)
+	splitNeeds(c, &v)
 	if c.RedisURL != "" {
 		ok := strings.HasPrefix(c.RedisURL, "redis://") || strings.HasPrefix(c.RedisURL, "rediss://") || strings.HasPrefix(c.RedisURL, "redis-cluster://")
 		v.Check(ok, "redis_url", "must start with redis://, rediss:// or redis-cluster:// (a cluster may also be a comma-separated list of redis:// URLs)")
@@ -199,10 +230,9 @@ func (c Config) Validate() error {
 	v.Check(c.Cache.Timeout >= 10*time.Millisecond && c.Cache.Timeout <= 10*time.Second, "cache.timeout", "must be between 10ms and 10s, got %s", c.Cache.Timeout)
 	v.Check(c.Cache.LeaderboardTTL >= 0 && c.Cache.LeaderboardTTL <= time.Hour, "cache.leaderboard_ttl", "must be between 0s and 1h, got %s", c.Cache.LeaderboardTTL)
 	v.Check(c.Cache.AccountTTL >= time.Second && c.Cache.AccountTTL <= 24*time.Hour, "cache.account_ttl", "must be between 1s and 24h, got %s", c.Cache.AccountTTL)
-	if slices.Contains(roles, RoleGame) && !slices.Contains(roles, RoleAuth) {
-		v.Check(false, "roles", "the game role needs the auth role in the same process for now (its HTTP API checks tokens there)")
-	}
 	v.Check(c.Game.MaxMatches >= 1 && c.Game.MaxMatches <= 1_000_000, "game.max_matches", "must be between 1 and 1000000, got %d", c.Game.MaxMatches)
+	v.Check(c.Game.MaxPlayers >= 0 && c.Game.MaxPlayers <= 10_000_000, "game.max_players", "must be between 0 (no limit) and 10000000, got %d", c.Game.MaxPlayers)
+	v.Check(len(c.Game.Region) <= 64 && len(c.Game.Zone) <= 64, "game.region", "region and zone must be at most 64 characters")
 	v.Check(c.Game.SnapshotEvery >= 0 && c.Game.SnapshotEvery <= 1_000_000, "game.snapshot_every", "must be between 0 (off) and 1000000 ticks, got %d", c.Game.SnapshotEvery)
 	v.Check(c.Game.SnapshotTTL >= time.Second && c.Game.SnapshotTTL <= 7*24*time.Hour, "game.snapshot_ttl", "must be between 1s and 168h, got %s", c.Game.SnapshotTTL)
 	v.Check(c.Game.Heartbeat >= 100*time.Millisecond && c.Game.Heartbeat <= time.Minute, "game.heartbeat", "must be between 100ms and 1m, got %s", c.Game.Heartbeat)

@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -24,9 +22,9 @@ type Mode struct {
 	Factory match.Factory
 }
 
-// senderRelay is the engine's Sender; it forwards to the realtime gateway,
-// which is built after the engine (the gateway needs the engine). It is set
-// in Open, before any match can exist.
+// senderRelay is the engine's Sender; it forwards to the router, which is
+// built after the engine (the router needs the engine). It is set in Open,
+// before any match can exist.
 type senderRelay struct{ to atomic.Pointer[match.Sender] }
 
 func (r *senderRelay) Send(p match.Presence, f *match.Frame) bool {
@@ -48,6 +46,7 @@ func (r *senderRelay) Close(p match.Presence, id string, reason match.Reason) {
 type game struct {
 	engine *match.Engine
 	node   *gamenode.Node
+	modes  []string
 	relay  *senderRelay
 	grace  time.Duration
 	pub    *events.Publisher
@@ -56,21 +55,11 @@ type game struct {
 
 func openGame(m *Main) (*game, error) {
 	c := m.Config.Game
-	nodeID := c.NodeID
-	if nodeID == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, fmt.Errorf("game.node_id is empty and the host name is unknown: %w", err)
-		}
-		nodeID = h
-	}
+	nodeID := m.nodeID
 	g := &game{grace: c.ShutdownGrace, relay: &senderRelay{}, nodeID: nodeID}
 	modes := append([]Mode(nil), m.Modes...)
 	sort.Slice(modes, func(i, j int) bool { return modes[i].Name < modes[j].Name })
-	names := make([]string, len(modes))
-	for i, md := range modes {
-		names[i] = md.Name
-	}
+	names := modeNames(modes)
 	onTick, err := tickMetric(m.registry, names)
 	if err != nil {
 		return nil, err
@@ -94,7 +83,7 @@ func openGame(m *Main) (*game, error) {
 	}
 	node = gamenode.New(gamenode.Config{NodeID: nodeID, SnapshotTTL: c.SnapshotTTL, Heartbeat: c.Heartbeat, Timeout: m.Config.Cache.Timeout * 4},
 		m.volatile.kv, engine, m.Logger)
-	g.engine, g.node = engine, node
+	g.engine, g.node, g.modes = engine, node, names
 	registerGameMetrics(m.registry, engine, node)
 	m.Logger.Info("game node", "node_id", nodeID, "modes", names, "snapshot_every", c.SnapshotEvery)
 	return g, nil

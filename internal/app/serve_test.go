@@ -225,7 +225,7 @@ func TestMatchStateInRedis(t *testing.T) {
 	rurl := redistest.URL(t)
 	cfg := testConfig(t)
 	cfg.RedisURL, cfg.RedisPrefix = rurl, redistest.Prefix(t)
-	cfg.Game.NodeID, cfg.Game.SnapshotEvery, cfg.Game.Heartbeat, cfg.Game.ShutdownGrace = "node-test", 5, 100*time.Millisecond, time.Second
+	cfg.NodeID, cfg.Game.SnapshotEvery, cfg.Game.Heartbeat, cfg.Game.ShutdownGrace = "node-test", 5, 100*time.Millisecond, time.Second
 	m := &app.Main{Config: cfg, Modes: []app.Mode{{Name: arena.Mode, Factory: arena.New}}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -621,17 +621,7 @@ func (s *Service) Account(ctx context.Context, id string) (store.Account, error)
 // Profile returns an account's public view, through the cache when there is
 // one (cache-aside; writes invalidate).
 func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
-	load := func(ctx context.Context) (Profile, error) {
-		a, err := s.Account(ctx, id)
-		if err != nil {
-			return Profile{}, err
-		}
-		return ProfileOf(a), nil
-	}
-	if s.profiles == nil {
-		return load(ctx)
-	}
-	return s.profiles.GetOrLoad(ctx, id, s.profileTTL, load)
+	return loadProfile(ctx, s.st, s.profiles, s.profileTTL, id)
 }
 
 // updateAccount writes the account and invalidates its cached profile on

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -60,10 +61,18 @@ type TokenConfig struct {
 	CacheSize int           // verified tokens remembered; 0 disables the cache
 }
 
+// KeySource finds the public key a token's kid names: our own keyring
+// (*Keyring) in the auth role, the auth role's JWKS (*RemoteKeys) anywhere
+// else.
+type KeySource interface {
+	Public(kid string) (ed25519.PublicKey, bool)
+}
+
 // Tokens signs and verifies access tokens.
 type Tokens struct {
 	cfg    TokenConfig
-	keys   *Keyring
+	signer *Keyring // nil: verify only
+	keys   KeySource
 	deny   *Denylist
 	now    func() time.Time
 	parser *jwt.Parser
@@ -76,6 +85,14 @@ type Tokens struct {
 // NewTokens returns a signer and verifier over keys; deny may be nil in
 // tools that only sign.
 func NewTokens(cfg TokenConfig, keys *Keyring, deny *Denylist, now func() time.Time) *Tokens {
+	t := NewVerifyingTokens(cfg, keys, deny, now)
+	t.signer = keys
+	return t
+}
+
+// NewVerifyingTokens returns a verifier that signs nothing: a process
+// without the auth role checks tokens against keys (the auth role's JWKS).
+func NewVerifyingTokens(cfg TokenConfig, keys KeySource, deny *Denylist, now func() time.Time) *Tokens {
 	t := &Tokens{cfg: cfg, keys: keys, deny: deny, now: now}
 	// RFC 8725: an allow-list of one asymmetric algorithm, so neither "none"
 	// nor an HMAC keyed with a public key can pass; iss and aud checked; exp
@@ -104,7 +121,10 @@ func randomID(n int) string {
 
 // Issue signs an access token for the account.
 func (t *Tokens) Issue(accountID string, roles []string, sid string) (token string, exp time.Time, err error) {
-	key := t.keys.Active()
+	if t.signer == nil {
+		return "", time.Time{}, errors.New("auth: this verifier signs nothing")
+	}
+	key := t.signer.Active()
 	if key == nil {
 		return "", time.Time{}, errors.New("auth: no signing key")
 	}

@@ -176,7 +176,7 @@ func gatewayEchoServer(b *testing.B, accounts int) (string, []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	relay.set(gw.MatchSender())
+	relay.set(gw.Realtime())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

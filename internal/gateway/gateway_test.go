@@ -80,7 +80,7 @@ func newEnvWith(t *testing.T, deps func(*gateway.Deps), mutate ...func(*gateway.
 	if err != nil {
 		t.Fatal(err)
 	}
-	relay.set(gw.MatchSender())
+	relay.set(gw.Realtime())
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, auth: svc, st: st}

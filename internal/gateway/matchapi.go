@@ -46,7 +46,7 @@ func matchError(err error) error {
 	case errors.Is(err, match.ErrUnknownMode):
 		return errcode.Field("mode", "Unknown game mode.")
 	case errors.Is(err, match.ErrTooManyMatches), errors.Is(err, match.ErrShuttingDown):
-		return &errcode.Error{Code: errcode.Unavailable, Message: "This game node cannot start more matches now; try again shortly.", RetryAfter: 2 * time.Second}
+		return &errcode.Error{Code: errcode.Unavailable, Message: "No game node can start a match now (all are full or draining); try again shortly.", RetryAfter: 2 * time.Second}
 	case errors.Is(err, match.ErrNotFound):
 		return errcode.New(errcode.NotFound, "No such match, or it has ended.")
 	case errors.Is(err, match.ErrNotInMatch):

@@ -225,7 +225,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, r, s.log, errcode.New(errcode.Unauthenticated, "An access token is required (Authorization: Bearer <token>)."))
 			return
 		}
-		p, err := s.auth.Authenticate(strings.TrimSpace(token))
+		p, err := s.identity.Authenticate(strings.TrimSpace(token))
 		if err != nil {
 			writeError(w, r, s.log, err)
 			return

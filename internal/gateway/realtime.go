@@ -229,7 +229,7 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 		if !strings.EqualFold(scheme, "Bearer") {
 			return nil, wsnet.Reject(http.StatusUnauthorized, "Authorization must be Bearer")
 		}
-		p, err = rt.gw.auth.Authenticate(strings.TrimSpace(token))
+		p, err = rt.gw.identity.Authenticate(strings.TrimSpace(token))
 	} else if nTokens > 0 {
 		switch {
 		case nTokens > 1:
@@ -238,7 +238,7 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 			// A browser fails a handshake that selects none of its offers.
 			return nil, wsnet.Reject(http.StatusBadRequest, "offer the "+Subprotocol+" subprotocol with the token")
 		}
-		p, err = rt.gw.auth.Authenticate(subToken)
+		p, err = rt.gw.identity.Authenticate(subToken)
 	} else if u, perr := url.Parse(r.URI); perr == nil && u.Query().Get("ticket") != "" {
 		p, err = rt.useTicket(ctx, u.Query().Get("ticket"))
 	} else {
@@ -253,10 +253,10 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 	// The username goes into the match presence so games can show it;
 	// profiles are cached, and a failed lookup only leaves it empty.
 	name := ""
-	if prof, err := rt.gw.auth.Profile(ctx, p.AccountID); err == nil {
+	if prof, err := rt.gw.identity.Profile(ctx, p.AccountID); err == nil {
 		name = prof.Username
 	}
-	return &session{id: "s" + newRequestID(), p: p, since: time.Now().UTC(), name: name}, nil
+	return &session{id: rt.gw.sessionPrefix + "s" + newRequestID(), p: p, since: time.Now().UTC(), name: name}, nil
 }
 
 // --- wsnet.Handler ------------------------------------------------------------
@@ -498,7 +498,12 @@ func (rt *realtime) input(s *session, frame []byte) {
 		rt.fail(s, "", errcode.New(errcode.Conflict, "Join a match before sending inputs."))
 		return
 	}
-	err := rt.engine.Input(m, s.presence(), op, data)
+	rt.inputResult(s, op, rt.engine.Input(m, s.presence(), op, data))
+}
+
+// inputResult answers a refused input, here or when a remote game node
+// reports it (InputRefused).
+func (rt *realtime) inputResult(s *session, op match.OpCode, err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, match.ErrRateLimited), errors.Is(err, match.ErrQueueFull):
@@ -621,6 +626,28 @@ func (rt *realtime) Send(p match.Presence, f *match.Frame) bool {
 }
 
 func encodeBinary(b []byte) []byte { return wsnet.EncodeFrame(wsnet.OpBinary, b) }
+
+// Deliver queues a frame another node encoded (match.Frame.Bytes) to one
+// socket; the router calls it once per recipient on this gateway.
+func (rt *realtime) Deliver(sessionID string, frame []byte) bool {
+	rt.mu.Lock()
+	s := rt.bySession[sessionID]
+	rt.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	return s.conn.Send(encodeBinary(frame))
+}
+
+// InputRefused answers an input the owning game node refused.
+func (rt *realtime) InputRefused(sessionID string, op match.OpCode, err error) {
+	rt.mu.Lock()
+	s := rt.bySession[sessionID]
+	rt.mu.Unlock()
+	if s != nil {
+		rt.inputResult(s, op, err)
+	}
+}
 
 // Close implements match.Sender: the player is out of the match.
 func (rt *realtime) Close(p match.Presence, matchID string, reason match.Reason) {

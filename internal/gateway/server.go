@@ -100,11 +100,22 @@ type ReadyCheck struct {
 	Check func(ctx context.Context) error
 }
 
+// Identity checks access tokens and tells who holds them: the auth service
+// in a process with the auth role (*auth.Service), the auth role's JWKS and
+// the shared deny list anywhere else (*auth.Verifier).
+type Identity interface {
+	Authenticate(token string) (*auth.Principal, error)
+	Profile(ctx context.Context, id string) (auth.Profile, error)
+}
+
 // Deps are the gateway's dependencies.
 type Deps struct {
 	// Auth is the auth service when the auth role runs in this process;
 	// nil means requests for it are proxied to Config.AuthURL.
 	Auth *auth.Service
+	// Identity checks tokens for every protected route; nil means Auth
+	// (and then no route needs a token but those Auth serves).
+	Identity Identity
 	// Matches is the match engine when the game role runs in this process;
 	// with it the gateway serves the match API and the realtime sockets,
 	// keeping single-use socket tickets in Tickets.
@@ -118,6 +129,10 @@ type Deps struct {
 	DeadLetters DeadLetters
 	// NodeID names this node in the admin API's answers.
 	NodeID string
+	// SessionPrefix goes before every realtime session id, so a game node
+	// in another process knows which gateway holds a socket (the router's
+	// SessionPrefix).
+	SessionPrefix string
 	// Static serves the browser files (internal/webui) for GET and HEAD
 	// requests that no API route takes, outside /v1/ and /.well-known/;
 	// nil serves none.
@@ -132,20 +147,23 @@ type Deps struct {
 type Server struct {
 	cfg      Config
 	auth     *auth.Service
+	identity Identity
 	matches  Engine
 	records  Records
 	dlq      DeadLetters
 	node     string
 	rt       *realtime
-	ready    []ReadyCheck
-	log      *slog.Logger
-	metrics  *httpMetrics
-	trusted  []netip.Prefix
-	version  string
-	draining atomic.Bool
-	handler  http.Handler
-	static   http.Handler
-	reg      *prometheus.Registry
+	// sessionPrefix starts every realtime session id.
+	sessionPrefix string
+	ready         []ReadyCheck
+	log           *slog.Logger
+	metrics       *httpMetrics
+	trusted       []netip.Prefix
+	version       string
+	draining      atomic.Bool
+	handler       http.Handler
+	static        http.Handler
+	reg           *prometheus.Registry
 }
 
 // New builds the gateway and its routes.
@@ -156,7 +174,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, auth: d.Auth, matches: d.Matches, records: d.Records, dlq: d.DeadLetters, node: d.NodeID, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
+	if d.Identity == nil && d.Auth != nil {
+		d.Identity = d.Auth
+	}
+	s := &Server{cfg: cfg, auth: d.Auth, identity: d.Identity, matches: d.Matches, records: d.Records, dlq: d.DeadLetters, node: d.NodeID, sessionPrefix: d.SessionPrefix, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
 	for _, c := range cfg.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -185,13 +206,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		for _, prefix := range []string{"/v1/auth/", "/v1/account", "/v1/account/", "/v1/admin/", "/.well-known/jwks.json"} {
 			mux.Handle(prefix, proxy)
 		}
-	default:
-		return nil, errors.New("gateway: no auth service in this process and no gateway.auth_url to reach one")
+	}
+	if (d.Matches != nil || d.Records != nil) && d.Identity == nil {
+		return nil, errors.New("gateway: the match and records APIs need a token verifier (the auth role, or gateway.auth_url)")
 	}
 	if d.Matches != nil {
-		if d.Auth == nil {
-			return nil, errors.New("gateway: the match API needs the auth role in the same process (to check tokens)")
-		}
 		s.matchRoutes(mux)
 		if d.Tickets == nil {
 			return nil, errors.New("gateway: realtime sockets need a ticket store")
@@ -204,9 +223,6 @@ func New(cfg Config, d Deps) (*Server, error) {
 		rt.routes(mux)
 	}
 	if d.Records != nil {
-		if d.Auth == nil {
-			return nil, errors.New("gateway: the records API needs the auth role in the same process (to check tokens)")
-		}
 		s.recordRoutes(mux)
 	}
 	if d.Matches != nil || d.Records != nil {
@@ -222,9 +238,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 // Handler returns the gateway's root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// MatchSender is where the match engine sends frames: the realtime
-// sockets. Nil without the game role.
-func (s *Server) MatchSender() match.Sender {
+// Realtime is the realtime gateway as the router delivers to it: the
+// engine's Sender plus frames and input refusals from other nodes. Nil
+// without the match API.
+func (s *Server) Realtime() interface {
+	match.Sender
+	Deliver(sessionID string, frame []byte) bool
+	InputRefused(sessionID string, op match.OpCode, err error)
+} {
 	if s.rt == nil {
 		return nil
 	}

@@ -1,0 +1,85 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/cache"
+	"github.com/multijuego/multijuego/internal/router"
+	"github.com/multijuego/multijuego/match"
+)
+
+// nodeID is the configured node id, or the host name made safe for NATS
+// subjects plus a random suffix, so two processes on one host never
+// share an id by accident.
+func nodeID(configured string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "node"
+	}
+	h = strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			return c
+		}
+		return '-'
+	}, h)
+	if len(h) > 48 {
+		h = h[:48]
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return h + "-" + hex.EncodeToString(b), nil
+}
+
+// openVerifier is the token check of a gateway without the auth role: the
+// auth role's JWKS and the shared deny list.
+func openVerifier(ctx context.Context, m *Main) (*auth.Verifier, error) {
+	profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
+		cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
+	return auth.NewVerifier(ctx, m.Config.Auth, auth.VerifierDeps{
+		JWKSURL: strings.TrimRight(m.Config.Gateway.AuthURL, "/") + "/.well-known/jwks.json",
+		Store:   m.store, Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger,
+	})
+}
+
+// openRouter connects this process's gateway and game node to the others
+// over the event bus's NATS connection, and makes it the engine's Sender.
+func openRouter(m *Main) (*router.Router, error) {
+	c := m.Config.Game
+	cfg := router.Config{NodeID: m.nodeID, Region: c.Region, Zone: c.Zone, MaxMatches: c.MaxMatches, MaxPlayers: c.MaxPlayers,
+		Heartbeat: c.Heartbeat, RequestTimeout: 5 * m.Config.Cache.Timeout}
+	d := router.Deps{Conn: m.bus.Conn(), KV: m.volatile.kv, Logger: m.Logger}
+	if m.game != nil {
+		cfg.Modes, d.Engine = m.game.modes, m.game.engine
+	}
+	r, err := router.New(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	if m.game != nil {
+		var s match.Sender = r
+		m.game.relay.to.Store(&s)
+	}
+	m.registry.MustRegister(
+		counterOf("multijuego_router_forwarded_total", "Batches and requests this node sent to other nodes over NATS.", &r.Forwarded),
+		counterOf("multijuego_router_received_total", "Inputs this game node received from gateways in other processes.", &r.Received),
+		counterOf("multijuego_router_dropped_total", "Batches that could not be published.", &r.Dropped),
+		counterOf("multijuego_router_bad_batches_total", "Malformed batches received and dropped.", &r.BadBatches),
+	)
+	return r, nil
+}
+
+func modeNames(modes []Mode) []string {
+	names := make([]string, len(modes))
+	for i, md := range modes {
+		names[i] = md.Name
+	}
+	return names
+}

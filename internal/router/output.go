@@ -1,0 +1,178 @@
+package router
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/multijuego/multijuego/match"
+)
+
+// --- node side: the engine's Sender -----------------------------------------
+
+// frameRun is a frame on its way to several sockets of one gateway: the
+// engine hands the same *Frame to each recipient of a broadcast, one after
+// the other, so consecutive sends of one frame become one entry with a
+// list of sessions. The run holds one reference to the frame until it is
+// encoded into the batch.
+type frameRun struct {
+	f        *match.Frame
+	sessions []string
+}
+
+// seal encodes the pending frame run, if any, and releases its frame.
+func (bt *batch) seal() {
+	if bt.run.f == nil {
+		return
+	}
+	bt.buf = appendFrame(bt.buf, bt.run.f.Bytes(), bt.run.sessions)
+	bt.run.f.Release()
+	bt.run.f, bt.run.sessions = nil, bt.run.sessions[:0]
+}
+
+// Send implements match.Sender: to the local gateway directly, to another
+// gateway in its batch. It never blocks.
+func (r *Router) Send(p match.Presence, f *match.Frame) bool {
+	gw := r.gatewayOf(p.SessionID)
+	if gw == "" {
+		if r.local == nil {
+			f.Release()
+			return false
+		}
+		return r.local.Send(p, f)
+	}
+	r.outputs.with(r.subject("g", gw, "out"), func(bt *batch) {
+		if bt.run.f == f {
+			bt.run.sessions = append(bt.run.sessions, p.SessionID)
+			f.Release() // the run already holds a reference
+			return
+		}
+		bt.seal()
+		bt.run.f, bt.run.sessions = f, append(bt.run.sessions, p.SessionID)
+	})
+	return true
+}
+
+// Close implements match.Sender.
+func (r *Router) Close(p match.Presence, matchID string, reason match.Reason) {
+	gw := r.gatewayOf(p.SessionID)
+	if gw == "" {
+		if r.local != nil {
+			r.local.Close(p, matchID, reason)
+		}
+		return
+	}
+	r.outputs.with(r.subject("g", gw, "out"), func(bt *batch) {
+		bt.seal()
+		bt.buf = appendClose(bt.buf, matchID, p, reason)
+	})
+}
+
+// inputFailed reports a refused remote input to the socket's gateway.
+func (r *Router) inputFailed(p match.Presence, op match.OpCode, err error) {
+	gw := r.gatewayOf(p.SessionID)
+	name, _ := errorName(err)
+	if gw == "" {
+		if r.local != nil {
+			r.local.InputRefused(p.SessionID, op, err)
+		}
+		return
+	}
+	r.outputs.with(r.subject("g", gw, "out"), func(bt *batch) {
+		bt.seal()
+		bt.buf = appendInputFail(bt.buf, p.SessionID, op, name)
+	})
+}
+
+// serveInputs hands remote inputs to the local engine.
+func (r *Router) serveInputs(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-r.inCh:
+			id := matchOfSubject(m.Subject)
+			err := decodeInputs(m.Data, func(in Input) {
+				r.Received.Add(1)
+				if err := r.engine.Input(id, in.Presence, in.Op, in.Data); err != nil {
+					r.inputFailed(in.Presence, in.Op, err)
+				}
+			})
+			if err != nil {
+				r.badBatch(m, err)
+			}
+		}
+	}
+}
+
+// matchOfSubject is the match id in Prefix.m.<id>.in.
+func matchOfSubject(s string) string {
+	end := len(s) - len(".in")
+	start := end - 1
+	for start >= 0 && s[start] != '.' {
+		start--
+	}
+	if start < 0 || end <= start {
+		return ""
+	}
+	return s[start+1 : end]
+}
+
+func (r *Router) badBatch(m *nats.Msg, err error) {
+	r.BadBatches.Add(1)
+	r.log.Error("router: malformed batch dropped", "subject", m.Subject, "bytes", len(m.Data), "err", err)
+}
+
+// --- gateway side: delivering what remote nodes send --------------------------
+
+func (r *Router) serveOutputs(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-r.outCh:
+			err := decodeOut(m.Data, func(o *Out) {
+				switch o.Kind {
+				case kindFrame:
+					for _, s := range o.Sessions {
+						r.local.Deliver(s, o.Frame)
+					}
+				case kindClose:
+					r.local.Close(o.Presence, o.Match, match.Reason(o.Reason))
+				case kindInputFail:
+					r.local.InputRefused(o.Presence.SessionID, o.Op, errorOf(o.Reason, o.Reason))
+				}
+			})
+			if err != nil {
+				r.badBatch(m, err)
+			}
+		}
+	}
+}
+
+// Input implements the gateway's engine: the local engine if it hosts the
+// match, else the match's input batch. A remote refusal comes back later
+// through Local.InputRefused.
+func (r *Router) Input(id string, p match.Presence, op match.OpCode, data []byte) error {
+	if r.engine != nil {
+		err := r.engine.Input(id, p, op, data)
+		if err != match.ErrNotFound {
+			return err
+		}
+	}
+	if !validSubjectToken(id) {
+		return match.ErrNotFound
+	}
+	if op >= match.OpReservedMin {
+		return match.ErrReservedOp
+	}
+	if len(data) > 0xFFFF {
+		return match.ErrInputTooLarge
+	}
+	r.inputs.with(r.subject("m", id, "in"), func(bt *batch) { bt.buf = appendInput(bt.buf, p, op, data) })
+	return nil
+}
+
+// sinceRead is how long a read of the node directory serves placements.
+const sinceRead = time.Second

@@ -1,0 +1,359 @@
+// Package router connects gateways and game nodes that run in different
+// processes, over NATS, and stays out of the way when they share one.
+//
+// A gateway holds the players' sockets; a game node runs match loops. The
+// router on a gateway is the match engine as the realtime gateway sees it
+// (Create, List, Get, Join, Leave, Disconnect, Input, End): a call for a
+// match this process hosts goes straight to the local engine; any other
+// goes over NATS. The router on a game node is the engine's Sender: frames
+// for a socket on this process go straight to the local gateway; others are
+// batched per gateway.
+//
+// Subjects (Prefix is "mj.rt" by default):
+//
+//	Prefix.n.<node>.ctl      request-reply: create, list (a node's own)
+//	Prefix.m.<match>.ctl     request-reply: get, join, leave, disconnect, end;
+//	                         the hosting node subscribes, so the request
+//	                         finds it wherever it runs
+//	Prefix.m.<match>.in      inputs for a match, batched per gateway (wire.go)
+//	Prefix.g.<gateway>.out   frames, seat closes and input refusals for the
+//	                         sockets of one gateway, batched per node (wire.go)
+//
+// A broadcast leaves the game node once per gateway that holds players of
+// the match, with the recipients listed, and that gateway frames it once
+// and queues it on each socket. Placement reads the node directory
+// (registry.go): least loaded node with room for the mode in the region.
+//
+// Queues and their overflow rules: batches wait at most FlushInterval; a
+// batch over maxBatch bytes is sent at once. Messages received wait in a
+// bounded channel per kind (inputs, control, output): when one is full NATS
+// drops what arrives (a slow consumer, counted in the NATS async errors)
+// and the sender's request times out, or the input or frame is lost as on
+// a congested socket.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/multijuego/multijuego/internal/kv"
+	"github.com/multijuego/multijuego/match"
+)
+
+// Engine is the local match engine (*match.Engine).
+type Engine interface {
+	Create(ctx context.Context, mode string, params match.Params) (string, error)
+	Get(id string) (match.Info, bool)
+	List(f match.Filter) []match.Info
+	Join(ctx context.Context, id string, p match.Presence, meta map[string]string) error
+	Leave(id string, p match.Presence) error
+	Disconnect(id string, p match.Presence) error
+	Input(id string, p match.Presence, op match.OpCode, data []byte) error
+	End(ctx context.Context, id, reason string) error
+}
+
+// Local is the realtime gateway in this process, as the router delivers to
+// it: the engine's Sender, plus frames already encoded elsewhere and input
+// refusals from a remote node.
+type Local interface {
+	match.Sender
+	// Deliver queues a frame's bytes (match.Frame.Bytes) to one socket;
+	// false if the socket is gone or its queue is full.
+	Deliver(sessionID string, frame []byte) bool
+	// InputRefused tells a socket that the owning node refused its input.
+	InputRefused(sessionID string, op match.OpCode, err error)
+}
+
+// Config configures a router.
+type Config struct {
+	// NodeID names this process in subjects and session ids: letters,
+	// digits, '-' and '_'.
+	NodeID string
+	// Prefix of every subject (default "mj.rt").
+	Prefix string
+	// Region and Zone are this game node's place, for placement.
+	Region, Zone string
+	// MaxMatches and MaxPlayers are this game node's capacity.
+	MaxMatches, MaxPlayers int
+	// Modes are the game modes this node runs.
+	Modes []string
+	// Heartbeat is how often the node's directory record is written; it
+	// lives three heartbeats.
+	Heartbeat time.Duration
+	// RequestTimeout bounds one control request to another node.
+	RequestTimeout time.Duration
+	// FlushInterval is the longest an input or frame waits to be batched.
+	FlushInterval time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Prefix == "" {
+		c.Prefix = "mj.rt"
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 2 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 5 * time.Second
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = 2 * time.Millisecond
+	}
+}
+
+// ValidNodeID reports whether id can name a node in subjects.
+func ValidNodeID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrNoNode is returned by Create when no game node has room; it wraps
+// match.ErrTooManyMatches, the same refusal one full node gives.
+var ErrNoNode = fmt.Errorf("router: no game node has room for this match: %w", match.ErrTooManyMatches)
+
+// Deps are the router's dependencies. Engine is nil on a process without
+// the game role, Local nil on one without the gateway role.
+type Deps struct {
+	Conn   *nats.Conn
+	KV     kv.Store
+	Engine Engine
+	Local  Local
+	Logger *slog.Logger
+}
+
+// Router is one process's end of the routing. Safe for concurrent use.
+type Router struct {
+	cfg    Config
+	nc     *nats.Conn
+	engine Engine
+	local  Local
+	reg    registry
+	log    *slog.Logger
+
+	inputs  *batcher // gateway side: per match
+	outputs *batcher // node side: per gateway
+
+	mu     sync.Mutex
+	hosted map[string][]*nats.Subscription // node side: subscriptions per hosted match
+	placed map[string]int                  // matches placed per node since the directory was read
+	nodes  []NodeRecord                    // the directory as last read
+	readAt time.Time
+
+	inCh, ctlCh, outCh chan *nats.Msg
+	nodeSub, gwSub     *nats.Subscription
+	cpu                cpuMeter
+
+	// Counters for metrics and tests.
+	Forwarded, Received, Dropped, BadBatches atomic.Int64
+}
+
+// New builds a router; Run serves it.
+func New(cfg Config, d Deps) (*Router, error) {
+	cfg.defaults()
+	if !ValidNodeID(cfg.NodeID) {
+		return nil, fmt.Errorf("router: node id %q: letters, digits, '-' and '_' only, 1 to 64", cfg.NodeID)
+	}
+	if d.Conn == nil || d.KV == nil {
+		return nil, errors.New("router: needs a NATS connection and the key-value store")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Router{cfg: cfg, nc: d.Conn, engine: d.Engine, local: d.Local, reg: registry{kv: d.KV, ttl: 3 * cfg.Heartbeat}, log: d.Logger,
+		hosted: map[string][]*nats.Subscription{}, placed: map[string]int{},
+		inCh: make(chan *nats.Msg, 8192), ctlCh: make(chan *nats.Msg, 1024), outCh: make(chan *nats.Msg, 8192)}
+	r.inputs = newBatcher(cfg.FlushInterval, r.publish)
+	r.outputs = newBatcher(cfg.FlushInterval, r.publish)
+	return r, nil
+}
+
+func (r *Router) subject(parts ...string) string {
+	return r.cfg.Prefix + "." + strings.Join(parts, ".")
+}
+
+func (r *Router) publish(subject string, data []byte) {
+	if err := r.nc.Publish(subject, data); err != nil {
+		r.Dropped.Add(1)
+		r.log.Warn("router: publish failed", "subject", subject, "err", err)
+		return
+	}
+	r.Forwarded.Add(1)
+}
+
+// SessionPrefix is what the local gateway puts before its session ids, so
+// a game node knows which gateway holds a socket.
+func (r *Router) SessionPrefix() string { return r.cfg.NodeID + "/" }
+
+// gatewayOf is the node holding a session's socket ("" for this one).
+func (r *Router) gatewayOf(sessionID string) string {
+	i := strings.LastIndexByte(sessionID, '/')
+	if i < 0 || sessionID[:i] == r.cfg.NodeID {
+		return ""
+	}
+	return sessionID[:i]
+}
+
+// validSubjectToken reports whether s can stand in a subject (match ids
+// are UUIDs; this refuses anything else that could change the subject).
+func validSubjectToken(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	return !strings.ContainsAny(s, ". *>\t\r\n")
+}
+
+// Run subscribes and serves until ctx ends, then unsubscribes, flushes and
+// removes this node from the directory.
+func (r *Router) Run(ctx context.Context) error {
+	if err := r.subscribe(); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	loops := []func(context.Context){r.inputs.run, r.outputs.run, r.serveInputs, r.serveOutputs}
+	for range 8 {
+		loops = append(loops, r.serveControl)
+	}
+	if r.engine != nil {
+		loops = append(loops, r.heartbeat)
+	}
+	for _, loop := range loops {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	r.unsubscribeAll()
+	if r.engine != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		if err := r.reg.deregister(dctx, r.cfg.NodeID); err != nil {
+			r.log.Warn("router: leave the node directory", "err", err)
+		}
+		cancel()
+	}
+	return nil
+}
+
+func (r *Router) subscribe() error {
+	var err error
+	if r.engine != nil {
+		if r.nodeSub, err = r.nc.ChanSubscribe(r.subject("n", r.cfg.NodeID, "ctl"), r.ctlCh); err != nil {
+			return fmt.Errorf("router: subscribe: %w", err)
+		}
+		r.sync()
+	}
+	if r.local != nil {
+		if r.gwSub, err = r.nc.ChanSubscribe(r.subject("g", r.cfg.NodeID, "out"), r.outCh); err != nil {
+			return fmt.Errorf("router: subscribe: %w", err)
+		}
+	}
+	return r.nc.Flush()
+}
+
+func (r *Router) unsubscribeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, subs := range r.hosted {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+		delete(r.hosted, id)
+	}
+	for _, s := range []*nats.Subscription{r.nodeSub, r.gwSub} {
+		if s != nil {
+			_ = s.Unsubscribe()
+		}
+	}
+}
+
+// host subscribes to a local match's subjects (idempotent).
+func (r *Router) host(id string) {
+	if !validSubjectToken(id) {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.hosted[id]; ok {
+		return
+	}
+	ctl, err := r.nc.ChanSubscribe(r.subject("m", id, "ctl"), r.ctlCh)
+	if err != nil {
+		r.log.Error("router: subscribe to a match", "match", id, "err", err)
+		return
+	}
+	in, err := r.nc.ChanSubscribe(r.subject("m", id, "in"), r.inCh)
+	if err != nil {
+		_ = ctl.Unsubscribe()
+		r.log.Error("router: subscribe to a match", "match", id, "err", err)
+		return
+	}
+	r.hosted[id] = []*nats.Subscription{ctl, in}
+}
+
+// sync subscribes for every local match and drops the subscriptions of
+// matches that ended.
+func (r *Router) sync() {
+	live := map[string]bool{}
+	for _, m := range r.engine.List(match.Filter{}) {
+		live[m.ID] = true
+		r.host(m.ID)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, subs := range r.hosted {
+		if !live[id] {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+			delete(r.hosted, id)
+		}
+	}
+}
+
+// heartbeat keeps this node's directory record and subscriptions current.
+func (r *Router) heartbeat(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		r.sync()
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+		if err := r.reg.register(rctx, r.record()); err != nil && ctx.Err() == nil {
+			r.log.Warn("router: write the node directory record", "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Router) record() NodeRecord {
+	rec := NodeRecord{ID: r.cfg.NodeID, Region: r.cfg.Region, Zone: r.cfg.Zone, Modes: r.cfg.Modes,
+		MaxMatches: r.cfg.MaxMatches, MaxPlayers: r.cfg.MaxPlayers, CPU: r.cpu.sample(), Renewed: time.Now().UTC()}
+	for _, m := range r.engine.List(match.Filter{}) {
+		rec.Matches++
+		rec.Players += m.Players
+		rec.TickMax = max(rec.TickMax, float64(m.TickTime)/float64(time.Millisecond))
+	}
+	return rec
+}
+
+// SetLocal gives the router this process's realtime gateway; call it
+// before Run.
+func (r *Router) SetLocal(l Local) { r.local = l }
