@@ -1,0 +1,255 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/multijuego/multijuego/games/tictactoe"
+	"github.com/multijuego/multijuego/internal/events/eventstest"
+	"github.com/multijuego/multijuego/internal/kv"
+	"github.com/multijuego/multijuego/internal/router"
+	"github.com/multijuego/multijuego/match"
+	"github.com/multijuego/multijuego/match/matchtest"
+)
+
+// gateway is a recording realtime gateway: frames delivered by the router
+// from other nodes, frames sent locally, seat closes and input refusals.
+type gateway struct {
+	matchtest.Sender
+	mu        sync.Mutex
+	delivered map[string][]*match.Frame // session -> frames, in order
+	refused   []error
+}
+
+func newGateway() *gateway { return &gateway{delivered: map[string][]*match.Frame{}} }
+
+func (g *gateway) Deliver(sessionID string, frame []byte) bool {
+	f, err := match.ParseFrame(slices.Clone(frame))
+	if err != nil {
+		panic(err)
+	}
+	g.mu.Lock()
+	g.delivered[sessionID] = append(g.delivered[sessionID], f)
+	g.mu.Unlock()
+	return true
+}
+
+func (g *gateway) InputRefused(sessionID string, op match.OpCode, err error) {
+	g.mu.Lock()
+	g.refused = append(g.refused, err)
+	g.mu.Unlock()
+}
+
+func (g *gateway) frames(session string) []*match.Frame {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.delivered[session])
+}
+
+func (g *gateway) refusals() []error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.refused)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type cluster struct {
+	gw     *router.Router // gateway-only process
+	gwSide *gateway
+	node   *router.Router // game-only process
+	engine *match.Engine
+}
+
+// startCluster runs a gateway-only router and a game-only router (with a
+// real engine running tic-tac-toe) on a private NATS server, sharing one
+// key-value store, as two processes would.
+func startCluster(t *testing.T, maxMatches int) *cluster {
+	t.Helper()
+	srv := eventstest.StartServer(t)
+	store := kv.NewMemory(kv.MemoryOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	conn := func() *nats.Conn {
+		nc, err := nats.Connect(srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	c := &cluster{gwSide: newGateway()}
+	var err error
+	c.gw, err = router.New(router.Config{NodeID: "gw1", Heartbeat: 100 * time.Millisecond}, router.Deps{Conn: conn(), KV: store, Local: c.gwSide})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := &relay{}
+	c.engine, err = match.NewEngine(match.Config{Sender: relay, MaxMatches: maxMatches, DisconnectGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.engine.Register(tictactoe.Mode, tictactoe.New); err != nil {
+		t.Fatal(err)
+	}
+	c.node, err = router.New(router.Config{NodeID: "node1", Modes: []string{tictactoe.Mode}, MaxMatches: maxMatches, Heartbeat: 100 * time.Millisecond},
+		router.Deps{Conn: conn(), KV: store, Engine: c.engine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay.to = c.node
+	for _, r := range []*router.Router{c.gw, c.node} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = r.Run(ctx) }()
+	}
+	t.Cleanup(func() {
+		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
+		_ = c.engine.Shutdown(sctx)
+	})
+	waitFor(t, "the game node in the directory", func() bool {
+		nodes, err := c.gw.Nodes(ctx)
+		return err == nil && len(nodes) == 1 && nodes[0].ID == "node1"
+	})
+	return c
+}
+
+// relay lets the engine be built before the router that is its Sender.
+type relay struct{ to match.Sender }
+
+func (r *relay) Send(p match.Presence, f *match.Frame) bool { return r.to.Send(p, f) }
+func (r *relay) Close(p match.Presence, id string, why match.Reason) {
+	r.to.Close(p, id, why)
+}
+
+func TestMatchAcrossProcesses(t *testing.T) {
+	c := startCluster(t, 10)
+	ctx := context.Background()
+	id, err := c.gw.Create(ctx, tictactoe.Mode, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.engine.Get(id); !ok {
+		t.Fatal("the match was not placed on the game node")
+	}
+	if info, ok := c.gw.Get(id); !ok || info.Mode != tictactoe.Mode {
+		t.Fatalf("Get through the router: %+v %v", info, ok)
+	}
+	if list := c.gw.List(match.Filter{OpenOnly: true}); len(list) != 1 || list[0].ID != id {
+		t.Fatalf("List through the router: %+v", list)
+	}
+	x := match.Presence{UserID: "ux", SessionID: c.gw.SessionPrefix() + "sx", Username: "x"}
+	o := match.Presence{UserID: "uo", SessionID: c.gw.SessionPrefix() + "so", Username: "o"}
+	for _, p := range []match.Presence{x, o} {
+		if err := c.gw.Join(ctx, id, p, nil); err != nil {
+			t.Fatalf("join %s: %v", p.UserID, err)
+		}
+	}
+	if err := c.gw.Join(ctx, id, match.Presence{UserID: "third", SessionID: "gw1/s3"}, nil); !errors.Is(err, match.ErrMatchFull) {
+		t.Fatalf("a third join: got %v, want ErrMatchFull", err)
+	}
+	waitFor(t, "the playing state on both sockets", func() bool {
+		return len(c.gwSide.frames(x.SessionID)) > 0 && len(c.gwSide.frames(o.SessionID)) > 0
+	})
+	// X moves: the input crosses NATS, the new state comes back to both.
+	before := len(c.gwSide.frames(o.SessionID))
+	if err := c.gw.Input(id, x, tictactoe.OpMove, []byte{4}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the state after X's move", func() bool { return len(c.gwSide.frames(o.SessionID)) > before })
+	last := c.gwSide.frames(o.SessionID)
+	if f := last[len(last)-1]; f.Op() != tictactoe.OpState || f.MatchID() != id {
+		t.Fatalf("last frame: op %d match %s", f.Op(), f.MatchID())
+	}
+	// An op code the game does not take is refused on the node and the
+	// refusal comes back to the gateway.
+	if err := c.gw.Input(id, x, 9, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refusal", func() bool { return len(c.gwSide.refusals()) == 1 })
+	if err := c.gwSide.refusals()[0]; !errors.Is(err, match.ErrUnknownOp) {
+		t.Fatalf("refusal: got %v, want ErrUnknownOp", err)
+	}
+	// Leaving and ending close the seats on the gateway (tic-tac-toe
+	// may end the match itself when a player leaves).
+	if err := c.gw.Leave(id, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.gw.End(ctx, id, "test over"); err != nil && !errors.Is(err, match.ErrNotFound) {
+		t.Fatal(err)
+	}
+	waitFor(t, "both seats closed", func() bool { return len(c.gwSide.Closed()) == 2 })
+	waitFor(t, "the match gone", func() bool { _, ok := c.gw.Get(id); return !ok })
+	if err := c.gw.Join(ctx, id, x, nil); !errors.Is(err, match.ErrNotFound) {
+		t.Fatalf("join an ended match: got %v, want ErrNotFound", err)
+	}
+}
+
+func TestBroadcastCrossesOncePerGateway(t *testing.T) {
+	c := startCluster(t, 10)
+	ctx := context.Background()
+	id, err := c.gw.Create(ctx, tictactoe.Mode, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := match.Presence{UserID: "ux", SessionID: "gw1/sx"}
+	o := match.Presence{UserID: "uo", SessionID: "gw1/so"}
+	for _, p := range []match.Presence{x, o} {
+		if err := c.gw.Join(ctx, id, p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "states", func() bool { return len(c.gwSide.frames(o.SessionID)) > 0 })
+	sent := c.node.Forwarded.Load()
+	before := len(c.gwSide.frames(o.SessionID))
+	if err := c.gw.Input(id, x, tictactoe.OpMove, []byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the state after the move", func() bool {
+		return len(c.gwSide.frames(o.SessionID)) > before && len(c.gwSide.frames(x.SessionID)) > before
+	})
+	// One state for two players on one gateway: one NATS message.
+	if n := c.node.Forwarded.Load() - sent; n != 1 {
+		t.Fatalf("messages from the game node for one broadcast to 2 players: got %d, want 1", n)
+	}
+}
+
+func TestPlacementErrors(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := context.Background()
+	if _, err := c.gw.Create(ctx, "no-such-mode", nil); !errors.Is(err, match.ErrUnknownMode) {
+		t.Fatalf("unknown mode: got %v, want ErrUnknownMode", err)
+	}
+	if _, err := c.gw.Create(ctx, tictactoe.Mode, match.Params{"region": "mars"}); !errors.Is(err, router.ErrNoNode) {
+		t.Fatalf("a region with no node: got %v, want ErrNoNode", err)
+	}
+	if _, err := c.gw.Create(ctx, tictactoe.Mode, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.gw.Create(ctx, tictactoe.Mode, nil)
+	if !errors.Is(err, router.ErrNoNode) || !errors.Is(err, match.ErrTooManyMatches) {
+		t.Fatalf("every node full: got %v, want ErrNoNode wrapping ErrTooManyMatches", err)
+	}
+	if err := c.gw.Join(ctx, "0190c0de-0000-7000-8000-000000000000", match.Presence{UserID: "u", SessionID: "gw1/s"}, nil); !errors.Is(err, match.ErrNotFound) {
+		t.Fatalf("join a match nobody hosts: got %v, want ErrNotFound", err)
+	}
+	if err := c.gw.Join(ctx, "bad.subject.>", match.Presence{UserID: "u", SessionID: "gw1/s"}, nil); !errors.Is(err, match.ErrNotFound) {
+		t.Fatalf("join with a match id that is no subject token: got %v, want ErrNotFound", err)
+	}
+}
