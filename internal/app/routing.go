@@ -72,6 +72,7 @@ func openRouter(m *Main) (*router.Router, error) {
 		counterOf("multijuego_router_received_total", "Inputs this game node received from gateways in other processes.", &r.Received),
 		counterOf("multijuego_router_dropped_total", "Batches that could not be published.", &r.Dropped),
 		counterOf("multijuego_router_bad_batches_total", "Malformed batches received and dropped.", &r.BadBatches),
+		counterOf("multijuego_router_registrations_total", "Times this game node wrote its record in the node directory.", &r.Registered),
 	)
 	return r, nil
 }

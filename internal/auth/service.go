@@ -225,6 +225,9 @@ func (s *Service) Run(ctx context.Context) error {
 // Authenticate verifies an access token (the edge check for every request).
 func (s *Service) Authenticate(token string) (*Principal, error) { return s.tokens.Verify(token) }
 
+// Revoked reports whether p's token has been revoked since it was verified.
+func (s *Service) Revoked(p *Principal) bool { return s.deny.Denied(p) }
+
 var (
 	errBadCredentials = &errcode.Error{Code: errcode.Unauthenticated, Message: "Invalid username, email or password."}
 	errBadRefresh     = &errcode.Error{Code: errcode.Unauthenticated, Message: "The refresh token is invalid or expired."}

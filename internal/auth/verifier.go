@@ -75,6 +75,9 @@ func NewVerifier(ctx context.Context, cfg Config, d VerifierDeps) (*Verifier, er
 // Authenticate verifies an access token.
 func (v *Verifier) Authenticate(token string) (*Principal, error) { return v.tokens.Verify(token) }
 
+// Revoked reports whether p's token has been revoked since it was verified.
+func (v *Verifier) Revoked(p *Principal) bool { return v.deny.Denied(p) }
+
 // Profile returns an account's public view, through the cache when there is
 // one (the auth role invalidates it on every write).
 func (v *Verifier) Profile(ctx context.Context, id string) (Profile, error) {

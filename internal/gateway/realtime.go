@@ -175,7 +175,7 @@ func (rt *realtime) useTicket(ctx context.Context, t string) (*auth.Principal, e
 	}
 	p := &auth.Principal{AccountID: c.AccountID, Roles: c.Roles, JTI: c.JTI, SID: c.SID, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt}
 	// The token the ticket was minted with must still be good.
-	if !time.Now().Before(p.ExpiresAt) || rt.gw.auth.Denylist().Denied(p) {
+	if !time.Now().Before(p.ExpiresAt) || rt.gw.identity.Revoked(p) {
 		return nil, errTicket
 	}
 	return p, nil

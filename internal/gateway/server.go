@@ -105,6 +105,9 @@ type ReadyCheck struct {
 // the shared deny list anywhere else (*auth.Verifier).
 type Identity interface {
 	Authenticate(token string) (*auth.Principal, error)
+	// Revoked reports whether a principal verified earlier (a socket
+	// ticket's) has been revoked since.
+	Revoked(p *auth.Principal) bool
 	Profile(ctx context.Context, id string) (auth.Profile, error)
 }
 

@@ -160,6 +160,7 @@ type Router struct {
 
 	// Counters for metrics and tests.
 	Forwarded, Received, Dropped, BadBatches atomic.Int64
+	Registered                               atomic.Int64 // directory records written
 }
 
 // New builds a router; Run serves it.
@@ -333,6 +334,8 @@ func (r *Router) heartbeat(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 		if err := r.reg.register(rctx, r.record()); err != nil && ctx.Err() == nil {
 			r.log.Warn("router: write the node directory record", "err", err)
+		} else if err == nil {
+			r.Registered.Add(1)
 		}
 		cancel()
 		select {

@@ -1,0 +1,258 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/multijuego/multijuego/client"
+	"github.com/multijuego/multijuego/games/tictactoe"
+	"github.com/multijuego/multijuego/internal/events/eventstest"
+	"github.com/multijuego/multijuego/internal/redistest"
+	"github.com/multijuego/multijuego/internal/store/storetest"
+)
+
+// deployment is every role as its own process of the real binary, on
+// PostgreSQL, Redis and a NATS server started for the test.
+type deployment struct {
+	auth, persist *proc
+	games, gws    []*proc
+}
+
+// shared are the flags every process of one deployment takes.
+func sharedFlags(t *testing.T, nats string) []string {
+	return []string{"--database-url", storetest.PostgresURL(t), "--nats-url", nats,
+		"--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t),
+		"--game-heartbeat", "200ms", "--auth-signup-ip-limit", "1000"}
+}
+
+func startDeployment(t *testing.T, nats string, games, gateways int) *deployment {
+	t.Helper()
+	shared := sharedFlags(t, nats)
+	role := func(role, node string, extra ...string) *proc {
+		args := append([]string{"--roles", role, "--node-id", node, "--data-dir", t.TempDir()}, shared...)
+		return start(t, append(args, extra...)...)
+	}
+	d := &deployment{}
+	d.auth = role("auth", "auth1", "--gateway-trusted-proxies", "127.0.0.0/8")
+	d.persist = role("persistence", "persist1")
+	for i := range games {
+		d.games = append(d.games, role("game", fmt.Sprintf("game%d", i+1)))
+	}
+	for i := range gateways {
+		d.gws = append(d.gws, role("gateway", fmt.Sprintf("gw%d", i+1), "--gateway-auth-url", d.auth.url))
+	}
+	for _, p := range append(append([]*proc{d.auth, d.persist}, d.games...), d.gws...) {
+		waitReady(t, p)
+	}
+	// Placement reads the directory: wait until every game node is in it.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, g := range d.games {
+		for metric(t, g, "multijuego_router_registrations_total") < 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("game node not registered\n%s", g.log())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return d
+}
+
+func waitReady(t *testing.T, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := p.call("GET", "/readyz", "", nil)
+		if code == 200 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %d %v\n%s", p.url, code, body, p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// metric reads one unlabelled metric from a process's /metrics.
+func metric(t *testing.T, p *proc, name string) float64 {
+	t.Helper()
+	res, err := http.Get(p.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+// player is a guest with a socket on one gateway.
+func player(t *testing.T, gw *proc, device string) (*client.Client, *client.Realtime, string) {
+	t.Helper()
+	c, err := client.New(gw.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Device(context.Background(), device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := c.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return c, rt, tok.AccountID
+}
+
+func waitTicTacToe(t *testing.T, rt *client.Realtime, matchID string, cond func(tictactoe.State) bool) tictactoe.State {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case f, ok := <-rt.Frames():
+			if !ok {
+				t.Fatalf("socket ended: %v", rt.Err())
+			}
+			if f.Op != uint16(tictactoe.OpState) || f.MatchID != matchID {
+				continue
+			}
+			var s tictactoe.State
+			if err := json.Unmarshal(f.Payload, &s); err != nil {
+				t.Fatal(err)
+			}
+			if cond(s) {
+				return s
+			}
+		case <-timeout:
+			t.Fatal("no such state within 10s")
+		}
+	}
+}
+
+// TestSplitDeployment runs auth, persistence, two game nodes and two
+// gateways as six processes. Players on different gateways play one match
+// hosted by a game node neither of them is connected to; a player moves
+// to the other gateway and resumes the seat; matches are spread over the
+// game nodes; the result reaches PostgreSQL through the persistence role
+// and is read back through a gateway.
+func TestSplitDeployment(t *testing.T) {
+	t.Parallel()
+	d := startDeployment(t, eventstest.StartServer(t).URL(), 2, 2)
+	ctx := context.Background()
+	a, ra, aID := player(t, d.gws[0], "split-device-a")
+	_, rb, _ := player(t, d.gws[1], "split-device-b")
+
+	m, err := ra.CreateMatch(ctx, tictactoe.Mode, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume, err := ra.Join(ctx, m.MatchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Join(ctx, m.MatchID); err != nil {
+		t.Fatalf("join from the other gateway: %v", err)
+	}
+	if err := ra.Send(uint16(tictactoe.OpMove), []byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	waitTicTacToe(t, rb, m.MatchID, func(s tictactoe.State) bool { return s.Moves == 1 })
+
+	// A moves to the other gateway and takes the seat back.
+	ra.Close()
+	a2, err := client.New(d.gws[1].url, client.WithTokens(a.Tokens()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra2, err := a2.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra2.Close()
+	if id, err := ra2.Resume(ctx, resume); err != nil || id != m.MatchID {
+		t.Fatalf("resume on the other gateway: %q %v", id, err)
+	}
+	for i, mv := range []struct {
+		rt   *client.Realtime
+		cell byte
+	}{{rb, 3}, {ra2, 1}, {rb, 4}, {ra2, 2}} {
+		if err := mv.rt.Send(uint16(tictactoe.OpMove), []byte{mv.cell}); err != nil {
+			t.Fatal(err)
+		}
+		waitTicTacToe(t, ra2, m.MatchID, func(s tictactoe.State) bool { return s.Moves == 2+i })
+	}
+	// X (A) won: the result is read back from PostgreSQL through gateway 1.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := d.gws[0].call("GET", "/v1/matches/"+m.MatchID, a2.Tokens().AccessToken, nil)
+		rec, _ := body["match"].(map[string]any)
+		res, _ := rec["results"].([]any)
+		if code == 200 && len(res) == 2 {
+			first, _ := res[0].(map[string]any)
+			if first["account_id"] != aID || first["placement"] != 1.0 {
+				t.Fatalf("results: %v", res)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stored result: %d %v\npersistence log:\n%s", code, body, d.persist.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Placement spreads new matches over both game nodes.
+	for range 4 {
+		if _, err := rb.CreateMatch(ctx, tictactoe.Mode, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, g := range d.games {
+		if n := metric(t, g, "multijuego_matches_live"); n < 1 {
+			t.Errorf("game node %d runs %v matches, want some of the 4", i+1, n)
+		}
+	}
+	list, err := a2.ListMatches(ctx, tictactoe.Mode, "")
+	if err != nil || len(list) != 4 {
+		t.Fatalf("list across nodes: %d matches (%v), want 4", len(list), err)
+	}
+	for _, p := range append(append([]*proc{d.auth, d.persist}, d.games...), d.gws...) {
+		if code := p.stop(); code != 0 {
+			t.Errorf("%s exited %d\n%s", p.url, code, p.log())
+		}
+	}
+}
+
+// TestRoleMissingDependency: each role started alone without what it needs
+// refuses to start, naming the setting.
+func TestRoleMissingDependency(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--roles", "game"}, "nats_url"},
+		{[]string{"--roles", "game", "--nats-url", "nats://127.0.0.1:1"}, "redis_url"},
+		{[]string{"--roles", "persistence"}, "nats_url"},
+		{[]string{"--roles", "gateway", "--nats-url", "nats://127.0.0.1:1", "--redis-url", "redis://127.0.0.1:1"}, "gateway.auth_url"},
+		{[]string{"--roles", "gateway", "--gateway-auth-url", "http://127.0.0.1:1"}, "nats_url"},
+	} {
+		cmd := exec.Command(binary, append([]string{"serve", "--data-dir", t.TempDir()}, tc.args...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: exit %v, output %q; want a refusal naming %s", tc.args, err, out, tc.want)
+		}
+	}
+}
