@@ -212,7 +212,9 @@ type Summary struct {
 	Results Results
 }
 
-// Snapshot is a handler's serialized state at a tick.
+// Snapshot is a handler's serialized state at a tick, with what the engine
+// needs to start the match again elsewhere ([Engine.Restore]): the
+// creation parameters and the seats.
 type Snapshot struct {
 	MatchID string
 	Mode    string
@@ -222,4 +224,14 @@ type Snapshot struct {
 	Taken   time.Time // on the engine's clock
 	Data    []byte    // Snapshotter.Snapshot's bytes; owned by the receiver
 	Final   bool      // taken as the match ended
+
+	Params  Params      // the creation parameters (Init runs again on restore)
+	Seats   []SeatState // the seats, in seat order
+	Created time.Time   // when the match was created, on the first engine's clock
+}
+
+// SeatState is one seat of a [Snapshot].
+type SeatState struct {
+	Presence  Presence
+	Connected bool
 }

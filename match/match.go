@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ const (
 	opTerminate
 	opSnapshot
 	opEnd
+	opHandoff
 )
 
 // ctlOp is a request queued to the match goroutine.
@@ -32,8 +34,9 @@ type ctlOp struct {
 }
 
 type ctlReply struct {
-	err  error
-	data []byte
+	err      error
+	data     []byte
+	snapshot Snapshot // opHandoff
 }
 
 type seat struct {
@@ -82,6 +85,8 @@ type match struct {
 	ticker      Ticker
 	tickRate    int
 	maxPlayers  int
+	params      Params // the creation parameters, for snapshots
+	restored    bool   // started by Restore: OnStart was reported by the first node
 	tick        uint64
 	seats       []*seat
 	byUser      map[string]*seat
@@ -143,7 +148,7 @@ func (m *match) init(f Factory, params Params) (err error) {
 	case len(s.Label) > MaxLabelLen:
 		return fmt.Errorf("%w: label longer than %d bytes", ErrInvalidSettings, MaxLabelLen)
 	}
-	m.tickRate, m.maxPlayers, m.label = s.TickRate, s.MaxPlayers, s.Label
+	m.tickRate, m.maxPlayers, m.label, m.params = s.TickRate, s.MaxPlayers, s.Label, maps.Clone(params)
 	if io, ok := m.h.(InputOps); ok {
 		m.in.accept(io.InputOps())
 	}
@@ -187,7 +192,7 @@ func (m *match) call(ctx context.Context, op ctlOp) (ctlReply, error) {
 
 func (m *match) run() {
 	defer m.recoverCrash()
-	if fn := m.e.cfg.OnStart; fn != nil {
+	if fn := m.e.cfg.OnStart; fn != nil && !m.restored {
 		m.infoMu.Lock()
 		label := m.label
 		m.infoMu.Unlock()
@@ -269,6 +274,10 @@ func (m *match) control(op ctlOp) {
 		} else {
 			r.err = ErrNotSupported
 		}
+	case opHandoff:
+		m.reply, m.replyVal = op.reply, r
+		m.handoff()
+		return
 	}
 	// Answer once the request's consequences are carried out; finish
 	// answers first if they end the match, so the caller sees the outcome
@@ -470,19 +479,33 @@ func (m *match) snapshot(final bool) {
 	if m.snap == nil || m.e.cfg.OnSnapshot == nil {
 		return
 	}
-	data, err := m.snap.Snapshot()
+	s, err := m.takeSnapshot(final)
 	if err != nil {
 		m.log.Error("match snapshot failed; skipped", "tick", m.tick, "final", final, "err", err)
 		return
 	}
+	m.e.cfg.OnSnapshot(s)
+}
+
+// takeSnapshot asks the handler for its state (m.snap is not nil) and adds
+// the engine's.
+func (m *match) takeSnapshot(final bool) (Snapshot, error) {
+	data, err := m.snap.Snapshot()
+	if err != nil {
+		return Snapshot{}, err
+	}
 	m.infoMu.Lock()
 	label := m.label
 	m.infoMu.Unlock()
-	m.e.cfg.OnSnapshot(Snapshot{
+	seats := make([]SeatState, len(m.seats))
+	for i, s := range m.seats {
+		seats[i] = SeatState{Presence: s.p, Connected: s.connected}
+	}
+	return Snapshot{
 		MatchID: m.id, Mode: m.mode, Label: label,
 		Tick: m.tick, Players: len(m.seats), Taken: m.e.clock.Now(),
-		Data: data, Final: final,
-	})
+		Data: data, Final: final, Params: m.params, Seats: seats, Created: m.created,
+	}, nil
 }
 
 // finalSnapshot takes the snapshot of a match that is ending (but did not
