@@ -40,6 +40,7 @@ fi
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
+(cd examples/studio && go vet ./... && go test -race -count=1 ./...)
 
 # Fuzz budgets are execution counts, not durations: a duration-based
 # -fuzztime can fail with a spurious "context deadline exceeded" at its end
