@@ -399,7 +399,7 @@ type snapshot struct {
 	Wins       [2]int            `json:"wins"`
 	Hands      [2]Hand           `json:"hands"`
 	Round      int               `json:"round"`
-	Deadline   time.Time         `json:"deadline"`
+	Deadline   time.Time         `json:"deadline"` // absolute: nodes' clocks agree far better than a round's time
 	Status     string            `json:"status"`
 	Winner     int               `json:"winner"`
 	Last       *Round            `json:"last,omitempty"`

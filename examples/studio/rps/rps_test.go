@@ -318,3 +318,68 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("results: %+v", r)
 	}
 }
+
+// TestHandoff moves a live match to another engine (another game node) in
+// the middle of a round: the secret hand, the score and the round clock
+// travel in the snapshot, and the game ends on the new engine.
+func TestHandoff(t *testing.T) {
+	ctx := context.Background()
+	tb := open(t, nil)
+	tb.join(tb.a, tb.b)
+	tb.round(rps.Rock, rps.Scissors) // A leads 1-0
+	tb.throw(tb.b, rps.Paper)        // B's hand for round 2, still secret
+	tb.clock.Advance(tick)
+	snap, err := tb.e.Handoff(ctx, tb.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sender := &matchtest.Sender{}
+	ends := make(chan match.Summary, 1)
+	e2, err := match.NewEngine(match.Config{Sender: sender, Clock: tb.clock, OnEnd: func(s match.Summary) { ends <- s }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e2.Shutdown(ctx) })
+	if err := e2.Register(rps.Mode, rps.New); err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.Restore(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	play := func(p match.Presence, h rps.Hand) {
+		t.Helper()
+		if err := e2.Input(snap.MatchID, p, rps.OpThrow, []byte{byte(h)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	play(tb.a, rps.Rock) // loses to the paper B threw on the first engine
+	tb.clock.Advance(tick)
+	f, ok := sender.Last("ua", rps.OpState)
+	if !ok {
+		t.Fatal("no state from the new engine")
+	}
+	var s rps.State
+	if err := json.Unmarshal(f.Payload, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Round != 3 || s.Players[0].Wins != 1 || s.Players[1].Wins != 1 || s.Last.Hands["ub"] != "paper" {
+		t.Fatalf("state after the move: %+v", s)
+	}
+	play(tb.a, rps.Scissors)
+	play(tb.b, rps.Paper)
+	tb.clock.Advance(tick)
+	select {
+	case sum := <-ends:
+		if r := sum.Results; r.Reason != "winner" || r.Players[0].Presence != tb.a || r.Players[0].Score != 2 {
+			t.Errorf("results on the new engine: %+v", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the match did not end on the new engine")
+	}
+	select {
+	case s := <-tb.ends:
+		t.Errorf("the first engine reported an end: %+v", s)
+	default:
+	}
+}
