@@ -51,6 +51,11 @@ type game struct {
 	grace  time.Duration
 	pub    *events.Publisher
 	nodeID string
+	// drained is closed when the router has handed this node's matches
+	// over to other nodes; the engine shuts down what is left after it.
+	drained <-chan struct{}
+	// lost records a match of a dead node that could not be restored.
+	lost func(s match.Snapshot, reason string)
 }
 
 func openGame(m *Main) (*game, error) {
@@ -67,6 +72,15 @@ func openGame(m *Main) (*game, error) {
 	var node *gamenode.Node
 	pub, hooks := newPublisher(m, m.bus, nodeID)
 	g.pub = pub
+	g.lost = func(s match.Snapshot, reason string) {
+		now := time.Now().UTC()
+		created := s.Created
+		if created.IsZero() {
+			created = now
+		}
+		hooks.OnEnd(match.Summary{ID: s.MatchID, Mode: s.Mode, Label: s.Label, Created: created, Ended: now, Ticks: s.Tick,
+			Results: match.Results{Reason: reason}})
+	}
 	engine, err := match.NewEngine(match.Config{
 		Sender: g.relay, Logger: m.Logger, MaxMatches: c.MaxMatches,
 		DisconnectGrace: c.DisconnectGrace, ShutdownGrace: c.ShutdownGrace,
@@ -89,7 +103,8 @@ func openGame(m *Main) (*game, error) {
 	return g, nil
 }
 
-// run keeps the game node writing until ctx ends, then drains: matches get
+// run keeps the game node writing until ctx ends, then drains: the router
+// hands the matches over to other nodes, those no node took get
 // ShutdownGrace to end (their final snapshots are queued), and the node
 // writes what is pending before it stops.
 func (g *game) run(ctx context.Context) error {
@@ -101,6 +116,13 @@ func (g *game) run(ctx context.Context) error {
 	case err := <-done:
 		stop()
 		return err
+	}
+	if g.drained != nil {
+		// The router hands the matches over to other nodes first.
+		select {
+		case <-g.drained:
+		case <-time.After(g.grace + 5*time.Second):
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), g.grace+5*time.Second)
 	err := g.engine.Shutdown(sctx)

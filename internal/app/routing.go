@@ -54,10 +54,10 @@ func openVerifier(ctx context.Context, m *Main) (*auth.Verifier, error) {
 func openRouter(m *Main) (*router.Router, error) {
 	c := m.Config.Game
 	cfg := router.Config{NodeID: m.nodeID, Region: c.Region, Zone: c.Zone, MaxMatches: c.MaxMatches, MaxPlayers: c.MaxPlayers,
-		Heartbeat: c.Heartbeat, RequestTimeout: 5 * m.Config.Cache.Timeout}
+		Heartbeat: c.Heartbeat, RequestTimeout: 5 * m.Config.Cache.Timeout, ListTTL: c.SnapshotTTL, DrainTimeout: c.ShutdownGrace}
 	d := router.Deps{Conn: m.bus.Conn(), KV: m.volatile.kv, Logger: m.Logger}
 	if m.game != nil {
-		cfg.Modes, d.Engine = m.game.modes, m.game.engine
+		cfg.Modes, d.Engine, d.Leases, d.OnLost = m.game.modes, m.game.engine, m.game.node, m.game.lost
 	}
 	r, err := router.New(cfg, d)
 	if err != nil {
@@ -66,6 +66,7 @@ func openRouter(m *Main) (*router.Router, error) {
 	if m.game != nil {
 		var s match.Sender = r
 		m.game.relay.to.Store(&s)
+		m.game.drained = r.Drained()
 	}
 	m.registry.MustRegister(
 		counterOf("multijuego_router_forwarded_total", "Batches and requests this node sent to other nodes over NATS.", &r.Forwarded),
@@ -73,6 +74,9 @@ func openRouter(m *Main) (*router.Router, error) {
 		counterOf("multijuego_router_dropped_total", "Batches that could not be published.", &r.Dropped),
 		counterOf("multijuego_router_bad_batches_total", "Malformed batches received and dropped.", &r.BadBatches),
 		counterOf("multijuego_router_registrations_total", "Times this game node wrote its record in the node directory.", &r.Registered),
+		counterOf("multijuego_router_matches_recovered_total", "Matches of dead nodes this node restored from their snapshots.", &r.Recovered),
+		counterOf("multijuego_router_matches_lost_total", "Matches of dead nodes that could not be restored and were ended with a reason.", &r.Lost),
+		counterOf("multijuego_router_matches_moved_total", "Matches this node handed over to other nodes while draining.", &r.Moved),
 	)
 	return r, nil
 }

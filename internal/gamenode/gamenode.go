@@ -77,15 +77,51 @@ type Record struct {
 
 // storedSnapshot is the stored form of a match.Snapshot.
 type storedSnapshot struct {
-	MatchID string    `json:"match_id"`
-	Node    string    `json:"node"`
-	Mode    string    `json:"mode"`
-	Label   string    `json:"label"`
-	Tick    uint64    `json:"tick"`
-	Players int       `json:"players"`
-	Taken   time.Time `json:"taken"`
-	Final   bool      `json:"final"`
-	Data    []byte    `json:"data"`
+	MatchID string            `json:"match_id"`
+	Node    string            `json:"node"`
+	Mode    string            `json:"mode"`
+	Label   string            `json:"label"`
+	Tick    uint64            `json:"tick"`
+	Players int               `json:"players"`
+	Taken   time.Time         `json:"taken"`
+	Final   bool              `json:"final"`
+	Data    []byte            `json:"data"`
+	Params  map[string]string `json:"params,omitempty"`
+	Seats   []storedSeat      `json:"seats,omitempty"`
+	Created time.Time         `json:"created"`
+}
+
+type storedSeat struct {
+	UserID    string `json:"user_id"`
+	SessionID string `json:"session_id"`
+	Username  string `json:"username,omitempty"`
+	Connected bool   `json:"connected"`
+}
+
+// EncodeSnapshot is the stored form of s, written by node.
+func EncodeSnapshot(s match.Snapshot, node string) ([]byte, error) {
+	seats := make([]storedSeat, len(s.Seats))
+	for i, st := range s.Seats {
+		seats[i] = storedSeat{UserID: st.Presence.UserID, SessionID: st.Presence.SessionID, Username: st.Presence.Username, Connected: st.Connected}
+	}
+	return json.Marshal(storedSnapshot{MatchID: s.MatchID, Node: node, Mode: s.Mode, Label: s.Label,
+		Tick: s.Tick, Players: s.Players, Taken: s.Taken, Final: s.Final, Data: s.Data,
+		Params: s.Params, Seats: seats, Created: s.Created})
+}
+
+// DecodeSnapshot reads what EncodeSnapshot wrote, and the node that wrote
+// it.
+func DecodeSnapshot(b []byte) (match.Snapshot, string, error) {
+	var s storedSnapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return match.Snapshot{}, "", err
+	}
+	seats := make([]match.SeatState, len(s.Seats))
+	for i, st := range s.Seats {
+		seats[i] = match.SeatState{Presence: match.Presence{UserID: st.UserID, SessionID: st.SessionID, Username: st.Username}, Connected: st.Connected}
+	}
+	return match.Snapshot{MatchID: s.MatchID, Mode: s.Mode, Label: s.Label, Tick: s.Tick, Players: s.Players,
+		Taken: s.Taken, Data: s.Data, Final: s.Final, Params: s.Params, Seats: seats, Created: s.Created}, s.Node, nil
 }
 
 // Node writes snapshots and directory leases for one engine.
@@ -99,8 +135,11 @@ type Node struct {
 	pending map[string]match.Snapshot // latest unwritten snapshot per match
 	wake    chan struct{}             // capacity 1: "there is work"
 
-	leases map[string]uint64   // match id -> directory record version we hold; Run's goroutine only
-	ended  map[string]struct{} // matches whose final snapshot is written: never claimed again; Run's goroutine only
+	// leaseMu serialises every lease operation: Run's heartbeat and
+	// releases, and Claim/Release from the router taking matches over.
+	leaseMu sync.Mutex
+	leases  map[string]uint64   // match id -> directory record version we hold
+	ended   map[string]struct{} // matches whose final snapshot is written: never claimed again; Run's goroutine only
 
 	// Counters for metrics and tests.
 	SnapshotsWritten, SnapshotsDropped, WriteErrors, LeasesLost atomic.Int64
@@ -157,7 +196,9 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Timeout)
 			n.flush(fctx)
+			n.leaseMu.Lock()
 			n.releaseGone(fctx, n.liveIDs())
+			n.leaseMu.Unlock()
 			cancel()
 			return nil
 		case <-n.wake:
@@ -177,8 +218,7 @@ func (n *Node) flush(ctx context.Context) {
 	n.pending = make(map[string]match.Snapshot, len(batch))
 	n.mu.Unlock()
 	for id, s := range batch {
-		data, err := json.Marshal(storedSnapshot{MatchID: s.MatchID, Node: n.cfg.NodeID, Mode: s.Mode, Label: s.Label,
-			Tick: s.Tick, Players: s.Players, Taken: s.Taken, Final: s.Final, Data: s.Data})
+		data, err := EncodeSnapshot(s, n.cfg.NodeID)
 		if err == nil {
 			wctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 			_, err = n.kv.Put(wctx, snapshotPrefix+id, data, n.cfg.SnapshotTTL)
@@ -193,7 +233,9 @@ func (n *Node) flush(ctx context.Context) {
 		n.SnapshotsWritten.Add(1)
 		if s.Final {
 			n.ended[id] = struct{}{}
+			n.leaseMu.Lock()
 			n.release(ctx, id)
+			n.leaseMu.Unlock()
 		}
 	}
 }
@@ -212,6 +254,8 @@ func (n *Node) requeue(s match.Snapshot) {
 func (n *Node) heartbeat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
+	n.leaseMu.Lock()
+	defer n.leaseMu.Unlock()
 	live := map[string]bool{}
 	ttl := 3 * n.cfg.Heartbeat
 	for _, m := range n.matches.List(match.Filter{}) {
@@ -270,7 +314,8 @@ func (n *Node) liveIDs() map[string]bool {
 	return live
 }
 
-// releaseGone releases the leases of matches that are not live.
+// releaseGone releases the leases of matches that are not live (leaseMu
+// held).
 func (n *Node) releaseGone(ctx context.Context, live map[string]bool) {
 	for id := range n.leases {
 		if !live[id] {
@@ -279,9 +324,9 @@ func (n *Node) releaseGone(ctx context.Context, live map[string]bool) {
 	}
 }
 
-// release deletes a match's directory record if this node still holds it.
-// On failure the lease is kept, so the next heartbeat (or the last round at
-// shutdown) tries again.
+// release deletes a match's directory record if this node still holds it
+// (leaseMu held). On failure the lease is kept, so the next heartbeat (or
+// the last round at shutdown) tries again.
 func (n *Node) release(ctx context.Context, id string) {
 	if _, held := n.leases[id]; !held {
 		return
@@ -315,10 +360,37 @@ func LoadSnapshot(ctx context.Context, store kv.Store, matchID string) (match.Sn
 	if err != nil {
 		return match.Snapshot{}, "", err
 	}
-	var s storedSnapshot
-	if err := json.Unmarshal(it.Value, &s); err != nil {
+	s, node, err := DecodeSnapshot(it.Value)
+	if err != nil {
 		return match.Snapshot{}, "", fmt.Errorf("gamenode: snapshot of %s: %w", matchID, err)
 	}
-	return match.Snapshot{MatchID: s.MatchID, Mode: s.Mode, Label: s.Label, Tick: s.Tick, Players: s.Players,
-		Taken: s.Taken, Data: s.Data, Final: s.Final}, s.Node, nil
+	return s, node, nil
+}
+
+// Claim takes the directory lease of a match this node is about to run
+// (taken over from a node that died or is draining): a conditional create,
+// so of several nodes trying exactly one wins. It returns kv.ErrExists if
+// another node holds the lease.
+func (n *Node) Claim(ctx context.Context, s match.Snapshot) error {
+	rec, err := json.Marshal(Record{MatchID: s.MatchID, Node: n.cfg.NodeID, Mode: s.Mode, Label: s.Label, Players: len(s.Seats),
+		Renewed: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	n.leaseMu.Lock()
+	defer n.leaseMu.Unlock()
+	ver, err := n.kv.PutIfAbsent(ctx, directoryPrefix+s.MatchID, rec, 3*n.cfg.Heartbeat)
+	if err != nil {
+		return err
+	}
+	n.leases[s.MatchID] = ver
+	return nil
+}
+
+// Release gives up the directory lease of a match at once (a handoff to
+// another node, or a claim whose restore failed).
+func (n *Node) Release(ctx context.Context, id string) {
+	n.leaseMu.Lock()
+	defer n.leaseMu.Unlock()
+	n.release(ctx, id)
 }

@@ -38,12 +38,27 @@ func (r *Router) call(ctx context.Context, subject string, req request) (reply, 
 	return rep, errorOf(rep.Error, rep.Text)
 }
 
+// callMatch sends a request to whichever node hosts match id. A match
+// between two nodes (handed over, or being taken over after a crash) has
+// no host for a moment but keeps its lease: the request is tried again
+// until it finds the new host or the request timeout passes.
 func (r *Router) callMatch(ctx context.Context, id string, req request) (reply, error) {
 	if !validSubjectToken(id) {
 		return reply{}, match.ErrNotFound
 	}
 	req.Match = id
-	return r.call(ctx, r.subject("m", id, "ctl"), req)
+	deadline := time.Now().Add(r.cfg.RequestTimeout)
+	for {
+		rep, err := r.call(ctx, r.subject("m", id, "ctl"), req)
+		if !errors.Is(err, match.ErrNotFound) || rep.Error != "" || time.Now().After(deadline) || !r.moving(ctx, id) {
+			return rep, err
+		}
+		select {
+		case <-ctx.Done():
+			return rep, err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Create places a new match: on the least loaded game node with room for
@@ -306,6 +321,8 @@ func (r *Router) handle(ctx context.Context, req request) reply {
 		err = r.engine.Disconnect(req.Match, req.Presence.match())
 	case opEnd:
 		err = r.engine.End(ctx, req.Match, req.Reason)
+	case opAdopt:
+		err = r.adopt(ctx, req.Snapshot)
 	default:
 		err = errors.New("unknown operation")
 	}

@@ -82,13 +82,7 @@ func (g registry) deregister(ctx context.Context, id string) error {
 	if err := g.kv.Delete(ctx, nodeKeyPrefix+id); err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return err
 	}
-	return g.index(ctx, func(ids []string) []string {
-		i := slices.Index(ids, id)
-		if i < 0 {
-			return nil
-		}
-		return slices.Delete(ids, i, i+1)
-	})
+	return g.forget(ctx, id)
 }
 
 // index applies change to the id list with compare-and-set, retrying on a
@@ -124,22 +118,43 @@ func (g registry) index(ctx context.Context, change func([]string) []string) err
 	return errors.New("router: node index: too many concurrent writers")
 }
 
-// nodes returns the live node records, sorted by id. Ids whose record has
-// expired are dropped from the index on the way.
+// nodes returns the live node records, sorted by id.
 func (g registry) nodes(ctx context.Context) ([]NodeRecord, error) {
+	out, _, err := g.read(ctx)
+	return out, err
+}
+
+// dead returns the ids in the index whose record has expired: nodes that
+// stopped without leaving the directory. They stay in the index until a
+// survivor has taken their matches over (forget).
+func (g registry) dead(ctx context.Context) ([]string, error) {
+	_, gone, err := g.read(ctx)
+	return gone, err
+}
+
+// forget removes a dead node from the index.
+func (g registry) forget(ctx context.Context, id string) error {
+	return g.index(ctx, func(ids []string) []string {
+		i := slices.Index(ids, id)
+		if i < 0 {
+			return nil
+		}
+		return slices.Delete(ids, i, i+1)
+	})
+}
+
+func (g registry) read(ctx context.Context) (live []NodeRecord, gone []string, err error) {
 	it, err := g.kv.Get(ctx, indexKey)
 	if errors.Is(err, kv.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var ids []string
 	if err := json.Unmarshal(it.Value, &ids); err != nil {
-		return nil, fmt.Errorf("router: node index: %w", err)
+		return nil, nil, fmt.Errorf("router: node index: %w", err)
 	}
-	var out []NodeRecord
-	var gone []string
 	for _, id := range ids {
 		it, err := g.kv.Get(ctx, nodeKeyPrefix+id)
 		if errors.Is(err, kv.ErrNotFound) {
@@ -147,22 +162,16 @@ func (g registry) nodes(ctx context.Context) ([]NodeRecord, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var rec NodeRecord
 		if err := json.Unmarshal(it.Value, &rec); err != nil {
-			return nil, fmt.Errorf("router: node record %s: %w", id, err)
+			return nil, nil, fmt.Errorf("router: node record %s: %w", id, err)
 		}
-		out = append(out, rec)
+		live = append(live, rec)
 	}
-	if len(gone) > 0 {
-		_ = g.index(ctx, func(ids []string) []string {
-			kept := slices.DeleteFunc(ids, func(id string) bool { return slices.Contains(gone, id) })
-			return kept
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	sort.Slice(live, func(i, j int) bool { return live[i].ID < live[j].ID })
+	return live, gone, nil
 }
 
 // place orders the nodes that can take a match of mode in region (any

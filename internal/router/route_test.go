@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/multijuego/multijuego/games/tictactoe"
 	"github.com/multijuego/multijuego/internal/events/eventstest"
+	"github.com/multijuego/multijuego/internal/gamenode"
 	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/router"
 	"github.com/multijuego/multijuego/match"
@@ -70,10 +72,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 type cluster struct {
+	t      *testing.T
+	srv    *eventstest.Server
+	store  kv.Store
 	gw     *router.Router // gateway-only process
 	gwSide *gateway
-	node   *router.Router // game-only process
+	node   *router.Router // the first game-only process
 	engine *match.Engine
+	nodes  map[string]*gameNode
+}
+
+// gameNode is a game-only process: engine, leases (gamenode) and router.
+type gameNode struct {
+	engine *match.Engine
+	router *router.Router
+	stop   context.CancelFunc // a graceful stop: the router drains
+	done   chan struct{}
 }
 
 // startCluster runs a gateway-only router and a game-only router (with a
@@ -81,53 +95,71 @@ type cluster struct {
 // key-value store, as two processes would.
 func startCluster(t *testing.T, maxMatches int) *cluster {
 	t.Helper()
-	srv := eventstest.StartServer(t)
-	store := kv.NewMemory(kv.MemoryOptions{})
+	c := &cluster{t: t, srv: eventstest.StartServer(t), store: kv.NewMemory(kv.MemoryOptions{}), gwSide: newGateway(), nodes: map[string]*gameNode{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	conn := func() *nats.Conn {
-		nc, err := nats.Connect(srv.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
-	c := &cluster{gwSide: newGateway()}
+	done := make(chan struct{})
 	var err error
-	c.gw, err = router.New(router.Config{NodeID: "gw1", Heartbeat: 100 * time.Millisecond}, router.Deps{Conn: conn(), KV: store, Local: c.gwSide})
+	c.gw, err = router.New(router.Config{NodeID: "gw1", Heartbeat: 100 * time.Millisecond}, router.Deps{Conn: c.conn(), KV: c.store, Local: c.gwSide})
 	if err != nil {
 		t.Fatal(err)
 	}
+	go func() { defer close(done); _ = c.gw.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	n := c.startNode("node1", maxMatches)
+	c.node, c.engine = n.router, n.engine
+	return c
+}
+
+func (c *cluster) conn() *nats.Conn {
+	nc, err := nats.Connect(c.srv.URL())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(nc.Close)
+	return nc
+}
+
+// startNode starts a game node and waits until the gateway sees it.
+func (c *cluster) startNode(id string, maxMatches int) *gameNode {
+	t := c.t
+	t.Helper()
 	relay := &relay{}
-	c.engine, err = match.NewEngine(match.Config{Sender: relay, MaxMatches: maxMatches, DisconnectGrace: time.Second})
+	var leases *gamenode.Node
+	engine, err := match.NewEngine(match.Config{Sender: relay, MaxMatches: maxMatches, DisconnectGrace: time.Second,
+		SnapshotEvery: 1, OnSnapshot: func(s match.Snapshot) { leases.OnSnapshot(s) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.engine.Register(tictactoe.Mode, tictactoe.New); err != nil {
+	if err := engine.Register(tictactoe.Mode, tictactoe.New); err != nil {
 		t.Fatal(err)
 	}
-	c.node, err = router.New(router.Config{NodeID: "node1", Modes: []string{tictactoe.Mode}, MaxMatches: maxMatches, Heartbeat: 100 * time.Millisecond},
-		router.Deps{Conn: conn(), KV: store, Engine: c.engine})
+	leases = gamenode.New(gamenode.Config{NodeID: id, Heartbeat: 100 * time.Millisecond}, c.store, engine, nil)
+	r, err := router.New(router.Config{NodeID: id, Modes: []string{tictactoe.Mode}, MaxMatches: maxMatches, Heartbeat: 100 * time.Millisecond},
+		router.Deps{Conn: c.conn(), KV: c.store, Engine: engine, Leases: leases})
 	if err != nil {
 		t.Fatal(err)
 	}
-	relay.to = c.node
-	for _, r := range []*router.Router{c.gw, c.node} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = r.Run(ctx) }()
-	}
+	relay.to = r
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &gameNode{engine: engine, router: r, stop: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = r.Run(ctx) }()
+	go func() { defer wg.Done(); _ = leases.Run(ctx) }()
+	go func() { wg.Wait(); close(n.done) }()
 	t.Cleanup(func() {
+		cancel()
+		<-n.done
 		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 		defer stop()
-		_ = c.engine.Shutdown(sctx)
+		_ = engine.Shutdown(sctx)
 	})
 	waitFor(t, "the game node in the directory", func() bool {
-		nodes, err := c.gw.Nodes(ctx)
-		return err == nil && len(nodes) == 1 && nodes[0].ID == "node1"
+		nodes, err := c.gw.Nodes(context.Background())
+		return err == nil && slices.ContainsFunc(nodes, func(n router.NodeRecord) bool { return n.ID == id })
 	})
-	return c
+	c.nodes[id] = n
+	return n
 }
 
 // relay lets the engine be built before the router that is its Sender.
@@ -252,4 +284,79 @@ func TestPlacementErrors(t *testing.T) {
 	if err := c.gw.Join(ctx, "bad.subject.>", match.Presence{UserID: "u", SessionID: "gw1/s"}, nil); !errors.Is(err, match.ErrNotFound) {
 		t.Fatalf("join with a match id that is no subject token: got %v, want ErrNotFound", err)
 	}
+}
+
+// TestDrainHandsMatchesOver: a game node that stops hands its live
+// matches to another node between two ticks; players on the gateway keep
+// their seats and their sockets and the game goes on where it was.
+func TestDrainHandsMatchesOver(t *testing.T) {
+	c := startCluster(t, 10)
+	ctx := context.Background()
+	var ids []string
+	for range 3 {
+		id, err := c.gw.Create(ctx, tictactoe.Mode, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	x := match.Presence{UserID: "ux", SessionID: "gw1/sx"}
+	o := match.Presence{UserID: "uo", SessionID: "gw1/so"}
+	for _, p := range []match.Presence{x, o} {
+		if err := c.gw.Join(ctx, ids[0], p, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.gw.Input(ids[0], x, tictactoe.OpMove, []byte{4}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "X's move", func() bool { return lastState(t, c.gwSide, o.SessionID).Moves == 1 })
+
+	second := c.startNode("node2", 10)
+	stopFirst(t, c) // SIGTERM: node1 drains
+	for _, id := range ids {
+		if _, ok := second.engine.Get(id); !ok {
+			t.Fatalf("match %s was not handed over", id)
+		}
+	}
+	if got := c.node.Moved.Load(); got != 3 {
+		t.Fatalf("moved: got %d, want 3", got)
+	}
+	if len(c.gwSide.Closed()) != 0 {
+		t.Fatalf("players were closed by the handover: %+v", c.gwSide.Closed())
+	}
+	// O plays on the new node through the same gateway.
+	if err := c.gw.Input(ids[0], o, tictactoe.OpMove, []byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "O's move on the new node", func() bool {
+		st := lastState(t, c.gwSide, x.SessionID)
+		return st.Moves == 2 && st.Board[4] == 'X' && st.Board[0] == 'O'
+	})
+}
+
+// stopFirst stops node1 the way SIGTERM does and waits for its drain.
+func stopFirst(t *testing.T, c *cluster) {
+	t.Helper()
+	c.nodes["node1"].stop()
+	select {
+	case <-c.nodes["node1"].done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("node1 did not stop")
+	}
+}
+
+func lastState(t *testing.T, g *gateway, session string) tictactoe.State {
+	t.Helper()
+	fs := g.frames(session)
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Op() == tictactoe.OpState {
+			var st tictactoe.State
+			if err := json.Unmarshal(fs[i].Payload(), &st); err != nil {
+				t.Fatal(err)
+			}
+			return st
+		}
+	}
+	return tictactoe.State{}
 }

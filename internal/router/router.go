@@ -58,6 +58,8 @@ type Engine interface {
 	Disconnect(id string, p match.Presence) error
 	Input(id string, p match.Presence, op match.OpCode, data []byte) error
 	End(ctx context.Context, id, reason string) error
+	Handoff(ctx context.Context, id string) (match.Snapshot, error)
+	Restore(ctx context.Context, s match.Snapshot) error
 }
 
 // Local is the realtime gateway in this process, as the router delivers to
@@ -92,6 +94,12 @@ type Config struct {
 	RequestTimeout time.Duration
 	// FlushInterval is the longest an input or frame waits to be batched.
 	FlushInterval time.Duration
+	// ListTTL is how long the list of this node's matches outlives the
+	// node (as long as their snapshots: the game's snapshot_ttl).
+	ListTTL time.Duration
+	// DrainTimeout bounds the handover of this node's matches when it
+	// stops.
+	DrainTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -106,6 +114,12 @@ func (c *Config) defaults() {
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 2 * time.Millisecond
+	}
+	if c.ListTTL <= 0 {
+		c.ListTTL = 10 * time.Minute
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 10 * time.Second
 	}
 }
 
@@ -132,6 +146,12 @@ type Deps struct {
 	Conn   *nats.Conn
 	KV     kv.Store
 	Engine Engine
+	// Leases holds the directory leases of the engine's matches (with
+	// Engine).
+	Leases Leases
+	// OnLost is told of a match that was on a dead node and cannot be
+	// restored, so it is recorded as ended with the reason.
+	OnLost func(s match.Snapshot, reason string)
 	Local  Local
 	Logger *slog.Logger
 }
@@ -141,9 +161,14 @@ type Router struct {
 	cfg    Config
 	nc     *nats.Conn
 	engine Engine
+	leases Leases
+	onLost func(match.Snapshot, string)
 	local  Local
 	reg    registry
 	log    *slog.Logger
+
+	draining atomic.Bool
+	drained  chan struct{} // closed when Run has handed this node's matches over
 
 	inputs  *batcher // gateway side: per match
 	outputs *batcher // node side: per gateway
@@ -161,6 +186,7 @@ type Router struct {
 	// Counters for metrics and tests.
 	Forwarded, Received, Dropped, BadBatches atomic.Int64
 	Registered                               atomic.Int64 // directory records written
+	Recovered, Lost, Moved                   atomic.Int64 // matches taken over from dead nodes, lost, handed over
 }
 
 // New builds a router; Run serves it.
@@ -172,10 +198,13 @@ func New(cfg Config, d Deps) (*Router, error) {
 	if d.Conn == nil || d.KV == nil {
 		return nil, errors.New("router: needs a NATS connection and the key-value store")
 	}
+	if (d.Engine == nil) != (d.Leases == nil) {
+		return nil, errors.New("router: a game node needs its engine and its leases")
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Router{cfg: cfg, nc: d.Conn, engine: d.Engine, local: d.Local, reg: registry{kv: d.KV, ttl: 3 * cfg.Heartbeat}, log: d.Logger,
+	r := &Router{cfg: cfg, nc: d.Conn, engine: d.Engine, leases: d.Leases, onLost: d.OnLost, local: d.Local, drained: make(chan struct{}), reg: registry{kv: d.KV, ttl: 3 * cfg.Heartbeat}, log: d.Logger,
 		hosted: map[string][]*nats.Subscription{}, placed: map[string]int{},
 		inCh: make(chan *nats.Msg, 8192), ctlCh: make(chan *nats.Msg, 1024), outCh: make(chan *nats.Msg, 8192)}
 	r.inputs = newBatcher(cfg.FlushInterval, r.publish)
@@ -218,25 +247,37 @@ func validSubjectToken(s string) bool {
 	return !strings.ContainsAny(s, ". *>\t\r\n")
 }
 
-// Run subscribes and serves until ctx ends, then unsubscribes, flushes and
-// removes this node from the directory.
+// Run subscribes and serves until ctx ends. A game node then hands its
+// matches over to other nodes (Drain, bounded by DrainTimeout) while it
+// still serves them, and only then unsubscribes, flushes and leaves the
+// directory.
 func (r *Router) Run(ctx context.Context) error {
 	if err := r.subscribe(); err != nil {
+		close(r.drained)
 		return err
 	}
+	lctx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLoops()
 	var wg sync.WaitGroup
 	loops := []func(context.Context){r.inputs.run, r.outputs.run, r.serveInputs, r.serveOutputs}
 	for range 8 {
 		loops = append(loops, r.serveControl)
 	}
 	if r.engine != nil {
-		loops = append(loops, r.heartbeat)
+		loops = append(loops, func(context.Context) { r.heartbeat(ctx) }, func(context.Context) { r.watchDead(ctx) })
 	}
 	for _, loop := range loops {
 		wg.Add(1)
-		go func() { defer wg.Done(); loop(ctx) }()
+		go func() { defer wg.Done(); loop(lctx) }()
 	}
 	<-ctx.Done()
+	if r.engine != nil {
+		dctx, cancel := context.WithTimeout(lctx, r.cfg.DrainTimeout)
+		r.Drain(dctx)
+		cancel()
+	}
+	close(r.drained)
+	stopLoops()
 	wg.Wait()
 	r.unsubscribeAll()
 	if r.engine != nil {
@@ -244,9 +285,30 @@ func (r *Router) Run(ctx context.Context) error {
 		if err := r.reg.deregister(dctx, r.cfg.NodeID); err != nil {
 			r.log.Warn("router: leave the node directory", "err", err)
 		}
+		_ = r.reg.kv.Delete(dctx, matchListPrefix+r.cfg.NodeID)
 		cancel()
 	}
 	return nil
+}
+
+// Drained is closed once a stopping node has handed its matches over (or
+// given up): its engine may then shut down what is left.
+func (r *Router) Drained() <-chan struct{} { return r.drained }
+
+// watchDead looks for dead nodes twice a heartbeat.
+func (r *Router) watchDead(ctx context.Context) {
+	t := time.NewTicker(max(r.cfg.Heartbeat/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+		r.recoverDead(rctx)
+		cancel()
+	}
 }
 
 func (r *Router) subscribe() error {
@@ -332,7 +394,11 @@ func (r *Router) heartbeat(ctx context.Context) {
 	for {
 		r.sync()
 		rctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
-		if err := r.reg.register(rctx, r.record()); err != nil && ctx.Err() == nil {
+		err := r.writeMatchList(rctx)
+		if err == nil {
+			err = r.reg.register(rctx, r.record())
+		}
+		if err != nil && ctx.Err() == nil {
 			r.log.Warn("router: write the node directory record", "err", err)
 		} else if err == nil {
 			r.Registered.Add(1)
@@ -348,7 +414,8 @@ func (r *Router) heartbeat(ctx context.Context) {
 
 func (r *Router) record() NodeRecord {
 	rec := NodeRecord{ID: r.cfg.NodeID, Region: r.cfg.Region, Zone: r.cfg.Zone, Modes: r.cfg.Modes,
-		MaxMatches: r.cfg.MaxMatches, MaxPlayers: r.cfg.MaxPlayers, CPU: r.cpu.sample(), Renewed: time.Now().UTC()}
+		MaxMatches: r.cfg.MaxMatches, MaxPlayers: r.cfg.MaxPlayers, CPU: r.cpu.sample(), Renewed: time.Now().UTC(),
+		Draining: r.draining.Load()}
 	for _, m := range r.engine.List(match.Filter{}) {
 		rec.Matches++
 		rec.Players += m.Players

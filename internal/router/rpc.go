@@ -22,6 +22,7 @@ const (
 	opLeave      = "leave"
 	opDisconnect = "disconnect"
 	opEnd        = "end"
+	opAdopt      = "adopt" // take over a handed-over match (failover.go)
 )
 
 type request struct {
@@ -33,6 +34,7 @@ type request struct {
 	Meta     map[string]string `json:"meta,omitempty"`
 	Reason   string            `json:"reason,omitempty"`
 	Filter   *filter           `json:"filter,omitempty"`
+	Snapshot []byte            `json:"snapshot,omitempty"` // opAdopt: gamenode.EncodeSnapshot's form
 }
 
 type presence struct {
@@ -108,6 +110,8 @@ var errorNames = map[string]error{
 	"invalid_presence": match.ErrInvalidPresence,
 	"ended":            match.ErrEnded,
 	"timeout":          context.DeadlineExceeded,
+	"hosted":           match.ErrHosted,
+	"not_supported":    match.ErrNotSupported,
 }
 
 // errorName names err for a reply; rejected joins keep their reason, and
