@@ -23,6 +23,7 @@ import (
 type deployment struct {
 	auth, persist *proc
 	games, gws    []*proc
+	shared        []string // flags of every process (one database schema, one Redis prefix)
 }
 
 // shared are the flags every process of one deployment takes.
@@ -32,18 +33,18 @@ func sharedFlags(t *testing.T, nats string) []string {
 		"--game-heartbeat", "200ms", "--auth-signup-ip-limit", "1000"}
 }
 
-func startDeployment(t *testing.T, nats string, games, gateways int) *deployment {
+func startDeployment(t *testing.T, nats string, games, gateways int, gameFlags ...string) *deployment {
 	t.Helper()
 	shared := sharedFlags(t, nats)
 	role := func(role, node string, extra ...string) *proc {
 		args := append([]string{"--roles", role, "--node-id", node, "--data-dir", t.TempDir()}, shared...)
 		return start(t, append(args, extra...)...)
 	}
-	d := &deployment{}
+	d := &deployment{shared: shared}
 	d.auth = role("auth", "auth1", "--gateway-trusted-proxies", "127.0.0.0/8")
 	d.persist = role("persistence", "persist1")
 	for i := range games {
-		d.games = append(d.games, role("game", fmt.Sprintf("game%d", i+1)))
+		d.games = append(d.games, role("game", fmt.Sprintf("game%d", i+1), gameFlags...))
 	}
 	for i := range gateways {
 		d.gws = append(d.gws, role("gateway", fmt.Sprintf("gw%d", i+1), "--gateway-auth-url", d.auth.url))
@@ -254,5 +255,130 @@ func TestRoleMissingDependency(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), tc.want) {
 			t.Errorf("%v: exit %v, output %q; want a refusal naming %s", tc.args, err, out, tc.want)
 		}
+	}
+}
+
+// hosting returns the game node running live matches (the one with the
+// most).
+func hosting(t *testing.T, games []*proc) int {
+	t.Helper()
+	best, most := -1, 0.0
+	for i, g := range games {
+		if g.cmd.ProcessState != nil {
+			continue
+		}
+		if n := metric(t, g, "multijuego_matches_live"); n > most {
+			best, most = i, n
+		}
+	}
+	if best < 0 {
+		t.Fatal("no game node runs a match")
+	}
+	return best
+}
+
+// moveUntil sends a tic-tac-toe move until the state shows it: an input
+// sent while its match is between two nodes is lost, as on a congested
+// socket, and the player (here the test) sends it again.
+func moveUntil(t *testing.T, mover, watcher *client.Realtime, matchID string, cell byte, moves int) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := mover.Send(uint16(tictactoe.OpMove), []byte{cell}); err != nil {
+			t.Fatal(err)
+		}
+		wait := time.After(300 * time.Millisecond)
+	read:
+		for {
+			select {
+			case f, ok := <-watcher.Frames():
+				if !ok {
+					t.Fatalf("the watcher's socket closed: %v", watcher.Err())
+				}
+				var s tictactoe.State
+				if f.Op == uint16(tictactoe.OpState) && f.MatchID == matchID && json.Unmarshal(f.Payload, &s) == nil && s.Moves >= moves {
+					return time.Since(start)
+				}
+			case <-wait:
+				break read
+			}
+		}
+	}
+	t.Fatalf("move %d never showed", moves)
+	return 0
+}
+
+// TestGameNodeCrashAndRollingRestart: kill -9 the game node hosting a
+// match: another node restores it from its last snapshot, and the players
+// go on without reconnecting. Then the surviving node is stopped with
+// SIGTERM after a fresh node joined: it hands the match over, and the game
+// ends on the third node with exactly one stored result.
+func TestGameNodeCrashAndRollingRestart(t *testing.T) {
+	t.Parallel()
+	nats := eventstest.StartServer(t).URL()
+	d := startDeployment(t, nats, 2, 2, "--game-snapshot-every", "1")
+	ctx := context.Background()
+	a, ra, aID := player(t, d.gws[0], "crash-device-a")
+	_, rb, _ := player(t, d.gws[1], "crash-device-b")
+	m, err := ra.CreateMatch(ctx, tictactoe.Mode, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range []*client.Realtime{ra, rb} {
+		if _, err := rt.Join(ctx, m.MatchID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moveUntil(t, ra, rb, m.MatchID, 0, 1)
+	victim := hosting(t, d.games)
+	survivor := 1 - victim
+	time.Sleep(300 * time.Millisecond) // a snapshot after the move (one per tick) reaches Redis
+	_ = d.games[victim].cmd.Process.Kill()
+	<-d.games[victim].done
+	took := moveUntil(t, rb, ra, m.MatchID, 3, 2)
+	t.Logf("O's move went through %s after the kill (lease 600ms)", took.Round(time.Millisecond))
+	if n := metric(t, d.games[survivor], "multijuego_router_matches_recovered_total"); n != 1 {
+		t.Fatalf("recovered on the survivor: %v, want 1", n)
+	}
+
+	// Rolling restart: a fresh node joins, the survivor is stopped.
+	fresh := start(t, append([]string{"--roles", "game", "--node-id", "game3", "--data-dir", t.TempDir(), "--game-snapshot-every", "1"}, d.shared...)...)
+	waitReady(t, fresh)
+	for metric(t, fresh, "multijuego_router_registrations_total") < 1 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code := d.games[survivor].stop(); code != 0 {
+		t.Fatalf("survivor exit %d\n%s", code, d.games[survivor].log())
+	}
+	moveUntil(t, ra, rb, m.MatchID, 1, 3)
+	if n := metric(t, fresh, "multijuego_matches_live"); n != 1 {
+		t.Fatalf("live matches on the fresh node: %v, want 1", n)
+	}
+	moveUntil(t, rb, ra, m.MatchID, 4, 4)
+	moveUntil(t, ra, rb, m.MatchID, 2, 5) // X: 0, 1, 2 wins
+	for _, rt := range []*client.Realtime{ra, rb} {
+		select {
+		case <-rt.Done():
+			t.Fatalf("a socket closed: %v", rt.Err())
+		default:
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, body := d.gws[1].call("GET", "/v1/matches/"+m.MatchID, a.Tokens().AccessToken, nil)
+		rec, _ := body["match"].(map[string]any)
+		res, _ := rec["results"].([]any)
+		if code == 200 && len(res) == 2 {
+			first, _ := res[0].(map[string]any)
+			if first["account_id"] != aID || rec["end_reason"] != "winner" {
+				t.Fatalf("stored match: %v", rec)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stored result: %d %v", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
