@@ -151,7 +151,13 @@ func (d *Dispatcher) Emit(name string, data []byte) error {
 	if len(data) > 0 {
 		cp = append([]byte(nil), data...)
 	}
-	fn(Event{MatchID: d.m.id, Mode: d.m.mode, Name: name, Data: cp, Tick: d.m.tick, Time: d.m.e.clock.Now()})
+	m := d.m
+	if m.emitTick != m.tick {
+		m.emitTick, m.emitCount = m.tick, 0
+	}
+	seq := m.emitCount
+	m.emitCount++
+	fn(Event{MatchID: m.id, Mode: m.mode, Name: name, Data: cp, Tick: m.tick, Seq: uint16(min(seq, 0xFFFF)), Time: m.e.clock.Now(), Created: m.created})
 	return nil
 }
 

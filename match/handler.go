@@ -198,7 +198,12 @@ type Event struct {
 	Name          string    // game-defined, e.g. "tag"
 	Data          []byte    // JSON, or nil
 	Tick          uint64    // the tick during which it was emitted
+	Seq           uint16    // its place among the events of that tick, from 0
 	Time          time.Time // on the engine's clock
+	// Created is when the match was created (kept across nodes): with
+	// MatchID, Tick and Seq it names the event the same way if a match
+	// restored on another node plays that tick again.
+	Created time.Time
 }
 
 // Summary is what the engine reports to [Config.OnEnd] when a match ends,

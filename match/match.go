@@ -87,6 +87,8 @@ type match struct {
 	maxPlayers  int
 	params      Params // the creation parameters, for snapshots
 	restored    bool   // started by Restore: OnStart was reported by the first node
+	emitTick    uint64 // the tick of the last Emit
+	emitCount   int    // events emitted during emitTick
 	tick        uint64
 	seats       []*seat
 	byUser      map[string]*seat

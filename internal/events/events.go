@@ -151,19 +151,19 @@ func (MatchStarted) eventType() string { return TypeMatchStarted }
 func (MatchEvent) eventType() string   { return TypeMatchEvent }
 func (MatchEnded) eventType() string   { return TypeMatchEnded }
 
-// NewMatchStarted makes a match.started event.
+// NewMatchStarted makes a match.started event with a new random id.
 func NewMatchStarted(matchID, node string, p MatchStarted) (Event, error) {
-	return newEvent(matchID, node, &p)
+	return newEvent("", matchID, node, &p)
 }
 
-// NewMatchEvent makes a match.event event.
+// NewMatchEvent makes a match.event event with a new random id.
 func NewMatchEvent(matchID, node string, p MatchEvent) (Event, error) {
-	return newEvent(matchID, node, &p)
+	return newEvent("", matchID, node, &p)
 }
 
-// NewMatchEnded makes a match.ended event.
+// NewMatchEnded makes a match.ended event with a new random id.
 func NewMatchEnded(matchID, node string, p MatchEnded) (Event, error) {
-	return newEvent(matchID, node, &p)
+	return newEvent("", matchID, node, &p)
 }
 
 // EndedFromSummary is the match.ended payload for a match engine's
@@ -186,13 +186,18 @@ func EndedFromSummary(s match.Summary) MatchEnded {
 	return e
 }
 
-func newEvent(matchID, node string, p payload) (Event, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return Event{}, fmt.Errorf("events: new id: %w", err)
+// newEvent makes an event with id, or a new random UUIDv7 if id is empty.
+func newEvent(id, matchID, node string, p payload) (Event, error) {
+	if id == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return Event{}, fmt.Errorf("events: new id: %w", err)
+		}
+		id = u.String()
 	}
+	var err error
 	p.normalize()
-	ev := Event{ID: id.String(), Type: p.eventType(), Version: Version, MatchID: matchID,
+	ev := Event{ID: id, Type: p.eventType(), Version: Version, MatchID: matchID,
 		Time: time.Now().UTC(), Node: node}
 	if err := ev.validate(); err != nil {
 		return Event{}, err
