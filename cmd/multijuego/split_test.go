@@ -229,6 +229,20 @@ func TestSplitDeployment(t *testing.T) {
 	if err != nil || len(list) != 4 {
 		t.Fatalf("list across nodes: %d matches (%v), want 4", len(list), err)
 	}
+	// The load tool plays arena over both gateways.
+	out, err := exec.Command(binary, "bots", "--url", d.gws[0].url+","+d.gws[1].url, "--mode", "arena", "--players", "16",
+		"--duration", "3s", "--warmup", "1s", "--metrics-url", d.games[0].url+"/metrics,"+d.games[1].url+"/metrics", "--json", "--quiet").Output()
+	if err != nil {
+		t.Fatalf("bots: %v", err)
+	}
+	var rep map[string]any
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("bots report: %v\n%s", err, out)
+	}
+	if rep["players_in_matches"] != 16.0 || rep["disconnects"] != 0.0 || rep["errors"] != 0.0 || rep["delivery_ratio"].(float64) < 0.98 {
+		t.Fatalf("arena across the split deployment: %v", rep)
+	}
 	for _, p := range append(append([]*proc{d.auth, d.persist}, d.games...), d.gws...) {
 		if code := p.stop(); code != 0 {
 			t.Errorf("%s exited %d\n%s", p.url, code, p.log())

@@ -60,7 +60,7 @@ type Config struct {
 	Writers     int           // input writers (0: 1)
 	Prefix      string        // device id prefix; the same prefix reuses the accounts (0: "mjbot-")
 	PID         int           // server process for CPU and memory (0: none)
-	MetricsURL  string        // the server's Prometheus endpoint ("" : URL + /metrics, "-": none)
+	MetricsURL  string        // the server's Prometheus endpoint ("" : the first URL + /metrics, "-": none)
 	Progress    io.Writer     // progress lines (nil: none)
 	JoinTimeout time.Duration // time allowed to seat everyone (0: 30s + 1ms per player)
 }
@@ -126,7 +126,7 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("--source-ips must be 1..250, got %d", c.SourceIPs)
 	}
 	if c.MetricsURL == "" {
-		c.MetricsURL = strings.TrimSuffix(c.URL, "/") + "/metrics"
+		c.MetricsURL = strings.TrimSuffix(c.urls()[0], "/") + "/metrics"
 	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = 30*time.Second + time.Duration(c.Players)*time.Millisecond
@@ -180,9 +180,24 @@ type Result struct {
 }
 
 // run is the shared state of one load run.
+// urls are the gateways of URL, a comma-separated list.
+func (c *Config) urls() []string {
+	var out []string
+	for _, u := range strings.Split(c.URL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	if len(out) == 0 {
+		return []string{""}
+	}
+	return out
+}
+
 type run struct {
 	cfg     Config
-	t       target
+	urls    []string // the gateways; player i uses urls[i % len]
+	targets []target // their socket addresses
 	hc      *http.Client
 	start   time.Time // monotonic base of the bots' timestamps
 	bots    []*bot
@@ -226,18 +241,21 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	t, err := parseTarget(cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.SourceIPs > 1 && !t.loopback {
-		return nil, errors.New("--source-ips spreads sockets over 127.0.0.x addresses: the server must be on loopback")
-	}
-	r := &run{cfg: cfg, t: t, start: time.Now(), hc: &http.Client{
+	r := &run{cfg: cfg, urls: cfg.urls(), start: time.Now(), hc: &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency},
 	}}
 	defer r.hc.CloseIdleConnections()
+	for _, u := range r.urls {
+		t, err := parseTarget(u)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.SourceIPs > 1 && !t.loopback {
+			return nil, errors.New("--source-ips spreads sockets over 127.0.0.x addresses: the server must be on loopback")
+		}
+		r.targets = append(r.targets, t)
+	}
 	for i := range cfg.Readers {
 		rd, err := newReader(r, i)
 		if err != nil {
@@ -337,7 +355,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		srv0, _ = procCPU(cfg.PID)
 	}
 	r.window.Store(true)
-	err = progress(cfg.Duration, "measuring")
+	err := progress(cfg.Duration, "measuring")
 	r.window.Store(false)
 	if err != nil {
 		return nil, err
@@ -458,7 +476,7 @@ func (r *run) authenticate(ctx context.Context) error {
 			for i := range jobs {
 				b := &bot{run: r, idx: i, fd: -1, slot: -1, movedAt: -1}
 				b.rng = uint64(i)*0x9E3779B97F4A7C15 + 1
-				c, err := client.New(r.cfg.URL, client.WithHTTPClient(r.hc))
+				c, err := client.New(r.urls[i%len(r.urls)], client.WithHTTPClient(r.hc))
 				if err == nil {
 					var tok client.Tokens
 					tok, err = c.Device(ctx, r.cfg.Prefix+strconv.Itoa(i)+"-device")
@@ -508,7 +526,7 @@ func (r *run) connectAll(ctx context.Context) {
 				if r.cfg.SourceIPs > 1 {
 					src = netip.AddrFrom4([4]byte{127, 0, 0, byte(1 + b.idx%r.cfg.SourceIPs)})
 				}
-				fd, rest, err := dial(r.t, src, b.token, 10*time.Second)
+				fd, rest, err := dial(r.targets[b.idx%len(r.targets)], src, b.token, 10*time.Second)
 				if err != nil {
 					r.fail("player %d: %v", b.idx, err)
 					continue

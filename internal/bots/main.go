@@ -39,7 +39,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var c Config
 	var asJSON, quiet bool
-	fs.StringVar(&c.URL, "url", "", "the server, http://HOST:PORT")
+	fs.StringVar(&c.URL, "url", "", "the server, http://HOST:PORT; several gateways of one deployment comma-separated (players are spread over them)")
 	fs.StringVar(&c.Mode, "mode", ModeArena, "arena, tictactoe or idle")
 	fs.IntVar(&c.Players, "players", 8, "simulated players")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measurement window, after the warm-up")
@@ -53,7 +53,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Writers, "writers", 1, "goroutines writing the inputs")
 	fs.StringVar(&c.Prefix, "prefix", "mjbot-", "device id prefix: the same prefix logs the same accounts in again")
 	fs.IntVar(&c.PID, "pid", 0, "the server's process id, to report its CPU and memory")
-	fs.StringVar(&c.MetricsURL, "metrics-url", "", "the server's Prometheus endpoint (default URL/metrics; - for none)")
+	fs.StringVar(&c.MetricsURL, "metrics-url", "", "the server's Prometheus endpoint (default the first URL's /metrics; - for none); the game nodes' endpoints comma-separated for a split deployment")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", 0, "time allowed to seat every player (default 30s + 1ms per player)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object, the last line of stdout")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines")

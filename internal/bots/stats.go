@@ -176,9 +176,24 @@ const tickHistogramName = "multijuego_match_tick_seconds"
 // count, summed over the series of one mode.
 type promHistogram map[float64]float64
 
-// scrapeTicks reads the tick histogram for mode from a Prometheus text
-// endpoint.
-func scrapeTicks(ctx context.Context, hc *http.Client, url, mode string) (promHistogram, error) {
+// scrapeTicks reads the tick histogram for mode from Prometheus text
+// endpoints (comma-separated: the game nodes of a split deployment) and
+// adds them up.
+func scrapeTicks(ctx context.Context, hc *http.Client, urls, mode string) (promHistogram, error) {
+	sum := promHistogram{}
+	for _, url := range strings.Split(urls, ",") {
+		h, err := scrapeTicksOf(ctx, hc, strings.TrimSpace(url), mode)
+		if err != nil {
+			return nil, err
+		}
+		for b, c := range h {
+			sum[b] += c
+		}
+	}
+	return sum, nil
+}
+
+func scrapeTicksOf(ctx context.Context, hc *http.Client, url, mode string) (promHistogram, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
