@@ -627,16 +627,27 @@ func (rt *realtime) Send(p match.Presence, f *match.Frame) bool {
 
 func encodeBinary(b []byte) []byte { return wsnet.EncodeFrame(wsnet.OpBinary, b) }
 
-// Deliver queues a frame another node encoded (match.Frame.Bytes) to one
-// socket; the router calls it once per recipient on this gateway.
-func (rt *realtime) Deliver(sessionID string, frame []byte) bool {
+// Deliver queues a frame another node encoded (match.Frame.Bytes) to the
+// sockets of sessions: it is framed for WebSocket once, and every socket
+// queues the same bytes. It returns how many queued it.
+func (rt *realtime) Deliver(sessions []string, frame []byte) int {
+	var buf [16]*session
+	to := buf[:0]
 	rt.mu.Lock()
-	s := rt.bySession[sessionID]
-	rt.mu.Unlock()
-	if s == nil {
-		return false
+	for _, id := range sessions {
+		if s := rt.bySession[id]; s != nil {
+			to = append(to, s)
+		}
 	}
-	return s.conn.Send(encodeBinary(frame))
+	rt.mu.Unlock()
+	wire := encodeBinary(frame)
+	n := 0
+	for _, s := range to {
+		if s.conn.Send(wire) {
+			n++
+		}
+	}
+	return n
 }
 
 // InputRefused answers an input the owning game node refused.

@@ -246,7 +246,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // without the match API.
 func (s *Server) Realtime() interface {
 	match.Sender
-	Deliver(sessionID string, frame []byte) bool
+	Deliver(sessions []string, frame []byte) int
 	InputRefused(sessionID string, op match.OpCode, err error)
 } {
 	if s.rt == nil {

@@ -153,6 +153,7 @@ func (r *Router) takeOver(ctx context.Context, m listedMatch, dead string) bool 
 		return true
 	}
 	r.host(id)
+	r.announce(snap)
 	r.Recovered.Add(1)
 	r.log.Info("router: match taken over from a dead node", "match", id, "from", dead, "tick", snap.Tick)
 	return true
@@ -259,6 +260,7 @@ func (r *Router) keep(ctx context.Context, snap match.Snapshot, cause error) err
 		return err
 	}
 	r.host(snap.MatchID)
+	r.announce(snap)
 	return cause
 }
 
@@ -279,7 +281,21 @@ func (r *Router) adopt(ctx context.Context, enc []byte) error {
 		return err
 	}
 	r.host(snap.MatchID)
+	r.announce(snap)
 	return nil
+}
+
+// announce tells the gateways of a match's players that it now runs here,
+// so their inputs stop going to the node it left (which may be dead).
+func (r *Router) announce(snap match.Snapshot) {
+	told := map[string]bool{}
+	for _, st := range snap.Seats {
+		gw := r.gatewayOf(st.Presence.SessionID)
+		if gw != "" && !told[gw] {
+			told[gw] = true
+			r.sendHost(st.Presence, snap.MatchID, r.cfg.NodeID)
+		}
+	}
 }
 
 // unhost drops a match's subscriptions (it moved away).

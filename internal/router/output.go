@@ -85,26 +85,80 @@ func (r *Router) inputFailed(p match.Presence, op match.OpCode, err error) {
 	})
 }
 
-// serveInputs hands remote inputs to the local engine.
+// serveInputs hands remote inputs to the local engine. Inputs that came
+// on a match's subject make this node tell the sending gateway that it
+// hosts the match (once per gateway and match), so the gateway batches
+// the next ones per node. An input for a match that moved away is
+// forwarded to the match's subject, where its new host listens, and the
+// gateway is told to forget the host.
 func (r *Router) serveInputs(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-r.inCh:
-			id := matchOfSubject(m.Subject)
-			err := decodeInputs(m.Data, func(in Input) {
-				r.Received.Add(1)
-				if err := r.engine.Input(id, in.Presence, in.Op, in.Data); err != nil {
-					r.inputFailed(in.Presence, in.Op, err)
-				}
-			})
+			var err error
+			if m.Subject == r.nodeIn {
+				err = decodeNodeInputs(m.Data, r.nodeInput)
+			} else {
+				id := matchOfSubject(m.Subject)
+				err = decodeInputs(m.Data, func(in Input) {
+					in.Match = id
+					r.nodeInput(in)
+					r.hint(in.Presence, id)
+				})
+			}
 			if err != nil {
 				r.badBatch(m, err)
 			}
 		}
 	}
 }
+
+func (r *Router) nodeInput(in Input) {
+	r.Received.Add(1)
+	err := r.engine.Input(in.Match, in.Presence, in.Op, in.Data)
+	switch {
+	case err == nil:
+	case err == match.ErrNotFound && validSubjectToken(in.Match):
+		r.inputs.with(r.subject("m", in.Match, "in"), func(bt *batch) { bt.buf = appendInput(bt.buf, in.Presence, in.Op, in.Data) })
+		r.sendHost(in.Presence, in.Match, "")
+	default:
+		r.inputFailed(in.Presence, in.Op, err)
+	}
+}
+
+// hint tells the gateway of p that this node hosts match id, once.
+func (r *Router) hint(p match.Presence, id string) {
+	gw := r.gatewayOf(p.SessionID)
+	if gw == "" {
+		return // this process's own gateway calls the engine directly
+	}
+	key := gw + "/" + id
+	if _, ok := r.hinted[key]; ok {
+		return
+	}
+	if len(r.hinted) >= maxWhere {
+		clear(r.hinted) // bounded: hints are sent again, which is harmless
+	}
+	r.hinted[key] = struct{}{}
+	r.sendHost(p, id, r.cfg.NodeID)
+}
+
+func (r *Router) sendHost(p match.Presence, id, node string) {
+	gw := r.gatewayOf(p.SessionID)
+	if gw == "" {
+		return
+	}
+	r.outputs.with(r.subject("g", gw, "out"), func(bt *batch) {
+		bt.seal()
+		bt.buf = appendHost(bt.buf, id, node)
+	})
+}
+
+// maxWhere bounds the gateway's match -> node map and the node's record of
+// hints sent; past it they start again empty.
+const maxWhere = 100_000
 
 // matchOfSubject is the match id in Prefix.m.<id>.in.
 func matchOfSubject(s string) string {
@@ -135,13 +189,13 @@ func (r *Router) serveOutputs(ctx context.Context) {
 			err := decodeOut(m.Data, func(o *Out) {
 				switch o.Kind {
 				case kindFrame:
-					for _, s := range o.Sessions {
-						r.local.Deliver(s, o.Frame)
-					}
+					r.local.Deliver(o.Sessions, o.Frame)
 				case kindClose:
 					r.local.Close(o.Presence, o.Match, match.Reason(o.Reason))
 				case kindInputFail:
 					r.local.InputRefused(o.Presence.SessionID, o.Op, errorOf(o.Reason, o.Reason))
+				case kindHost:
+					r.learnHost(o.Match, o.Reason)
 				}
 			})
 			if err != nil {
@@ -170,8 +224,40 @@ func (r *Router) Input(id string, p match.Presence, op match.OpCode, data []byte
 	if len(data) > 0xFFFF {
 		return match.ErrInputTooLarge
 	}
+	r.whereMu.RLock()
+	node := r.where[id]
+	r.whereMu.RUnlock()
+	if node != "" {
+		r.inputs.with(r.subject("n", node, "in"), func(bt *batch) { bt.buf = appendNodeInput(bt.buf, id, p, op, data) })
+		return nil
+	}
 	r.inputs.with(r.subject("m", id, "in"), func(bt *batch) { bt.buf = appendInput(bt.buf, p, op, data) })
 	return nil
+}
+
+// Host is the node this gateway believes hosts match id ("" : unknown, the
+// match's own subject is used).
+func (r *Router) Host(id string) string {
+	r.whereMu.RLock()
+	defer r.whereMu.RUnlock()
+	return r.where[id]
+}
+
+// learnHost records (or, with node "", forgets) where a match runs.
+func (r *Router) learnHost(id, node string) {
+	r.whereMu.Lock()
+	defer r.whereMu.Unlock()
+	if node == "" {
+		delete(r.where, id)
+		return
+	}
+	if !ValidNodeID(node) {
+		return
+	}
+	if len(r.where) >= maxWhere {
+		clear(r.where)
+	}
+	r.where[id] = node
 }
 
 // sinceRead is how long a read of the node directory serves placements.

@@ -31,15 +31,17 @@ type gateway struct {
 
 func newGateway() *gateway { return &gateway{delivered: map[string][]*match.Frame{}} }
 
-func (g *gateway) Deliver(sessionID string, frame []byte) bool {
+func (g *gateway) Deliver(sessions []string, frame []byte) int {
 	f, err := match.ParseFrame(slices.Clone(frame))
 	if err != nil {
 		panic(err)
 	}
 	g.mu.Lock()
-	g.delivered[sessionID] = append(g.delivered[sessionID], f)
-	g.mu.Unlock()
-	return true
+	defer g.mu.Unlock()
+	for _, s := range sessions {
+		g.delivered[s] = append(g.delivered[s], f)
+	}
+	return len(sessions)
 }
 
 func (g *gateway) InputRefused(sessionID string, op match.OpCode, err error) {
@@ -248,9 +250,16 @@ func TestBroadcastCrossesOncePerGateway(t *testing.T) {
 		}
 	}
 	waitFor(t, "states", func() bool { return len(c.gwSide.frames(o.SessionID)) > 0 })
+	// The first input goes on the match's subject, and the node tells the
+	// gateway where the match runs; later ones go in the node's batch.
+	if err := c.gw.Input(id, x, tictactoe.OpMove, []byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "X's move", func() bool { return lastState(t, c.gwSide, o.SessionID).Moves == 1 })
+	time.Sleep(20 * time.Millisecond) // the hint's batch is out
 	sent := c.node.Forwarded.Load()
 	before := len(c.gwSide.frames(o.SessionID))
-	if err := c.gw.Input(id, x, tictactoe.OpMove, []byte{0}); err != nil {
+	if err := c.gw.Input(id, o, tictactoe.OpMove, []byte{1}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the state after the move", func() bool {
@@ -325,7 +334,9 @@ func TestDrainHandsMatchesOver(t *testing.T) {
 	if len(c.gwSide.Closed()) != 0 {
 		t.Fatalf("players were closed by the handover: %+v", c.gwSide.Closed())
 	}
-	// O plays on the new node through the same gateway.
+	// O plays on the new node through the same gateway (the gateway
+	// learnt from the new node that the match runs there).
+	waitFor(t, "the gateway to learn the new host", func() bool { return c.gw.Host(ids[0]) == "node2" })
 	if err := c.gw.Input(ids[0], o, tictactoe.OpMove, []byte{0}); err != nil {
 		t.Fatal(err)
 	}

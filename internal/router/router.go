@@ -67,9 +67,10 @@ type Engine interface {
 // refusals from a remote node.
 type Local interface {
 	match.Sender
-	// Deliver queues a frame's bytes (match.Frame.Bytes) to one socket;
-	// false if the socket is gone or its queue is full.
-	Deliver(sessionID string, frame []byte) bool
+	// Deliver queues a frame's bytes (match.Frame.Bytes) to the sockets
+	// of sessions and returns how many took it (a socket that is gone or
+	// whose queue is full does not).
+	Deliver(sessions []string, frame []byte) int
 	// InputRefused tells a socket that the owning node refused its input.
 	InputRefused(sessionID string, op match.OpCode, err error)
 }
@@ -181,6 +182,17 @@ type Router struct {
 
 	inCh, ctlCh, outCh chan *nats.Msg
 	nodeSub, gwSub     *nats.Subscription
+	nodeInSub          *nats.Subscription
+	nodeIn             string // this node's input subject
+
+	// where is the gateway's map of match -> hosting node, learnt from the
+	// nodes' hints (output.go); inputs for a known host go in one batch per
+	// node instead of one per match.
+	whereMu sync.RWMutex
+	where   map[string]string
+	// hinted (serveInputs only) remembers which gateways were told where a
+	// match runs.
+	hinted map[string]struct{}
 	cpu                cpuMeter
 
 	// Counters for metrics and tests.
@@ -205,8 +217,9 @@ func New(cfg Config, d Deps) (*Router, error) {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Router{cfg: cfg, nc: d.Conn, engine: d.Engine, leases: d.Leases, onLost: d.OnLost, local: d.Local, drained: make(chan struct{}), reg: registry{kv: d.KV, ttl: 3 * cfg.Heartbeat}, log: d.Logger,
-		hosted: map[string][]*nats.Subscription{}, placed: map[string]int{},
+		hosted: map[string][]*nats.Subscription{}, placed: map[string]int{}, where: map[string]string{}, hinted: map[string]struct{}{},
 		inCh: make(chan *nats.Msg, 8192), ctlCh: make(chan *nats.Msg, 1024), outCh: make(chan *nats.Msg, 8192)}
+	r.nodeIn = r.subject("n", cfg.NodeID, "in")
 	r.inputs = newBatcher(cfg.FlushInterval, r.publish)
 	r.outputs = newBatcher(cfg.FlushInterval, r.publish)
 	return r, nil
@@ -317,6 +330,9 @@ func (r *Router) subscribe() error {
 		if r.nodeSub, err = r.nc.ChanSubscribe(r.subject("n", r.cfg.NodeID, "ctl"), r.ctlCh); err != nil {
 			return fmt.Errorf("router: subscribe: %w", err)
 		}
+		if r.nodeInSub, err = r.nc.ChanSubscribe(r.nodeIn, r.inCh); err != nil {
+			return fmt.Errorf("router: subscribe: %w", err)
+		}
 		r.sync()
 	}
 	if r.local != nil {
@@ -336,7 +352,7 @@ func (r *Router) unsubscribeAll() {
 		}
 		delete(r.hosted, id)
 	}
-	for _, s := range []*nats.Subscription{r.nodeSub, r.gwSub} {
+	for _, s := range []*nats.Subscription{r.nodeSub, r.nodeInSub, r.gwSub} {
 		if s != nil {
 			_ = s.Unsubscribe()
 		}

@@ -87,8 +87,16 @@ func appendInput(b []byte, p match.Presence, op match.OpCode, data []byte) []byt
 	return append(b, data...)
 }
 
-// Input is one decoded input of a batch; Data aliases the batch.
+// appendNodeInput adds one input to a node's input batch (gateway -> the
+// node known to host the match): the match id, then as appendInput.
+func appendNodeInput(b []byte, matchID string, p match.Presence, op match.OpCode, data []byte) []byte {
+	return appendInput(appendStr(b, matchID), p, op, data)
+}
+
+// Input is one decoded input of a batch; Data aliases the batch. Match is
+// set in a node's batch only.
 type Input struct {
+	Match    string
 	Presence match.Presence
 	Op       match.OpCode
 	Data     []byte
@@ -98,9 +106,21 @@ type Input struct {
 // the first malformed one with errWire (the inputs before it were handed
 // over: they are whole and valid).
 func decodeInputs(b []byte, fn func(Input)) error {
+	return decodeInputBatch(b, false, fn)
+}
+
+// decodeNodeInputs is decodeInputs for a node's batch.
+func decodeNodeInputs(b []byte, fn func(Input)) error {
+	return decodeInputBatch(b, true, fn)
+}
+
+func decodeInputBatch(b []byte, withMatch bool, fn func(Input)) error {
 	r := reader{b: b}
 	for len(r.b) > 0 {
 		var in Input
+		if withMatch {
+			in.Match = r.str()
+		}
 		in.Presence.SessionID = r.str()
 		in.Presence.UserID = r.str()
 		in.Op = match.OpCode(r.u16())
@@ -120,6 +140,7 @@ const (
 	kindFrame     = 1 // u32 length, frame bytes, u16 count, count session ids
 	kindClose     = 2 // match id, session id, user id, reason
 	kindInputFail = 3 // session id, u16 op, error name
+	kindHost      = 4 // match id, node id ("": not this node any more)
 )
 
 // Out is one decoded entry of an output batch; byte slices alias the batch.
@@ -127,9 +148,9 @@ type Out struct {
 	Kind     byte
 	Frame    []byte   // kindFrame: the frame's bytes (match.Frame.Bytes)
 	Sessions []string // kindFrame: its recipients on this gateway
-	Match    string   // kindClose
+	Match    string   // kindClose, kindHost
 	Presence match.Presence
-	Reason   string       // kindClose: match.Reason; kindInputFail: error name
+	Reason   string       // kindClose: match.Reason; kindInputFail: error name; kindHost: the node
 	Op       match.OpCode // kindInputFail
 }
 
@@ -157,6 +178,12 @@ func appendInputFail(b []byte, sessionID string, op match.OpCode, name string) [
 	b = appendStr(b, sessionID)
 	b = binary.LittleEndian.AppendUint16(b, uint16(op))
 	return appendStr(b, name)
+}
+
+func appendHost(b []byte, matchID, node string) []byte {
+	b = append(b, kindHost)
+	b = appendStr(b, matchID)
+	return appendStr(b, node)
 }
 
 // maxFrame bounds one frame in an output batch (the engine's frames are far
@@ -188,6 +215,9 @@ func decodeOut(b []byte, fn func(*Out)) error {
 		case kindInputFail:
 			o.Presence.SessionID = r.str()
 			o.Op = match.OpCode(r.u16())
+			o.Reason = r.str()
+		case kindHost:
+			o.Match = r.str()
 			o.Reason = r.str()
 		default:
 			return errWire

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Arena load on the all-in-one process or on a split deployment, for
+# docs/benchmarks.md ("Split deployment").
+#
+#   scripts/bench-split.sh all   PLAYERS [RUNS]   one `multijuego serve`, embedded everything
+#   scripts/bench-split.sh split PLAYERS [RUNS]   auth, persistence, one game node and one
+#                                                 gateway as processes on PostgreSQL (127.0.0.1:5432),
+#                                                 Redis (127.0.0.1:6379) and NATS (127.0.0.1:4222)
+#
+# Each run prints the load tool's JSON report on one line. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:?all or split}
+players=${2:?players}
+runs=${3:-3}
+bin=$(mktemp -d)/multijuego
+go build -o "$bin" ./cmd/multijuego
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work" "$(dirname "$bin")"
+}
+trap cleanup EXIT
+
+# start ROLE PORT [FLAGS...]: one process, logs in $work/ROLE.log
+start() {
+  local role=$1 port=$2; shift 2
+  "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$role" --log-level warn \
+    --auth-signup-ip-limit 1000000 "$@" >"$work/$role.out" 2>"$work/$role.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$role did not become ready:" >&2; cat "$work/$role.log" >&2; exit 1
+}
+
+case $mode in
+all)
+  start all 7360
+  url=http://127.0.0.1:7360 metrics=$url/metrics pid=${pids[0]}
+  ;;
+split)
+  db=mjbench_$$
+  psql -h 127.0.0.1 -U postgres -d test -qc "CREATE DATABASE $db" >/dev/null
+  trap 'cleanup; psql -h 127.0.0.1 -U postgres -d test -qc "DROP DATABASE IF EXISTS '$db' WITH (FORCE)" >/dev/null' EXIT
+  shared=(--database-url "postgres://postgres@127.0.0.1:5432/$db" --redis-url redis://127.0.0.1:6379/0
+    --redis-prefix "bench$$:" --nats-url nats://127.0.0.1:4222)
+  start auth 7361 --roles auth --node-id auth1 --gateway-trusted-proxies 127.0.0.0/8 "${shared[@]}"
+  start persistence 7362 --roles persistence --node-id persist1 "${shared[@]}"
+  start game 7363 --roles game --node-id game1 "${shared[@]}"
+  start gateway 7364 --roles gateway --node-id gw1 --gateway-auth-url http://127.0.0.1:7361 "${shared[@]}"
+  sleep 3 # the game node's first directory record
+  url=http://127.0.0.1:7364 metrics=http://127.0.0.1:7363/metrics pid=${pids[2]}
+  ;;
+*) echo "mode: all or split" >&2; exit 2 ;;
+esac
+
+for run in $(seq 1 "$runs"); do
+  "$bin" bots --url "$url" --metrics-url "$metrics" --mode arena --players "$players" \
+    --duration 30s --warmup 5s --pid "$pid" --prefix "b$$-" --json --quiet | tail -n 1
+done
+if [ "$mode" = split ]; then
+  for p in game gateway; do
+    echo "$p: $(ps -o rss=,time= -p "${pids[$([ $p = game ] && echo 2 || echo 3)]}")" >&2
+  done
+fi
