@@ -193,7 +193,7 @@ type Router struct {
 	// hinted (serveInputs only) remembers which gateways were told where a
 	// match runs.
 	hinted map[string]struct{}
-	cpu                cpuMeter
+	cpu    cpuMeter
 
 	// Counters for metrics and tests.
 	Forwarded, Received, Dropped, BadBatches atomic.Int64
