@@ -56,7 +56,12 @@ type Config struct {
 	// (Prefix.mj.events.<type>); letters, digits, '_' and '-', at most 32.
 	// Empty: MJ_EVENTS, MJ_DLQ, mj.events.<type>, mj.dlq.<type>.
 	Prefix string
-	// Replicas of each stream (default 1; at most 5; 1 when embedded).
+	// Replicas of each stream, at most 5: what a new stream gets, and what
+	// an existing one is raised to. An existing stream is never lowered:
+	// with fewer replicas configured than it has, it keeps its count and
+	// Open logs a warning (lowering is an operator's decision, made with
+	// the nats CLI). 0, the default: 1 for a new stream, an existing
+	// stream's count kept. The embedded server is one node: 0 or 1.
 	Replicas int
 	// DuplicateWindow is how long the server remembers message ids to drop
 	// duplicates (default 2m).
@@ -71,9 +76,6 @@ type Config struct {
 }
 
 func (c *Config) defaults() error {
-	if c.Replicas == 0 {
-		c.Replicas = 1
-	}
 	if c.DuplicateWindow == 0 {
 		c.DuplicateWindow = DefaultDuplicateWindow
 	}
@@ -89,9 +91,9 @@ func (c *Config) defaults() error {
 	switch {
 	case !prefixRE.MatchString(c.Prefix):
 		return fmt.Errorf("events: prefix %q: letters, digits, '_' and '-' only, at most 32", c.Prefix)
-	case c.Replicas < 1 || c.Replicas > 5:
-		return fmt.Errorf("events: replicas %d not in 1..5", c.Replicas)
-	case c.URL == "" && c.Replicas != 1:
+	case c.Replicas < 0 || c.Replicas > 5:
+		return fmt.Errorf("events: replicas %d not in 0..5", c.Replicas)
+	case c.URL == "" && c.Replicas > 1:
 		return errors.New("events: the embedded server has one replica")
 	case c.URL == "" && c.DataDir == "":
 		return errors.New("events: the embedded server needs a data directory")
@@ -253,14 +255,63 @@ func (b *Bus) streamConfigs() []jetstream.StreamConfig {
 }
 
 // ensureStreams creates the streams, or updates them to this
-// configuration.
+// configuration, except that a stream's replica count is never lowered
+// (see Config.Replicas).
 func (b *Bus) ensureStreams(ctx context.Context) error {
 	for _, sc := range b.streamConfigs() {
-		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return fmt.Errorf("events: create or update stream %s: %w", sc.Name, err)
+		if err := b.ensureStream(ctx, sc); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	s, err := b.js.Stream(ctx, sc.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		sc.Replicas = max(sc.Replicas, 1)
+		_, err = b.js.CreateStream(ctx, sc)
+		if err == nil {
+			b.warnSingleReplica(sc.Name, sc.Replicas)
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("events: create stream %s: %w", sc.Name, err)
+		}
+		// Another node created it meanwhile, configured otherwise: update
+		// it as below.
+		s, err = b.js.Stream(ctx, sc.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("events: stream %s: %w", sc.Name, err)
+	}
+	have := max(s.CachedInfo().Config.Replicas, 1)
+	switch {
+	case sc.Replicas == 0:
+		sc.Replicas = have
+	case sc.Replicas < have:
+		b.log.Warn("events: events.replicas is lower than the stream's replica count; the stream keeps its count "+
+			"(it is never lowered at start: lower it with `nats stream edit --replicas` if that is intended)",
+			"stream", sc.Name, "replicas", have, "events.replicas", sc.Replicas)
+		sc.Replicas = have
+	case sc.Replicas > have:
+		b.log.Info("events: raising the stream's replica count to events.replicas", "stream", sc.Name, "from", have, "to", sc.Replicas)
+	}
+	if _, err := b.js.UpdateStream(ctx, sc); err != nil {
+		return fmt.Errorf("events: update stream %s: %w", sc.Name, err)
+	}
+	b.warnSingleReplica(sc.Name, sc.Replicas)
+	return nil
+}
+
+// warnSingleReplica warns when a stream has one replica on a NATS cluster
+// because events.replicas was left unset: it then lives on one server.
+func (b *Bus) warnSingleReplica(stream string, replicas int) {
+	if b.cfg.Replicas == 0 && replicas == 1 && b.nc.ConnectedClusterName() != "" {
+		b.log.Warn("events: the stream has one replica on a NATS cluster, because events.replicas is not set; "+
+			"set events.replicas (3 on a 3-node cluster) so that it survives a server failure",
+			"stream", stream, "cluster", b.nc.ConnectedClusterName())
+	}
 }
 
 func (b *Bus) prefixed(s string) string {

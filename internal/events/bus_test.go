@@ -59,6 +59,8 @@ func TestBusConfigErrors(t *testing.T) {
 	for _, c := range []Config{
 		{},                              // embedded without a data directory
 		{DataDir: "x", Replicas: 3},     // embedded has one replica
+		{DataDir: "x", Replicas: -1},    // negative
+		{URL: "nats://x", Replicas: 6},  // more than JetStream allows
 		{DataDir: "x", Prefix: "a.b"},   // prefix with a dot
 		{DataDir: "x", Sync: "never"},   // unknown sync
 		{URL: "nats://x", Listen: ":1"}, // listen is embedded only

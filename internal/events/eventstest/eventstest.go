@@ -1,7 +1,8 @@
 // Package eventstest gives tests a NATS with JetStream: the machine's own
 // (shared, so each test names its streams and subjects with a prefix of its
 // own), or a nats-server the test runs in-process, stops and restarts for
-// fault tests.
+// fault tests, or a cluster of them (StartCluster) whose nodes it kills
+// and restarts.
 package eventstest
 
 import (
