@@ -50,6 +50,7 @@ type Config struct {
 type EventsConfig struct {
 	Listen          string        `yaml:"listen" help:"embedded NATS only: HOST:PORT where it also accepts clients (empty: in-process only)"`
 	Sync            string        `yaml:"sync" help:"embedded NATS: default (an ack means written, fsync within 2 minutes) or always (an ack means fsynced; about 20x slower publishing)"`
+	Replicas        int           `yaml:"replicas" help:"JetStream replicas of the event streams (3 on a 3-node NATS cluster); an existing stream is raised to it, never lowered; 0: 1 for a new stream, an existing stream's count kept"`
 	DuplicateWindow time.Duration `yaml:"duplicate_window" help:"how long JetStream remembers event ids to drop duplicate publishes"`
 	Buffer          int           `yaml:"buffer" help:"events a game node holds while the queue is unreachable (results beyond it go to a spool file, other events are dropped and counted)"`
 	Batch           int           `yaml:"batch" help:"persistence: events written per database transaction at most"`
@@ -251,6 +252,8 @@ func (c Config) Validate() error {
 		v.Check(err == nil, "events.listen", "must be HOST:PORT, got %q", e.Listen)
 	}
 	v.Check(e.Sync == "default" || e.Sync == "always", "events.sync", "must be default or always, got %q", e.Sync)
+	v.Check(e.Replicas >= 0 && e.Replicas <= 5, "events.replicas", "must be between 0 and 5, got %d", e.Replicas)
+	v.Check(e.Replicas <= 1 || c.NATSURL != "", "events.replicas", "is %d, but the embedded NATS is a single node: set nats_url to a NATS cluster, or events.replicas to 0 or 1", e.Replicas)
 	v.Check(e.DuplicateWindow >= time.Second && e.DuplicateWindow <= 24*time.Hour, "events.duplicate_window", "must be between 1s and 24h, got %s", e.DuplicateWindow)
 	v.Check(e.Buffer >= 1 && e.Buffer <= 10_000_000, "events.buffer", "must be between 1 and 10000000, got %d", e.Buffer)
 	v.Check(e.Batch >= 1 && e.Batch <= 10_000, "events.batch", "must be between 1 and 10000, got %d", e.Batch)

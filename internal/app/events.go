@@ -19,7 +19,7 @@ func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
 	c := m.Config
 	bus, err := events.Open(ctx, events.Config{
 		URL: c.NATSURL, DataDir: c.DataDir, Listen: c.Events.Listen,
-		DuplicateWindow: c.Events.DuplicateWindow, Sync: c.Events.Sync,
+		DuplicateWindow: c.Events.DuplicateWindow, Sync: c.Events.Sync, Replicas: c.Events.Replicas,
 	}, m.Logger)
 	if err != nil {
 		return nil, err
