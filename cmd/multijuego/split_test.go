@@ -243,11 +243,57 @@ func TestSplitDeployment(t *testing.T) {
 	if rep["players_in_matches"] != 16.0 || rep["disconnects"] != 0.0 || rep["errors"] != 0.0 || rep["delivery_ratio"].(float64) < 0.98 {
 		t.Fatalf("arena across the split deployment: %v", rep)
 	}
+	// An operator lists the game nodes and drains one: its matches move.
+	admin := adminToken(t, d)
+	code, body := d.gws[1].call("GET", "/v1/admin/nodes", admin, nil)
+	if nodes, _ := body["nodes"].([]any); code != 200 || len(nodes) != 2 {
+		t.Fatalf("admin nodes: %d %v", code, body)
+	}
+	if code, body := d.gws[1].call("POST", "/v1/admin/nodes/no-such-node/drain", admin, nil); code != 404 {
+		t.Fatalf("drain an unknown node: %d %v", code, body)
+	}
+	if code, body := d.gws[1].call("POST", "/v1/admin/nodes/game1/drain", admin, nil); code != 202 {
+		t.Fatalf("drain game1: %d %v", code, body)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for metric(t, d.games[0], "multijuego_matches_live") > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("game1 still runs matches after the drain\n%s", d.games[0].log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if list, err := a2.ListMatches(ctx, tictactoe.Mode, ""); err != nil || len(list) != 4 {
+		t.Fatalf("after the drain: %d matches (%v), want 4", len(list), err)
+	}
+	if _, err := rb.CreateMatch(ctx, tictactoe.Mode, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := metric(t, d.games[0], "multijuego_matches_live"); n != 0 {
+		t.Fatalf("a draining node got a new match (%v live)", n)
+	}
 	for _, p := range append(append([]*proc{d.auth, d.persist}, d.games...), d.gws...) {
 		if code := p.stop(); code != 0 {
 			t.Errorf("%s exited %d\n%s", p.url, code, p.log())
 		}
 	}
+}
+
+// adminToken registers an account, makes it an admin with the CLI, and
+// logs it in through a gateway.
+func adminToken(t *testing.T, d *deployment) string {
+	t.Helper()
+	if code, body := d.gws[0].call("POST", "/v1/auth/register", "", map[string]string{"username": "ops", "password": "operator password"}); code != 201 {
+		t.Fatalf("register: %d %v", code, body)
+	}
+	args := append([]string{"accounts", "set-roles", "ops", "player,admin", "--data-dir", t.TempDir()}, d.shared...)
+	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil {
+		t.Fatalf("set-roles: %v\n%s", err, out)
+	}
+	code, body := d.gws[0].call("POST", "/v1/auth/login", "", map[string]string{"username": "ops", "password": "operator password"})
+	if code != 200 {
+		t.Fatalf("login: %d %v", code, body)
+	}
+	return str(body, "access_token")
 }
 
 // TestRoleMissingDependency: each role started alone without what it needs

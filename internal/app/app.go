@@ -167,6 +167,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if slices.Contains(roles, RoleGateway) {
 		gd.Matches, gd.Tickets, gd.NodeID, gd.SessionPrefix = m.router, m.volatile.kv, m.nodeID, m.router.SessionPrefix()
+		gd.Nodes = nodeAdmin{m.router}
 		gd.Records = m.store
 		if ttl := m.Config.Cache.LeaderboardTTL; ttl > 0 {
 			gd.Records = newCachedRecords(m.store, m.volatile.cache, m.volatile.metrics, ttl, m.Logger)

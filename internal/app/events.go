@@ -59,15 +59,21 @@ func newPublisher(m *Main, bus *events.Bus, node string) (*events.Publisher, mat
 			m.Logger.Error("events: not published", "type", ev.Type, "match_id", ev.MatchID, "err", err)
 		}
 	}
+	// Ids are stable (events.StableID): a match restored on another node
+	// that emits a key moment or its end again makes the same event, and
+	// the queue and persistence drop the repeat.
 	hooks := match.Config{
 		OnStart: func(s match.Started) {
-			publish(events.NewMatchStarted(s.ID, node, events.MatchStarted{Mode: s.Mode, Label: s.Label}))
+			id := events.StableID(s.ID, s.Created, events.TypeMatchStarted, 0, 0)
+			publish(events.NewMatchStartedID(id, s.ID, node, events.MatchStarted{Mode: s.Mode, Label: s.Label}))
 		},
 		OnEvent: func(e match.Event) {
-			publish(events.NewMatchEvent(e.MatchID, node, events.MatchEvent{Name: e.Name, Data: e.Data}))
+			id := events.StableID(e.MatchID, e.Created, events.TypeMatchEvent, e.Tick, e.Seq)
+			publish(events.NewMatchEventID(id, e.MatchID, node, events.MatchEvent{Name: e.Name, Data: e.Data}))
 		},
 		OnEnd: func(s match.Summary) {
-			publish(events.NewMatchEnded(s.ID, node, events.EndedFromSummary(s)))
+			id := events.StableID(s.ID, s.Created, events.TypeMatchEnded, 0, 0)
+			publish(events.NewMatchEndedID(id, s.ID, node, events.EndedFromSummary(s)))
 		},
 	}
 	registerPublisherMetrics(m.registry, pub)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/cache"
+	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/router"
 	"github.com/multijuego/multijuego/match"
 )
@@ -87,4 +90,29 @@ func modeNames(modes []Mode) []string {
 		names[i] = md.Name
 	}
 	return names
+}
+
+// nodeAdmin is the router as the gateway's admin API sees it.
+type nodeAdmin struct{ r *router.Router }
+
+func (n nodeAdmin) NodeList(ctx context.Context) ([]gateway.NodeInfo, error) {
+	recs, err := n.r.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.NodeInfo, len(recs))
+	for i, r := range recs {
+		out[i] = gateway.NodeInfo{ID: r.ID, Region: r.Region, Zone: r.Zone, Modes: r.Modes, MaxMatches: r.MaxMatches,
+			MaxPlayers: r.MaxPlayers, Matches: r.Matches, Players: r.Players, TickMaxMs: r.TickMax, CPU: r.CPU,
+			Draining: r.Draining, Renewed: r.Renewed}
+	}
+	return out, nil
+}
+
+func (n nodeAdmin) DrainNode(ctx context.Context, id string) error {
+	err := n.r.DrainNode(ctx, id)
+	if errors.Is(err, router.ErrUnknownNode) {
+		return errcode.New(errcode.NotFound, "No such game node (or it does not answer).")
+	}
+	return err
 }

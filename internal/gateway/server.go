@@ -130,6 +130,8 @@ type Deps struct {
 	// DeadLetters is the event queue's dead-letter queue when this process
 	// has one (game or persistence role): the admin API lists and replays it.
 	DeadLetters DeadLetters
+	// Nodes is the game-node directory for the admin API (nil: none).
+	Nodes Nodes
 	// NodeID names this node in the admin API's answers.
 	NodeID string
 	// SessionPrefix goes before every realtime session id, so a game node
@@ -152,6 +154,7 @@ type Server struct {
 	auth     *auth.Service
 	identity Identity
 	matches  Engine
+	nodes    Nodes
 	records  Records
 	dlq      DeadLetters
 	node     string
@@ -180,7 +183,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Identity == nil && d.Auth != nil {
 		d.Identity = d.Auth
 	}
-	s := &Server{cfg: cfg, auth: d.Auth, identity: d.Identity, matches: d.Matches, records: d.Records, dlq: d.DeadLetters, node: d.NodeID, sessionPrefix: d.SessionPrefix, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
+	s := &Server{cfg: cfg, auth: d.Auth, identity: d.Identity, matches: d.Matches, nodes: d.Nodes, records: d.Records, dlq: d.DeadLetters, node: d.NodeID, sessionPrefix: d.SessionPrefix, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
 	for _, c := range cfg.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -233,6 +236,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if d.Auth != nil {
 		s.adminRoutes(mux)
+	}
+	if d.Nodes != nil && d.Identity != nil {
+		s.nodeRoutes(mux)
 	}
 	s.handler = s.edge(s.unmatched(mux))
 	return s, nil

@@ -323,6 +323,8 @@ func (r *Router) handle(ctx context.Context, req request) reply {
 		err = r.engine.End(ctx, req.Match, req.Reason)
 	case opAdopt:
 		err = r.adopt(ctx, req.Snapshot)
+	case opDrain:
+		r.drainLater()
 	default:
 		err = errors.New("unknown operation")
 	}

@@ -169,6 +169,45 @@ func (r *Router) lost(s match.Snapshot, reason string, err error) {
 
 // --- drain ---------------------------------------------------------------------
 
+// ErrUnknownNode is returned by DrainNode for a node that does not answer.
+var ErrUnknownNode = errors.New("router: no such game node")
+
+// DrainNode asks game node id (this one or another) to drain: it stops
+// taking matches and hands its live ones over, in the background; the
+// node keeps running, draining, until it is stopped.
+func (r *Router) DrainNode(ctx context.Context, id string) error {
+	if !ValidNodeID(id) {
+		return ErrUnknownNode
+	}
+	if id == r.cfg.NodeID && r.engine != nil {
+		r.drainLater()
+		return nil
+	}
+	_, err := r.call(ctx, r.subject("n", id, "ctl"), request{Op: opDrain})
+	if errors.Is(err, match.ErrNotFound) {
+		return ErrUnknownNode
+	}
+	return err
+}
+
+// drainLater starts Drain on a goroutine that Run waits for, unless the
+// node is draining already or stopping.
+func (r *Router) drainLater() {
+	r.bgMu.Lock()
+	defer r.bgMu.Unlock()
+	if r.bgClosed || r.draining.Load() {
+		return
+	}
+	r.draining.Store(true)
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.DrainTimeout)
+		defer cancel()
+		r.Drain(ctx)
+	}()
+}
+
 // Drain stops placement on this node and hands every live match over to
 // other nodes. Matches no node takes stay here. It returns the number moved.
 func (r *Router) Drain(ctx context.Context) int {

@@ -169,7 +169,10 @@ type Router struct {
 	log    *slog.Logger
 
 	draining atomic.Bool
-	drained  chan struct{} // closed when Run has handed this node's matches over
+	drained  chan struct{}  // closed when Run has handed this node's matches over
+	bg       sync.WaitGroup // drains asked for by operators (DrainNode)
+	bgMu     sync.Mutex
+	bgClosed bool // Run is stopping: no new background drain
 
 	inputs  *batcher // gateway side: per match
 	outputs *batcher // node side: per gateway
@@ -289,6 +292,10 @@ func (r *Router) Run(ctx context.Context) error {
 		r.Drain(dctx)
 		cancel()
 	}
+	r.bgMu.Lock()
+	r.bgClosed = true
+	r.bgMu.Unlock()
+	r.bg.Wait()
 	close(r.drained)
 	stopLoops()
 	wg.Wait()

@@ -23,6 +23,7 @@ const (
 	opDisconnect = "disconnect"
 	opEnd        = "end"
 	opAdopt      = "adopt" // take over a handed-over match (failover.go)
+	opDrain      = "drain" // start draining this node
 )
 
 type request struct {
