@@ -68,4 +68,3 @@ func (s *Server) adminDrainNode(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusAccepted)
 }
-
