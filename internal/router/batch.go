@@ -12,11 +12,15 @@ const maxBatch = 32 << 10
 // batcher gathers messages per subject and publishes each subject's batch
 // at most FlushInterval after its first message, or at once past maxBatch.
 // Its run loop is the only publisher of timed batches; a full batch is
-// published by the goroutine that filled it.
+// published by the goroutine that filled it. Batches are taken and
+// published under sendMu, so a subject's batches go out in the order they
+// were filled (inputs of one player stay in order). Lock order: sendMu,
+// then mu.
 type batcher struct {
 	every   time.Duration
 	publish func(subject string, data []byte)
 
+	sendMu  sync.Mutex
 	mu      sync.Mutex
 	pending map[string]*batch
 	wake    chan struct{} // capacity 1
@@ -52,13 +56,25 @@ func (b *batcher) with(subject string, fn func(*batch)) {
 		}
 	}
 	fn(bt)
-	var full *batch
-	if len(bt.buf) >= maxBatch {
-		full = b.take(subject, bt)
+	full := len(bt.buf) >= maxBatch
+	b.mu.Unlock()
+	if full {
+		b.flushSubject(subject)
+	}
+}
+
+// flushSubject sends subject's batch now, after any batch being sent.
+func (b *batcher) flushSubject(subject string) {
+	b.sendMu.Lock()
+	defer b.sendMu.Unlock()
+	b.mu.Lock()
+	bt := b.pending[subject]
+	if bt != nil {
+		b.take(subject, bt)
 	}
 	b.mu.Unlock()
-	if full != nil {
-		b.send(subject, full)
+	if bt != nil {
+		b.send(subject, bt)
 	}
 }
 
@@ -79,6 +95,8 @@ func (b *batcher) send(subject string, bt *batch) {
 
 // flush sends every pending batch.
 func (b *batcher) flush() {
+	b.sendMu.Lock()
+	defer b.sendMu.Unlock()
 	b.mu.Lock()
 	if len(b.pending) == 0 {
 		b.mu.Unlock()

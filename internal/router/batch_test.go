@@ -385,3 +385,46 @@ func TestBatcherSealsFrameRun(t *testing.T) {
 		{Kind: kindFrame, Frame: frameBytes, Sessions: []string{"gw/1", "gw/2"}},
 	})
 }
+
+// TestBatcherKeepsSubjectOrder: a batch filled past maxBatch while an
+// older batch of the same subject is being published goes out after it
+// (one player's inputs stay in order).
+func TestBatcherKeepsSubjectOrder(t *testing.T) {
+	rec := &batchRecorder{t: t}
+	release := make(chan struct{})
+	first := true
+	b := newBatcher(time.Hour, func(subject string, data []byte) {
+		if first {
+			first = false
+			<-release // the older batch is slow to go out
+		}
+		rec.publish(subject, data)
+	})
+	batchAdd(b, "m.1.in", []byte("X"))
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); b.flush() }()
+	// Wait until flush holds X (the pending map is empty again).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.mu.Lock()
+		n := len(b.pending)
+		b.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("flush never took the batch")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	filled := make(chan struct{})
+	go func() { defer close(filled); batchAdd(b, "m.1.in", bytes.Repeat([]byte("Y"), maxBatch)) }()
+	time.Sleep(20 * time.Millisecond) // let the full batch try to go out first
+	close(release)
+	<-flushed
+	<-filled
+	pubs := rec.wait(2)
+	if got := string(pubs[0].data); got != "X" {
+		t.Fatalf("first publish: got %.10q, want X (the older batch)", got)
+	}
+}

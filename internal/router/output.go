@@ -43,7 +43,7 @@ func (r *Router) Send(p match.Presence, f *match.Frame) bool {
 		return r.local.Send(p, f)
 	}
 	r.outputs.with(r.subject("g", gw, "out"), func(bt *batch) {
-		if bt.run.f == f {
+		if bt.run.f == f && len(bt.run.sessions) < 0xFFFF { // the count is a uint16
 			bt.run.sessions = append(bt.run.sessions, p.SessionID)
 			f.Release() // the run already holds a reference
 			return
