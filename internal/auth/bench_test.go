@@ -14,6 +14,13 @@ import (
 // Results and commands: docs/benchmarks.md.
 
 func benchService(b *testing.B, defaults bool) (*auth.Service, *clock) {
+	s, clk, _ := benchServiceStore(b, defaults)
+	return s, clk
+}
+
+// benchServiceStore is benchService with its store (a verifier reads the
+// same database).
+func benchServiceStore(b *testing.B, defaults bool) (*auth.Service, *clock, auth.Store) {
 	b.Helper()
 	clk := newClock()
 	cfg := auth.DefaultConfig()
@@ -21,11 +28,12 @@ func benchService(b *testing.B, defaults bool) (*auth.Service, *clock) {
 		cfg = testConfig()
 	}
 	cfg.LoginIPLimit, cfg.AccountIPFailures, cfg.AccountFailures, cfg.SignupIPLimit = 1<<30, 1<<30, 1<<30, 1<<30
-	s, err := auth.New(ctx, cfg, b.TempDir(), auth.Deps{Store: storetest.SQLite(b), KV: memKV(b, clk.Now), Now: clk.Now})
+	st := storetest.SQLite(b)
+	s, err := auth.New(ctx, cfg, b.TempDir(), auth.Deps{Store: st, KV: memKV(b, clk.Now), Now: clk.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return s, clk
+	return s, clk, st
 }
 
 // BenchmarkVerifyFirstSeen verifies tokens the node has not seen before: a
