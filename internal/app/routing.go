@@ -57,7 +57,7 @@ func openVerifier(ctx context.Context, m *Main) (*auth.Verifier, error) {
 func openRouter(m *Main) (*router.Router, error) {
 	c := m.Config.Game
 	cfg := router.Config{NodeID: m.nodeID, Region: c.Region, Zone: c.Zone, MaxMatches: c.MaxMatches, MaxPlayers: c.MaxPlayers,
-		Heartbeat: c.Heartbeat, RequestTimeout: 5 * m.Config.Cache.Timeout, ListTTL: c.SnapshotTTL, DrainTimeout: c.ShutdownGrace}
+		Heartbeat: c.Heartbeat, FlushInterval: c.BatchInterval, RequestTimeout: 5 * m.Config.Cache.Timeout, ListTTL: c.SnapshotTTL, DrainTimeout: c.ShutdownGrace}
 	d := router.Deps{Conn: m.bus.Conn(), KV: m.volatile.kv, Logger: m.Logger}
 	if m.game != nil {
 		cfg.Modes, d.Engine, d.Leases, d.OnLost = m.game.modes, m.game.engine, m.game.node, m.game.lost

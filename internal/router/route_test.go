@@ -62,7 +62,7 @@ func (g *gateway) refusals() []error {
 	return slices.Clone(g.refused)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -74,7 +74,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *eventstest.Server
 	store  kv.Store
 	gw     *router.Router // gateway-only process
@@ -94,8 +94,9 @@ type gameNode struct {
 
 // startCluster runs a gateway-only router and a game-only router (with a
 // real engine running tic-tac-toe) on a private NATS server, sharing one
-// key-value store, as two processes would.
-func startCluster(t *testing.T, maxMatches int) *cluster {
+// key-value store, as two processes would. tune, if any, adjusts the game
+// node's engine configuration.
+func startCluster(t testing.TB, maxMatches int, tune ...func(*match.Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, srv: eventstest.StartServer(t), store: kv.NewMemory(kv.MemoryOptions{}), gwSide: newGateway(), nodes: map[string]*gameNode{}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,7 +108,7 @@ func startCluster(t *testing.T, maxMatches int) *cluster {
 	}
 	go func() { defer close(done); _ = c.gw.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	n := c.startNode("node1", maxMatches)
+	n := c.startNode("node1", maxMatches, tune...)
 	c.node, c.engine = n.router, n.engine
 	return c
 }
@@ -122,21 +123,28 @@ func (c *cluster) conn() *nats.Conn {
 }
 
 // startNode starts a game node and waits until the gateway sees it.
-func (c *cluster) startNode(id string, maxMatches int) *gameNode {
+func (c *cluster) startNode(id string, maxMatches int, tune ...func(*match.Config)) *gameNode {
 	t := c.t
 	t.Helper()
 	relay := &relay{}
 	var leases *gamenode.Node
-	engine, err := match.NewEngine(match.Config{Sender: relay, MaxMatches: maxMatches, DisconnectGrace: time.Second,
-		SnapshotEvery: 1, OnSnapshot: func(s match.Snapshot) { leases.OnSnapshot(s) }})
+	cfg := match.Config{Sender: relay, MaxMatches: maxMatches, DisconnectGrace: time.Second,
+		SnapshotEvery: 1, OnSnapshot: func(s match.Snapshot) { leases.OnSnapshot(s) }}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	engine, err := match.NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := engine.Register(tictactoe.Mode, tictactoe.New); err != nil {
 		t.Fatal(err)
 	}
+	if err := engine.Register(idleMode, func() match.Handler { return idle{} }); err != nil {
+		t.Fatal(err)
+	}
 	leases = gamenode.New(gamenode.Config{NodeID: id, Heartbeat: 100 * time.Millisecond}, c.store, engine, nil)
-	r, err := router.New(router.Config{NodeID: id, Modes: []string{tictactoe.Mode}, MaxMatches: maxMatches, Heartbeat: 100 * time.Millisecond},
+	r, err := router.New(router.Config{NodeID: id, Modes: []string{tictactoe.Mode, idleMode}, MaxMatches: maxMatches, Heartbeat: 100 * time.Millisecond},
 		router.Deps{Conn: c.conn(), KV: c.store, Engine: engine, Leases: leases})
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +171,21 @@ func (c *cluster) startNode(id string, maxMatches int) *gameNode {
 	c.nodes[id] = n
 	return n
 }
+
+// idle is a mode that takes every input and answers nothing, so that a
+// benchmark of the input path measures the path alone.
+type idle struct{}
+
+const idleMode = "idle"
+
+func (idle) Init(*match.Dispatcher, match.Params) (match.Settings, error) {
+	return match.Settings{TickRate: 20, MaxPlayers: 8}, nil
+}
+func (idle) JoinAttempt(*match.Dispatcher, match.Presence, map[string]string) error { return nil }
+func (idle) Join(*match.Dispatcher, match.Presence)                                 {}
+func (idle) Leave(*match.Dispatcher, match.Presence, match.Reason)                  {}
+func (idle) Loop(*match.Dispatcher, []match.Input)                                  {}
+func (idle) Terminate(d *match.Dispatcher, _ time.Duration)                         { _ = d.End(match.Results{}) }
 
 // relay lets the engine be built before the router that is its Sender.
 type relay struct{ to match.Sender }
