@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,18 +174,21 @@ func (c *cluster) startNode(id string, maxMatches int, tune ...func(*match.Confi
 }
 
 // idle is a mode that takes every input and answers nothing, so that a
-// benchmark of the input path measures the path alone.
+// benchmark of the input path measures the path alone. It counts the
+// inputs its matches consumed in idleConsumed.
 type idle struct{}
 
 const idleMode = "idle"
 
+var idleConsumed atomic.Int64
+
 func (idle) Init(*match.Dispatcher, match.Params) (match.Settings, error) {
-	return match.Settings{TickRate: 20, MaxPlayers: 8}, nil
+	return match.Settings{TickRate: 128, MaxPlayers: 8}, nil
 }
 func (idle) JoinAttempt(*match.Dispatcher, match.Presence, map[string]string) error { return nil }
 func (idle) Join(*match.Dispatcher, match.Presence)                                 {}
 func (idle) Leave(*match.Dispatcher, match.Presence, match.Reason)                  {}
-func (idle) Loop(*match.Dispatcher, []match.Input)                                  {}
+func (idle) Loop(_ *match.Dispatcher, in []match.Input)                             { idleConsumed.Add(int64(len(in))) }
 func (idle) Terminate(d *match.Dispatcher, _ time.Duration)                         { _ = d.End(match.Results{}) }
 
 // relay lets the engine be built before the router that is its Sender.
