@@ -27,8 +27,10 @@
 // A handler may also implement [ConnectionWatcher] (a seated player's
 // connection dropped, or came back within the grace period), [Snapshotter]
 // (serialise and restore its state, for later recovery and migration
-// between nodes) and [InputOps] (declare the input op codes it accepts;
-// [Engine.Input] refuses the others with [ErrUnknownOp]).
+// between nodes), [InputOps] (declare the input op codes it accepts;
+// [Engine.Input] refuses the others with [ErrUnknownOp]) and [ParamKeys]
+// (declare the creation parameters it reads; [Engine.Create] refuses the
+// others with a [*ParamError]).
 //
 // Every callback receives a [Dispatcher], the match's handle on the engine:
 // the current tick, the clock's time, the match id, mode, label and

@@ -214,8 +214,9 @@ func newID() string {
 
 // Create makes a new match of mode: it calls the mode's factory, then the
 // handler's Init with params, and starts the match. It returns the match's
-// id, unguessable (128 random bits). Init's error, or invalid settings,
-// reject the creation.
+// id, unguessable (128 random bits). A key the handler does not declare
+// ([ParamKeys]; a [*ParamError]), Init's error, or invalid settings reject
+// the creation.
 func (e *Engine) Create(ctx context.Context, mode string, params Params) (string, error) {
 	e.mu.RLock()
 	f, closing := e.modes[mode], e.closing
@@ -230,7 +231,7 @@ func (e *Engine) Create(ctx context.Context, mode string, params Params) (string
 		return "", err
 	}
 	m := newMatch(e, newID(), mode)
-	if err := m.init(f, params); err != nil {
+	if err := m.init(f, params, true); err != nil {
 		return "", err
 	}
 	if err := ctx.Err(); err != nil {

@@ -649,34 +649,6 @@ func TestSnapshot(t *testing.T) {
 	}
 }
 
-func TestParams(t *testing.T) {
-	p := match.Params{"n": "5", "bad": "x", "big": "99", "d": "90s", "secs": "30", "neg": "-1s"}
-	if n, err := p.Int("n", 1, 1, 10); n != 5 || err != nil {
-		t.Errorf("Int(n) = %d, %v", n, err)
-	}
-	if n, err := p.Int("missing", 7, 1, 10); n != 7 || err != nil {
-		t.Errorf("Int(missing) = %d, %v", n, err)
-	}
-	for _, k := range []string{"bad", "big"} {
-		var pe *match.ParamError
-		if _, err := p.Int(k, 1, 1, 10); !errors.As(err, &pe) || pe.Key != k {
-			t.Errorf("Int(%s) = %v", k, err)
-		}
-	}
-	if d, err := p.Duration("d", 0, 0, time.Hour); d != 90*time.Second || err != nil {
-		t.Errorf("Duration(d) = %v, %v", d, err)
-	}
-	if d, err := p.Duration("secs", 0, 0, time.Hour); d != 30*time.Second || err != nil {
-		t.Errorf("Duration(secs) = %v, %v", d, err)
-	}
-	if _, err := p.Duration("neg", 0, 0, time.Hour); err == nil {
-		t.Error("Duration(neg) accepted")
-	}
-	if s := p.String("missing", "def"); s != "def" {
-		t.Errorf("String = %q", s)
-	}
-}
-
 // chanSender forwards frame ops to a channel.
 type chanSender struct{ ops chan match.OpCode }
 

@@ -101,6 +101,19 @@ type InputOps interface {
 	InputOps() []OpCode
 }
 
+// ParamKeys is optionally implemented by a Handler that declares the
+// creation parameters it reads. [Engine.Create] calls ParamKeys on the new
+// handler before Init and refuses a match whose [Params] hold any other key
+// with a [*ParamError] naming it (the first such key in sorted order):
+// Init never runs, and a client that misspells a parameter is told so
+// instead of getting a default. An empty list refuses every parameter.
+// [Engine.Restore] does not check (the parameters were accepted when the
+// match was created). A handler that does not implement ParamKeys gets
+// every key and ignores those it does not know.
+type ParamKeys interface {
+	ParamKeys() []string
+}
+
 // Settings are what [Handler.Init] decides about a match.
 type Settings struct {
 	// TickRate is how many times per second Loop runs, 1..128.

@@ -91,7 +91,7 @@ func (e *Engine) Restore(ctx context.Context, s Snapshot) error {
 		return err
 	}
 	m := newMatch(e, s.MatchID, s.Mode)
-	if err := m.init(f, maps.Clone(s.Params)); err != nil {
+	if err := m.init(f, maps.Clone(s.Params), false); err != nil {
 		return err
 	}
 	if m.snap == nil {

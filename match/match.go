@@ -122,8 +122,9 @@ func newMatch(e *Engine, id, mode string) *match {
 }
 
 // init makes the handler and runs its Init, on the caller's goroutine (the
-// match goroutine does not exist yet).
-func (m *match) init(f Factory, params Params) (err error) {
+// match goroutine does not exist yet). With checkKeys (a creation, not a
+// restore) a handler declaring its ParamKeys gets no other parameter.
+func (m *match) init(f Factory, params Params, checkKeys bool) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			logPanic(m.log, "match handler panicked in Init", v)
@@ -136,6 +137,11 @@ func (m *match) init(f Factory, params Params) (err error) {
 	}
 	m.watch, _ = m.h.(ConnectionWatcher)
 	m.snap, _ = m.h.(Snapshotter)
+	if pk, ok := m.h.(ParamKeys); ok && checkKeys {
+		if err := params.unknownKey(pk.ParamKeys()); err != nil {
+			return err
+		}
+	}
 	m.d.inInit, m.d.active = true, true
 	s, err := m.h.Init(&m.d, params)
 	m.d.inInit, m.d.active = false, false

@@ -2,7 +2,9 @@ package match
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -10,6 +12,8 @@ import (
 // strings: the gateway passes them on from the client or the matchmaker and
 // each game parses what it understands in [Handler.Init]. The helpers below
 // parse a value with a default and a range, and name the key in their errors.
+// A handler that declares its keys ([ParamKeys]) gets no others: the engine
+// refuses unknown keys before Init.
 type Params map[string]string
 
 // ParamError reports a parameter a game could not accept.
@@ -69,4 +73,24 @@ func (p Params) Duration(key string, def, lo, hi time.Duration) (time.Duration, 
 		return 0, &ParamError{key, fmt.Sprintf("must be between %s and %s", lo, hi)}
 	}
 	return d, nil
+}
+
+// unknownKey returns a [*ParamError] for the first key of p (in sorted
+// order) that is not in keys, or nil.
+func (p Params) unknownKey(keys []string) error {
+	var bad []string
+	for k := range p {
+		if !slices.Contains(keys, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	msg := "unknown parameter; this mode takes none"
+	if len(keys) > 0 {
+		msg = "unknown parameter; this mode takes " + strings.Join(keys, ", ")
+	}
+	return &ParamError{Key: bad[0], Message: msg}
 }

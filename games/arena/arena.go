@@ -18,7 +18,7 @@
 //
 // Parameters ([match.Params]): "max_players" 2..16 (default 8),
 // "min_players" 2..max_players (default 2), "time_limit" 10s..24h (default
-// 60s), "tick_rate" 1..128 (default 20).
+// 60s), "tick_rate" 1..128 (default 20). Any other key is refused.
 //
 // The state is encoded once per tick into a reused buffer and the engine
 // reuses its frames, so a running match allocates nothing per tick.
@@ -49,6 +49,15 @@ const (
 	MaxSpeed    = 300.0 // units per second
 	TagCooldown = time.Second
 	MaxSlots    = 16
+)
+
+// The parameters ([match.Params]) a match takes; any other is refused
+// ([Arena.ParamKeys]).
+const (
+	ParamMaxPlayers = "max_players" // seats, 2..MaxSlots
+	ParamMinPlayers = "min_players" // players that start the clock, 2..max_players
+	ParamTimeLimit  = "time_limit"  // game length once started, 10s..24h
+	ParamTickRate   = "tick_rate"   // ticks per second, 1..128
 )
 
 // Defaults for the parameters.
@@ -122,19 +131,25 @@ func New() match.Handler {
 // the others ([match.ErrUnknownOp]) before they reach Loop.
 func (a *Arena) InputOps() []match.OpCode { return []match.OpCode{OpInput} }
 
+// ParamKeys declares the four parameters: the engine refuses any other
+// before Init, so a misspelt one is an error rather than a default.
+func (a *Arena) ParamKeys() []string {
+	return []string{ParamMaxPlayers, ParamMinPlayers, ParamTimeLimit, ParamTickRate}
+}
+
 // Init reads the parameters.
 func (a *Arena) Init(d *match.Dispatcher, params match.Params) (match.Settings, error) {
 	var err error
-	if a.maxPlayers, err = params.Int("max_players", DefaultMaxPlayers, 2, MaxSlots); err != nil {
+	if a.maxPlayers, err = params.Int(ParamMaxPlayers, DefaultMaxPlayers, 2, MaxSlots); err != nil {
 		return match.Settings{}, err
 	}
-	if a.minPlayers, err = params.Int("min_players", DefaultMinPlayers, 2, a.maxPlayers); err != nil {
+	if a.minPlayers, err = params.Int(ParamMinPlayers, DefaultMinPlayers, 2, a.maxPlayers); err != nil {
 		return match.Settings{}, err
 	}
-	if a.tickRate, err = params.Int("tick_rate", DefaultTickRate, 1, 128); err != nil {
+	if a.tickRate, err = params.Int(ParamTickRate, DefaultTickRate, 1, 128); err != nil {
 		return match.Settings{}, err
 	}
-	limit, err := params.Duration("time_limit", DefaultTimeLimit, 10*time.Second, 24*time.Hour)
+	limit, err := params.Duration(ParamTimeLimit, DefaultTimeLimit, 10*time.Second, 24*time.Hour)
 	if err != nil {
 		return match.Settings{}, err
 	}
@@ -484,4 +499,7 @@ func (a *Arena) sendRoster(d *match.Dispatcher) {
 	_ = d.Broadcast(OpRoster, b)
 }
 
-var _ match.ConnectionWatcher = (*Arena)(nil)
+var (
+	_ match.ConnectionWatcher = (*Arena)(nil)
+	_ match.ParamKeys         = (*Arena)(nil)
+)

@@ -287,16 +287,32 @@ func TestWaitsForMinPlayers(t *testing.T) {
 	}
 }
 
+// A match nobody joins is not removed: it waits, past any time limit
+// (the clock starts with the game), until the engine shuts down.
+func TestEmptyMatchLivesOn(t *testing.T) {
+	w := newWorld(t, &matchtest.Sender{}, match.Params{arena.ParamTimeLimit: "10s"})
+	w.ticks(20 * 60 * 2)
+	if in, ok := w.e.Get(w.id); !ok || in.Label != "waiting" || !in.Open || in.Players != 0 {
+		t.Fatalf("after 2 minutes empty: %+v, %v", in, ok)
+	}
+}
+
 func TestBadParams(t *testing.T) {
 	e, _ := match.NewEngine(match.Config{Sender: matchtest.Discard{}, Clock: matchtest.NewClock(start)})
 	_ = e.Register(arena.Mode, arena.New)
-	for _, p := range []match.Params{
-		{"max_players": "1"}, {"max_players": "17"}, {"time_limit": "5s"}, {"tick_rate": "200"},
-		{"min_players": "9"}, {"max_players": "x"},
+	for _, tc := range []struct {
+		p   match.Params
+		key string
+	}{
+		{match.Params{"max_players": "1"}, "max_players"}, {match.Params{"max_players": "17"}, "max_players"},
+		{match.Params{"time_limit": "5s"}, "time_limit"}, {match.Params{"tick_rate": "200"}, "tick_rate"},
+		{match.Params{"min_players": "9"}, "min_players"}, {match.Params{"max_players": "x"}, "max_players"},
+		// Names the game does not take are refused, not ignored.
+		{match.Params{"players": "4"}, "players"}, {match.Params{"duration": "90s", "max_players": "4"}, "duration"},
 	} {
 		var pe *match.ParamError
-		if _, err := e.Create(context.Background(), arena.Mode, p); !errors.As(err, &pe) {
-			t.Errorf("Create(%v) = %v", p, err)
+		if _, err := e.Create(context.Background(), arena.Mode, tc.p); !errors.As(err, &pe) || pe.Key != tc.key {
+			t.Errorf("Create(%v) = %v, want a ParamError about %s", tc.p, err, tc.key)
 		}
 	}
 }

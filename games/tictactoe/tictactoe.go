@@ -2,7 +2,8 @@
 // two players, X (the first to join) and O, alternate placing their mark on
 // a 3×3 board; the server validates every move and ends the match with a
 // winner or a draw. A player leaving (or disconnected past the grace period)
-// during the game forfeits: the other wins.
+// during the game forfeits: the other wins. The game takes no parameters:
+// a creation with any is refused ([Game.ParamKeys]).
 //
 // # Protocol
 //
@@ -109,7 +110,11 @@ func New() match.Handler { return &Game{status: StatusWaiting, winner: -1} }
 // others ([match.ErrUnknownOp]) before they reach Loop.
 func (g *Game) InputOps() []match.OpCode { return []match.OpCode{OpMove} }
 
-// Init accepts no parameters.
+// ParamKeys declares that the game takes no parameters: the engine refuses
+// a creation with any.
+func (g *Game) ParamKeys() []string { return nil }
+
+// Init sets the fixed settings (the game takes no parameters).
 func (g *Game) Init(d *match.Dispatcher, params match.Params) (match.Settings, error) {
 	return match.Settings{TickRate: TickRate, MaxPlayers: 2, Label: StatusWaiting}, nil
 }
@@ -374,4 +379,5 @@ func (g *Game) Restore(b []byte) error {
 var (
 	_ match.ConnectionWatcher = (*Game)(nil)
 	_ match.Snapshotter       = (*Game)(nil)
+	_ match.ParamKeys         = (*Game)(nil)
 )

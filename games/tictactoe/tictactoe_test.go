@@ -187,6 +187,23 @@ func TestSeveralMovesInOneTick(t *testing.T) {
 	}
 }
 
+// The game takes no parameters: any is refused, by name.
+func TestNoParams(t *testing.T) {
+	e, err := match.NewEngine(match.Config{Sender: &matchtest.Sender{}, Clock: matchtest.NewClock(time.Unix(0, 0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	_ = e.Register(tictactoe.Mode, tictactoe.New)
+	var pe *match.ParamError
+	if _, err := e.Create(context.Background(), tictactoe.Mode, match.Params{"max_players": "4"}); !errors.As(err, &pe) || pe.Key != "max_players" {
+		t.Errorf("Create with max_players = %v, want a ParamError about it", err)
+	}
+	if _, err := e.Create(context.Background(), tictactoe.Mode, match.Params{}); err != nil {
+		t.Errorf("Create without parameters = %v", err)
+	}
+}
+
 func TestInputOps(t *testing.T) {
 	var h match.Handler = tictactoe.New()
 	io, ok := h.(match.InputOps)

@@ -523,6 +523,25 @@ func TestMatchAPI(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d field %q", tc.name, r.status, r.body, tc.status, tc.field)
 		}
 	}
+	// A parameter the mode does not take is refused by name, with the ones
+	// it does take; no match is created.
+	for _, tc := range []struct{ body, param, takes string }{
+		{`{"mode":"arena","params":{"players":"4","duration":"90s"}}`, "duration", "max_players, min_players, time_limit, tick_rate"},
+		{`{"mode":"arena","params":{"max_players":"4","Time_limit":"30s"}}`, "Time_limit", "time_limit"},
+		{`{"mode":"tictactoe","params":{"max_players":"2"}}`, "max_players", "takes none"},
+	} {
+		r := e.do("POST", "/v1/matches", tok, "application/json", []byte(tc.body))
+		got := r.errBody(t)
+		if r.status != 400 || got.Code != errcode.Invalid || got.Field != "params" ||
+			!strings.Contains(got.Message, `"`+tc.param+`"`) || !strings.Contains(got.Message, tc.takes) || strings.Contains(got.Message, "match:") {
+			t.Errorf("%s: %d %s; want 400 invalid_argument naming %q", tc.body, r.status, r.body, tc.param)
+		}
+	}
+	r = e.do("GET", "/v1/matches", tok, "", nil)
+	r.json(t, &list)
+	if len(list.Matches) != 2 {
+		t.Errorf("after the refusals %d matches, want the 2 created", len(list.Matches))
+	}
 }
 
 // lateSender lets the test engine be built before the gateway it sends to.

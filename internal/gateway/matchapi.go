@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/multijuego/multijuego/internal/errcode"
@@ -60,9 +61,11 @@ func matchError(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
-	// Anything else came from the game's Init: its message is written for
-	// players (bad parameters).
-	return errcode.Field("params", "The game refused these parameters: %v", err)
+	// Anything else came from the game's Init, or is the engine refusing a
+	// parameter the mode does not declare (match.ParamError, which names
+	// it): its message is written for players. A game node across the
+	// router passes the same text, so both read alike.
+	return errcode.Field("params", "The game refused these parameters: %s", strings.TrimPrefix(err.Error(), "match: "))
 }
 
 // inputError is matchError for a refused input: an unknown op code is

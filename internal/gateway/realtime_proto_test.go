@@ -14,6 +14,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/multijuego/multijuego/games/arena"
+	"github.com/multijuego/multijuego/games/tictactoe"
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/match"
@@ -169,6 +170,73 @@ func (s *sock) states(n int) {
 		if bin != nil && match.OpCode(binary.LittleEndian.Uint16(bin[1:])) == arena.OpState {
 			got++
 		}
+	}
+}
+
+// match.create with a parameter the mode does not take is answered with
+// invalid_argument naming it (with the request's cid); nothing is created
+// and the socket goes on.
+func TestRealtimeUnknownParams(t *testing.T) {
+	e := newEnv(t)
+	s, _ := e.connect("rhea")
+	for _, tc := range []struct {
+		mode   string
+		params map[string]string
+		param  string
+	}{
+		{arena.Mode, map[string]string{"players": "4"}, "players"},
+		{arena.Mode, map[string]string{"max_players": "4", "duration": "90s"}, "duration"},
+		{tictactoe.Mode, map[string]string{"time_limit": "30s"}, "time_limit"},
+	} {
+		s.sendJSON("match.create", "c-"+tc.param, map[string]any{"mode": tc.mode, "params": tc.params})
+		got := s.expect("error")
+		msg, _ := got.Payload["message"].(string)
+		if got.CID != "c-"+tc.param || got.Payload["code"] != "invalid_argument" || got.Payload["field"] != "params" || !strings.Contains(msg, `"`+tc.param+`"`) {
+			t.Errorf("%s %v: %+v", tc.mode, tc.params, got)
+		}
+	}
+	s.sendJSON("match.list", "l", map[string]any{})
+	if got := s.expect("match.list"); got.CID != "l" || len(got.Payload["matches"].([]any)) != 0 {
+		t.Errorf("after refused creations: %+v", got)
+	}
+	// The documented parameters are taken.
+	s.sendJSON("match.create", "ok", map[string]any{"mode": arena.Mode, "params": map[string]string{
+		arena.ParamMaxPlayers: "4", arena.ParamMinPlayers: "3", arena.ParamTimeLimit: "90", arena.ParamTickRate: "30"}})
+	if got := s.expect("match.created"); got.CID != "ok" || got.Payload["max_players"] != 4.0 || got.Payload["tick_rate"] != 30.0 {
+		t.Errorf("create with every parameter: %+v", got)
+	}
+}
+
+// The lifecycle docs/protocol.md section 5 describes: creating does not
+// seat; the game's frames for a join come before match.joined; a leave is
+// answered with match.closed (left), then match.left.
+func TestRealtimeLifecycle(t *testing.T) {
+	e := newEnv(t)
+	s, me := e.connect("sol")
+	s.sendJSON("match.create", "c", map[string]any{"mode": arena.Mode})
+	created := s.expect("match.created")
+	id, _ := created.Payload["match_id"].(string)
+	if created.Payload["players"] != 0.0 || created.Payload["label"] != "waiting" {
+		t.Fatalf("match.created: %+v", created.Payload)
+	}
+	s.sendJSON("match.join", "j", map[string]any{"match_id": id})
+	env, bin, err := s.next()
+	if err != nil || bin == nil || match.OpCode(binary.LittleEndian.Uint16(bin[1:])) != arena.OpRoster {
+		t.Fatalf("first message after match.join: %+v %x %v, want the roster frame", env, bin, err)
+	}
+	var roster arena.Roster
+	if err := json.Unmarshal(bin[12+int(bin[11]):], &roster); err != nil || len(roster.Players) != 1 || roster.Players[0].UserID != me {
+		t.Fatalf("roster %+v %v", roster, err)
+	}
+	if got := s.expect("match.joined"); got.CID != "j" || got.Payload["match_id"] != id {
+		t.Fatalf("match.joined: %+v", got)
+	}
+	s.sendJSON("match.leave", "l", nil)
+	if got := s.expect("match.closed"); got.Payload["reason"] != "left" || got.Payload["match_id"] != id {
+		t.Fatalf("match.closed: %+v", got)
+	}
+	if got := s.expect("match.left"); got.CID != "l" || got.Payload["match_id"] != id {
+		t.Fatalf("match.left: %+v", got)
 	}
 }
 

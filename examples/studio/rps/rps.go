@@ -27,6 +27,8 @@
 //	wins        rounds to win, 1..5 (default 2)
 //	round_time  time to throw in each round, 1s..5m (default 15s)
 //
+// Any other parameter is refused ([Game.ParamKeys]).
+//
 // Each decided round is also reported as a key moment named "round" (a
 // JSON [Round]), which persistence stores with the match.
 package rps
@@ -165,6 +167,10 @@ func New() match.Handler { return &Game{status: StatusWaiting, winner: -1} }
 // InputOps declares the only input op code, OpThrow: the engine refuses the
 // others before they reach Loop.
 func (g *Game) InputOps() []match.OpCode { return []match.OpCode{OpThrow} }
+
+// ParamKeys declares the two parameters: the engine refuses any other
+// before Init, so a misspelt one is an error rather than a default.
+func (g *Game) ParamKeys() []string { return []string{"wins", "round_time"} }
 
 // Init reads the parameters; a bad one rejects the creation, and the
 // client gets the error naming the parameter.
@@ -441,4 +447,5 @@ var (
 	_ match.ConnectionWatcher = (*Game)(nil)
 	_ match.Snapshotter       = (*Game)(nil)
 	_ match.InputOps          = (*Game)(nil)
+	_ match.ParamKeys         = (*Game)(nil)
 )

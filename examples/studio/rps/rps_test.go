@@ -266,15 +266,23 @@ func TestForfeit(t *testing.T) {
 }
 
 func TestParams(t *testing.T) {
-	for _, p := range []match.Params{{"wins": "0"}, {"wins": "six"}, {"round_time": "1ms"}} {
+	for _, tc := range []struct {
+		p   match.Params
+		key string
+	}{
+		{match.Params{"wins": "0"}, "wins"},
+		{match.Params{"wins": "six"}, "wins"},
+		{match.Params{"round_time": "1ms"}, "round_time"},
+		{match.Params{"wins": "2", "rounds": "3"}, "rounds"}, // not a parameter of rps
+	} {
 		e, err := match.NewEngine(match.Config{Sender: &matchtest.Sender{}, Clock: matchtest.NewClock(time.Unix(0, 0))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_ = e.Register(rps.Mode, rps.New)
 		var pe *match.ParamError
-		if _, err := e.Create(context.Background(), rps.Mode, p); !errors.As(err, &pe) {
-			t.Errorf("params %v: %v, want a ParamError", p, err)
+		if _, err := e.Create(context.Background(), rps.Mode, tc.p); !errors.As(err, &pe) || pe.Key != tc.key {
+			t.Errorf("params %v: %v, want a ParamError about %s", tc.p, err, tc.key)
 		}
 		_ = e.Shutdown(context.Background())
 	}
