@@ -162,6 +162,7 @@ type Result struct {
 	TickToClientMs     Latency     `json:"tick_to_client_ms"`
 	ServerTickMs       *ServerTick `json:"server_tick_ms"`
 	GamesCompleted     int64       `json:"games_completed,omitempty"`
+	MovesResent        int64       `json:"moves_resent,omitempty"` // tictactoe: moves no state answered within resendAfter
 	Disconnects        int64       `json:"disconnects"`
 	Errors             int64       `json:"errors"`
 	ErrorSamples       []string    `json:"error_samples,omitempty"`
@@ -209,6 +210,7 @@ type run struct {
 	disconnects atomic.Int64
 	errors      atomic.Int64
 	games       atomic.Int64
+	resent      atomic.Int64
 	seated      atomic.Int64
 	connected   atomic.Int64
 
@@ -309,12 +311,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// 4. Inputs, warm-up, window.
 	wstop := make(chan struct{})
 	var wwg sync.WaitGroup
-	if cfg.Mode == ModeArena {
+	switch cfg.Mode {
+	case ModeArena:
 		for i := range cfg.Writers {
 			w := newWriter(r, i)
 			wwg.Add(1)
 			go func() { defer wwg.Done(); w.loop(wstop) }()
 		}
+	case ModeTicTacToe:
+		wwg.Add(1)
+		go func() { defer wwg.Done(); r.resendLoop(wstop) }()
 	}
 	defer func() {
 		select {
@@ -400,6 +406,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Disconnects = r.disconnects.Load()
 	res.Errors = r.errors.Load()
 	res.GamesCompleted = r.games.Load()
+	res.MovesResent = r.resent.Load()
 	var states int64
 	ticks, inputs := newHistogram(), newHistogram()
 	for _, rd := range r.readers {
@@ -689,9 +696,21 @@ type bot struct {
 	movedAt   int    // tictactoe: the move count of the state last answered
 	seenMoves int    // tictactoe: the highest move count seen in this game
 
-	// Tictactoe pairs: the leader creates the next match.
+	// Tictactoe pairs: the leader creates the next match; the partner
+	// joins it once its own last match has closed (follow).
 	partner *bot
 	leader  bool
+	pairMu  sync.Mutex
+	inMatch bool   // in a match not closed yet (under pairMu)
+	next    string // partner: the leader's next match, to join at that close (under pairMu)
+
+	// Tictactoe: the move sent and not answered by a state yet (see
+	// resendLoop), and how many resends may still draw a refusal.
+	pendingMove atomic.Int32 // the cell + 1; 0: none
+	pendingAt   atomic.Int64 // when it was last sent (run.now)
+	resends     atomic.Int32
+
+	joining atomic.Pointer[string] // the match of the last join sent, for its error
 
 	// Writer-owned.
 	seq    uint32
@@ -761,6 +780,7 @@ func (b *bot) sendText(v any) {
 }
 
 func (b *bot) join(matchID string) {
+	b.joining.Store(&matchID)
 	b.sendText(map[string]any{"type": "match.join", "cid": "j", "payload": map[string]string{"match_id": matchID}})
 }
 
@@ -968,6 +988,10 @@ func (rd *reader) onFrame(b *bot, f []byte, now int64) {
 		case uint16(tictactoe.OpState):
 			rd.onTicTacToe(b, payload, now)
 		case uint16(tictactoe.OpError):
+			if b.resends.Load() > 0 {
+				b.resends.Add(-1) // a resent move that had arrived after all
+				return
+			}
 			rd.run.fail("player %d: tictactoe refused a move: %s", b.idx, payload)
 		}
 	}
@@ -1012,6 +1036,9 @@ func (rd *reader) onTicTacToe(b *bot, p []byte, now int64) {
 		rd.run.fail("player %d: malformed tictactoe state", b.idx)
 		return
 	}
+	if s.Moves != b.movedAt || s.Status != tictactoe.StatusPlaying {
+		b.pendingMove.Store(0) // answered, or moot
+	}
 	if s.Moves > b.seenMoves {
 		// One state per applied move reaches each player: that is what
 		// the delivery ratio counts; the move's author also measures its
@@ -1033,8 +1060,8 @@ func (rd *reader) onTicTacToe(b *bot, p []byte, now int64) {
 	}
 	switch s.Status {
 	case tictactoe.StatusPlaying:
-		if s.Turn != b.mark || s.Moves == b.movedAt {
-			return
+		if s.Turn != b.mark || s.Moves == b.movedAt || rd.run.leaving.Load() {
+			return // not our turn, answered already, or the run is over (we left)
 		}
 		var free []int
 		for i := range 9 {
@@ -1052,8 +1079,9 @@ func (rd *reader) onTicTacToe(b *bot, p []byte, now int64) {
 		b.movedAt = s.Moves
 		b.sentAt[0].Store(now)
 		b.sentSeq[0].Store(1)
-		frame := appendFrame(nil, opBinary, []byte{byte(tictactoe.OpMove), byte(tictactoe.OpMove >> 8), byte(cell)}, uint32(rd.rng))
-		if err := b.write(frame); err != nil {
+		b.pendingAt.Store(now)
+		b.pendingMove.Store(int32(cell) + 1)
+		if err := b.write(moveFrame(byte(cell), uint32(rd.rng))); err != nil {
 			rd.run.fail("player %d: send move: %v", b.idx, err)
 			return
 		}
@@ -1089,14 +1117,20 @@ func (rd *reader) onText(b *bot, p []byte) {
 		_ = json.Unmarshal(env.Payload, &j)
 		b.matchID = j.MatchID
 		b.movedAt, b.seenMoves = -1, 0
+		b.pendingMove.Store(0)
+		b.resends.Store(0)
 		if !b.seated.Swap(true) {
 			rd.run.seated.Add(1)
 		}
+		b.pairMu.Lock()
+		b.inMatch = true
+		b.pairMu.Unlock()
 		if b.leader && b.partner != nil && env.CID == "next" {
-			b.partner.join(j.MatchID)
+			b.partner.follow(j.MatchID)
 		}
 	case "match.left":
 		b.matchID, b.slot = "", -1
+		b.leftMatch()
 		if b.seated.Swap(false) {
 			rd.run.seated.Add(-1)
 		}
@@ -1105,6 +1139,7 @@ func (rd *reader) onText(b *bot, p []byte) {
 			MatchID string `json:"match_id"`
 		}
 		_ = json.Unmarshal(env.Payload, &m)
+		b.joining.Store(&m.MatchID)
 		b.sendText(map[string]any{"type": "match.join", "cid": "next", "payload": map[string]string{"match_id": m.MatchID}})
 	case "match.closed":
 		var c struct {
@@ -1116,6 +1151,8 @@ func (rd *reader) onText(b *bot, p []byte) {
 			return
 		}
 		b.matchID, b.slot = "", -1
+		b.pendingMove.Store(0)
+		b.leftMatch()
 		if rd.run.cfg.Mode == ModeTicTacToe && c.Reason == "match_ended" {
 			// Play the next game: the leader opens it, the partner
 			// follows when the leader is in.
@@ -1131,8 +1168,14 @@ func (rd *reader) onText(b *bot, p []byte) {
 			rd.run.fail("player %d: out of match %s: %s", b.idx, c.MatchID, c.Reason)
 		}
 	case "error":
-		if env.CID == "bye" {
+		switch env.CID {
+		case "bye":
 			return // leaving a match that already ended as the others left
+		case "j", "next":
+			if id := b.joining.Load(); id != nil {
+				rd.run.fail("player %d: join %s: server error: %s", b.idx, *id, env.Payload)
+				return
+			}
 		}
 		rd.run.fail("player %d: server error: %s", b.idx, env.Payload)
 	}

@@ -15,9 +15,10 @@ const usage = `Usage: multijuego bots --url http://HOST:PORT --mode arena --play
 
 Simulated players authenticate (device login), open real WebSockets to a
 running server, sit in matches of the mode (arena: 8 per match, 10 inputs/s
-each; tictactoe: pairs playing real moves, game after game; idle: sockets
-that only answer pings) and the tool reports what they received. Progress
-goes to stderr; with --json the last line of stdout is one JSON object.
+each; tictactoe: pairs playing real moves, game after game, a move no
+state answers within a second sent again; idle: sockets that only answer
+pings) and the tool reports what they received. Progress goes to stderr;
+with --json the last line of stdout is one JSON object.
 
 The server must allow the new accounts: its auth.signup_ip_limit (default
 20 an hour per client IP) counts the first run of a --prefix; start it with
