@@ -118,7 +118,15 @@ func cloneWithout(p match.Params, key string) match.Params {
 	return out
 }
 
+// createLocal creates a match on this node's engine, unless the node is
+// draining: a gateway whose directory was read before the drain still
+// places matches here, and a match created after the drain listed the
+// node's matches would stay behind and end with the node. The gateway then
+// tries its next candidate.
 func (r *Router) createLocal(ctx context.Context, mode string, params match.Params) (string, error) {
+	if r.draining.Load() {
+		return "", match.ErrShuttingDown
+	}
 	id, err := r.engine.Create(ctx, mode, params)
 	if err == nil {
 		r.host(id)

@@ -347,10 +347,16 @@ func (r *Router) unhost(id string) {
 	delete(r.hosted, id)
 }
 
-// moving reports whether a match that answered no request is live
-// (between two nodes: its lease is held), so the request is worth trying
-// again.
+// moving reports whether a match that answered no request is live, so
+// the request is worth trying again: its lease is held (it is being
+// restored somewhere), or it has a snapshot that is not its last. The
+// second covers a match between two nodes after its lease is released: a
+// handoff releases it before the new node claims it, and a crashed node's
+// lease lapses before a survivor claims it.
 func (r *Router) moving(ctx context.Context, id string) bool {
-	_, err := gamenode.Lookup(ctx, r.reg.kv, id)
-	return err == nil
+	if _, err := gamenode.Lookup(ctx, r.reg.kv, id); err == nil {
+		return true
+	}
+	s, _, err := gamenode.LoadSnapshot(ctx, r.reg.kv, id)
+	return err == nil && !s.Final
 }
