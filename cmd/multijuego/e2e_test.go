@@ -50,6 +50,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
+	args   []string // start's arguments, for a restart
 	url    string
 	stderr *bytes.Buffer
 	mu     *sync.Mutex
@@ -69,7 +70,7 @@ func (l lockedBuffer) Write(p []byte) (int, error) {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
+	p := &proc{t: t, args: args, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--auth-hash-concurrency", "1"}, args...)...)
 	p.cmd.Env = append(os.Environ(), "MULTIJUEGO_LOG_FORMAT=json")
 	p.cmd.Stderr = lockedBuffer{p.mu, p.stderr}

@@ -35,7 +35,12 @@ func sharedFlags(t *testing.T, nats string) []string {
 
 func startDeployment(t *testing.T, nats string, games, gateways int, gameFlags ...string) *deployment {
 	t.Helper()
-	shared := sharedFlags(t, nats)
+	return deploy(t, sharedFlags(t, nats), games, gateways, gameFlags...)
+}
+
+// deploy starts a deployment whose processes all take the flags shared.
+func deploy(t *testing.T, shared []string, games, gateways int, gameFlags ...string) *deployment {
+	t.Helper()
 	role := func(role, node string, extra ...string) *proc {
 		args := append([]string{"--roles", role, "--node-id", node, "--data-dir", t.TempDir()}, shared...)
 		return start(t, append(args, extra...)...)
@@ -53,16 +58,22 @@ func startDeployment(t *testing.T, nats string, games, gateways int, gameFlags .
 		waitReady(t, p)
 	}
 	// Placement reads the directory: wait until every game node is in it.
-	deadline := time.Now().Add(10 * time.Second)
 	for _, g := range d.games {
-		for metric(t, g, "multijuego_router_registrations_total") < 1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("game node not registered\n%s", g.log())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitRegistered(t, g)
 	}
 	return d
+}
+
+// waitRegistered waits until game node p has written its directory record.
+func waitRegistered(t *testing.T, p *proc) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for metric(t, p, "multijuego_router_registrations_total") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("game node not registered\n%s", p.log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func waitReady(t *testing.T, p *proc) {
