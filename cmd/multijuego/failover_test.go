@@ -191,3 +191,41 @@ func TestArenaFailover(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestYoungMatchOnCrashedNode: a match created just before its game node
+// is killed (before the node's next heartbeat) is still found by the other
+// node once the lease runs out, and is either resumed there or ended with
+// a recorded reason: it never stays "started" with no node running it.
+func TestYoungMatchOnCrashedNode(t *testing.T) {
+	t.Parallel()
+	d := startDeployment(t, eventstest.StartServer(t).URL(), 2, 1, "--game-heartbeat", "1s")
+	ctx := context.Background()
+	c, rt, _ := player(t, d.gws[0], "young-match")
+	m, err := rt.CreateMatch(ctx, "tictactoe", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := hosting(t, d.games)
+	_ = d.games[victim].cmd.Process.Kill() // well within the 1 s heartbeat
+	<-d.games[victim].done
+	deadline := time.Now().Add(15 * time.Second) // lease 3 s, then the survivor's next look
+	for {
+		live, err := c.ListMatches(ctx, "tictactoe", "")
+		if err == nil && slices.ContainsFunc(live, func(i client.Match) bool { return i.MatchID == m.MatchID }) {
+			if n := metric(t, d.games[1-victim], "multijuego_matches_live"); n == 1 {
+				return // resumed on the survivor
+			}
+		}
+		code, body := d.gws[0].call("GET", "/v1/matches/"+m.MatchID, c.Tokens().AccessToken, nil)
+		if rec, _ := body["match"].(map[string]any); code == 200 && rec["end_reason"] != nil && rec["end_reason"] != "" {
+			if r := rec["end_reason"]; r != "node_lost" && r != "restore_failed" {
+				t.Fatalf("the young match ended with %v", r)
+			}
+			return // ended with a recorded reason
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the match created before the crash is neither live nor ended: %d %v\nsurvivor:\n%s", code, body, d.games[1-victim].log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

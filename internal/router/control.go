@@ -130,6 +130,7 @@ func (r *Router) createLocal(ctx context.Context, mode string, params match.Para
 	id, err := r.engine.Create(ctx, mode, params)
 	if err == nil {
 		r.host(id)
+		r.listNow(ctx)
 	}
 	return id, err
 }

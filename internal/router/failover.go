@@ -63,6 +63,8 @@ type listedMatch struct {
 // writeMatchList records the matches this node hosts, for whoever takes
 // them over if it dies.
 func (r *Router) writeMatchList(ctx context.Context) error {
+	r.listMu.Lock() // the list is taken and written in one go: an older one never overwrites a newer
+	defer r.listMu.Unlock()
 	var ms []listedMatch
 	for _, m := range r.engine.List(match.Filter{}) {
 		ms = append(ms, listedMatch{ID: m.ID, Mode: m.Mode, Created: m.Created})
@@ -70,6 +72,16 @@ func (r *Router) writeMatchList(ctx context.Context) error {
 	b, _ := json.Marshal(matchList{Node: r.cfg.NodeID, Matches: ms})
 	_, err := r.reg.kv.Put(ctx, matchListPrefix+r.cfg.NodeID, b, r.cfg.ListTTL)
 	return err
+}
+
+// listNow writes the match list at once, not at the next heartbeat, after
+// this node took a match: if it dies before the heartbeat, the others find
+// the match there. It writes the whole list (one key-value write per new
+// match, of a size that grows with the node's matches).
+func (r *Router) listNow(ctx context.Context) {
+	if err := r.writeMatchList(ctx); err != nil {
+		r.log.Warn("router: write the match list", "err", err)
+	}
 }
 
 // recoverDead takes over the matches of every dead node in the directory.
@@ -153,6 +165,7 @@ func (r *Router) takeOver(ctx context.Context, m listedMatch, dead string) bool 
 		return true
 	}
 	r.host(id)
+	r.listNow(ctx)
 	r.announce(snap)
 	r.Recovered.Add(1)
 	r.log.Info("router: match taken over from a dead node", "match", id, "from", dead, "tick", snap.Tick)
@@ -299,6 +312,7 @@ func (r *Router) keep(ctx context.Context, snap match.Snapshot, cause error) err
 		return err
 	}
 	r.host(snap.MatchID)
+	r.listNow(ctx)
 	r.announce(snap)
 	return cause
 }
@@ -320,6 +334,7 @@ func (r *Router) adopt(ctx context.Context, enc []byte) error {
 		return err
 	}
 	r.host(snap.MatchID)
+	r.listNow(ctx)
 	r.announce(snap)
 	return nil
 }

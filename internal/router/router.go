@@ -177,6 +177,8 @@ type Router struct {
 	inputs  *batcher // gateway side: per match
 	outputs *batcher // node side: per gateway
 
+	listMu sync.Mutex // node side: one write of the match list at a time (writeMatchList)
+
 	mu     sync.Mutex
 	hosted map[string][]*nats.Subscription // node side: subscriptions per hosted match
 	placed map[string]int                  // matches placed per node since the directory was read
@@ -280,7 +282,9 @@ func (r *Router) Run(ctx context.Context) error {
 		loops = append(loops, r.serveControl)
 	}
 	if r.engine != nil {
-		loops = append(loops, func(context.Context) { r.heartbeat(ctx) }, func(context.Context) { r.watchDead(ctx) })
+		// The heartbeat goes on while the node drains (until the loops
+		// stop): a drain longer than the lease must not look like a crash.
+		loops = append(loops, r.heartbeat, func(context.Context) { r.watchDead(ctx) })
 	}
 	for _, loop := range loops {
 		wg.Add(1)
@@ -390,13 +394,18 @@ func (r *Router) host(id string) {
 	r.hosted[id] = []*nats.Subscription{ctl, in}
 }
 
-// sync subscribes for every local match and drops the subscriptions of
-// matches that ended.
+// sync subscribes for every local match (not while draining) and drops
+// the subscriptions of matches that ended or moved.
 func (r *Router) sync() {
 	live := map[string]bool{}
+	// While draining, matches only leave: subscribing from a list taken
+	// before a handoff finished would answer for a match that moved.
+	subscribe := !r.draining.Load()
 	for _, m := range r.engine.List(match.Filter{}) {
 		live[m.ID] = true
-		r.host(m.ID)
+		if subscribe {
+			r.host(m.ID)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
