@@ -43,7 +43,7 @@ type Leases interface {
 
 // Reasons recorded for matches that could not be taken over.
 const (
-	ReasonNodeLost      = "node_lost"      // its node died and left no snapshot to restore
+	ReasonNodeLost      = "node_lost"      // its node died and left no snapshot to restore, or died as the match ended (endAgain)
 	ReasonRestoreFailed = "restore_failed" // the snapshot could not be restored
 )
 
@@ -149,7 +149,8 @@ func (r *Router) takeOver(ctx context.Context, m listedMatch, dead string) bool 
 	case err != nil:
 		return false
 	case snap.Final:
-		return true // it ended on the dead node; its result went out then
+		r.endAgain(snap)
+		return true
 	}
 	if err := r.leases.Claim(ctx, snap); err != nil {
 		return errors.Is(err, kv.ErrExists) // another node won the claim
@@ -170,6 +171,20 @@ func (r *Router) takeOver(ctx context.Context, m listedMatch, dead string) bool 
 	r.Recovered.Add(1)
 	r.log.Info("router: match taken over from a dead node", "match", id, "from", dead, "tick", snap.Tick)
 	return true
+}
+
+// endAgain publishes the end of a match that ended on a node which then
+// died: its match.ended may not have reached the queue before the node
+// did. The hook makes the event id the node made (events.StableID of the
+// match, its creation time and the type), so if the real end went out, the
+// queue (duplicate window) and persistence (event ids, first end wins)
+// drop this one; if it did not, the match ends as node_lost, without
+// results, instead of staying "started".
+func (r *Router) endAgain(s match.Snapshot) {
+	r.log.Info("router: a dead node's match had ended; its end is published again in case it was lost", "match", s.MatchID)
+	if r.onLost != nil {
+		r.onLost(s, ReasonNodeLost)
+	}
 }
 
 func (r *Router) lost(s match.Snapshot, reason string, err error) {
