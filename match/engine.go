@@ -88,6 +88,10 @@ type Config struct {
 	// ShutdownGrace is the grace period [Engine.Shutdown] gives each
 	// match ([Handler.Terminate]); default 10s, negative for none.
 	ShutdownGrace time.Duration
+	// EmptyTimeout ends a match nobody has been seated in for that long
+	// (never joined, or everyone left and the handler kept it open), with
+	// the reason [ReasonEmpty]; 0 (the default) never does.
+	EmptyTimeout time.Duration
 	// MaxMatches caps the matches hosted at once; 0 means no cap.
 	MaxMatches int
 	// MaxPlayers caps [Settings.MaxPlayers]; default 256.
@@ -104,7 +108,9 @@ type Config struct {
 	// stores the results from here. It must not block for long.
 	OnEnd func(Summary)
 	// SnapshotEvery is the number of ticks between snapshots of matches
-	// whose handler implements Snapshotter; 0 disables periodic snapshots.
+	// whose handler implements Snapshotter, the first taken as the match
+	// starts (tick 0, before its first tick; not for a restored match);
+	// 0 disables periodic snapshots.
 	SnapshotEvery int
 	// OnSnapshot receives each snapshot, on the match's goroutine: it must
 	// not block (queue the work). A final snapshot (Final true) is taken

@@ -735,3 +735,51 @@ func TestEndByOperator(t *testing.T) {
 		t.Fatalf("End of an ended match: %v", err)
 	}
 }
+
+// TestEmptyTimeout: a match nobody is seated in ends after EmptyTimeout
+// with reason empty, whether nobody ever joined or everyone left; a seated
+// player keeps it open, and the clock starts again when the last one
+// leaves.
+func TestEmptyTimeout(t *testing.T) {
+	v := newEnv(t, match.Config{EmptyTimeout: 5 * time.Second})
+	ev := &events{}
+	if err := v.e.Register("m", factory(ev, &hooks{settings: match.Settings{TickRate: 10, MaxPlayers: 2}})); err != nil {
+		t.Fatal(err)
+	}
+	never := v.create(t, "m", nil)
+	joined := v.create(t, "m", nil)
+	a := match.Presence{UserID: "a", SessionID: "a-s1"}
+	v.clock.Advance(4 * time.Second)
+	if err := v.e.Join(context.Background(), joined, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	v.clock.Advance(1200 * time.Millisecond)
+	select {
+	case s := <-v.ends:
+		if s.ID != never || s.Results.Reason != string(match.ReasonEmpty) {
+			t.Fatalf("first end: %+v, want the never-joined match with reason empty", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the match nobody joined did not end")
+	}
+	v.clock.Advance(10 * time.Second) // a is seated: the other match stays
+	if _, ok := v.e.Get(joined); !ok {
+		t.Fatal("a match with a seated player ended")
+	}
+	if err := v.e.Leave(joined, a); err != nil {
+		t.Fatal(err)
+	}
+	v.clock.Advance(4 * time.Second)
+	if _, ok := v.e.Get(joined); !ok {
+		t.Fatal("ended before EmptyTimeout after the last player left")
+	}
+	v.clock.Advance(1200 * time.Millisecond)
+	select {
+	case s := <-v.ends:
+		if s.ID != joined || s.Results.Reason != string(match.ReasonEmpty) {
+			t.Fatalf("second end: %+v", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the match everyone left did not end")
+	}
+}

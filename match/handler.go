@@ -169,6 +169,7 @@ const (
 	ReasonMatchEnded   Reason = "match_ended"  // the handler called End
 	ReasonMatchError   Reason = "match_error"  // the handler panicked
 	ReasonShutdown     Reason = "shutdown"     // the engine shut down
+	ReasonEmpty        Reason = "empty"        // nobody was seated for Config.EmptyTimeout
 	// ReasonEndedByOperator: Engine.End (an administrator ended the match).
 	ReasonEndedByOperator Reason = "ended_by_operator"
 )

@@ -98,6 +98,7 @@ type match struct {
 	results     Results
 	terminating bool
 	deadline    time.Time
+	emptySince  time.Time // when the last seat emptied (or the first tick); zero while someone is seated
 	finished    bool
 	crashed     bool          // a callback panicked; finish takes no final snapshot
 	reply       chan ctlReply // pending answer to the control request being handled
@@ -205,6 +206,9 @@ func (m *match) run() {
 		label := m.label
 		m.infoMu.Unlock()
 		fn(Started{ID: m.id, Mode: m.mode, Label: label, Created: m.created, TickRate: m.tickRate})
+	}
+	if m.e.cfg.SnapshotEvery > 0 && !m.restored {
+		m.snapshot(false) // tick 0: a match lost before its first periodic snapshot can be restored
 	}
 	tc := m.ticker.C()
 	for !m.finished {
@@ -460,7 +464,7 @@ func (m *match) onTick() {
 		}
 	}
 	m.settle()
-	if m.finished {
+	if m.finished || m.endIfEmpty(now) {
 		return
 	}
 	n := 0
@@ -478,6 +482,23 @@ func (m *match) onTick() {
 	if every := m.e.cfg.SnapshotEvery; every > 0 && !m.finished && m.tick%uint64(every) == 0 {
 		m.snapshot(false)
 	}
+}
+
+// endIfEmpty ends the match once nobody has been seated for
+// Config.EmptyTimeout, and reports whether it did.
+func (m *match) endIfEmpty(now time.Time) bool {
+	if len(m.seats) > 0 {
+		m.emptySince = time.Time{}
+		return false
+	}
+	if m.emptySince.IsZero() {
+		m.emptySince = now
+	}
+	if t := m.e.cfg.EmptyTimeout; t <= 0 || now.Sub(m.emptySince) < t {
+		return false
+	}
+	m.finish(Results{Reason: string(ReasonEmpty)}, ReasonEmpty)
+	return true
 }
 
 // snapshot hands the handler's state to Config.OnSnapshot, if the handler is

@@ -115,11 +115,11 @@ func TestPeriodicSnapshots(t *testing.T) {
 	want = append(want, loops(10, 11)...)
 	equalStrings(t, "events", ev.take(), want)
 	got := snaps.take(id)
-	if len(got) != 3 {
-		t.Fatalf("%d snapshots, want 3: %+v", len(got), got)
+	if len(got) != 4 { // tick 0 (as the match starts), 3, 6, 9
+		t.Fatalf("%d snapshots, want 4: %+v", len(got), got)
 	}
 	for i, s := range got {
-		tick := uint64(3 * (i + 1))
+		tick := uint64(3 * i)
 		label := "early"
 		if tick >= 9 {
 			label = "late"
@@ -172,7 +172,7 @@ func TestSnapshotFailures(t *testing.T) {
 
 	// An error skips that snapshot, logged; the match goes on.
 	v.clock.Advance(400 * time.Millisecond)
-	if got := snaps.take(flaky); len(got) != 1 || got[0].Tick != 4 || string(got[0].Data) != "loops=4" {
+	if got := snaps.take(flaky); len(got) != 2 || got[0].Tick != 0 || got[1].Tick != 4 || string(got[1].Data) != "loops=4" {
 		t.Errorf("flaky snapshots: %+v", got)
 	}
 	logs := v.logs.String()
@@ -208,7 +208,7 @@ func TestSnapshotFailures(t *testing.T) {
 	for _, s := range snaps.take(steady) {
 		ticks = append(ticks, s.Tick)
 	}
-	if fmt.Sprint(ticks) != "[2 4 6]" {
+	if fmt.Sprint(ticks) != "[0 2 4 6]" {
 		t.Errorf("steady snapshots at ticks %v", ticks)
 	}
 	if b, err := v.e.Snapshot(context.Background(), steady); err != nil || string(b) != "loops=6" {

@@ -54,6 +54,9 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		s.Players[2].Flags&arena.FlagDisconnected == 0 {
 		t.Fatalf("A did not play out as planned: %+v", s)
 	}
+	if first := <-snaps; first.Tick != 0 || first.Players != 0 || first.Label != "waiting" {
+		t.Fatalf("the snapshot taken as the match starts: %+v", first)
+	}
 	var snap match.Snapshot
 	for want := uint64(10); want <= 40; want += 10 {
 		snap = <-snaps

@@ -69,6 +69,7 @@ type GameConfig struct {
 	BatchInterval   time.Duration `yaml:"batch_interval" help:"split roles: longest an input (gateway) or a state (game node) waits to share one NATS message with others bound for the same node"`
 	DisconnectGrace time.Duration `yaml:"disconnect_grace" help:"how long a dropped player keeps the seat"`
 	ShutdownGrace   time.Duration `yaml:"shutdown_grace" help:"how long matches get to end when the node drains"`
+	EmptyTimeout    time.Duration `yaml:"empty_timeout" help:"a match nobody has been seated in for this long ends with reason empty (0: never)"`
 }
 
 // LogConfig configures structured logging.
@@ -111,7 +112,7 @@ func DefaultConfig() Config {
 		Gateway:        gateway.DefaultConfig(),
 		Web:            webui.DefaultConfig(),
 		Auth:           auth.DefaultConfig(),
-		Game: GameConfig{MaxMatches: 10_000, SnapshotEvery: 100, SnapshotTTL: 10 * time.Minute, Heartbeat: 2 * time.Second, BatchInterval: 2 * time.Millisecond,
+		Game: GameConfig{MaxMatches: 10_000, SnapshotEvery: 100, SnapshotTTL: 10 * time.Minute, Heartbeat: 2 * time.Second, BatchInterval: 2 * time.Millisecond, EmptyTimeout: 10 * time.Minute,
 			DisconnectGrace: 30 * time.Second, ShutdownGrace: 10 * time.Second},
 		Events: EventsConfig{Sync: "default", DuplicateWindow: 2 * time.Minute, Buffer: 10_000, Batch: 500, MaxDeliver: 5},
 	}
@@ -237,6 +238,7 @@ func (c Config) Validate() error {
 	v.Check(len(c.Game.Region) <= 64 && len(c.Game.Zone) <= 64, "game.region", "region and zone must be at most 64 characters")
 	v.Check(c.Game.SnapshotEvery >= 0 && c.Game.SnapshotEvery <= 1_000_000, "game.snapshot_every", "must be between 0 (off) and 1000000 ticks, got %d", c.Game.SnapshotEvery)
 	v.Check(c.Game.SnapshotTTL >= time.Second && c.Game.SnapshotTTL <= 7*24*time.Hour, "game.snapshot_ttl", "must be between 1s and 168h, got %s", c.Game.SnapshotTTL)
+	v.Check(c.Game.EmptyTimeout >= 0, "game.empty_timeout", "must be 0 (never) or more, got %s", c.Game.EmptyTimeout)
 	v.Check(c.Game.BatchInterval >= 100*time.Microsecond && c.Game.BatchInterval <= 50*time.Millisecond, "game.batch_interval", "must be between 100us and 50ms, got %s", c.Game.BatchInterval)
 	v.Check(c.Game.Heartbeat >= 100*time.Millisecond && c.Game.Heartbeat <= time.Minute, "game.heartbeat", "must be between 100ms and 1m, got %s", c.Game.Heartbeat)
 	v.Check(c.Game.DisconnectGrace >= 0 && c.Game.DisconnectGrace <= time.Hour, "game.disconnect_grace", "must be between 0s and 1h, got %s", c.Game.DisconnectGrace)

@@ -83,7 +83,7 @@ func openGame(m *Main) (*game, error) {
 	}
 	engine, err := match.NewEngine(match.Config{
 		Sender: g.relay, Logger: m.Logger, MaxMatches: c.MaxMatches,
-		DisconnectGrace: c.DisconnectGrace, ShutdownGrace: c.ShutdownGrace,
+		DisconnectGrace: c.DisconnectGrace, ShutdownGrace: c.ShutdownGrace, EmptyTimeout: c.EmptyTimeout,
 		SnapshotEvery: c.SnapshotEvery, OnSnapshot: func(s match.Snapshot) { node.OnSnapshot(s) },
 		OnTick: onTick, OnStart: hooks.OnStart, OnEvent: hooks.OnEvent, OnEnd: hooks.OnEnd,
 	})
