@@ -3,6 +3,7 @@ package bots
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -29,28 +30,43 @@ func serverFrame(s tictactoe.State, errCode string) []byte {
 	return append([]byte{0x80 | opBinary, byte(len(f))}, f...)
 }
 
-// sent returns the cells of the moves written to the server's end of the
-// socket since the last call.
-func sent(t *testing.T, fd int) []byte {
+// written calls fn with each client frame (unmasked) written to the
+// server's end of the socket since the last call.
+func written(t *testing.T, fd int, fn func(f []byte, op byte, payload []byte, err error)) {
 	t.Helper()
 	buf := make([]byte, 4096)
 	n, err := unix.Read(fd, buf)
 	if err == unix.EAGAIN {
-		return nil
+		return
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cells []byte
 	for b := buf[:n]; len(b) > 0; {
 		f := unmask(t, b)
 		_, op, payload, size, err := parseFrame(f)
-		if err != nil || size == 0 || op != opBinary || len(payload) != 3 || payload[0] != byte(tictactoe.OpMove) {
+		if err == nil && size == 0 {
+			err = errors.New("incomplete frame")
+		}
+		fn(f, op, payload, err)
+		if err != nil {
+			return
+		}
+		b = b[size+4:] // the mask key
+	}
+}
+
+// sent returns the cells of the moves written to the server's end of the
+// socket since the last call.
+func sent(t *testing.T, fd int) []byte {
+	t.Helper()
+	var cells []byte
+	written(t, fd, func(f []byte, op byte, payload []byte, err error) {
+		if err != nil || op != opBinary || len(payload) != 3 || payload[0] != byte(tictactoe.OpMove) {
 			t.Fatalf("not a move: % x (%v)", f, err)
 		}
 		cells = append(cells, payload[2])
-		b = b[size+4:] // the mask key
-	}
+	})
 	return cells
 }
 
@@ -124,30 +140,19 @@ func textFrame(typ, cid, matchID, reason string) []byte {
 // the socket since the last call.
 func joins(t *testing.T, fd int) []string {
 	t.Helper()
-	buf := make([]byte, 4096)
-	n, err := unix.Read(fd, buf)
-	if err == unix.EAGAIN {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []string
-	for b := buf[:n]; len(b) > 0; {
-		f := unmask(t, b)
-		_, op, payload, size, err := parseFrame(f)
+	written(t, fd, func(f []byte, op byte, payload []byte, err error) {
 		var env struct {
 			Type    string
 			Payload struct {
 				MatchID string `json:"match_id"`
 			}
 		}
-		if err != nil || size == 0 || op != opText || json.Unmarshal(payload, &env) != nil || env.Type != "match.join" {
+		if err != nil || op != opText || json.Unmarshal(payload, &env) != nil || env.Type != "match.join" {
 			t.Fatalf("not a join: %q (%v)", f, err)
 		}
 		ids = append(ids, env.Payload.MatchID)
-		b = b[size+4:]
-	}
+	})
 	return ids
 }
 
