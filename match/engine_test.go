@@ -754,14 +754,7 @@ func TestEmptyTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.clock.Advance(1200 * time.Millisecond)
-	select {
-	case s := <-v.ends:
-		if s.ID != never || s.Results.Reason != string(match.ReasonEmpty) {
-			t.Fatalf("first end: %+v, want the never-joined match with reason empty", s)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the match nobody joined did not end")
-	}
+	wantEnd(t, v, never, match.ReasonEmpty, "the match nobody joined")
 	v.clock.Advance(10 * time.Second) // a is seated: the other match stays
 	if _, ok := v.e.Get(joined); !ok {
 		t.Fatal("a match with a seated player ended")
@@ -774,12 +767,19 @@ func TestEmptyTimeout(t *testing.T) {
 		t.Fatal("ended before EmptyTimeout after the last player left")
 	}
 	v.clock.Advance(1200 * time.Millisecond)
+	wantEnd(t, v, joined, match.ReasonEmpty, "the match everyone left")
+}
+
+// wantEnd waits for the next match to end and checks it is id, ended
+// with reason.
+func wantEnd(t *testing.T, v *env, id string, reason match.Reason, what string) {
+	t.Helper()
 	select {
 	case s := <-v.ends:
-		if s.ID != joined || s.Results.Reason != string(match.ReasonEmpty) {
-			t.Fatalf("second end: %+v", s)
+		if s.ID != id || s.Results.Reason != string(reason) {
+			t.Fatalf("%s: ended %+v, want match %s with reason %s", what, s, id, reason)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("the match everyone left did not end")
+		t.Fatalf("%s did not end", what)
 	}
 }
