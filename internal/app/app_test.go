@@ -87,6 +87,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"unknown flag", []string{"--listn", "x"}, nil, "", "flag provided but not defined: -listn"},
 		{"out of range", []string{"--auth-access-ttl", "48h"}, nil, "", "auth.access_ttl: must be between 30s and 24h, got 48h0m0s"},
 		{"bad listen", []string{"--listen", "7350"}, nil, "", "listen: must be HOST:PORT"},
+		{"batch interval out of range", []string{"--game-batch-interval", "1s"}, nil, "", "game.batch_interval: must be between 100us and 50ms, got 1s"},
+		{"negative empty timeout", []string{"--game-empty-timeout", "-1s"}, nil, "", "game.empty_timeout: must be 0 (never) or more, got -1s"},
 		{"bad role", []string{"--roles", "gateway,matchmaker9"}, nil, "", `roles: unknown role "matchmaker9"`},
 		{"gateway alone needs auth_url", []string{"--roles", "gateway"}, nil, "", "gateway.auth_url: is required"},
 		{"bad database url", []string{"--database-url", "mysql://x"}, nil, "", "database_url: must start with postgres://"},
