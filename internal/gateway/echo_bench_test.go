@@ -13,7 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
+
 	"testing"
 	"time"
 
@@ -22,6 +22,7 @@ import (
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/procstat"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 	"github.com/multijuego/multijuego/internal/wsnet"
 	"github.com/multijuego/multijuego/match"
@@ -122,11 +123,8 @@ func runEcho(b *testing.B, clients []*echoClient) {
 
 // processCPU returns the user and system CPU time this process used so far.
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d, _ := procstat.CPUTime()
+	return d
 }
 
 // bareEchoServer starts a wsnet server echoing text messages.

@@ -5,8 +5,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/multijuego/multijuego/internal/procstat"
 )
 
 // cpuUse is CPU time spent so far by this process and by the machine's
@@ -22,10 +23,7 @@ const clockTick = 100
 
 func sampleCPU() cpuUse {
 	var u cpuUse
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		u.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
+	u.self, _ = procstat.CPUTime()
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "stat"))

@@ -2,21 +2,21 @@ package router_test
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/multijuego/multijuego/games/tictactoe"
+	"github.com/multijuego/multijuego/internal/procstat"
 	"github.com/multijuego/multijuego/match"
 )
 
 // cpuTime is the CPU time (user and system) this process has used.
 func cpuTime(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	d, err := procstat.CPUTime()
+	if err != nil {
 		tb.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // BenchmarkInputPath is the CPU one player input costs from the gateway to

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/multijuego/multijuego/internal/procstat"
 	"github.com/multijuego/multijuego/match"
 )
 
@@ -351,11 +351,10 @@ type cpuMeter struct {
 }
 
 func (c *cpuMeter) sample() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	used, err := procstat.CPUTime()
+	if err != nil {
 		return 0
 	}
-	used := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
