@@ -54,15 +54,22 @@ const frameHeaderMin = 1 + 2 + 8 + 1
 // Sender that never calls Release is also correct: the garbage collector
 // frees the frame.
 type Frame struct {
-	buf    []byte
-	off    int // payload offset in buf
+	buf    []byte // Headroom bytes for a transport header, then the encoding
+	hr     int    // headroom in buf: Headroom, or 0 for a parsed frame
+	off    int    // payload offset in buf
 	op     OpCode
 	tick   uint64
 	id     string
 	refs   atomic.Int32
 	pooled bool
-	wire   atomic.Pointer[[]byte] // the transport's encoding, see Wire
+	framed sync.Once // writes wire, see Framed
+	wire   []byte
 }
+
+// Headroom is the room a pooled frame keeps in front of its encoding for a
+// transport's header (a WebSocket header takes at most 10 bytes), so that
+// [Frame.Framed] adds the header without copying the frame.
+const Headroom = 16
 
 var framePool = sync.Pool{New: func() any { return &Frame{pooled: true} }}
 
@@ -70,7 +77,8 @@ var framePool = sync.Pool{New: func() any { return &Frame{pooled: true} }}
 func newFrame(matchID string, tick uint64, op OpCode, payload []byte) *Frame {
 	f := framePool.Get().(*Frame)
 	f.op, f.tick, f.id = op, tick, matchID
-	b := f.buf[:0]
+	f.hr = Headroom
+	b := append(f.buf[:0], make([]byte, Headroom)...)
 	b = append(b, FrameKind)
 	b = binary.LittleEndian.AppendUint16(b, uint16(op))
 	b = binary.LittleEndian.AppendUint64(b, tick)
@@ -79,24 +87,32 @@ func newFrame(matchID string, tick uint64, op OpCode, payload []byte) *Frame {
 	f.off = len(b)
 	f.buf = append(b, payload...)
 	f.refs.Store(1)
-	f.wire.Store(nil)
+	f.framed, f.wire = sync.Once{}, nil
 	return f
 }
 
-// Wire returns the frame as a transport sends it (for example wrapped in a
-// WebSocket header), computed once per frame: wrap runs for the first
-// recipient of a broadcast and every later recipient gets the same bytes.
-// wrap must return a new slice (not aliasing Bytes); the result must not be
-// modified.
-func (f *Frame) Wire(wrap func(frame []byte) []byte) []byte {
-	if p := f.wire.Load(); p != nil {
-		return *p
-	}
-	w := wrap(f.buf)
-	if f.wire.CompareAndSwap(nil, &w) {
-		return w
-	}
-	return *f.wire.Load()
+// Framed returns the frame as a transport sends it: header(dst, n) appends
+// the transport's header for an n-byte message, and the result is that
+// header followed by [Frame.Bytes]. It is computed once per frame, for the
+// first recipient of a broadcast, and every later recipient gets the same
+// bytes. A header of at most [Headroom] bytes is written into the room the
+// frame keeps in front of its encoding, so nothing is copied; a longer one,
+// or a frame from [ParseFrame], gets a new slice. The result must not be
+// modified, and must not be used after the frame is released.
+func (f *Frame) Framed(header func(dst []byte, n int) []byte) []byte {
+	f.framed.Do(func() {
+		var hb [Headroom]byte
+		h := header(hb[:0], len(f.buf)-f.hr)
+		if len(h) <= f.hr {
+			start := f.hr - len(h)
+			copy(f.buf[start:], h)
+			f.wire = f.buf[start:]
+			return
+		}
+		w := make([]byte, 0, len(h)+len(f.buf)-f.hr)
+		f.wire = append(append(w, h...), f.buf[f.hr:]...)
+	})
+	return f.wire
 }
 
 // retain adds a reference.
@@ -117,7 +133,7 @@ func (f *Frame) Payload() []byte { return f.buf[f.off:] }
 
 // Bytes returns the whole encoded frame (see [Frame]), ready to be written
 // as one binary message. Do not modify it.
-func (f *Frame) Bytes() []byte { return f.buf }
+func (f *Frame) Bytes() []byte { return f.buf[f.hr:] }
 
 // Release tells the engine that one recipient is done with f (it has been
 // written, or dropped). Call it at most once per Send that returned true;
@@ -172,8 +188,9 @@ type Sender interface {
 	// counts it in [Info.FramesDropped]). What to do about a player who
 	// cannot keep up (close the connection, resynchronise) is the
 	// gateway's decision. When Send returns true the gateway owns one
-	// reference to f and should call f.Release once it is done with it.
-	// f must not be modified.
+	// reference to f and should call f.Release once it is done with it;
+	// when it returns false the engine keeps the reference, and the
+	// Sender must not release it. f must not be modified.
 	Send(p Presence, f *Frame) bool
 
 	// Close tells the gateway that p no longer has a seat in match

@@ -31,8 +31,7 @@ func (r *senderRelay) Send(p match.Presence, f *match.Frame) bool {
 	if s := r.to.Load(); s != nil {
 		return (*s).Send(p, f)
 	}
-	f.Release()
-	return false
+	return false // the engine keeps its reference
 }
 
 func (r *senderRelay) Close(p match.Presence, id string, reason match.Reason) {

@@ -87,13 +87,15 @@ type realtime struct {
 	ws      *wsnet.Server
 
 	mu        sync.Mutex
-	byAccount map[string]*session
-	bySession map[string]*session
+	byAccount map[string]*session // under mu: the one socket of each account
+	// sessions maps a session id to its *session. Reads (one per frame
+	// sent) take no lock: sync.Map is a concurrent hash trie.
+	sessions sync.Map
 	seq       atomic.Uint64
 }
 
 func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) {
-	rt := &realtime{gw: gw, engine: engine, tickets: tickets, byAccount: map[string]*session{}, bySession: map[string]*session{}}
+	rt := &realtime{gw: gw, engine: engine, tickets: tickets, byAccount: map[string]*session{}}
 	ws, err := wsnet.NewServer(wsnet.Config{
 		Authorize:      rt.authorize,
 		MaxMessageSize: gw.cfg.MaxMessageBytes,
@@ -120,8 +122,8 @@ func (rt *realtime) OnOpen(c *wsnet.Conn) {
 	rt.mu.Lock()
 	old := rt.byAccount[s.p.AccountID]
 	rt.byAccount[s.p.AccountID] = s
-	rt.bySession[s.id] = s
 	rt.mu.Unlock()
+	rt.sessions.Store(s.id, s)
 	if old != nil {
 		old.conn.Close(CloseReplaced, "replaced by a newer connection")
 	}
@@ -134,8 +136,8 @@ func (rt *realtime) OnClose(c *wsnet.Conn, _ wsnet.CloseReason) {
 	if rt.byAccount[s.p.AccountID] == s {
 		delete(rt.byAccount, s.p.AccountID)
 	}
-	delete(rt.bySession, s.id)
 	rt.mu.Unlock()
+	rt.sessions.Delete(s.id)
 	if m := s.currentMatch(); m != "" {
 		// The seat is kept for the disconnect grace; a new socket of the
 		// same account takes it back with match.join.

@@ -103,36 +103,45 @@ func (rt *realtime) fail(s *session, cid string, err error) {
 	rt.send(s, "error", cid, ErrorDetail{Code: e.Code, Message: e.Message, Field: e.Field})
 }
 
+// session returns the open session with id, or nil. It takes no lock.
+func (rt *realtime) session(id string) *session {
+	if v, ok := rt.sessions.Load(id); ok {
+		return v.(*session)
+	}
+	return nil
+}
+
 // Send implements match.Sender: the engine encodes a broadcast once, and
-// its WebSocket framing is made once too (Frame.Wire), so every recipient
-// queues the same bytes. It never blocks; a full queue disconnects the slow
-// client (wsnet's overflow rule). Frames are not released to the engine's
-// pool: the bytes may still sit in a socket's queue; the GC frees them.
+// its WebSocket header is written once too, into room the frame keeps in
+// front of its bytes (Frame.Framed: no copy), so every recipient queues the
+// same bytes. It never blocks; a full queue disconnects the slow client
+// (wsnet's overflow rule). Frames are not released to the engine's pool
+// (the bytes may still sit in a socket's queue): the GC frees them.
 func (rt *realtime) Send(p match.Presence, f *match.Frame) bool {
-	rt.mu.Lock()
-	s := rt.bySession[p.SessionID]
-	rt.mu.Unlock()
+	s := rt.session(p.SessionID)
 	if s == nil {
 		return false
 	}
-	return s.conn.Send(f.Wire(encodeBinary))
+	return s.conn.Send(f.Framed(binaryHeader))
 }
+
+// binaryHeader appends the header of a binary WebSocket message of n bytes.
+func binaryHeader(dst []byte, n int) []byte { return wsnet.AppendFrameHeader(dst, wsnet.OpBinary, n) }
 
 func encodeBinary(b []byte) []byte { return wsnet.EncodeFrame(wsnet.OpBinary, b) }
 
 // Deliver queues a frame another node encoded (match.Frame.Bytes) to the
-// sockets of sessions: it is framed for WebSocket once, and every socket
-// queues the same bytes. It returns how many queued it.
+// sockets of sessions: it is framed for WebSocket once (one copy per frame
+// and gateway: the bytes sit inside a NATS batch), and every socket queues
+// the same bytes. It returns how many queued it.
 func (rt *realtime) Deliver(sessions []string, frame []byte) int {
 	var buf [16]*session
 	to := buf[:0]
-	rt.mu.Lock()
 	for _, id := range sessions {
-		if s := rt.bySession[id]; s != nil {
+		if s := rt.session(id); s != nil {
 			to = append(to, s)
 		}
 	}
-	rt.mu.Unlock()
 	wire := encodeBinary(frame)
 	n := 0
 	for _, s := range to {
@@ -145,19 +154,14 @@ func (rt *realtime) Deliver(sessions []string, frame []byte) int {
 
 // InputRefused answers an input the owning game node refused.
 func (rt *realtime) InputRefused(sessionID string, op match.OpCode, err error) {
-	rt.mu.Lock()
-	s := rt.bySession[sessionID]
-	rt.mu.Unlock()
-	if s != nil {
+	if s := rt.session(sessionID); s != nil {
 		rt.inputResult(s, op, err)
 	}
 }
 
 // Close implements match.Sender: the player is out of the match.
 func (rt *realtime) Close(p match.Presence, matchID string, reason match.Reason) {
-	rt.mu.Lock()
-	s := rt.bySession[p.SessionID]
-	rt.mu.Unlock()
+	s := rt.session(p.SessionID)
 	if s == nil {
 		return
 	}

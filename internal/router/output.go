@@ -37,8 +37,7 @@ func (r *Router) Send(p match.Presence, f *match.Frame) bool {
 	gw := r.gatewayOf(p.SessionID)
 	if gw == "" {
 		if r.local == nil {
-			f.Release()
-			return false
+			return false // the engine keeps its reference
 		}
 		return r.local.Send(p, f)
 	}
