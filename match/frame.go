@@ -62,7 +62,10 @@ type Frame struct {
 	id     string
 	refs   atomic.Int32
 	pooled bool
-	framed sync.Once // writes wire, see Framed
+	// wire is the transport's encoding (see Framed), set once under
+	// wireMu; framed tells it is set.
+	wireMu sync.Mutex
+	framed atomic.Bool
 	wire   []byte
 }
 
@@ -87,7 +90,8 @@ func newFrame(matchID string, tick uint64, op OpCode, payload []byte) *Frame {
 	f.off = len(b)
 	f.buf = append(b, payload...)
 	f.refs.Store(1)
-	f.framed, f.wire = sync.Once{}, nil
+	f.framed.Store(false)
+	f.wire = nil
 	return f
 }
 
@@ -100,18 +104,26 @@ func newFrame(matchID string, tick uint64, op OpCode, payload []byte) *Frame {
 // or a frame from [ParseFrame], gets a new slice. The result must not be
 // modified, and must not be used after the frame is released.
 func (f *Frame) Framed(header func(dst []byte, n int) []byte) []byte {
-	f.framed.Do(func() {
-		var hb [Headroom]byte
-		h := header(hb[:0], len(f.buf)-f.hr)
-		if len(h) <= f.hr {
-			start := f.hr - len(h)
-			copy(f.buf[start:], h)
-			f.wire = f.buf[start:]
-			return
-		}
+	if f.framed.Load() {
+		return f.wire
+	}
+	f.wireMu.Lock()
+	defer f.wireMu.Unlock()
+	if f.framed.Load() {
+		return f.wire
+	}
+	// The header is appended at the start of the headroom (a header that
+	// fits does not grow the slice: no allocation), then moved to its end.
+	h := header(f.buf[:0:f.hr], len(f.buf)-f.hr)
+	if len(h) <= f.hr {
+		start := f.hr - len(h)
+		copy(f.buf[start:f.hr], h)
+		f.wire = f.buf[start:]
+	} else {
 		w := make([]byte, 0, len(h)+len(f.buf)-f.hr)
 		f.wire = append(append(w, h...), f.buf[f.hr:]...)
-	})
+	}
+	f.framed.Store(true)
 	return f.wire
 }
 
