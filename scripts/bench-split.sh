@@ -14,6 +14,11 @@
 # the cgroup limit); the gateway keeps the default (2 here). Set them to 2
 # for every process on the default.
 #
+# PIN=1 (all only) pins the server to CPU 0 and the load tool to CPU 1
+# (taskset; the server's GOMAXPROCS is then 1), so the server's tail is its
+# own. TLS=1 (all only) serves the
+# gateway on a self-signed certificate made here and plays over wss://.
+#
 # Each run prints the load tool's JSON report on one line. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,20 +41,31 @@ start() {
   local role=$1 port=$2; shift 2
   local procs=""
   [ "$role" = game ] && procs=${GAME_GOMAXPROCS:-1}
-  GOMAXPROCS=${procs:-$(nproc)} "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$role" --log-level warn \
+  [ "${PIN:-0}" = 1 ] && procs=1 # what Go picks itself on one CPU
+  GOMAXPROCS=${procs:-$(nproc)} "${server_pin[@]}" "$bin" serve --listen "127.0.0.1:$port" --data-dir "$work/$role" --log-level warn \
     --auth-signup-ip-limit 1000000 "$@" >"$work/$role.out" 2>"$work/$role.log" &
   pids+=($!)
   for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+    curl -kfsS "${scheme:-http}://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "$role did not become ready:" >&2; cat "$work/$role.log" >&2; exit 1
 }
 
+server_pin=() bots_pin=()
+if [ "${PIN:-0}" = 1 ]; then server_pin=(taskset -c 0) bots_pin=(taskset -c 1); fi
+
 case $mode in
 all)
-  start all 7360
-  url=http://127.0.0.1:7360 metrics=$url/metrics pid=${pids[0]}
+  scheme=http tls=()
+  if [ "${TLS:-0}" = 1 ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+      -addext subjectAltName=IP:127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+    scheme=https tls=(--gateway-tls-cert-file "$work/cert.pem" --gateway-tls-key-file "$work/key.pem")
+    export SSL_CERT_FILE="$work/cert.pem" # the load tool and curl trust it
+  fi
+  start all 7360 "${tls[@]}"
+  url=$scheme://127.0.0.1:7360 metrics=$url/metrics pid=${pids[0]}
   ;;
 split)
   db=mjbench_$$
@@ -71,7 +87,7 @@ split)
 esac
 
 for run in $(seq 1 "$runs"); do
-  "$bin" bots --url "$url" --metrics-url "$metrics" --mode arena --players "$players" \
+  "${bots_pin[@]}" "$bin" bots --url "$url" --metrics-url "$metrics" --mode arena --players "$players" \
     --duration 30s --warmup 5s --pid "$pid" --prefix "b$$-" --json --quiet | tail -n 1
 done
 if [ "$mode" = split ]; then # RSS (KiB) and CPU time of each busy process over all runs
