@@ -63,10 +63,11 @@ type Conn struct {
 	cb sync.Mutex
 
 	mu           sync.Mutex // guards the send state below
-	q            [][]byte   // queued frames not yet fully written
+	q            *sendQueue // queued frames not yet fully written; nil when empty
 	qBytes       int
-	woff         int   // bytes of q[0] already written
+	woff         int   // bytes of q.e[0] already written
 	scheduled    bool  // a flush is queued, running or parked on EPOLLOUT
+	writing      bool  // a flusher is writing frames of q outside c.mu
 	armedOut     bool  // EPOLLOUT registered
 	blockedSince int64 // unix nanos the socket buffer filled; 0 if not blocked
 	closeAfter   *CloseReason
@@ -79,6 +80,44 @@ func (c *Conn) Data() any { return c.data }
 // RemoteAddr returns the client address.
 func (c *Conn) RemoteAddr() net.Addr { return c.addr }
 
+// Releaser is told when the transport is done with a frame.
+type Releaser interface{ Release() }
+
+// entry is one queued frame and who to tell when it is written or dropped.
+type entry struct {
+	frame []byte
+	rel   Releaser
+}
+
+// sendQueue holds a connection's queued frames. Queues are pooled: an idle
+// connection holds none, and a busy one allocates none once warm.
+type sendQueue struct{ e []entry }
+
+var queuePool = sync.Pool{New: func() any { return new(sendQueue) }}
+
+// release tells the releasers of q's frames that they were dropped and
+// returns q to the pool. q may be nil.
+func (q *sendQueue) release() {
+	if q == nil {
+		return
+	}
+	for _, e := range q.e {
+		if e.rel != nil {
+			e.rel.Release()
+		}
+	}
+	clear(q.e)
+	q.e = q.e[:0]
+	queuePool.Put(q)
+}
+
+// scratch is a flusher's reusable working memory: the iovec of one writev
+// and the releasers of the frames it completed.
+type scratch struct {
+	iov [][]byte
+	rel []Releaser
+}
+
 // Send enqueues pre-encoded frames (see EncodeFrame) to be written with one
 // writev by the server's flushers. Frames passed in one call go out together.
 // The slices must not be modified afterwards and may be shared by many
@@ -88,7 +127,16 @@ func (c *Conn) RemoteAddr() net.Addr { return c.addr }
 // connection is closed with 1008 "slow consumer" (asynchronously: OnClose is
 // never called from inside Send).
 func (c *Conn) Send(frames ...[]byte) bool {
-	return c.enqueue(frames)
+	return c.enqueue(frames, nil)
+}
+
+// SendRelease queues one pre-encoded frame like Send. If it returns true,
+// r.Release() is called exactly once, after the frame has been written or
+// dropped (connection closed); if it returns false, r is not called.
+// Release runs on a transport goroutine (never inside SendRelease) and must
+// not block.
+func (c *Conn) SendRelease(frame []byte, r Releaser) bool {
+	return c.enqueue([][]byte{frame}, r)
 }
 
 // SendMessage encodes and sends one message; for broadcasts encode once with
@@ -98,8 +146,9 @@ func (c *Conn) SendMessage(op OpCode, payload []byte) bool {
 }
 
 // enqueue applies the queue bound to every frame, pongs and pings included:
-// a client that floods pings without reading is a slow consumer too.
-func (c *Conn) enqueue(frames [][]byte) bool {
+// a client that floods pings without reading is a slow consumer too. rel,
+// if not nil, is the releaser of the last frame.
+func (c *Conn) enqueue(frames [][]byte, rel Releaser) bool {
 	if len(frames) == 0 {
 		return !c.closed.Load()
 	}
@@ -113,19 +162,19 @@ func (c *Conn) enqueue(frames [][]byte) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.q)+len(frames) > cfg.SendQueueLen || c.qBytes+n > cfg.SendQueueBytes {
+	queued := 0
+	if c.q != nil {
+		queued = len(c.q.e)
+	}
+	if queued+len(frames) > cfg.SendQueueLen || c.qBytes+n > cfg.SendQueueBytes {
+		// The queued frames stay until the teardown drops (and releases) them.
 		r := ReasonSlowConsumer
 		c.closeNow = &r
-		c.q, c.qBytes = nil, 0
 		c.mu.Unlock()
 		c.srv.wq.push(c) // flusher tears the connection down
 		return false
 	}
-	if c.q == nil {
-		c.q = make([][]byte, 0, max(len(frames), 4))
-	}
-	c.q = append(c.q, frames...)
-	c.qBytes += n
+	c.push(frames, rel, n)
 	sched := !c.scheduled
 	c.scheduled = true
 	c.mu.Unlock()
@@ -133,6 +182,29 @@ func (c *Conn) enqueue(frames [][]byte) bool {
 		c.srv.wq.push(c)
 	}
 	return true
+}
+
+// push appends frames of n bytes to the queue; the caller holds c.mu.
+func (c *Conn) push(frames [][]byte, rel Releaser, n int) {
+	if c.q == nil {
+		c.q = queuePool.Get().(*sendQueue)
+	}
+	for i, f := range frames {
+		e := entry{frame: f}
+		if i == len(frames)-1 {
+			e.rel = rel
+		}
+		c.q.e = append(c.q.e, e)
+	}
+	c.qBytes += n
+}
+
+// dropQueue detaches the queue for release; the caller holds c.mu and no
+// write of its frames is in flight.
+func (c *Conn) dropQueue() *sendQueue {
+	q := c.q
+	c.q, c.qBytes, c.woff = nil, 0, 0
+	return q
 }
 
 // Close starts a server-initiated close: the close frame is queued behind
@@ -148,8 +220,7 @@ func (c *Conn) closeGraceful(r CloseReason, frame []byte) {
 		c.mu.Unlock()
 		return
 	}
-	c.q = append(c.q, frame)
-	c.qBytes += len(frame)
+	c.push([][]byte{frame}, nil, len(frame))
 	c.closeAfter = &r
 	sched := !c.scheduled
 	c.scheduled = true
@@ -159,27 +230,22 @@ func (c *Conn) closeGraceful(r CloseReason, frame []byte) {
 	}
 }
 
+// maxIOV is the most frames one writev takes (IOV_MAX).
+const maxIOV = 1024
+
 // flush writes queued frames with as few writev calls as possible. Only one
-// flush runs per connection at a time (c.scheduled), except a teardown
-// request, which only takes the exclusive fd lock.
-func (c *Conn) flush() {
+// flush writes per connection at a time (c.scheduled); a teardown request
+// may run a second one, which only tears down. Frames stay in the queue
+// while they are written (c.writing), so whoever drops the queue never
+// releases a frame a write still reads.
+func (c *Conn) flush(sc *scratch) {
 	c.mu.Lock()
-	if r := c.closeNow; r != nil {
-		c.mu.Unlock()
-		c.terminate(*r, true)
-		return
-	}
-	for len(c.q) > 0 {
-		batch, off := c.q, c.woff
-		c.q, c.woff = nil, 0
-		c.mu.Unlock()
-
-		rest, roff, err := c.writeBatch(batch, off)
-
-		c.mu.Lock()
-		if err != nil {
+	for {
+		if c.closed.Load() {
+			// Torn down while we wrote: the queue is ours to drop.
+			q := c.dropQueue()
 			c.mu.Unlock()
-			c.terminate(CloseReason{Code: CloseAbnormal, Text: "write error", Err: err}, false)
+			q.release()
 			return
 		}
 		if r := c.closeNow; r != nil {
@@ -187,12 +253,45 @@ func (c *Conn) flush() {
 			c.terminate(*r, true)
 			return
 		}
-		if len(rest) > 0 {
+		if c.q == nil || len(c.q.e) == 0 {
+			break
+		}
+		for _, e := range c.q.e[:min(len(c.q.e), maxIOV)] {
+			sc.iov = append(sc.iov, e.frame)
+		}
+		sc.iov[0] = sc.iov[0][c.woff:]
+		partial := c.woff != 0
+		c.writing = true
+		c.mu.Unlock()
+
+		n, blocked, err := c.writeBatch(sc.iov, partial)
+		clear(sc.iov[:cap(sc.iov)])
+		sc.iov = sc.iov[:0]
+
+		c.mu.Lock()
+		c.writing = false
+		if err != nil {
+			c.mu.Unlock()
+			c.terminate(CloseReason{Code: CloseAbnormal, Text: "write error", Err: err}, false)
+			return
+		}
+		c.advance(n, sc)
+		if len(sc.rel) > 0 {
+			c.mu.Unlock()
+			for i, r := range sc.rel {
+				r.Release()
+				sc.rel[i] = nil
+			}
+			sc.rel = sc.rel[:0]
+			c.mu.Lock()
+		}
+		if blocked {
 			// Socket buffer full: park until EPOLLOUT.
-			c.q = append(rest, c.q...)
-			c.woff = roff
 			if c.blockedSince == 0 {
 				c.blockedSince = time.Now().UnixNano()
+			}
+			if c.closed.Load() || c.closeNow != nil {
+				continue // the loop head tears down
 			}
 			if !c.armedOut {
 				c.armedOut = true
@@ -201,13 +300,11 @@ func (c *Conn) flush() {
 			c.mu.Unlock()
 			return
 		}
-		for _, b := range batch {
-			c.qBytes -= len(b)
-		}
-		clear(batch)
 		c.blockedSince = 0
 	}
-	c.q = nil // release the queue of an idle socket
+	if c.q != nil {
+		queuePool.Put(c.dropQueue()) // release the queue of an idle socket
+	}
 	c.scheduled = false
 	after := c.closeAfter
 	c.mu.Unlock()
@@ -216,47 +313,66 @@ func (c *Conn) flush() {
 	}
 }
 
-// writeBatch writes bufs (skipping off bytes of bufs[0]) until done or EAGAIN.
-// It returns the unwritten rest.
-func (c *Conn) writeBatch(bufs [][]byte, off int) ([][]byte, int, error) {
+// advance removes the frames that n written bytes completed from the queue
+// and collects their releasers in sc.rel; the caller holds c.mu.
+func (c *Conn) advance(n int, sc *scratch) {
+	e := c.q.e
+	i, off := 0, c.woff
+	for ; i < len(e); i++ {
+		rem := len(e[i].frame) - off
+		if n < rem {
+			off += n
+			break
+		}
+		n -= rem
+		off = 0
+		c.qBytes -= len(e[i].frame)
+		if e[i].rel != nil {
+			sc.rel = append(sc.rel, e[i].rel)
+		}
+	}
+	c.woff = off
+	k := copy(e, e[i:])
+	clear(e[k:])
+	c.q.e = e[:k]
+}
+
+// writeBatch writes iov until done or EAGAIN. It returns the bytes written
+// and whether the socket buffer filled before the end. partial tells that
+// iov[0] is the rest of a frame already partly written.
+func (c *Conn) writeBatch(iov [][]byte, partial bool) (written int, blocked bool, err error) {
 	c.fdmu.RLock()
 	defer c.fdmu.RUnlock()
 	if c.fd < 0 {
-		return nil, 0, errClosed
+		return 0, false, errClosed
 	}
-	defer func() { c.midFrame.Store(off != 0) }()
-	for len(bufs) > 0 {
-		iov := bufs
-		if len(iov) > 1024 { // IOV_MAX
-			iov = iov[:1024]
-		}
-		first := iov[0]
-		iov[0] = first[off:]
+	defer func() { c.midFrame.Store(partial) }()
+	for len(iov) > 0 {
 		n, err := unix.Writev(c.fd, iov)
-		iov[0] = first
 		c.srv.writes.Add(1)
 		if err == unix.EINTR {
 			continue
 		}
 		if err == unix.EAGAIN {
-			return bufs, off, nil
+			return written, true, nil
 		}
 		if err != nil {
-			return nil, 0, err
+			return written, false, err
 		}
+		written += n
 		// Advance past n bytes.
 		for n > 0 {
-			rem := len(bufs[0]) - off
-			if n < rem {
-				off += n
+			if n < len(iov[0]) {
+				iov[0] = iov[0][n:]
+				partial = true
 				break
 			}
-			n -= rem
-			off = 0
-			bufs = bufs[1:]
+			n -= len(iov[0])
+			iov = iov[1:]
+			partial = false
 		}
 	}
-	return nil, 0, nil
+	return written, false, nil
 }
 
 // onWritable is called by the reader when EPOLLOUT fires.
@@ -286,6 +402,8 @@ func (c *Conn) requestClose(r CloseReason) {
 
 // terminate closes the socket once and reports OnClose. With sendClose it
 // writes a best-effort close frame (non-blocking, only on a frame boundary).
+// Queued frames are dropped (and released) here, or by the flusher whose
+// write is in flight once it returns.
 func (c *Conn) terminate(r CloseReason, sendClose bool) {
 	if !c.closed.CompareAndSwap(false, true) {
 		return
@@ -314,8 +432,12 @@ func (c *Conn) terminate(r CloseReason, sendClose bool) {
 	}
 	c.fdmu.Unlock()
 	c.mu.Lock()
-	c.q, c.qBytes, c.woff = nil, 0, 0
+	var q *sendQueue
+	if !c.writing {
+		q = c.dropQueue()
+	}
 	c.mu.Unlock()
+	q.release()
 	c.srv.remove(c)
 	// closed is already set, so an OnMessage that takes cb after this will
 	// not run: OnClose is the last callback, and never overlaps OnMessage.
@@ -459,7 +581,7 @@ func (c *Conn) handleFrame(h frameHeader, p []byte) error {
 			return c.deliver(op, msg)
 		}
 	case OpPing:
-		c.enqueue([][]byte{EncodeFrame(OpPong, p)})
+		c.enqueue([][]byte{EncodeFrame(OpPong, p)}, nil)
 	case OpPong:
 		// Liveness is tracked on every read.
 	case OpClose:

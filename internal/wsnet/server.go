@@ -536,7 +536,7 @@ func (s *Server) sweep() {
 					continue
 				}
 				c.pingsOut.Add(1)
-				c.enqueue([][]byte{ping})
+				c.enqueue([][]byte{ping}, nil)
 			}
 		}
 		clear(list)
@@ -597,12 +597,13 @@ func (q *workQueue) close() {
 }
 
 func (s *Server) flushLoop() {
+	var sc scratch
 	for {
 		c, ok := s.wq.pop()
 		if !ok {
 			return
 		}
-		c.flush()
+		c.flush(&sc)
 	}
 }
 

@@ -46,7 +46,7 @@ func (h *testHandler) OnMessage(c *Conn, op OpCode, p []byte) {
 }
 func (h *testHandler) OnClose(c *Conn, r CloseReason) { h.closed <- event{c, r} }
 
-func startServer(t *testing.T, cfg Config, h Handler) (*Server, string) {
+func startServer(t testing.TB, cfg Config, h Handler) (*Server, string) {
 	t.Helper()
 	s, err := NewServer(cfg, h)
 	if err != nil {
@@ -75,7 +75,7 @@ func (c *client) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-func dial(t *testing.T, url string, hdr http.Header) *client {
+func dial(t testing.TB, url string, hdr http.Header) *client {
 	t.Helper()
 	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(hdr), Timeout: 5 * time.Second}
 	nc, br, _, err := d.Dial(context.Background(), url)
@@ -86,7 +86,7 @@ func dial(t *testing.T, url string, hdr http.Header) *client {
 	return &client{Conn: nc, br: br}
 }
 
-func waitEvent[T any](t *testing.T, ch chan T, d time.Duration) T {
+func waitEvent[T any](t testing.TB, ch chan T, d time.Duration) T {
 	t.Helper()
 	select {
 	case v := <-ch:
