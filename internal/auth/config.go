@@ -46,7 +46,7 @@ func DefaultConfig() Config {
 		SessionTTL:     30 * 24 * time.Hour,
 		ClockSkew:      10 * time.Second,
 		KeysReload:     10 * time.Second,
-		RevocationSync: time.Second,
+		RevocationSync: 500 * time.Millisecond,
 		TokenCache:     65536,
 
 		PasswordMinLength: 8,

@@ -18,7 +18,9 @@ type RevocationStore interface {
 // Denylist answers "is this access token revoked?" from memory, on the hot
 // path, and keeps that memory in step with the shared store: a revocation
 // made on this node counts here at once, one made on another node counts
-// here within the sync interval (Run), by default one second.
+// here within the sync interval (Run), by default 500 ms. Changed lets a
+// holder of long-lived principals (the realtime gateway's open sockets)
+// re-check them as soon as the list gains an entry.
 type Denylist struct {
 	st  RevocationStore
 	now func() time.Time
@@ -27,8 +29,26 @@ type Denylist struct {
 	jtis     map[string]time.Time // jti -> expiry of the entry
 	sids     map[string]time.Time // refresh family id -> expiry of the entry
 	accounts map[string]store.Revocation
-	synced   time.Time // the store time up to which we have read
+	kicks    map[string]store.Revocation // the latest kick of each account
+	synced   time.Time                   // the store time up to which we have read
+	changed  chan struct{}               // closed when the list gains an entry, then replaced
 }
+
+// RevokeKick is the revocation kind of an operator's kick (store.Revocation
+// Kind; the store keeps kinds as text): like store.RevokeAccount it voids
+// the account's tokens issued before Cutoff, and it tells the realtime
+// gateway to close the account's sockets as kicked rather than revoked.
+const RevokeKick = "kick"
+
+// Verdict is what the deny list says about a token.
+type Verdict uint8
+
+// Verdicts.
+const (
+	Allowed Verdict = iota
+	Revoked         // a logout, password change, role removal, ban or refresh reuse voided it
+	Kicked          // an operator kicked or banned its account (checked before Revoked)
+)
 
 // syncOverlap re-reads revocations this much older than the last sync, so a
 // row committed late (its transaction began before our last read) is still
@@ -37,11 +57,15 @@ const syncOverlap = 30 * time.Second
 
 // NewDenylist returns an empty deny list; call Sync before serving.
 func NewDenylist(st RevocationStore, now func() time.Time) *Denylist {
-	return &Denylist{st: st, now: now, jtis: map[string]time.Time{}, sids: map[string]time.Time{}, accounts: map[string]store.Revocation{}}
+	return &Denylist{st: st, now: now, jtis: map[string]time.Time{}, sids: map[string]time.Time{},
+		accounts: map[string]store.Revocation{}, kicks: map[string]store.Revocation{}, changed: make(chan struct{})}
 }
 
-// Revoke writes r to the shared store and applies it here.
+// Revoke writes r to the shared store and applies it here. The cutoff is
+// cut to the microsecond, what the stores keep, so that every node compares
+// issue times with the same instant.
 func (d *Denylist) Revoke(ctx context.Context, r store.Revocation) error {
+	r.Cutoff = r.Cutoff.Truncate(time.Microsecond)
 	if err := d.st.AddRevocation(ctx, r); err != nil {
 		return err
 	}
@@ -52,36 +76,68 @@ func (d *Denylist) Revoke(ctx context.Context, r store.Revocation) error {
 func (d *Denylist) apply(rs []store.Revocation) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	grew := false
+	later := func(m map[string]store.Revocation, r store.Revocation) {
+		if cur, ok := m[r.Subject]; !ok || r.Cutoff.After(cur.Cutoff) {
+			m[r.Subject], grew = r, true
+		}
+	}
 	for _, r := range rs {
 		switch r.Kind {
 		case store.RevokeToken:
-			d.jtis[r.Subject] = r.ExpiresAt
+			_, had := d.jtis[r.Subject]
+			d.jtis[r.Subject], grew = r.ExpiresAt, grew || !had
 		case store.RevokeSession:
-			d.sids[r.Subject] = r.ExpiresAt
+			_, had := d.sids[r.Subject]
+			d.sids[r.Subject], grew = r.ExpiresAt, grew || !had
 		case store.RevokeAccount:
-			if cur, ok := d.accounts[r.Subject]; !ok || r.Cutoff.After(cur.Cutoff) {
-				d.accounts[r.Subject] = r
-			}
+			later(d.accounts, r)
+		case RevokeKick:
+			later(d.kicks, r)
 		}
+	}
+	if grew {
+		close(d.changed)
+		d.changed = make(chan struct{})
 	}
 }
 
-// Denied reports whether p's token was revoked: its jti is denied, its
-// session (refresh family) was revoked, or its account revoked every token
-// issued at or before a cutoff.
-func (d *Denylist) Denied(p *Principal) bool {
+// Changed returns a channel that is closed when the list next gains an
+// entry, made on this node or read by Sync (entries read again by the sync
+// overlap do not count).
+func (d *Denylist) Changed() <-chan struct{} {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
+	return d.changed
+}
+
+// Denied reports whether p's token was revoked: its jti is denied, its
+// session (refresh family) was revoked, or its account was revoked or
+// kicked after the token was issued.
+func (d *Denylist) Denied(p *Principal) bool { return d.Check(p) != Allowed }
+
+// Check tells whether p's token is allowed, revoked or kicked. An account
+// cutoff voids the tokens issued before it: a token of ours carries its
+// issue time to the nanosecond, so one issued in the same second but after
+// the cutoff (the fresh pair of a password change, a login after a role
+// change) stays good; a token with whole seconds only counts as issued at
+// the start of its second, so the cutoff covers it.
+func (d *Denylist) Check(p *Principal) Verdict {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if r, ok := d.kicks[p.AccountID]; ok && p.IssuedAt.Before(r.Cutoff) {
+		return Kicked
+	}
 	if _, ok := d.jtis[p.JTI]; ok {
-		return true
+		return Revoked
 	}
 	if _, ok := d.sids[p.SID]; ok && p.SID != "" {
-		return true
+		return Revoked
 	}
-	if r, ok := d.accounts[p.AccountID]; ok && !p.IssuedAt.After(r.Cutoff) {
-		return true
+	if r, ok := d.accounts[p.AccountID]; ok && p.IssuedAt.Before(r.Cutoff) {
+		return Revoked
 	}
-	return false
+	return Allowed
 }
 
 // Sync reads revocations added since the last sync and forgets expired ones.
@@ -110,9 +166,11 @@ func (d *Denylist) Sync(ctx context.Context) error {
 			delete(d.sids, sid)
 		}
 	}
-	for id, r := range d.accounts {
-		if !r.ExpiresAt.After(now) {
-			delete(d.accounts, id)
+	for _, m := range []map[string]store.Revocation{d.accounts, d.kicks} {
+		for id, r := range m {
+			if !r.ExpiresAt.After(now) {
+				delete(m, id)
+			}
 		}
 	}
 	d.mu.Unlock()
@@ -123,7 +181,7 @@ func (d *Denylist) Sync(ctx context.Context) error {
 func (d *Denylist) Size() int {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return len(d.jtis) + len(d.sids) + len(d.accounts)
+	return len(d.jtis) + len(d.sids) + len(d.accounts) + len(d.kicks)
 }
 
 // Run syncs every interval until ctx ends. Errors go to onErr; the list

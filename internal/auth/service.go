@@ -585,15 +585,34 @@ func (s *Service) revokeSession(ctx context.Context, sid, accountID, reason stri
 		ExpiresAt: now.Add(s.cfg.AccessTTL + s.cfg.ClockSkew)})
 }
 
-// revokeAccount voids every refresh family and access token of the account
-// issued up to cutoff.
-func (s *Service) revokeAccount(ctx context.Context, accountID, keepFamily, reason string, cutoff time.Time) error {
+// revokeAccount voids every refresh family of the account and every access
+// token of it issued before now, on every node; kind is store.RevokeAccount,
+// or RevokeKick when an operator's ban also closes the account's sockets as
+// kicked.
+func (s *Service) revokeAccount(ctx context.Context, kind, accountID, reason string) error {
 	now := s.now()
-	if _, err := s.st.RevokeAccountFamilies(ctx, accountID, keepFamily, reason, now); err != nil {
+	if _, err := s.st.RevokeAccountFamilies(ctx, accountID, "", reason, now); err != nil {
 		return err
 	}
-	return s.deny.Revoke(ctx, store.Revocation{Kind: store.RevokeAccount, Subject: accountID, Cutoff: cutoff, CreatedAt: now,
+	return s.denyAccount(ctx, kind, accountID, now)
+}
+
+// denyAccount denies the account's access tokens issued before now until
+// they have expired.
+func (s *Service) denyAccount(ctx context.Context, kind, accountID string, now time.Time) error {
+	return s.deny.Revoke(ctx, store.Revocation{Kind: kind, Subject: accountID, Cutoff: now, CreatedAt: now,
 		ExpiresAt: now.Add(s.cfg.AccessTTL + s.cfg.ClockSkew)})
+}
+
+// Kick voids the account's current access tokens without ending its
+// sessions: every gateway closes the account's realtime socket as kicked
+// (its seat is given up at once) within the deny-list sync, and the player
+// may refresh and come back.
+func (s *Service) Kick(ctx context.Context, accountID string) error {
+	if _, err := s.Account(ctx, accountID); err != nil {
+		return err
+	}
+	return s.denyAccount(ctx, RevokeKick, accountID, s.now())
 }
 
 // Logout ends the caller's session: its refresh family is revoked and its
@@ -708,19 +727,14 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 		return TokenPair{}, err
 	}
 	now := s.now()
-	a.UpdatedAt = now
-	// Tokens are stamped to the second: void every token issued before this
-	// second, and the caller's own one by jti, so the fresh pair issued
-	// below (same second) stays valid.
-	cutoff := now.Truncate(time.Second).Add(-time.Nanosecond)
-	a.RevokedBefore = cutoff
+	a.UpdatedAt, a.RevokedBefore = now, now
 	if err := s.updateAccount(ctx, a); err != nil {
 		return TokenPair{}, err
 	}
-	if err := s.revokeAccount(ctx, a.ID, "", "password_change", cutoff); err != nil {
-		return TokenPair{}, err
-	}
-	if err := s.deny.Revoke(ctx, store.Revocation{Kind: store.RevokeToken, Subject: p.JTI, Cutoff: now, CreatedAt: now, ExpiresAt: p.ExpiresAt.Add(s.cfg.ClockSkew)}); err != nil {
+	// Every token issued before now goes, the caller's included, even one
+	// issued earlier in this second; the fresh pair below is issued after
+	// and stays good (Denylist.Check).
+	if err := s.revokeAccount(ctx, store.RevokeAccount, a.ID, "password_change"); err != nil {
 		return TokenPair{}, err
 	}
 	s.audit(ctx, AuditPasswordChange, a.ID, "", m, nil)
@@ -735,8 +749,8 @@ func (s *Service) ListAccounts(ctx context.Context, q store.AccountQuery) ([]sto
 	return s.st.ListAccounts(ctx, q)
 }
 
-// Ban bans an account: it cannot log in or refresh, and its live tokens are
-// revoked on every node.
+// Ban bans an account: it cannot log in or refresh, its live tokens are
+// revoked on every node, and its realtime socket is closed as kicked.
 func (s *Service) Ban(ctx context.Context, actor *Principal, accountID, reason string, m Meta) (store.Account, error) {
 	if len(reason) > 500 {
 		return store.Account{}, errcode.Field("reason", "Reason must be at most 500 characters.")
@@ -756,7 +770,7 @@ func (s *Service) Ban(ctx context.Context, actor *Principal, accountID, reason s
 	if err := s.updateAccount(ctx, a); err != nil {
 		return store.Account{}, err
 	}
-	if err := s.revokeAccount(ctx, a.ID, "", "ban", now); err != nil {
+	if err := s.revokeAccount(ctx, RevokeKick, a.ID, "ban"); err != nil {
 		return store.Account{}, err
 	}
 	s.audit(ctx, AuditBan, a.ID, actorID(actor), m, map[string]any{"reason": reason})
@@ -805,7 +819,7 @@ func (s *Service) SetRoles(ctx context.Context, actor *Principal, accountID stri
 		return store.Account{}, err
 	}
 	if removed {
-		if err := s.revokeAccount(ctx, a.ID, "", "roles_change", now); err != nil {
+		if err := s.revokeAccount(ctx, store.RevokeAccount, a.ID, "roles_change"); err != nil {
 			return store.Account{}, err
 		}
 	}

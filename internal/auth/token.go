@@ -38,8 +38,8 @@ type Principal struct {
 	AccountID string
 	Roles     []string
 	JTI       string
-	SID       string // the refresh family the token was issued with
-	IssuedAt  time.Time
+	SID       string    // the refresh family the token was issued with
+	IssuedAt  time.Time // to the nanosecond (iat_ns); else the second of iat
 	ExpiresAt time.Time
 }
 
@@ -50,6 +50,10 @@ type accessClaims struct {
 	jwt.RegisteredClaims
 	Roles []string `json:"roles"`
 	SID   string   `json:"sid,omitempty"`
+	// IssuedNano is the issue time in Unix nanoseconds: iat has whole
+	// seconds, too coarse to tell a token issued just before an account
+	// revocation from one issued just after it in the same second.
+	IssuedNano int64 `json:"iat_ns,omitempty"`
 }
 
 // TokenConfig says what tokens we issue and accept.
@@ -128,7 +132,8 @@ func (t *Tokens) Issue(accountID string, roles []string, sid string) (token stri
 	if key == nil {
 		return "", time.Time{}, errors.New("auth: no signing key")
 	}
-	now := t.now().UTC().Truncate(time.Second)
+	issued := t.now().UTC()
+	now := issued.Truncate(time.Second)
 	exp = now.Add(t.cfg.TTL)
 	c := accessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
@@ -140,8 +145,9 @@ func (t *Tokens) Issue(accountID string, roles []string, sid string) (token stri
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        randomID(16),
 		},
-		Roles: roles,
-		SID:   sid,
+		Roles:      roles,
+		SID:        sid,
+		IssuedNano: issued.UnixNano(),
 	}
 	j := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	j.Header["kid"] = key.Kid
@@ -232,8 +238,21 @@ func (t *Tokens) parse(token string) (*Principal, error) {
 	}
 	return &Principal{
 		AccountID: c.Subject, Roles: c.Roles, JTI: c.ID, SID: c.SID,
-		IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time,
+		IssuedAt: issuedAt(c.IssuedAt.Time, c.IssuedNano), ExpiresAt: c.ExpiresAt.Time,
 	}, nil
+}
+
+// issuedAt is the precise issue time when iat_ns agrees with iat (same
+// second), else iat: the start of the second, the earliest the token can
+// have been issued, so an account cutoff in that second still covers it.
+func issuedAt(iat time.Time, nano int64) time.Time {
+	if nano == 0 {
+		return iat
+	}
+	if p := time.Unix(0, nano); !p.Before(iat) && p.Before(iat.Add(time.Second)) {
+		return p
+	}
+	return iat
 }
 
 // tokenCache remembers verified tokens. It is sharded to keep lock
