@@ -42,7 +42,8 @@
 // One goroutine owns each match. Callbacks of one match never overlap and
 // run on that goroutine, so a handler needs no locks. [Engine.Join],
 // [Engine.Leave] and [Engine.Disconnect] are queued to the match goroutine and
-// wait for it to answer; [Engine.Input] only appends to the match's bounded
+// wait for it to answer, until their context ends at most (a request
+// already queued is still carried out); [Engine.Input] only appends to the match's bounded
 // input queue and returns at once. Matches do not share anything a handler
 // can touch: a panic in a handler ends only its own match (every player is
 // closed with [ReasonMatchError], the panic and stack are logged with the

@@ -286,9 +286,12 @@ func checkPresence(p Presence) error {
 // replacing the old one, which is closed with [ReasonReplaced]) without
 // asking the handler. Otherwise it fails with [ErrMatchFull], a
 // [*RejectedError] from the handler's JoinAttempt, [ErrShuttingDown] once the
-// match is terminating, or [ErrNotFound]. ctx bounds only the wait to queue
-// the request (the match's control queue may be full while a callback
-// runs); once queued, Join waits for the outcome.
+// match is terminating, or [ErrNotFound]. ctx bounds the whole call: the
+// wait to queue the request (the match's control queue may be full while a
+// callback runs) and the wait for the outcome. A Join that ctx ended after
+// it was queued is still carried out: the player may get the seat after
+// Join returned ctx's error (a caller that gives up should [Engine.Disconnect]
+// the presence, so that the seat is freed after the grace period).
 func (e *Engine) Join(ctx context.Context, id string, p Presence, meta map[string]string) error {
 	if err := checkPresence(p); err != nil {
 		return err
@@ -302,14 +305,15 @@ func (e *Engine) Join(ctx context.Context, id string, p Presence, meta map[strin
 }
 
 // Leave frees p's seat in match id (reason [ReasonLeft]) and waits until the
-// handler's Leave has run. It returns [ErrNotInMatch] if p (this session)
-// has no seat.
-func (e *Engine) Leave(id string, p Presence) error {
+// handler's Leave has run, or until ctx is done. It returns [ErrNotInMatch]
+// if p (this session) has no seat. Like Join, once queued it is carried out
+// even if ctx ends first.
+func (e *Engine) Leave(ctx context.Context, id string, p Presence) error {
 	m := e.get(id)
 	if m == nil {
 		return ErrNotFound
 	}
-	_, err := m.call(context.Background(), ctlOp{kind: opLeave, p: p})
+	_, err := m.call(ctx, ctlOp{kind: opLeave, p: p})
 	return err
 }
 
@@ -318,13 +322,14 @@ func (e *Engine) Leave(id string, p Presence) error {
 // time takes the seat back; after it the seat is freed with
 // [ReasonDisconnected]. It returns [ErrNotInMatch] if this session has no
 // seat (for instance because the player already reconnected elsewhere).
-// Like Join, once queued it is carried out even if the caller gives up.
-func (e *Engine) Disconnect(id string, p Presence) error {
+// It waits until ctx is done at most; like Join, once queued it is carried
+// out even if ctx ends first.
+func (e *Engine) Disconnect(ctx context.Context, id string, p Presence) error {
 	m := e.get(id)
 	if m == nil {
 		return ErrNotFound
 	}
-	_, err := m.call(context.Background(), ctlOp{kind: opDisconnect, p: p})
+	_, err := m.call(ctx, ctlOp{kind: opDisconnect, p: p})
 	return err
 }
 

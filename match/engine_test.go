@@ -131,9 +131,9 @@ func TestScenarios(t *testing.T) {
 				case "join":
 					err = v.e.Join(context.Background(), id, p, nil)
 				case "leave":
-					err = v.e.Leave(id, p)
+					err = v.e.Leave(context.Background(), id, p)
 				case "disconnect":
-					err = v.e.Disconnect(id, p)
+					err = v.e.Disconnect(context.Background(), id, p)
 				case "input":
 					err = v.e.Input(id, p, 7, []byte(s.data))
 				case "tick":
@@ -606,7 +606,7 @@ func TestBroadcastSharesOneFrame(t *testing.T) {
 	for _, u := range []string{"a", "b", "c", "full"} {
 		_ = v.e.Join(context.Background(), id, pres(u), nil)
 	}
-	_ = v.e.Disconnect(id, pres("c"))
+	_ = v.e.Disconnect(context.Background(), id, pres("c"))
 	v.clock.Advance(200 * time.Millisecond)
 
 	fa, fb, fc, ff := snd.frames["a"], snd.frames["b"], snd.frames["c"], snd.frames["full"]
@@ -759,7 +759,7 @@ func TestEmptyTimeout(t *testing.T) {
 	if _, ok := v.e.Get(joined); !ok {
 		t.Fatal("a match with a seated player ended")
 	}
-	if err := v.e.Leave(joined, a); err != nil {
+	if err := v.e.Leave(context.Background(), joined, a); err != nil {
 		t.Fatal(err)
 	}
 	v.clock.Advance(4 * time.Second)

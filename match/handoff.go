@@ -33,7 +33,13 @@ func (e *Engine) Handoff(ctx context.Context, id string) (Snapshot, error) {
 	if m.snap == nil {
 		return Snapshot{}, ErrNotSupported
 	}
-	r, err := m.call(ctx, ctlOp{kind: opHandoff})
+	op := ctlOp{kind: opHandoff, reply: make(chan ctlReply, 1)}
+	if err := m.send(ctx, op); err != nil {
+		return Snapshot{}, err
+	}
+	// Once queued, the handoff is waited for whatever ctx says: it removes
+	// the match here, and its snapshot is then the only copy to restore.
+	r, err := m.await(context.Background(), op.reply)
 	if err != nil {
 		return Snapshot{}, err
 	}

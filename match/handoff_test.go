@@ -81,7 +81,7 @@ func TestHandoffRestore(t *testing.T) {
 		t.Fatalf("before the handoff: %d moves, want 1", st.Moves)
 	}
 	// O drops before the handoff: the seat goes over disconnected.
-	if err := a.e.Disconnect(id, o); err != nil {
+	if err := a.e.Disconnect(context.Background(), id, o); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := a.e.Handoff(ctx, id)

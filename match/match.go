@@ -177,21 +177,30 @@ func (m *match) send(ctx context.Context, op ctlOp) error {
 	}
 }
 
-// call queues op and waits for the match goroutine's answer. ctx bounds
-// only the queueing: once queued the request will be carried out, so call
-// waits for its outcome (or for the match to end).
+// call queues op and waits for the match goroutine's answer, both until
+// ctx is done at most. An op ctx ended after it was queued is still carried
+// out (the reply channel has room, so the match goroutine never waits for a
+// caller that left); the caller gets ctx's error and does not know the
+// outcome.
 func (m *match) call(ctx context.Context, op ctlOp) (ctlReply, error) {
 	op.reply = make(chan ctlReply, 1)
 	if err := m.send(ctx, op); err != nil {
 		return ctlReply{}, err
 	}
+	return m.await(ctx, op.reply)
+}
+
+// await waits for the answer to a queued op, until ctx is done at most.
+func (m *match) await(ctx context.Context, reply chan ctlReply) (ctlReply, error) {
 	select {
-	case r := <-op.reply:
+	case r := <-reply:
 		return r, r.err
+	case <-ctx.Done():
+		return ctlReply{}, ctx.Err()
 	case <-m.done:
 		// finish answers before it closes done: an answer may be waiting.
 		select {
-		case r := <-op.reply:
+		case r := <-reply:
 			return r, r.err
 		default:
 			return ctlReply{}, ErrNotFound

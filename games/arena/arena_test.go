@@ -174,7 +174,7 @@ func TestMovementIsServerAuthoritative(t *testing.T) {
 	}
 
 	// A disconnected player stops and is flagged.
-	if err := w.e.Disconnect(w.id, pres("a")); err != nil {
+	if err := w.e.Disconnect(context.Background(), w.id, pres("a")); err != nil {
 		t.Fatal(err)
 	}
 	w.ticks(1)
@@ -267,7 +267,7 @@ func TestLastPlayerStandingWins(t *testing.T) {
 		t.Errorf("roster: %s", f.Payload)
 	}
 	w.ticks(3)
-	_ = w.e.Leave(w.id, pres("a"))
+	_ = w.e.Leave(context.Background(), w.id, pres("a"))
 	r := (<-w.ends).Results
 	if r.Reason != "opponents_left" || len(r.Players) != 1 || r.Players[0].Presence.UserID != "b" || r.Players[0].Placement != 1 {
 		t.Errorf("results: %+v", r)

@@ -43,7 +43,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 			a.steer("b", int8(i), -int8(i))
 		}
 		if i == 20 {
-			if err := a.e.Disconnect(a.id, pres("c")); err != nil {
+			if err := a.e.Disconnect(context.Background(), a.id, pres("c")); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -221,7 +221,7 @@ func TestLeaverForfeits(t *testing.T) {
 	if err := g.e.Join(context.Background(), g.id, match.Presence{UserID: "z", SessionID: "sz"}, nil); !errors.Is(err, match.ErrMatchFull) {
 		t.Errorf("third player: %v", err)
 	}
-	if err := g.e.Leave(g.id, g.x); err != nil {
+	if err := g.e.Leave(context.Background(), g.id, g.x); err != nil {
 		t.Fatal(err)
 	}
 	if s := g.state(g.o); s.Status != tictactoe.StatusForfeit || s.Winner != "uo" {
@@ -240,7 +240,7 @@ func TestLeaverForfeits(t *testing.T) {
 func TestReconnectGetsState(t *testing.T) {
 	g := start(t)
 	g.play(g.x, 4)
-	if err := g.e.Disconnect(g.id, g.o); err != nil {
+	if err := g.e.Disconnect(context.Background(), g.id, g.o); err != nil {
 		t.Fatal(err)
 	}
 	o2 := g.o
@@ -293,7 +293,7 @@ func TestWaitingRoom(t *testing.T) {
 	if f, _ := sender.Last("a", tictactoe.OpError); string(f.Payload) != `{"error":"not_playing"}` {
 		t.Errorf("error: %s", f.Payload)
 	}
-	_ = e.Leave(id, a)
+	_ = e.Leave(context.Background(), id, a)
 	if s := <-ends; s.Results.Reason != "abandoned" {
 		t.Errorf("results: %+v", s.Results)
 	}

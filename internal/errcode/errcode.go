@@ -28,6 +28,8 @@ const (
 	Banned           Code = "account_banned"     // the account is banned
 	Unsupported      Code = "unsupported_media"  // wrong content type
 	MethodNotAllowed Code = "method_not_allowed" // wrong HTTP method for the route
+	Busy             Code = "busy"               // too much work already queued for this caller or server; retry shortly
+	Timeout          Code = "timeout"            // the operation did not finish in time; it may still be carried out
 )
 
 // Error is a domain error with a code.
@@ -35,7 +37,7 @@ type Error struct {
 	Code       Code
 	Message    string        // safe to show to the user
 	Field      string        // the request field at fault, if any
-	RetryAfter time.Duration // for RateLimited and Unavailable
+	RetryAfter time.Duration // for RateLimited, Unavailable and Busy
 }
 
 func (e *Error) Error() string {

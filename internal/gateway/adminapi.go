@@ -322,7 +322,9 @@ func (rt *realtime) kick(accountID, reason string) bool {
 	s.match = "" // OnClose must not keep the seat for the grace period
 	s.mu.Unlock()
 	if m != "" {
-		_ = rt.engine.Leave(m, s.presence())
+		ctx, cancel := context.WithTimeout(context.Background(), rt.gw.cfg.ControlTimeout)
+		_ = rt.engine.Leave(ctx, m, s.presence())
+		cancel()
 	}
 	s.conn.Close(CloseKicked, reason)
 	return true

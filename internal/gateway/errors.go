@@ -2,9 +2,13 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -25,7 +29,32 @@ var statusOf = map[errcode.Code]int{
 	errcode.Unsupported:      http.StatusUnsupportedMediaType,
 	errcode.RateLimited:      http.StatusTooManyRequests,
 	errcode.Unavailable:      http.StatusServiceUnavailable,
+	errcode.Busy:             http.StatusServiceUnavailable,
+	errcode.Timeout:          http.StatusGatewayTimeout,
 	errcode.Internal:         http.StatusInternalServerError,
+}
+
+// The realtime gateway's answers when its control plane cannot take a
+// message or a message ran out of time. Over a socket an error travels as
+// an "error" envelope with the code (and the request's cid), never as a
+// close code: the socket stays open.
+var (
+	// errBusy: the socket's pending control messages, or the sockets
+	// waiting for a control worker, are at their bound.
+	errBusy = &errcode.Error{Code: errcode.Busy, Message: "The server is busy; try again.", RetryAfter: time.Second}
+	// errTimeout: a key-value call or the wait on a match outlived
+	// Config.ControlTimeout.
+	errTimeout = &errcode.Error{Code: errcode.Timeout, Message: "The server did not finish this in time; try again."}
+	// errJoinTimeout: as errTimeout, for a join that may still seat the
+	// player (the seat is then kept for the disconnect grace only).
+	errJoinTimeout = &errcode.Error{Code: errcode.Timeout, Message: "The match did not answer in time; send the request again (if the seat was taken meanwhile, it is given back to you)."}
+)
+
+// timedOut reports whether err is a deadline that ran out: a context's, or
+// a network client's I/O timeout (a key-value store's own timeout).
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // StatusOf returns the HTTP status of a domain error code.

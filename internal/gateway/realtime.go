@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,13 +28,42 @@ import (
 // single-use ticket from POST /v1/realtime/tickets), and the Origin against
 // an allow-list. Control messages are JSON envelopes in text frames; match
 // data travels in binary frames. See docs/protocol.md.
+//
+// # Goroutines
+//
+// wsnet calls OnMessage and OnClose on its reader goroutines, a few for all
+// sockets (and OnClose also on whichever goroutine tears a socket down).
+// Nothing that can wait runs there: a binary input is a non-blocking push
+// to the match's queue, and an echo is answered at once; every other
+// control message, and the Disconnect of a closed socket, goes to the
+// control pool (realtime_control.go), whose workers wait on matches and on
+// the key-value store for at most Config.ControlTimeout.
+//
+// # Lock order
+//
+// A lock on the left may be held while taking one on its right, never the
+// other way:
+//
+//	wsnet Conn.cb -> { realtime.mu | session.mu | controlPool.mu } -> wsnet Conn.mu -> wsnet Conn.fdmu
+//
+//   - Conn.cb (wsnet, per socket) is held while OnMessage or OnClose runs.
+//   - realtime.mu (the byAccount map), session.mu (the socket's match) and
+//     controlPool.mu (the ready list and every session's pending work) are
+//     each held alone, briefly, and never while calling the engine, the
+//     key-value store or wsnet, except Send, which takes Conn.mu -> fdmu
+//     (and then wsnet's work-queue lock) and never blocks.
+//   - wsnet Server.mu (its set of sockets) and the readers' locks are
+//     wsnet's own and taken with none of the gateway's held.
+//   - Conn.Close may run OnClose of that socket, so under its Conn.cb: it is
+//     never called with a gateway lock held, nor from OnMessage or OnClose
+//     of the same socket.
 
 // Engine is the match engine as the realtime gateway uses it.
 type Engine interface {
 	Matches
 	Join(ctx context.Context, id string, p match.Presence, meta map[string]string) error
-	Leave(id string, p match.Presence) error
-	Disconnect(id string, p match.Presence) error
+	Leave(ctx context.Context, id string, p match.Presence) error
+	Disconnect(ctx context.Context, id string, p match.Presence) error
 	Input(id string, p match.Presence, op match.OpCode, data []byte) error
 	End(ctx context.Context, id, reason string) error
 }
@@ -68,6 +98,10 @@ type session struct {
 	name  string    // the account's username, for other players' screens
 	mu    sync.Mutex
 	match string // the match this socket plays in, "" when none
+
+	// Control work waiting for the pool, guarded by controlPool.mu.
+	ctl          []controlJob
+	ctlScheduled bool // in the pool's ready list, or being run
 }
 
 func (s *session) presence() match.Presence {
@@ -85,13 +119,14 @@ type realtime struct {
 	engine  Engine
 	tickets Tickets
 	ws      *wsnet.Server
+	ctl     *controlPool
 
 	mu        sync.Mutex
 	byAccount map[string]*session // under mu: the one socket of each account
 	// sessions maps a session id to its *session. Reads (one per frame
 	// sent) take no lock: sync.Map is a concurrent hash trie.
 	sessions sync.Map
-	seq       atomic.Uint64
+	seq      atomic.Uint64
 }
 
 func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) {
@@ -106,6 +141,11 @@ func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) 
 		return nil, err
 	}
 	rt.ws = ws
+	workers := gw.cfg.ControlWorkers
+	if workers <= 0 {
+		workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	rt.ctl = newControlPool(workers, gw.cfg.ControlQueue, rt.runControl)
 	return rt, nil
 }
 
@@ -138,10 +178,21 @@ func (rt *realtime) OnClose(c *wsnet.Conn, _ wsnet.CloseReason) {
 	}
 	rt.mu.Unlock()
 	rt.sessions.Delete(s.id)
-	if m := s.currentMatch(); m != "" {
-		// The seat is kept for the disconnect grace; a new socket of the
-		// same account takes it back with match.join.
-		_ = rt.engine.Disconnect(m, s.presence())
+	rt.ctl.close(s) // the Disconnect, after the socket's pending messages
+}
+
+// disconnect tells the socket's match, if any, that the socket closed. The
+// seat is kept for the disconnect grace; a new socket of the same account
+// takes it back with match.join.
+func (rt *realtime) disconnect(ctx context.Context, s *session) {
+	m := s.currentMatch()
+	if m == "" {
+		return
+	}
+	if err := rt.engine.Disconnect(ctx, m, s.presence()); timedOut(err) {
+		// Queued, it is still carried out; else the seat stays until the
+		// match ends or the account joins again.
+		rt.gw.log.Warn("realtime: disconnect timed out", "match", m, "session", s.id)
 	}
 }
 
@@ -185,8 +236,26 @@ func (rt *realtime) OnMessage(c *wsnet.Conn, op wsnet.OpCode, payload []byte) {
 		s.conn.Send(envelopeFrame("echo", env.CID, env.Payload))
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Everything else may wait on a match or the key-value store: not here.
+	if err := rt.ctl.submit(s, env); err != nil {
+		rt.fail(s, env.CID, err)
+	}
+}
+
+// runControl carries out one job of the control pool, within
+// Config.ControlTimeout.
+func (rt *realtime) runControl(s *session, job controlJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), rt.gw.cfg.ControlTimeout)
 	defer cancel()
+	if job.close {
+		rt.disconnect(ctx, s)
+		return
+	}
+	rt.control(ctx, s, job.env)
+}
+
+// control carries out a control message, on a worker of the control pool.
+func (rt *realtime) control(ctx context.Context, s *session, env envelope) {
 	switch env.Type {
 	case "match.create":
 		var req struct {
@@ -197,6 +266,9 @@ func (rt *realtime) OnMessage(c *wsnet.Conn, op wsnet.OpCode, payload []byte) {
 			return
 		}
 		id, err := rt.engine.Create(ctx, req.Mode, match.Params(req.Params))
+		if timedOut(err) {
+			err = errTimeout // a match may still be created, and end empty
+		}
 		if err != nil {
 			rt.fail(s, env.CID, matchError(err))
 			return
@@ -245,7 +317,12 @@ func (rt *realtime) OnMessage(c *wsnet.Conn, op wsnet.OpCode, payload []byte) {
 			rt.fail(s, env.CID, errcode.New(errcode.Conflict, "You are not in a match."))
 			return
 		}
-		_ = rt.engine.Leave(m, s.presence())
+		if err := rt.engine.Leave(ctx, m, s.presence()); timedOut(err) {
+			// The socket keeps its match: if the leave was queued, it is
+			// carried out and match.closed (left) says so.
+			rt.fail(s, env.CID, errTimeout)
+			return
+		}
 		s.mu.Lock()
 		s.match = ""
 		s.mu.Unlock()
@@ -263,7 +340,12 @@ func (rt *realtime) join(ctx context.Context, s *session, cid, id string, meta m
 		return
 	}
 	if err := rt.engine.Join(ctx, id, s.presence(), meta); err != nil {
-		rt.fail(s, cid, joinError(err))
+		if !timedOut(err) {
+			rt.fail(s, cid, joinError(err))
+			return
+		}
+		rt.fail(s, cid, errJoinTimeout)
+		rt.abandonJoin(id, s)
 		return
 	}
 	s.mu.Lock()
@@ -276,6 +358,20 @@ func (rt *realtime) join(ctx context.Context, s *session, cid, id string, meta m
 		token = "" // the player can still rejoin by match id
 	}
 	rt.send(s, "match.joined", cid, map[string]string{"match_id": id, "resume_token": token})
+}
+
+// abandonJoin follows a join that timed out: it may have been queued, and
+// then seats the player later, in a seat no socket plays. A Disconnect
+// queued behind it makes that seat a dropped one, freed after the
+// disconnect grace (or taken back by the player's next match.join); if the
+// join never lands, the Disconnect finds no seat. The socket's next
+// control message waits for this, so a retried join comes after it.
+func (rt *realtime) abandonJoin(id string, s *session) {
+	ctx, cancel := context.WithTimeout(context.Background(), rt.gw.cfg.ControlTimeout)
+	defer cancel()
+	if err := rt.engine.Disconnect(ctx, id, s.presence()); timedOut(err) {
+		rt.gw.log.Warn("realtime: disconnect after a timed-out join timed out too", "match", id, "session", s.id)
+	}
 }
 
 func resumeKey(t string) string {
@@ -292,10 +388,12 @@ func (rt *realtime) resumeMatch(ctx context.Context, s *session, token string) (
 		return "", errResume
 	}
 	it, err := rt.tickets.Get(ctx, resumeKey(token))
-	if errors.Is(err, kv.ErrNotFound) {
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
 		return "", errResume
-	}
-	if err != nil {
+	case timedOut(err):
+		return "", errTimeout
+	case err != nil:
 		return "", err
 	}
 	var c struct {
@@ -371,4 +469,10 @@ func (rt *realtime) inputResult(s *session, op match.OpCode, err error) {
 	}
 }
 
-func (rt *realtime) close() error { return rt.ws.Close() }
+// close shuts the transport down (all sockets get 1001), then the control
+// pool once it has carried out what was queued (the closes included).
+func (rt *realtime) close() error {
+	err := rt.ws.Close()
+	rt.ctl.stop()
+	return err
+}

@@ -47,6 +47,9 @@ type Config struct {
 	PingInterval    time.Duration `yaml:"ping_interval" help:"how often idle realtime sockets are pinged; two missed pongs close them"`
 	TicketTTL       time.Duration `yaml:"ticket_ttl" help:"lifetime of a single-use realtime socket ticket"`
 	ResumeTTL       time.Duration `yaml:"resume_ttl" help:"lifetime of a match resume token (the seat itself lasts game.disconnect_grace)"`
+	ControlWorkers  int           `yaml:"control_workers" help:"goroutines carrying out realtime control messages (match.create, join, resume, leave) and disconnects, off the socket readers; 0: 4 per core"`
+	ControlQueue    int           `yaml:"control_queue" help:"sockets whose control messages may wait for a worker; past it a message is answered busy"`
+	ControlTimeout  time.Duration `yaml:"control_timeout" help:"deadline of one realtime control message or disconnect: its key-value calls and its wait on the match (then: error timeout)"`
 }
 
 // DefaultConfig returns the defaults.
@@ -63,6 +66,8 @@ func DefaultConfig() Config {
 		PingInterval:      20 * time.Second,
 		TicketTTL:         30 * time.Second,
 		ResumeTTL:         10 * time.Minute,
+		ControlQueue:      4096,
+		ControlTimeout:    5 * time.Second,
 	}
 }
 
@@ -83,6 +88,9 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 	v.Check(c.SendQueue >= 4 && c.SendQueue <= 65536, k("send_queue"), "must be between 4 and 65536, got %d", c.SendQueue)
 	v.Check(c.PingInterval >= time.Second && c.PingInterval <= 10*time.Minute, k("ping_interval"), "must be between 1s and 10m, got %s", c.PingInterval)
 	v.Check(c.ResumeTTL >= time.Second && c.ResumeTTL <= 24*time.Hour, k("resume_ttl"), "must be between 1s and 24h, got %s", c.ResumeTTL)
+	v.Check(c.ControlWorkers >= 0 && c.ControlWorkers <= 4096, k("control_workers"), "must be between 0 (4 per core) and 4096, got %d", c.ControlWorkers)
+	v.Check(c.ControlQueue >= 16 && c.ControlQueue <= 1<<20, k("control_queue"), "must be between 16 and 1048576, got %d", c.ControlQueue)
+	v.Check(c.ControlTimeout >= 100*time.Millisecond && c.ControlTimeout <= time.Minute, k("control_timeout"), "must be between 100ms and 1m, got %s", c.ControlTimeout)
 	v.Check(c.TicketTTL >= time.Second && c.TicketTTL <= 10*time.Minute, k("ticket_ttl"), "must be between 1s and 10m, got %s", c.TicketTTL)
 	for _, o := range c.AllowedOrigins {
 		u, err := url.Parse(o)

@@ -241,25 +241,29 @@ func (r *Router) Join(ctx context.Context, id string, p match.Presence, meta map
 	return err
 }
 
-// Leave frees p's seat in match id.
-func (r *Router) Leave(id string, p match.Presence) error {
+// Leave frees p's seat in match id, wherever it runs, waiting until ctx is
+// done at most (and the request timeout). As with match.Engine.Leave, a
+// request that reached the match is carried out even if ctx ends first.
+func (r *Router) Leave(ctx context.Context, id string, p match.Presence) error {
 	if r.engine != nil {
-		if err := r.engine.Leave(id, p); err != match.ErrNotFound {
+		if err := r.engine.Leave(ctx, id, p); err != match.ErrNotFound {
 			return err
 		}
 	}
-	_, err := r.callMatch(context.Background(), id, request{Op: opLeave, Presence: toPresence(p)})
+	_, err := r.callMatch(ctx, id, request{Op: opLeave, Presence: toPresence(p)})
 	return err
 }
 
-// Disconnect tells match id that p's socket dropped.
-func (r *Router) Disconnect(id string, p match.Presence) error {
+// Disconnect tells match id that p's socket dropped, waiting until ctx is
+// done at most (and the request timeout); like Leave, a request that
+// reached the match is carried out even if ctx ends first.
+func (r *Router) Disconnect(ctx context.Context, id string, p match.Presence) error {
 	if r.engine != nil {
-		if err := r.engine.Disconnect(id, p); err != match.ErrNotFound {
+		if err := r.engine.Disconnect(ctx, id, p); err != match.ErrNotFound {
 			return err
 		}
 	}
-	_, err := r.callMatch(context.Background(), id, request{Op: opDisconnect, Presence: toPresence(p)})
+	_, err := r.callMatch(ctx, id, request{Op: opDisconnect, Presence: toPresence(p)})
 	return err
 }
 
@@ -325,9 +329,9 @@ func (r *Router) handle(ctx context.Context, req request) reply {
 	case opJoin:
 		err = r.engine.Join(ctx, req.Match, req.Presence.match(), req.Meta)
 	case opLeave:
-		err = r.engine.Leave(req.Match, req.Presence.match())
+		err = r.engine.Leave(ctx, req.Match, req.Presence.match())
 	case opDisconnect:
-		err = r.engine.Disconnect(req.Match, req.Presence.match())
+		err = r.engine.Disconnect(ctx, req.Match, req.Presence.match())
 	case opEnd:
 		err = r.engine.End(ctx, req.Match, req.Reason)
 	case opAdopt:

@@ -249,7 +249,7 @@ func TestMatchAcrossProcesses(t *testing.T) {
 	}
 	// Leaving and ending close the seats on the gateway (tic-tac-toe
 	// may end the match itself when a player leaves).
-	if err := c.gw.Leave(id, o); err != nil {
+	if err := c.gw.Leave(context.Background(), id, o); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.gw.End(ctx, id, "test over"); err != nil && !errors.Is(err, match.ErrNotFound) {

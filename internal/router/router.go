@@ -54,8 +54,8 @@ type Engine interface {
 	Get(id string) (match.Info, bool)
 	List(f match.Filter) []match.Info
 	Join(ctx context.Context, id string, p match.Presence, meta map[string]string) error
-	Leave(id string, p match.Presence) error
-	Disconnect(id string, p match.Presence) error
+	Leave(ctx context.Context, id string, p match.Presence) error
+	Disconnect(ctx context.Context, id string, p match.Presence) error
 	Input(id string, p match.Presence, op match.OpCode, data []byte) error
 	End(ctx context.Context, id, reason string) error
 	Handoff(ctx context.Context, id string) (match.Snapshot, error)

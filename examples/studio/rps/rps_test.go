@@ -252,7 +252,7 @@ func TestForfeit(t *testing.T) {
 	tb := open(t, nil)
 	tb.join(tb.a, tb.b)
 	tb.round(rps.Rock, rps.Scissors)
-	if err := tb.e.Leave(tb.id, tb.a); err != nil {
+	if err := tb.e.Leave(context.Background(), tb.id, tb.a); err != nil {
 		t.Fatal(err)
 	}
 	r := tb.end().Results
