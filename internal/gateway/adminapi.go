@@ -28,8 +28,9 @@ type DeadLetters interface {
 	ReplayAll(ctx context.Context) (int, error)
 }
 
-// Close code of a socket an administrator closed (kick or ban). Clients must
-// not reconnect on their own after it.
+// CloseKicked closes a socket an administrator closed (kick or ban), on
+// every gateway (the kick is a deny-list entry: realtime_sessions.go).
+// Clients must not reconnect on their own after it.
 const CloseKicked = 4003
 
 func (s *Server) adminRoutes(mux *http.ServeMux) {
@@ -40,8 +41,10 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	}
 	if s.rt != nil {
 		mux.HandleFunc("GET /v1/admin/players/online", admin(s.adminOnline))
-		mux.HandleFunc("POST /v1/admin/players/{id}/kick", admin(s.adminKick))
 	}
+	// A kick reaches every gateway through the deny list, so this process
+	// needs no socket of its own.
+	mux.HandleFunc("POST /v1/admin/players/{id}/kick", admin(s.adminKick))
 	// Without an event queue in the process the routes answer 503.
 	dlq := func(h http.HandlerFunc) http.HandlerFunc {
 		return admin(func(w http.ResponseWriter, r *http.Request) {
@@ -157,8 +160,8 @@ func (s *Server) adminKick(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !s.rt.kick(id, "kicked by an administrator") {
-		writeError(w, r, s.log, errcode.New(errcode.NotFound, "This player has no open realtime socket on this node."))
+	if err := s.auth.Kick(r.Context(), id); err != nil {
+		writeError(w, r, s.log, err)
 		return
 	}
 	s.auth.RecordAdminAction(r.Context(), PrincipalFrom(r.Context()), "kick", id, s.meta(r), map[string]any{"reason": reason})
@@ -305,27 +308,4 @@ func cmpString(a, b string) int {
 		return 1
 	}
 	return 0
-}
-
-// kick closes accountID's socket with CloseKicked and gives up its match
-// seat at once (no disconnect grace). It reports whether the account had a
-// socket here.
-func (rt *realtime) kick(accountID, reason string) bool {
-	rt.mu.Lock()
-	s := rt.byAccount[accountID]
-	rt.mu.Unlock()
-	if s == nil {
-		return false
-	}
-	s.mu.Lock()
-	m := s.match
-	s.match = "" // OnClose must not keep the seat for the grace period
-	s.mu.Unlock()
-	if m != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), rt.gw.cfg.ControlTimeout)
-		_ = rt.engine.Leave(ctx, m, s.presence())
-		cancel()
-	}
-	s.conn.Close(CloseKicked, reason)
-	return true
 }

@@ -228,10 +228,7 @@ func (s *Server) adminBan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if s.rt != nil {
-		// Its tokens are revoked; its open socket goes now too.
-		s.rt.kick(a.ID, "account banned")
-	}
+	// The ban is a kick too: every gateway closes the account's socket.
 	writeJSON(w, http.StatusOK, accountResponse(a))
 }
 

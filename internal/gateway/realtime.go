@@ -86,7 +86,7 @@ const (
 // Close codes the realtime gateway uses besides the RFC 6455 ones.
 const (
 	CloseReplaced = 4001 // a newer socket of the same account took over
-	CloseRevoked  = 4002 // reserved: the session was revoked
+	CloseRevoked  = 4002 // the token was revoked (realtime_sessions.go)
 )
 
 // session is one authenticated socket.
@@ -120,6 +120,7 @@ type realtime struct {
 	tickets Tickets
 	ws      *wsnet.Server
 	ctl     *controlPool
+	sweep   *sweeper // closes the sockets whose token ended
 
 	mu        sync.Mutex
 	byAccount map[string]*session // under mu: the one socket of each account
@@ -146,6 +147,7 @@ func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) 
 		workers = 4 * runtime.GOMAXPROCS(0)
 	}
 	rt.ctl = newControlPool(workers, gw.cfg.ControlQueue, rt.runControl)
+	rt.sweep = startSweep(rt)
 	return rt, nil
 }
 
@@ -472,6 +474,7 @@ func (rt *realtime) inputResult(s *session, op match.OpCode, err error) {
 // close shuts the transport down (all sockets get 1001), then the control
 // pool once it has carried out what was queued (the closes included).
 func (rt *realtime) close() error {
+	rt.sweep.close()
 	err := rt.ws.Close()
 	rt.ctl.stop()
 	return err
