@@ -268,10 +268,13 @@ func (rt *realtime) control(ctx context.Context, s *session, env envelope) {
 			return
 		}
 		id, err := rt.engine.Create(ctx, req.Mode, match.Params(req.Params))
-		if timedOut(err) {
-			err = errTimeout // a match may still be created, and end empty
-		}
-		if err != nil {
+		switch {
+		case timedOut(err):
+			// A game node may still create it; nobody joins, so it ends
+			// empty after game.empty_timeout.
+			rt.fail(s, env.CID, errTimeout)
+			return
+		case err != nil:
 			rt.fail(s, env.CID, matchError(err))
 			return
 		}
