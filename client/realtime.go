@@ -93,6 +93,25 @@ func (r *Realtime) Events() <-chan Event { return r.events }
 // Done is closed when the socket has ended; Err then says why.
 func (r *Realtime) Done() <-chan struct{} { return r.done }
 
+// Close codes the server ends a socket with (docs/protocol.md#close-codes).
+const (
+	CloseReplaced     = 4001 // a newer socket of the account took over
+	CloseRevoked      = 4002 // logout, password change or role removal: log in again
+	CloseKicked       = 4003 // an operator's kick or ban: do not reconnect on your own
+	CloseTokenExpired = 4004 // the access token expired: Connect again (it refreshes) and resume
+)
+
+// CloseCode returns the code of the close frame the server ended the
+// socket with (see the Close constants; 1008 for a slow consumer), or 0
+// while it is open or when it ended without one.
+func (r *Realtime) CloseCode() int {
+	var ce wsutil.ClosedError
+	if err := r.Err(); errors.As(err, &ce) {
+		return int(ce.Code)
+	}
+	return 0
+}
+
 // Err returns why the socket ended (nil while open).
 func (r *Realtime) Err() error {
 	r.mu.Lock()
