@@ -161,8 +161,9 @@ function utf8Length(s) {
 
 // src/realtime.ts
 var OPEN = 1;
+var CLOSE_TOKEN_EXPIRED = 4004;
 function defaultShouldReconnect(code) {
-  return code < 4e3 || code > 4999;
+  return code < 4e3 || code > 4999 || code === CLOSE_TOKEN_EXPIRED;
 }
 var Realtime = class _Realtime {
   constructor(dial, opts, timers, random) {
@@ -186,6 +187,8 @@ var Realtime = class _Realtime {
     this._resumeToken = null;
     this._sessionId = null;
     this.lastClose = { code: 0, reason: "" };
+    /** The server said the access token expired: the next dial refreshes it. */
+    this.refreshFirst = false;
     this.reconnectOn = opts.reconnect ?? true;
     this.maxAttempts = opts.maxAttempts ?? 10;
     if (!(this.maxAttempts >= 0)) throw new RangeError(`multijuego: RealtimeOptions.maxAttempts must be ≥ 0, got ${String(opts.maxAttempts)}`);
@@ -415,6 +418,7 @@ var Realtime = class _Realtime {
     this.ws = null;
     detach(ws);
     this.lastClose = { code, reason };
+    if (code === CLOSE_TOKEN_EXPIRED) this.refreshFirst = true;
     this.failPending(new ApiError(0, "disconnected", `multijuego: the realtime socket closed (code ${code}) before the answer came`));
     const will = !this.ended && this.reconnectOn && this.maxAttempts > 0 && this.shouldReconnect(code, reason);
     if (!will) {
@@ -439,7 +443,8 @@ var Realtime = class _Realtime {
   async reconnect() {
     let ws;
     try {
-      ws = await this.dial();
+      ws = await this.dial(this.refreshFirst);
+      this.refreshFirst = false;
       if (this.ended) {
         detach(ws);
         ws.close(1e3);
@@ -666,7 +671,7 @@ var Client = class {
     if (mode !== "ticket" && mode !== "subprotocol") {
       return Promise.reject(new RangeError(`multijuego: RealtimeOptions.auth must be "ticket" or "subprotocol", got ${JSON.stringify(mode)}`));
     }
-    return Realtime._open(() => this.dial(mode), opts, this.timers, this.random);
+    return Realtime._open((refresh) => this.dial(mode, refresh), opts, this.timers, this.random);
   }
   /** The realtime endpoint's URL (ws: or wss:). */
   realtimeURL() {
@@ -678,11 +683,12 @@ var Client = class {
     }
     return base.replace(/^http/, "ws") + "/v1/realtime";
   }
-  async dial(mode) {
+  async dial(mode, refresh = false) {
     const WS = this.WS;
     if (!WS) {
       throw new TypeError("multijuego: no global WebSocket: pass ClientOptions.WebSocket (for Node 20, the ws package's)");
     }
+    if (refresh && this._tokens) await this.freshToken(this._tokens.accessToken);
     if (mode === "subprotocol") {
       const tok = await this.accessToken();
       return new WS(this.realtimeURL(), ["multijuego.v1", "multijuego.bearer." + tok]);

@@ -47,8 +47,10 @@ export interface RealtimeOptions {
     /**
      * Whether a close with this code should be followed by reconnection. The
      * default refuses 4000–4999 (the server's decisions: 4001 replaced by a
-     * newer socket, 4002 session revoked, and any later application code) and
-     * accepts everything else (network drops, 1001 server going away, 1006…).
+     * newer socket, 4002 session revoked, 4003 kicked or banned, and any
+     * later application code) but 4004, the access token expired (the next
+     * attempt refreshes it first), and accepts everything else (network
+     * drops, 1001 server going away, 1006…).
      */
     shouldReconnect?: (code: number, reason: string) => boolean;
 }
@@ -70,8 +72,11 @@ export interface ReconnectInfo {
     /** Whether the seat was taken back (false: not in a match, or the grace period ran out). */
     resumed: boolean;
 }
-/** Opens a new, authenticated socket (Client.connect supplies it). */
-export type Dialer = () => Promise<WebSocketLike>;
+/**
+ * Opens a new, authenticated socket (Client.connect supplies it); with
+ * refresh, after a new access token even if the current one looks good.
+ */
+export type Dialer = (refresh?: boolean) => Promise<WebSocketLike>;
 /** The default of RealtimeOptions.shouldReconnect. */
 export declare function defaultShouldReconnect(code: number): boolean;
 /**
@@ -95,6 +100,8 @@ export declare class Realtime {
     private _resumeToken;
     private _sessionId;
     private lastClose;
+    /** The server said the access token expired: the next dial refreshes it. */
+    private refreshFirst;
     private readonly reconnectOn;
     private readonly maxAttempts;
     private readonly backoff;

@@ -244,7 +244,7 @@ export class Client {
     if (mode !== "ticket" && mode !== "subprotocol") {
       return Promise.reject(new RangeError(`multijuego: RealtimeOptions.auth must be "ticket" or "subprotocol", got ${JSON.stringify(mode)}`));
     }
-    return Realtime._open(() => this.dial(mode), opts, this.timers, this.random);
+    return Realtime._open((refresh) => this.dial(mode, refresh), opts, this.timers, this.random);
   }
 
   /** The realtime endpoint's URL (ws: or wss:). */
@@ -258,11 +258,12 @@ export class Client {
     return base.replace(/^http/, "ws") + "/v1/realtime";
   }
 
-  private async dial(mode: "ticket" | "subprotocol"): Promise<WebSocketLike> {
+  private async dial(mode: "ticket" | "subprotocol", refresh = false): Promise<WebSocketLike> {
     const WS = this.WS;
     if (!WS) {
       throw new TypeError("multijuego: no global WebSocket: pass ClientOptions.WebSocket (for Node 20, the ws package's)");
     }
+    if (refresh && this._tokens) await this.freshToken(this._tokens.accessToken);
     if (mode === "subprotocol") {
       const tok = await this.accessToken();
       return new WS(this.realtimeURL(), ["multijuego.v1", "multijuego.bearer." + tok]);

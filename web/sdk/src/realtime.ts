@@ -57,8 +57,10 @@ export interface RealtimeOptions {
   /**
    * Whether a close with this code should be followed by reconnection. The
    * default refuses 4000–4999 (the server's decisions: 4001 replaced by a
-   * newer socket, 4002 session revoked, and any later application code) and
-   * accepts everything else (network drops, 1001 server going away, 1006…).
+   * newer socket, 4002 session revoked, 4003 kicked or banned, and any
+   * later application code) but 4004, the access token expired (the next
+   * attempt refreshes it first), and accepts everything else (network
+   * drops, 1001 server going away, 1006…).
    */
   shouldReconnect?: (code: number, reason: string) => boolean;
 }
@@ -91,8 +93,11 @@ interface Listeners {
   reconnect: (r: ReconnectInfo) => void;
 }
 
-/** Opens a new, authenticated socket (Client.connect supplies it). */
-export type Dialer = () => Promise<WebSocketLike>;
+/**
+ * Opens a new, authenticated socket (Client.connect supplies it); with
+ * refresh, after a new access token even if the current one looks good.
+ */
+export type Dialer = (refresh?: boolean) => Promise<WebSocketLike>;
 
 interface Pending {
   resolve(e: Envelope): void;
@@ -101,9 +106,12 @@ interface Pending {
 
 const OPEN = 1;
 
+/** Close code of a socket whose access token expired: refresh and reconnect. */
+const CLOSE_TOKEN_EXPIRED = 4004;
+
 /** The default of RealtimeOptions.shouldReconnect. */
 export function defaultShouldReconnect(code: number): boolean {
-  return code < 4000 || code > 4999;
+  return code < 4000 || code > 4999 || code === CLOSE_TOKEN_EXPIRED;
 }
 
 /**
@@ -130,6 +138,8 @@ export class Realtime {
   private _resumeToken: string | null = null;
   private _sessionId: string | null = null;
   private lastClose: { code: number; reason: string } = { code: 0, reason: "" };
+  /** The server said the access token expired: the next dial refreshes it. */
+  private refreshFirst = false;
   private readonly reconnectOn: boolean;
   private readonly maxAttempts: number;
   private readonly backoff: Backoff;
@@ -404,6 +414,7 @@ export class Realtime {
     this.ws = null;
     detach(ws);
     this.lastClose = { code, reason };
+    if (code === CLOSE_TOKEN_EXPIRED) this.refreshFirst = true;
     this.failPending(new ApiError(0, "disconnected", `multijuego: the realtime socket closed (code ${code}) before the answer came`));
     const will = !this.ended && this.reconnectOn && this.maxAttempts > 0 && this.shouldReconnect(code, reason);
     if (!will) {
@@ -430,8 +441,11 @@ export class Realtime {
   private async reconnect(): Promise<void> {
     let ws: WebSocketLike;
     try {
-      // dial refreshes the access token first when it is about to expire.
-      ws = await this.dial();
+      // dial refreshes the access token first when it is about to expire,
+      // or at once after the server closed the socket for its expiry (the
+      // client's clock may lag the server's).
+      ws = await this.dial(this.refreshFirst);
+      this.refreshFirst = false;
       if (this.ended) {
         detach(ws);
         ws.close(1000);

@@ -389,6 +389,25 @@ describe("reconnection", () => {
     });
   }
 
+  test("close code 4004 (token expired): refreshes the token, reconnects and resumes", async () => {
+    const rt = await connect(client()); // the client's clock says at0 is good for 15 min
+    const log = record(rt);
+    await joinM1(rt);
+    FakeSocket.last().serverClose(4004, "access token expired");
+    assert.deepEqual(log.disconnects, [{ code: 4004, reason: "access token expired", willReconnect: true }]);
+    const before = server.requests.length;
+    await fireReconnect();
+    assert.deepEqual(server.log().slice(before), ["POST /v1/auth/refresh", "POST /v1/realtime/tickets"]);
+    assert.equal(server.requests.at(-1)!.headers["Authorization"], "Bearer at1");
+    const ws2 = FakeSocket.last();
+    ws2.open();
+    await flush();
+    assert.deepEqual(ws2.lastEnvelope().payload, { resume_token: "mjs_1" });
+    answer(ws2, "match.joined", { match_id: "m1", resume_token: "mjs_2" });
+    await flush();
+    assert.deepEqual(log.reconnects, [{ matchId: "m1", resumed: true }]);
+  });
+
   test("shouldReconnect overrides the default", async () => {
     const rt = await connect(client(), { shouldReconnect: (code) => code !== 1001 });
     const log = record(rt);
