@@ -137,6 +137,7 @@ func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) 
 		MaxMessageSize: gw.cfg.MaxMessageBytes,
 		SendQueueLen:   gw.cfg.SendQueue,
 		PingInterval:   gw.cfg.PingInterval,
+		Logger:         gw.log,
 	}, rt)
 	if err != nil {
 		return nil, err

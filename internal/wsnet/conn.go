@@ -1,13 +1,13 @@
 package wsnet
 
 import (
+	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/sys/unix"
 )
 
 // CloseReason tells why a connection ended.
@@ -27,25 +27,20 @@ var (
 	ReasonShutdown     = CloseReason{Code: CloseGoingAway, Text: "server shutdown"}
 )
 
-// Conn is one upgraded WebSocket connection. It owns a raw socket fd
-// (a dup of the accepted socket; the net.Conn is closed after the upgrade so
-// the Go netpoller forgets it) and holds no goroutine. Idle, it holds only
-// this struct: read leftovers, fragment buffers and the send queue are
-// allocated on demand and released when empty.
+// Conn is one upgraded WebSocket connection. Its socket is behind a link:
+// an epoll-registered fd (no goroutine per connection) or a net.Conn served
+// by the stream backend. Idle, it holds only this struct and its link: read
+// leftovers, fragment buffers and the send queue are allocated on demand
+// and released when empty.
 type Conn struct {
 	srv  *Server
-	rd   *reader
+	l    link
 	id   int32
 	data any
 	addr net.Addr
 
-	// fdmu guards fd: reads and writes hold it shared, teardown exclusive,
-	// so the fd number is never used after it was closed (and reused).
-	fdmu sync.RWMutex
-	fd   int
-
-	// Reader-owned state: only the owning reader goroutine (or the upgrade
-	// goroutine before registration) touches these.
+	// Reader-owned state: only the goroutine reading the socket (or the
+	// upgrade goroutine before reads start) touches these.
 	rbuf       []byte // unparsed bytes of a partial frame
 	frag       []byte // assembled fragments of a message
 	fragOp     OpCode
@@ -56,22 +51,47 @@ type Conn struct {
 	partialSince atomic.Int64 // unix nanos since a frame is incomplete; 0 if none
 	pingsOut     atomic.Int32
 	closed       atomic.Bool
-	midFrame     atomic.Bool // the last writev stopped inside a frame
 
-	// cb serialises the handler's callbacks for this connection: OnMessage
-	// (reader goroutine) and OnClose (whichever goroutine tears down).
+	// cb serialises the handler's callbacks for this connection: OnOpen,
+	// OnMessage (reader) and OnClose (whichever goroutine tears down).
 	cb sync.Mutex
 
 	mu           sync.Mutex // guards the send state below
 	q            *sendQueue // queued frames not yet fully written; nil when empty
 	qBytes       int
 	woff         int   // bytes of q.e[0] already written
-	scheduled    bool  // a flush is queued, running or parked on EPOLLOUT
-	writing      bool  // a flusher is writing frames of q outside c.mu
-	armedOut     bool  // EPOLLOUT registered
-	blockedSince int64 // unix nanos the socket buffer filled; 0 if not blocked
+	scheduled    bool  // a flush is queued, running or parked (epoll: EPOLLOUT)
+	writing      bool  // a flush is writing frames of q outside c.mu
+	blockedSince int64 // unix nanos the socket buffer filled (epoll); 0 if not blocked
 	closeAfter   *CloseReason
 	closeNow     *CloseReason
+}
+
+// link is a connection's socket as one backend drives it. The protocol,
+// queue and callbacks above it are shared.
+type link interface {
+	// willFlush runs under c.mu when a flush is scheduled (c.scheduled
+	// set), flushSoon right after c.mu is released: together they run
+	// c.flush on the backend's writer.
+	willFlush(c *Conn)
+	flushSoon(c *Conn)
+	// write writes iov, the frames of c's queue from its first unwritten
+	// byte (partial: iov[0] is the rest of a partly written frame). It
+	// returns the bytes written and, for a non-blocking socket, whether
+	// its buffer filled before the end.
+	write(c *Conn, sc *scratch, iov [][]byte, partial bool) (n int, blocked bool, err error)
+	// park waits for a blocked socket to become writable, then flushes
+	// again; it runs under c.mu.
+	park(c *Conn)
+	// requestTeardown has c torn down with c.closeNow off the caller's
+	// goroutine; tearDown is what a flush does when it finds c.closeNow.
+	requestTeardown(c *Conn)
+	tearDown(c *Conn, r CloseReason)
+	// shutdown closes c for Server.Close (1001).
+	shutdown(c *Conn)
+	// closeSocket closes the socket once, after writing closeFrame first
+	// when it is not nil and fits between frames. It runs in terminate.
+	closeSocket(c *Conn, closeFrame []byte)
 }
 
 // Data returns the value the Authorize callback returned for this connection.
@@ -111,11 +131,15 @@ func (q *sendQueue) release() {
 	queuePool.Put(q)
 }
 
-// scratch is a flusher's reusable working memory: the iovec of one writev
-// and the releasers of the frames it completed.
+// scratch is a flusher's reusable working memory: the iovec of one writev,
+// the releasers of the frames it completed, and for the stream backend the
+// net.Buffers it writes and the buffer that coalesces frames for a socket
+// without writev.
 type scratch struct {
-	iov [][]byte
-	rel []Releaser
+	iov  [][]byte
+	rel  []Releaser
+	bufs net.Buffers
+	buf  []byte
 }
 
 // Send enqueues pre-encoded frames (see EncodeFrame) to be written with one
@@ -171,17 +195,26 @@ func (c *Conn) enqueue(frames [][]byte, rel Releaser) bool {
 		r := ReasonSlowConsumer
 		c.closeNow = &r
 		c.mu.Unlock()
-		c.srv.wq.push(c) // flusher tears the connection down
+		c.l.requestTeardown(c)
 		return false
 	}
 	c.push(frames, rel, n)
+	c.scheduleLocked()
+	return true
+}
+
+// scheduleLocked has the queue flushed unless a flush is already
+// scheduled; the caller holds c.mu, which scheduleLocked releases.
+func (c *Conn) scheduleLocked() {
 	sched := !c.scheduled
-	c.scheduled = true
+	if sched {
+		c.scheduled = true
+		c.l.willFlush(c)
+	}
 	c.mu.Unlock()
 	if sched {
-		c.srv.wq.push(c)
+		c.l.flushSoon(c)
 	}
-	return true
 }
 
 // push appends frames of n bytes to the queue; the caller holds c.mu.
@@ -222,12 +255,7 @@ func (c *Conn) closeGraceful(r CloseReason, frame []byte) {
 	}
 	c.push([][]byte{frame}, nil, len(frame))
 	c.closeAfter = &r
-	sched := !c.scheduled
-	c.scheduled = true
-	c.mu.Unlock()
-	if sched {
-		c.srv.wq.push(c)
-	}
+	c.scheduleLocked()
 }
 
 // maxIOV is the most frames one writev takes (IOV_MAX).
@@ -250,7 +278,7 @@ func (c *Conn) flush(sc *scratch) {
 		}
 		if r := c.closeNow; r != nil {
 			c.mu.Unlock()
-			c.terminate(*r, true)
+			c.l.tearDown(c, *r)
 			return
 		}
 		if c.q == nil || len(c.q.e) == 0 {
@@ -264,7 +292,7 @@ func (c *Conn) flush(sc *scratch) {
 		c.writing = true
 		c.mu.Unlock()
 
-		n, blocked, err := c.writeBatch(sc.iov, partial)
+		n, blocked, err := c.l.write(c, sc, sc.iov, partial)
 		clear(sc.iov[:cap(sc.iov)])
 		sc.iov = sc.iov[:0]
 
@@ -272,8 +300,13 @@ func (c *Conn) flush(sc *scratch) {
 		c.writing = false
 		if err != nil {
 			c.mu.Unlock()
-			c.terminate(CloseReason{Code: CloseAbnormal, Text: "write error", Err: err}, false)
-			return
+			r := CloseReason{Code: CloseAbnormal, Text: "write error", Err: err}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				r = ReasonWriteTimeout
+			}
+			c.terminate(r, false)
+			c.mu.Lock()
+			continue // the loop head drops the queue if terminate could not
 		}
 		c.advance(n, sc)
 		if len(sc.rel) > 0 {
@@ -286,17 +319,14 @@ func (c *Conn) flush(sc *scratch) {
 			c.mu.Lock()
 		}
 		if blocked {
-			// Socket buffer full: park until EPOLLOUT.
+			// Socket buffer full: park until it drains.
 			if c.blockedSince == 0 {
 				c.blockedSince = time.Now().UnixNano()
 			}
 			if c.closed.Load() || c.closeNow != nil {
 				continue // the loop head tears down
 			}
-			if !c.armedOut {
-				c.armedOut = true
-				c.rd.mod(c, true)
-			}
+			c.l.park(c)
 			c.mu.Unlock()
 			return
 		}
@@ -337,100 +367,30 @@ func (c *Conn) advance(n int, sc *scratch) {
 	c.q.e = e[:k]
 }
 
-// writeBatch writes iov until done or EAGAIN. It returns the bytes written
-// and whether the socket buffer filled before the end. partial tells that
-// iov[0] is the rest of a frame already partly written.
-func (c *Conn) writeBatch(iov [][]byte, partial bool) (written int, blocked bool, err error) {
-	c.fdmu.RLock()
-	defer c.fdmu.RUnlock()
-	if c.fd < 0 {
-		return 0, false, errClosed
-	}
-	defer func() { c.midFrame.Store(partial) }()
-	for len(iov) > 0 {
-		n, err := unix.Writev(c.fd, iov)
-		c.srv.writes.Add(1)
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
-			return written, true, nil
-		}
-		if err != nil {
-			return written, false, err
-		}
-		written += n
-		// Advance past n bytes.
-		for n > 0 {
-			if n < len(iov[0]) {
-				iov[0] = iov[0][n:]
-				partial = true
-				break
-			}
-			n -= len(iov[0])
-			iov = iov[1:]
-			partial = false
-		}
-	}
-	return written, false, nil
-}
-
-// onWritable is called by the reader when EPOLLOUT fires.
-func (c *Conn) onWritable() {
-	c.mu.Lock()
-	armed := c.armedOut
-	if armed {
-		c.armedOut = false
-		c.rd.mod(c, false)
-	}
-	c.mu.Unlock()
-	if armed {
-		c.srv.wq.push(c)
-	}
-}
-
-// requestClose asks the flushers to tear the connection down (used by the
-// sweeper so that timeouts never run handler code on the sweeper).
+// requestClose has the connection torn down off the caller's goroutine
+// (used by the sweeper so that timeouts never run handler code on it).
 func (c *Conn) requestClose(r CloseReason) {
 	c.mu.Lock()
 	if c.closeNow == nil {
 		c.closeNow = &r
 	}
 	c.mu.Unlock()
-	c.srv.wq.push(c)
+	c.l.requestTeardown(c)
 }
 
 // terminate closes the socket once and reports OnClose. With sendClose it
-// writes a best-effort close frame (non-blocking, only on a frame boundary).
-// Queued frames are dropped (and released) here, or by the flusher whose
-// write is in flight once it returns.
+// writes a best-effort close frame (without waiting for a full send
+// buffer, only on a frame boundary). Queued frames are dropped (and
+// released) here, or by the flush whose write is in flight once it returns.
 func (c *Conn) terminate(r CloseReason, sendClose bool) {
 	if !c.closed.CompareAndSwap(false, true) {
 		return
 	}
-	c.fdmu.Lock()
-	fd := c.fd
-	c.fd = -1
-	if fd >= 0 {
-		// No writev is in flight (we hold fdmu exclusively), so midFrame is
-		// exact; c.mu is not taken here (lock order is c.mu -> fdmu).
-		if sendClose && !c.midFrame.Load() && r.Code != CloseAbnormal && r.Code != CloseNoStatus {
-			_, _ = unix.Write(fd, EncodeClose(r.Code, r.Text))
-			// Closing a socket with unread input makes the kernel send a
-			// reset, which can destroy the close frame before the client
-			// reads it (an oversized message leaves its tail unread):
-			// discard what has arrived, bounded, before closing.
-			var sink [4096]byte
-			for range 64 {
-				if n, err := unix.Read(fd, sink[:]); n <= 0 || err != nil {
-					break
-				}
-			}
-		}
-		c.rd.remove(c, fd) // before close: the fd number may be reused at once
-		_ = unix.Close(fd)
+	var frame []byte
+	if sendClose && r.Code != CloseAbnormal && r.Code != CloseNoStatus {
+		frame = EncodeClose(r.Code, r.Text)
 	}
-	c.fdmu.Unlock()
+	c.l.closeSocket(c, frame)
 	c.mu.Lock()
 	var q *sendQueue
 	if !c.writing {
@@ -446,39 +406,19 @@ func (c *Conn) terminate(r CloseReason, sendClose bool) {
 	c.cb.Unlock()
 }
 
-// readable drains the socket (bounded per wakeup for fairness; the epoll set
-// is level-triggered, so leftover data is reported again).
-func (c *Conn) readable(buf []byte) {
-	for range 4 {
-		c.fdmu.RLock()
-		if c.fd < 0 {
-			c.fdmu.RUnlock()
-			return
-		}
-		n, err := unix.Read(c.fd, buf)
-		c.fdmu.RUnlock()
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return
-		case err != nil:
-			c.terminate(CloseReason{Code: CloseAbnormal, Text: "read error", Remote: true, Err: err}, false)
-			return
-		case n == 0:
-			r := CloseReason{Code: CloseAbnormal, Text: "eof", Remote: true}
-			if c.peerClose != nil {
-				r = *c.peerClose // client sent close and hung up without waiting
-			}
-			c.terminate(r, false)
-			return
-		}
-		c.lastRead.Store(time.Now().UnixNano())
-		c.pingsOut.Store(0)
-		if !c.consume(buf[:n]) || n < len(buf) {
-			return
-		}
+// readFrom handles n bytes read from the socket into buf.
+func (c *Conn) readFrom(buf []byte) bool {
+	c.lastRead.Store(time.Now().UnixNano())
+	c.pingsOut.Store(0)
+	return c.consume(buf)
+}
+
+// eofReason is the reason for a socket the client closed.
+func (c *Conn) eofReason() CloseReason {
+	if c.peerClose != nil {
+		return *c.peerClose // client sent close and hung up without waiting
 	}
+	return CloseReason{Code: CloseAbnormal, Text: "eof", Remote: true}
 }
 
 // consume parses the bytes read; it returns false once the connection is

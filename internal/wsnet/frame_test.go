@@ -3,7 +3,6 @@ package wsnet
 import (
 	"bytes"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -17,13 +16,26 @@ func (h *recordHandler) OnMessage(_ *Conn, op OpCode, p []byte) {
 }
 func (h *recordHandler) OnClose(*Conn, CloseReason) {}
 
+// offlineLink is a socket that never flushes, for feeding bytes to the
+// parser.
+type offlineLink struct{}
+
+func (offlineLink) willFlush(*Conn)             {}
+func (offlineLink) flushSoon(*Conn)             {}
+func (offlineLink) park(*Conn)                  {}
+func (offlineLink) requestTeardown(*Conn)       {}
+func (offlineLink) tearDown(*Conn, CloseReason) {}
+func (offlineLink) shutdown(*Conn)              {}
+func (offlineLink) closeSocket(*Conn, []byte)   {}
+func (offlineLink) write(*Conn, *scratch, [][]byte, bool) (int, bool, error) {
+	return 0, false, errClosed
+}
+
 // offlineConn returns a Conn with no socket, for feeding bytes to the parser.
 func offlineConn(h Handler, maxMsg int) *Conn {
 	s := &Server{handler: h, cfg: Config{MaxMessageSize: maxMsg}}
 	s.cfg.setDefaults()
-	s.wq.cond = sync.NewCond(&s.wq.mu)
-	s.wq.closed = true // drop flush requests
-	return &Conn{srv: s, fd: -1}
+	return &Conn{srv: s, l: offlineLink{}}
 }
 
 // feed consumes data in chunks of the given sizes and returns the messages

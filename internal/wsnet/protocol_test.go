@@ -64,7 +64,7 @@ func TestSubprotocolSelection(t *testing.T) {
 		return nil, nil
 	}}
 	h := newTestHandler(false)
-	s, rawURL := startServer(t, cfg, h)
+	s, rawURL := startServer(t, transports[0], cfg, h)
 	hs := httptest.NewServer(s)
 	defer hs.Close()
 	httpURL := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"

@@ -3,7 +3,6 @@ package wsnet
 import (
 	"bytes"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,9 +55,11 @@ func (rs *releases) check(t *testing.T) {
 	}
 }
 
-func TestSendReleaseWritten(t *testing.T) {
+func TestSendReleaseWritten(t *testing.T) { eachTransport(t, testSendReleaseWritten) }
+
+func testSendReleaseWritten(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	_, url := startServer(t, Config{}, h)
+	_, url := startServer(t, tr, Config{}, h)
 	c := dial(t, url, nil)
 	sc := waitEvent(t, h.opened, 5*time.Second)
 	var rs releases
@@ -92,12 +93,14 @@ func fillUntilRefused(t *testing.T, sc *Conn, rs *releases) {
 }
 
 func TestSendReleaseDroppedBySlowConsumer(t *testing.T) {
+	eachTransport(t, testSendReleaseDroppedBySlowConsumer)
+}
+
+func testSendReleaseDroppedBySlowConsumer(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	_, url := startServer(t, Config{SendQueueLen: 16, WriteTimeout: time.Minute}, h)
+	_, url := startServer(t, tr, Config{SendQueueLen: 16, WriteTimeout: time.Minute}, h)
 	c := dial(t, url, nil) // never reads
-	if tc, ok := c.Conn.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096)
-	}
+	c.shrinkReadBuffer()
 	sc := waitEvent(t, h.opened, 5*time.Second)
 	var rs releases
 	fillUntilRefused(t, sc, &rs)
@@ -110,13 +113,13 @@ func TestSendReleaseDroppedBySlowConsumer(t *testing.T) {
 	rs.check(t)
 }
 
-func TestSendReleaseDroppedByClose(t *testing.T) {
+func TestSendReleaseDroppedByClose(t *testing.T) { eachTransport(t, testSendReleaseDroppedByClose) }
+
+func testSendReleaseDroppedByClose(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	s, url := startServer(t, Config{SendQueueLen: 1 << 20, SendQueueBytes: 1 << 30, WriteTimeout: time.Minute}, h)
+	s, url := startServer(t, tr, Config{SendQueueLen: 1 << 20, SendQueueBytes: 1 << 30, WriteTimeout: time.Minute}, h)
 	c := dial(t, url, nil) // never reads
-	if tc, ok := c.Conn.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096)
-	}
+	c.shrinkReadBuffer()
 	sc := waitEvent(t, h.opened, 5*time.Second)
 	var rs releases
 	frame := EncodeFrame(OpBinary, bytes.Repeat([]byte{7}, 16<<10))
@@ -144,8 +147,14 @@ func (r *chanRel) Release() { r.ch <- struct{}{} }
 // path from SendRelease through the flusher's write to Release, on an
 // established connection whose client discards what it reads.
 func BenchmarkSendRelease(b *testing.B) {
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) { benchSendRelease(b, tr) })
+	}
+}
+
+func benchSendRelease(b *testing.B, tr transport) {
 	h := newTestHandler(false)
-	_, url := startServer(b, Config{}, h)
+	_, url := startServer(b, tr, Config{}, h)
 	c := dial(b, url, nil)
 	var wg sync.WaitGroup
 	wg.Go(func() { _, _ = io.Copy(io.Discard, c) })

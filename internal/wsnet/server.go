@@ -1,14 +1,33 @@
 // Package wsnet is a WebSocket server transport for many mostly idle
-// sockets on few cores (Linux only).
+// sockets on few cores.
 //
 // Connections are accepted and upgraded with gobwas/ws (zero-copy
 // handshake). The Authorize callback sees the request line, headers and
 // offered subprotocols before the upgrade completes, and may select a
-// subprotocol; its error becomes an HTTP status (see Reject). After the
-// upgrade the socket fd is dup'ed, the net.Conn closed
-// (removing it from the Go netpoller) and the fd registered with one of a
-// few epoll instances, each served by one reader goroutine (Config.Readers,
-// default GOMAXPROCS). No goroutine exists per connection.
+// subprotocol; its error becomes an HTTP status (see Reject). A connection
+// the transport cannot take (a ResponseWriter that cannot be hijacked, a
+// server shutting down, a socket epoll refuses) is refused with a status or
+// a close code, and logged to Config.Logger.
+//
+// Two backends move the bytes after the upgrade; the WebSocket protocol,
+// the bounded send queue, timeouts and callbacks are the same code for both.
+//
+// The epoll backend (Linux, plain TCP and Unix sockets): the socket fd is
+// dup'ed, the net.Conn closed (removing it from the Go netpoller) and the
+// fd registered with one of a few epoll instances, each served by one
+// reader goroutine (Config.Readers, default GOMAXPROCS). No goroutine exists
+// per connection: about 1 KiB of server memory per idle socket at 19,000
+// sockets (cmd/idlemem).
+//
+// The stream backend (every other socket: TLS on Linux, everything on other
+// platforms, or any socket with Config.Backend = BackendStream): one reader
+// goroutine per connection blocks in Read with a 512-byte buffer, and a
+// writer goroutine exists only while the connection's send queue is not
+// empty, writing it with writev (net.Buffers) when the socket supports it,
+// else with one Write of the frames copied together (one TLS record, not
+// one per frame), under a write deadline of Config.WriteTimeout. It costs a
+// goroutine stack per idle socket (measured in docs/benchmarks.md, "Realtime
+// transport: TLS and portable backend").
 //
 // Epoll is level-triggered: a reader reads at most 4 buffers from a socket
 // per wakeup and moves on, and the kernel reports the rest on the next
@@ -18,30 +37,34 @@
 // exactly one waiter, so level-triggered mode causes no thundering herd.
 // EPOLLOUT is registered only while a socket's send buffer is full.
 //
-// Reads use the reader goroutine's own buffer; only an incomplete frame is
-// copied to a per-connection buffer, released when the frame completes.
-// Writes: Conn.Send enqueues pre-encoded frames into a bounded queue
-// (allocated lazily, released when empty); a small pool of flushers
+// Epoll reads use the reader goroutine's own buffer; only an incomplete
+// frame is copied to a per-connection buffer, released when the frame
+// completes. Writes: Conn.Send enqueues pre-encoded frames into a bounded
+// queue (pooled, released when empty); on epoll a small pool of flushers
 // (Config.Writers) writes a connection's whole queue with one writev. The
 // senders (match goroutines) thus never make system calls: a tick's time is
 // the game's, and a socket write that the scheduler stretches stalls a
 // flusher, not a match. (Writing on the sender's goroutine was measured:
 // no CPU saved at 3,000 arena players, and match tick p99 rose from about
 // 2 ms to 5-40 ms.) A full queue closes the connection with 1008 "slow
-// consumer".
+// consumer". Conn.SendRelease tells the sender when a frame's bytes are no
+// longer needed, so frames can be pooled.
 //
 // One sweeper goroutine ticks every PingInterval/4 over all connections: it
 // pings sockets idle for PingInterval, closes those that stayed silent for
 // MissedPongs pings (1001 "ping timeout"), and enforces ReadTimeout
-// (incomplete frame) and WriteTimeout (send buffer full) with 1008.
+// (incomplete frame) and, on epoll, WriteTimeout (send buffer full) with
+// 1008; the stream backend's write deadline closes with the same 1008.
 package wsnet
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -51,7 +74,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"golang.org/x/sys/unix"
 )
 
 // Handler receives connection events. OnMessage runs on a reader goroutine;
@@ -141,6 +163,24 @@ func (e *RejectError) Error() string {
 // Reject returns an error for Authorize that refuses the upgrade with status.
 func Reject(status int, reason string) error { return &RejectError{Status: status, Reason: reason} }
 
+// Backend picks how a connection's bytes move after the upgrade.
+type Backend string
+
+// Backends. The zero value is BackendAuto.
+const (
+	// BackendAuto: epoll for plain TCP and Unix sockets on Linux, stream
+	// for every other socket and platform. The environment variable
+	// MULTIJUEGO_WSNET=portable turns it into BackendStream (the tests use
+	// it to run every realtime test on the portable backend).
+	BackendAuto Backend = ""
+	// BackendStream: a reader goroutine per connection, on every platform.
+	BackendStream Backend = "stream"
+)
+
+// backendEnv is the environment variable that forces BackendStream where
+// Config.Backend is BackendAuto.
+const backendEnv = "MULTIJUEGO_WSNET"
+
 // Config tunes the server. Zero fields take the defaults noted.
 type Config struct {
 	// Authorize inspects the handshake (auth, Origin, offered
@@ -150,6 +190,13 @@ type Config struct {
 	// Conn.Data.
 	Authorize func(r *Request) (any, error)
 
+	// Logger receives a record for every connection the transport refuses
+	// after Authorize accepted it (no hijack, shutting down, a socket
+	// epoll refuses). Nil discards them.
+	Logger *slog.Logger
+	// Backend: BackendAuto (default) or BackendStream.
+	Backend Backend
+
 	MaxMessageSize   int           // 64 KiB; larger frames/messages close with 1009
 	SendQueueLen     int           // 256 frames
 	SendQueueBytes   int           // 1 MiB (a larger single frame can never be sent)
@@ -158,9 +205,9 @@ type Config struct {
 	ReadTimeout      time.Duration // 10s: max time a frame may stay incomplete
 	WriteTimeout     time.Duration // 10s: max time the send buffer may stay full
 	HandshakeTimeout time.Duration // 5s
-	Readers          int           // GOMAXPROCS
-	Writers          int           // GOMAXPROCS
-	ReadBufferSize   int           // 16 KiB per reader goroutine
+	Readers          int           // GOMAXPROCS (epoll)
+	Writers          int           // GOMAXPROCS (epoll)
+	ReadBufferSize   int           // 16 KiB per epoll reader goroutine
 }
 
 func (c *Config) setDefaults() {
@@ -185,6 +232,20 @@ func (c *Config) setDefaults() {
 	defd(&c.ReadTimeout, 10*time.Second)
 	defd(&c.WriteTimeout, 10*time.Second)
 	defd(&c.HandshakeTimeout, 5*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Backend == BackendAuto && os.Getenv(backendEnv) == "portable" {
+		c.Backend = BackendStream
+	}
+}
+
+func (c *Config) validate() error {
+	switch c.Backend {
+	case BackendAuto, BackendStream:
+		return nil
+	}
+	return fmt.Errorf("wsnet: unknown Config.Backend %q (want %q or %q)", c.Backend, BackendAuto, BackendStream)
 }
 
 var errClosed = errors.New("wsnet: closed")
@@ -194,39 +255,32 @@ var errClosed = errors.New("wsnet: closed")
 type Server struct {
 	cfg     Config
 	handler Handler
-	readers []*reader
-	wq      workQueue
+	ep      *poller // epoll backend; nil when every socket takes the stream backend
 	nextID  atomic.Int32
-	writes  atomic.Uint64 // writev calls
+	writes  atomic.Uint64 // write system calls (writev or Write)
 
 	mu     sync.Mutex
 	conns  map[*Conn]struct{}
 	lns    []net.Listener
 	closed bool
 	done   chan struct{}
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // sweeper, epoll readers and flushers, stream readers
 }
 
-// NewServer starts the reader, flusher and sweeper goroutines.
+// NewServer starts the sweeper and, when the epoll backend is in use, its
+// reader and flusher goroutines.
 func NewServer(cfg Config, h Handler) (*Server, error) {
 	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, handler: h, conns: make(map[*Conn]struct{}), done: make(chan struct{})}
-	s.wq.cond = sync.NewCond(&s.wq.mu)
-	for range cfg.Readers {
-		r, err := newReader(s)
+	if cfg.Backend == BackendAuto {
+		ep, err := newPoller(s)
 		if err != nil {
-			for _, r := range s.readers {
-				r.closeFDs()
-			}
 			return nil, err
 		}
-		s.readers = append(s.readers, r)
-	}
-	for _, r := range s.readers {
-		s.wg.Go(r.loop)
-	}
-	for range cfg.Writers {
-		s.wg.Go(s.flushLoop)
+		s.ep = ep
 	}
 	s.wg.Go(s.sweep)
 	return s, nil
@@ -239,7 +293,8 @@ func (s *Server) Len() int {
 	return len(s.conns)
 }
 
-// WriteCalls returns the number of writev system calls made so far.
+// WriteCalls returns the number of write system calls (writev, or Write on
+// a socket without writev such as TLS) made so far.
 func (s *Server) WriteCalls() uint64 { return s.writes.Load() }
 
 // Broadcast sends one pre-encoded frame to every open connection and
@@ -260,7 +315,19 @@ func (s *Server) Broadcast(frame []byte) int {
 	return n
 }
 
-// Serve accepts connections from ln until ln or the server is closed.
+// isClosed reports whether Close has started.
+func (s *Server) isClosed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Serve accepts connections from ln until ln or the server is closed. ln
+// may be a TLS listener (tls.NewListener): its connections take the stream
+// backend.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -273,10 +340,8 @@ func (s *Server) Serve(ln net.Listener) error {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			select {
-			case <-s.done:
+			if s.isClosed() {
 				return errClosed
-			default:
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
@@ -335,10 +400,12 @@ func (s *Server) upgradeRaw(nc net.Conn) {
 		},
 	}
 	if _, err := u.Upgrade(nc); err != nil {
+		// gobwas answered with a status (bad request, Authorize's refusal).
 		_ = nc.Close()
 		return
 	}
-	_ = s.adopt(nc, data, nil)
+	_ = nc.SetDeadline(time.Time{})
+	s.adopt(nc, data, nil)
 }
 
 // ServeHTTP upgrades an HTTP request (hijacking the connection). Authorize
@@ -371,14 +438,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		data, selected = d, req.Protocol
 	}
+	if s.isClosed() {
+		s.refused(r.RemoteAddr, "server closed", nil)
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	u := ws.HTTPUpgrader{Timeout: s.cfg.HandshakeTimeout}
 	if selected != "" {
 		u.Protocol = func(p string) bool { return p == selected }
 	}
 	nc, rw, _, err := u.Upgrade(r, w)
 	if err != nil {
+		// gobwas answered with a status: 400 for a malformed handshake, 500
+		// for a ResponseWriter that cannot be hijacked (HTTP/2, or a
+		// middleware that hides http.Hijacker).
 		if nc != nil {
 			_ = nc.Close()
+		}
+		if errors.Is(err, ws.ErrNotHijacker) {
+			s.refused(r.RemoteAddr, "the ResponseWriter cannot be hijacked (HTTP/2, or a wrapper without Unwrap)", err)
 		}
 		return
 	}
@@ -387,7 +465,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pending, _ = rw.Reader.Peek(rw.Reader.Buffered())
 		pending = bytes.Clone(pending)
 	}
-	_ = s.adopt(nc, data, pending)
+	s.adopt(nc, data, pending)
+}
+
+// refused logs a connection the transport did not take.
+func (s *Server) refused(remote, reason string, err error) {
+	s.cfg.Logger.Warn("wsnet: connection refused", "remote", remote, "reason", reason, "err", err)
 }
 
 func addrOf(s string) net.Addr {
@@ -406,54 +489,43 @@ func rejection(err error) error {
 	return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden), ws.RejectionReason("forbidden"))
 }
 
-// adopt takes over the upgraded socket: dup the fd, close the net.Conn and
-// register the dup with a reader's epoll set.
-func (s *Server) adopt(nc net.Conn, data any, pending []byte) error {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		_ = nc.Close()
-		return errors.New("wsnet: not a syscall.Conn")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		_ = nc.Close()
-		return err
-	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(f uintptr) {
-		fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil || derr != nil {
-		_ = nc.Close()
-		return errors.Join(err, derr)
-	}
-	addr := nc.RemoteAddr()
-	_ = nc.Close() // the dup keeps the socket open; netpoller forgets the original
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return err
-	}
+// adopt takes over an upgraded connection: the epoll backend takes plain
+// TCP and Unix sockets when it runs, the stream backend everything else
+// (and a socket epoll could not take before OnOpen, such as a failed dup).
+func (s *Server) adopt(nc net.Conn, data any, pending []byte) {
 	id := s.nextID.Add(1)
-	c := &Conn{srv: s, rd: s.readers[int(uint32(id))%len(s.readers)], id: id, data: data, addr: addr, fd: fd}
+	c := &Conn{srv: s, id: id, data: data, addr: nc.RemoteAddr()}
 	c.lastRead.Store(time.Now().UnixNano())
+	if s.ep != nil && epollable(nc) {
+		taken, err := s.ep.adopt(c, nc, pending)
+		if taken {
+			return
+		}
+		s.cfg.Logger.Info("wsnet: epoll could not take a socket, using the stream backend", "remote", c.addr, "err", err)
+	}
+	adoptStream(c, nc, pending)
+}
+
+// open registers c, whose link is set, and calls OnOpen; it reports false
+// (and opens nothing) if the server is closed. started runs under s.mu once
+// c is registered (the stream backend counts its reader in s.wg there, so
+// that Close waits for it). OnOpen runs under c.cb, so an OnClose that a
+// concurrent Close causes comes after it.
+func (s *Server) open(c *Conn, started func()) bool {
+	c.cb.Lock()
+	defer c.cb.Unlock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		_ = unix.Close(fd)
-		return errClosed
+		return false
 	}
 	s.conns[c] = struct{}{}
+	if started != nil {
+		started()
+	}
 	s.mu.Unlock()
 	s.handler.OnOpen(c)
-	if len(pending) > 0 && !c.consume(pending) {
-		return nil
-	}
-	c.fdmu.RLock()
-	defer c.fdmu.RUnlock()
-	if c.fd < 0 {
-		return errClosed
-	}
-	return c.rd.add(c)
+	return true
 }
 
 func (s *Server) remove(c *Conn) {
@@ -482,15 +554,14 @@ func (s *Server) Close() error {
 		_ = ln.Close()
 	}
 	for _, c := range list {
-		c.terminate(ReasonShutdown, true)
+		c.l.shutdown(c)
 	}
-	s.wq.close()
-	for _, r := range s.readers {
-		r.wake()
+	if s.ep != nil {
+		s.ep.stop()
 	}
 	s.wg.Wait()
-	for _, r := range s.readers {
-		r.closeFDs()
+	if s.ep != nil {
+		s.ep.closeFDs()
 	}
 	return nil
 }
@@ -542,182 +613,6 @@ func (s *Server) sweep() {
 		clear(list)
 		if cap(list) > 4*len(list)+1024 {
 			list = nil
-		}
-	}
-}
-
-// workQueue holds connections with something to flush; each connection is in
-// it at most once per scheduled flush, so it is bounded by the number of
-// connections.
-type workQueue struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	items  []*Conn
-	head   int
-	closed bool
-}
-
-func (q *workQueue) push(c *Conn) {
-	q.mu.Lock()
-	if !q.closed {
-		q.items = append(q.items, c)
-		q.cond.Signal()
-	}
-	q.mu.Unlock()
-}
-
-func (q *workQueue) pop() (*Conn, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for q.head == len(q.items) && !q.closed {
-		q.cond.Wait()
-	}
-	if q.closed {
-		return nil, false
-	}
-	c := q.items[q.head]
-	q.items[q.head] = nil
-	q.head++
-	if q.head == len(q.items) {
-		q.head = 0
-		if cap(q.items) > 4096 {
-			q.items = nil
-		} else {
-			q.items = q.items[:0]
-		}
-	}
-	return c, true
-}
-
-func (q *workQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.cond.Broadcast()
-	q.mu.Unlock()
-}
-
-func (s *Server) flushLoop() {
-	var sc scratch
-	for {
-		c, ok := s.wq.pop()
-		if !ok {
-			return
-		}
-		c.flush(&sc)
-	}
-}
-
-// reader owns one epoll instance and the goroutine waiting on it.
-type reader struct {
-	srv    *Server
-	epfd   int
-	wakefd int
-	mu     sync.Mutex
-	conns  map[int32]*Conn
-	stop   atomic.Bool
-}
-
-const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
-
-func newReader(s *Server) (*reader, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, err
-	}
-	wfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		_ = unix.Close(epfd)
-		return nil, err
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &ev); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(wfd)
-		return nil, err
-	}
-	return &reader{srv: s, epfd: epfd, wakefd: wfd, conns: make(map[int32]*Conn)}, nil
-}
-
-func (r *reader) closeFDs() {
-	_ = unix.Close(r.epfd)
-	_ = unix.Close(r.wakefd)
-}
-
-func (r *reader) wake() {
-	r.stop.Store(true)
-	var one [8]byte
-	one[0] = 1
-	_, _ = unix.Write(r.wakefd, one[:])
-}
-
-// add registers c; the caller holds c.fdmu shared.
-func (r *reader) add(c *Conn) error {
-	r.mu.Lock()
-	r.conns[int32(c.fd)] = c
-	r.mu.Unlock()
-	ev := unix.EpollEvent{Events: readEvents, Fd: int32(c.fd), Pad: c.id}
-	if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
-		r.mu.Lock()
-		delete(r.conns, int32(c.fd))
-		r.mu.Unlock()
-		return err
-	}
-	return nil
-}
-
-// mod toggles EPOLLOUT; the caller holds c.mu. The fd may be closing
-// concurrently; a failing EPOLL_CTL_MOD is harmless then.
-func (r *reader) mod(c *Conn, out bool) {
-	c.fdmu.RLock()
-	defer c.fdmu.RUnlock()
-	if c.fd < 0 {
-		return
-	}
-	ev := unix.EpollEvent{Events: readEvents, Fd: int32(c.fd), Pad: c.id}
-	if out {
-		ev.Events |= unix.EPOLLOUT
-	}
-	_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
-}
-
-// remove unregisters fd; the caller holds c.fdmu exclusively.
-func (r *reader) remove(c *Conn, fd int) {
-	_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-	r.mu.Lock()
-	if r.conns[int32(fd)] == c {
-		delete(r.conns, int32(fd))
-	}
-	r.mu.Unlock()
-}
-
-func (r *reader) loop() {
-	events := make([]unix.EpollEvent, 128)
-	buf := make([]byte, r.srv.cfg.ReadBufferSize)
-	for {
-		n, err := unix.EpollWait(r.epfd, events, -1)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			return
-		}
-		if r.stop.Load() {
-			return
-		}
-		for i := range n {
-			ev := &events[i]
-			r.mu.Lock()
-			c := r.conns[ev.Fd]
-			r.mu.Unlock()
-			if c == nil || c.id != ev.Pad {
-				continue // closed, or the fd number was reused since
-			}
-			if ev.Events&unix.EPOLLOUT != 0 {
-				c.onWritable()
-			}
-			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-				c.readable(buf)
-			}
 		}
 	}
 }

@@ -4,8 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,19 +53,97 @@ func (h *testHandler) OnMessage(c *Conn, op OpCode, p []byte) {
 }
 func (h *testHandler) OnClose(c *Conn, r CloseReason) { h.closed <- event{c, r} }
 
-func startServer(t testing.TB, cfg Config, h Handler) (*Server, string) {
-	t.Helper()
-	s, err := NewServer(cfg, h)
-	if err != nil {
-		t.Fatal(err)
+// transport is one way the tests reach the server: a backend, over plain
+// TCP or TLS. Every behaviour test runs on each (eachTransport).
+type transport struct {
+	name    string
+	backend Backend
+	tls     bool
+}
+
+// transports: auto is epoll on Linux (stream elsewhere, or with
+// MULTIJUEGO_WSNET=portable); TLS sockets always take the stream backend.
+var transports = []transport{
+	{name: "auto", backend: BackendAuto},
+	{name: "stream", backend: BackendStream},
+	{name: "tls", backend: BackendAuto, tls: true},
+}
+
+func eachTransport(t *testing.T, test func(*testing.T, transport)) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { test(t, tr) })
 	}
+}
+
+// testCert is a self-signed certificate for 127.0.0.1, made once per run.
+var testCert = sync.OnceValue(func() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "wsnet test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+})
+
+// clientTLS trusts testCert.
+func clientTLS() *tls.Config {
+	leaf, err := x509.ParseCertificate(testCert().Certificate[0])
+	if err != nil {
+		panic(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return &tls.Config{RootCAs: pool}
+}
+
+// listen returns a listener for tr and the URL scheme that reaches it.
+func listen(t testing.TB, tr transport) (net.Listener, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if tr.tls {
+		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{testCert()}}), "wss://"
+	}
+	return ln, "ws://"
+}
+
+func startServer(t testing.TB, tr transport, cfg Config, h Handler) (*Server, string) {
+	t.Helper()
+	cfg.Backend = tr.backend
+	s, err := NewServer(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, scheme := listen(t, tr)
 	go func() { _ = s.Serve(ln) }()
 	t.Cleanup(func() { _ = s.Close() })
-	return s, "ws://" + ln.Addr().String() + "/ws"
+	return s, scheme + ln.Addr().String() + "/ws"
+}
+
+// startHTTP serves s as an http.Handler (the hijack path) over tr.
+func startHTTP(t testing.TB, tr transport, s *Server) string {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(s)
+	if tr.tls {
+		hs.TLS = &tls.Config{Certificates: []tls.Certificate{testCert()}}
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
+	t.Cleanup(hs.Close)
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
 }
 
 // client wraps a gobwas client connection, reading through the handshake's
@@ -75,9 +160,24 @@ func (c *client) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// shrinkReadBuffer makes the client's socket receive buffer small, so that
+// a client that does not read fills it soon.
+func (c *client) shrinkReadBuffer() {
+	nc := c.Conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+}
+
 func dial(t testing.TB, url string, hdr http.Header) *client {
 	t.Helper()
 	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(hdr), Timeout: 5 * time.Second}
+	if strings.HasPrefix(url, "wss:") {
+		d.TLSConfig = clientTLS()
+	}
 	nc, br, _, err := d.Dial(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -98,9 +198,11 @@ func waitEvent[T any](t testing.TB, ch chan T, d time.Duration) T {
 	}
 }
 
-func TestEcho(t *testing.T) {
+func TestEcho(t *testing.T) { eachTransport(t, testEcho) }
+
+func testEcho(t *testing.T, tr transport) {
 	h := newTestHandler(true)
-	_, url := startServer(t, Config{}, h)
+	_, url := startServer(t, tr, Config{}, h)
 	c := dial(t, url, nil)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	for _, m := range []string{"hello", strings.Repeat("x", 200), strings.Repeat("y", 60000)} {
@@ -141,9 +243,11 @@ func TestEcho(t *testing.T) {
 	}
 }
 
-func TestOversizedFrameCloses1009(t *testing.T) {
+func TestOversizedFrameCloses1009(t *testing.T) { eachTransport(t, testOversizedFrameCloses1009) }
+
+func testOversizedFrameCloses1009(t *testing.T, tr transport) {
 	h := newTestHandler(true)
-	_, url := startServer(t, Config{MaxMessageSize: 1024}, h)
+	_, url := startServer(t, tr, Config{MaxMessageSize: 1024}, h)
 	c := dial(t, url, nil)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if err := wsutil.WriteClientBinary(c, make([]byte, 2000)); err != nil {
@@ -165,9 +269,11 @@ func TestOversizedFrameCloses1009(t *testing.T) {
 	}
 }
 
-func TestInvalidUTF8Closes1007(t *testing.T) {
+func TestInvalidUTF8Closes1007(t *testing.T) { eachTransport(t, testInvalidUTF8Closes1007) }
+
+func testInvalidUTF8Closes1007(t *testing.T, tr transport) {
 	h := newTestHandler(true)
-	_, url := startServer(t, Config{}, h)
+	_, url := startServer(t, tr, Config{}, h)
 	c := dial(t, url, nil)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if err := wsutil.WriteClientText(c, []byte{0xff, 0xfe}); err != nil {
@@ -180,14 +286,14 @@ func TestInvalidUTF8Closes1007(t *testing.T) {
 	}
 }
 
-func TestSlowConsumerDisconnected(t *testing.T) {
+func TestSlowConsumerDisconnected(t *testing.T) { eachTransport(t, testSlowConsumerDisconnected) }
+
+func testSlowConsumerDisconnected(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	s, url := startServer(t, Config{SendQueueLen: 64, SendQueueBytes: 1 << 20, WriteTimeout: time.Minute}, h)
+	s, url := startServer(t, tr, Config{SendQueueLen: 64, SendQueueBytes: 1 << 20, WriteTimeout: time.Minute}, h)
 
 	slow := dial(t, url, nil) // never reads
-	if tc, ok := slow.Conn.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096)
-	}
+	slow.shrinkReadBuffer()
 	slowConn := waitEvent(t, h.opened, 5*time.Second)
 	fast := dial(t, url, nil)
 	fastConn := waitEvent(t, h.opened, 5*time.Second)
@@ -246,9 +352,11 @@ loop:
 	}
 }
 
-func TestPingKeepsLiveDropsDead(t *testing.T) {
+func TestPingKeepsLiveDropsDead(t *testing.T) { eachTransport(t, testPingKeepsLiveDropsDead) }
+
+func testPingKeepsLiveDropsDead(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	s, url := startServer(t, Config{PingInterval: 100 * time.Millisecond, MissedPongs: 2}, h)
+	s, url := startServer(t, tr, Config{PingInterval: 100 * time.Millisecond, MissedPongs: 2}, h)
 	live := dial(t, url, nil)
 	liveConn := waitEvent(t, h.opened, 5*time.Second)
 	go func() {
@@ -277,7 +385,9 @@ func TestPingKeepsLiveDropsDead(t *testing.T) {
 	}
 }
 
-func TestAuthorizeRejects(t *testing.T) {
+func TestAuthorizeRejects(t *testing.T) { eachTransport(t, testAuthorizeRejects) }
+
+func testAuthorizeRejects(t *testing.T, tr transport) {
 	cfg := Config{Authorize: func(r *Request) (any, error) {
 		if r.Header.Get("Authorization") == "" {
 			return nil, Reject(http.StatusUnauthorized, "no token")
@@ -288,11 +398,14 @@ func TestAuthorizeRejects(t *testing.T) {
 		return "user-" + r.Header.Get("Authorization"), nil
 	}}
 	h := newTestHandler(false)
-	s, url := startServer(t, cfg, h)
+	s, url := startServer(t, tr, cfg, h)
 
 	check := func(url string, hdr http.Header, want int) {
 		t.Helper()
 		d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(hdr), Timeout: 5 * time.Second}
+		if tr.tls {
+			d.TLSConfig = clientTLS()
+		}
 		nc, _, _, err := d.Dial(context.Background(), url)
 		if want == 101 {
 			if err != nil {
@@ -315,9 +428,7 @@ func TestAuthorizeRejects(t *testing.T) {
 	}
 
 	// Same through the http.Handler (hijack) path.
-	hs := httptest.NewServer(s)
-	defer hs.Close()
-	hurl := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	hurl := startHTTP(t, tr, s)
 	check(hurl, nil, 401)
 	check(hurl, http.Header{"Authorization": {"t"}, "Origin": {"https://evil.example"}}, 403)
 	cl := dial(t, hurl, http.Header{"Authorization": {"t"}})
@@ -331,9 +442,11 @@ func TestAuthorizeRejects(t *testing.T) {
 	}
 }
 
-func TestCloseHandshake(t *testing.T) {
+func TestCloseHandshake(t *testing.T) { eachTransport(t, testCloseHandshake) }
+
+func testCloseHandshake(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	_, url := startServer(t, Config{}, h)
+	_, url := startServer(t, tr, Config{}, h)
 
 	// Client-initiated.
 	c := dial(t, url, nil)
@@ -383,8 +496,12 @@ func TestCloseHandshake(t *testing.T) {
 }
 
 func TestUnmaskedFrameIsProtocolError(t *testing.T) {
+	eachTransport(t, testUnmaskedFrameIsProtocolError)
+}
+
+func testUnmaskedFrameIsProtocolError(t *testing.T, tr transport) {
 	h := newTestHandler(true)
-	_, url := startServer(t, Config{}, h)
+	_, url := startServer(t, tr, Config{}, h)
 	c := dial(t, url, nil)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write(EncodeFrame(OpText, []byte("hi"))); err != nil {
@@ -397,9 +514,11 @@ func TestUnmaskedFrameIsProtocolError(t *testing.T) {
 	}
 }
 
-func TestBroadcastManyConns(t *testing.T) {
+func TestBroadcastManyConns(t *testing.T) { eachTransport(t, testBroadcastManyConns) }
+
+func testBroadcastManyConns(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	s, url := startServer(t, Config{}, h)
+	s, url := startServer(t, tr, Config{}, h)
 	const n = 50
 	cs := make([]*client, n)
 	for i := range cs {
@@ -418,9 +537,11 @@ func TestBroadcastManyConns(t *testing.T) {
 	}
 }
 
-func TestOneWritevPerFlush(t *testing.T) {
+func TestOneWritevPerFlush(t *testing.T) { eachTransport(t, testOneWritevPerFlush) }
+
+func testOneWritevPerFlush(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	s, url := startServer(t, Config{}, h)
+	s, url := startServer(t, tr, Config{}, h)
 	c := dial(t, url, nil)
 	sc := waitEvent(t, h.opened, 5*time.Second)
 	before := s.WriteCalls()
@@ -447,12 +568,14 @@ func TestOneWritevPerFlush(t *testing.T) {
 }
 
 func TestPingFloodWithoutReadingIsBounded(t *testing.T) {
+	eachTransport(t, testPingFloodWithoutReadingIsBounded)
+}
+
+func testPingFloodWithoutReadingIsBounded(t *testing.T, tr transport) {
 	h := newTestHandler(false)
-	_, url := startServer(t, Config{SendQueueLen: 32, SendQueueBytes: 64 << 10, WriteTimeout: time.Minute}, h)
+	_, url := startServer(t, tr, Config{SendQueueLen: 32, SendQueueBytes: 64 << 10, WriteTimeout: time.Minute}, h)
 	c := dial(t, url, nil)
-	if tc, ok := c.Conn.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096)
-	}
+	c.shrinkReadBuffer()
 	sc := waitEvent(t, h.opened, 5*time.Second)
 	ping, _ := ws.CompileFrame(ws.MaskFrame(ws.NewPingFrame(bytes.Repeat([]byte{1}, 125))))
 	var buf []byte
