@@ -4,8 +4,10 @@
 // receive.
 //
 // It shares the machine with the server it measures, so it is built to be
-// cheap: sockets are raw non-blocking fds served by a few epoll loops
-// (Config.Readers) that parse every whole frame a read returns, and inputs
+// cheap: on Linux sockets are raw non-blocking fds served by a few epoll
+// loops (Config.Readers) that parse every whole frame a read returns (on
+// other platforms each socket is a net.Conn with a reader goroutine, which
+// costs more memory and CPU per player: measure on Linux), and inputs
 // are written by a few goroutines (Config.Writers) each serving many
 // players from a time wheel, not one timer per player. Its own CPU is
 // reported beside every result.
@@ -27,8 +29,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/multijuego/multijuego/client"
 	"github.com/multijuego/multijuego/games/arena"
@@ -481,7 +481,7 @@ func (r *run) authenticate(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				b := &bot{run: r, idx: i, fd: -1, slot: -1, movedAt: -1}
+				b := &bot{run: r, idx: i, fd: noSock, slot: -1, movedAt: -1}
 				b.rng = uint64(i)*0x9E3779B97F4A7C15 + 1
 				c, err := client.New(r.urls[i%len(r.urls)], client.WithHTTPClient(r.hc))
 				if err == nil {
@@ -542,8 +542,8 @@ func (r *run) connectAll(ctx context.Context) {
 				b.in = rest
 				rd := r.readers[b.idx%len(r.readers)]
 				if err := rd.add(b); err != nil {
-					unix.Close(fd)
-					r.fail("player %d: epoll: %v", b.idx, err)
+					closeSock(fd)
+					r.fail("player %d: reader: %v", b.idx, err)
 					continue
 				}
 				if n := r.connected.Add(1); n%5000 == 0 {
@@ -564,7 +564,7 @@ func (r *run) connectAll(ctx context.Context) {
 
 func (r *run) closeReaders() {
 	for _, rd := range r.readers {
-		unix.Close(rd.epfd)
+		rd.closePoll()
 	}
 	r.readers = nil
 }
@@ -617,7 +617,7 @@ func (r *run) seat(ctx context.Context) error {
 	for i := 0; i < len(r.bots); i += r.cfg.MatchSize {
 		var g group
 		for _, b := range r.bots[i:min(i+r.cfg.MatchSize, len(r.bots))] {
-			if b.fd >= 0 {
+			if b.fd != noSock {
 				g.members = append(g.members, b)
 			}
 		}
@@ -681,7 +681,7 @@ type bot struct {
 	token     string
 	accountID string
 	api       *client.Client
-	fd        int
+	fd        sock // noSock until connected
 
 	wmu    sync.Mutex
 	out    []byte // bytes a write could not take yet
@@ -734,11 +734,11 @@ func (b *bot) write(p []byte) error {
 		return errors.New("socket closed")
 	}
 	if len(b.out) > 0 {
-		n, err := unix.Write(b.fd, b.out)
+		n, err := sockWrite(b.fd, b.out)
 		if n > 0 {
 			b.out = b.out[:copy(b.out, b.out[n:])]
 		}
-		if err != nil && err != unix.EAGAIN {
+		if err != nil {
 			return err
 		}
 		if len(b.out) > 0 {
@@ -749,12 +749,12 @@ func (b *bot) write(p []byte) error {
 			return nil
 		}
 	}
-	n, err := unix.Write(b.fd, p)
-	if err != nil && err != unix.EAGAIN {
+	n, err := sockWrite(b.fd, p)
+	if err != nil {
 		return err
 	}
 	if n < len(p) {
-		b.out = append(b.out, p[max(n, 0):]...)
+		b.out = append(b.out, p[n:]...)
 	}
 	return nil
 }
@@ -787,9 +787,9 @@ func (b *bot) join(matchID string) {
 func (b *bot) shutdown() {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
-	if !b.closed && b.fd >= 0 {
+	if !b.closed && b.fd != noSock {
 		b.closed = true
-		unix.Close(b.fd)
+		closeSock(b.fd)
 	}
 }
 
@@ -798,8 +798,8 @@ func (b *bot) lost(why string) {
 	b.wmu.Lock()
 	was := b.closed
 	b.closed = true
-	if !was && b.fd >= 0 {
-		unix.Close(b.fd)
+	if !was && b.fd != noSock {
+		closeSock(b.fd)
 	}
 	b.wmu.Unlock()
 	if was {
@@ -817,11 +817,11 @@ func (b *bot) lost(why string) {
 
 // --- readers ---------------------------------------------------------------------------
 
-// reader is one epoll loop serving a share of the sockets.
+// reader serves a share of the sockets (an epoll loop on Linux, a
+// goroutine per socket elsewhere) and keeps their statistics.
 type reader struct {
-	run  *run
-	epfd int
-	buf  []byte
+	run *run
+	poll
 
 	mu           sync.Mutex // guards the stats below against the final read
 	windowStates int64
@@ -831,11 +831,11 @@ type reader struct {
 }
 
 func newReader(r *run, i int) (*reader, error) {
-	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("epoll: %w", err)
+	rd := &reader{run: r, tickToClient: newHistogram(), inputToState: newHistogram(), rng: uint64(i) + 7}
+	if err := rd.openPoll(); err != nil {
+		return nil, err
 	}
-	return &reader{run: r, epfd: fd, buf: make([]byte, 64<<10), tickToClient: newHistogram(), inputToState: newHistogram(), rng: uint64(i) + 7}, nil
+	return rd, nil
 }
 
 func (rd *reader) add(b *bot) error {
@@ -847,59 +847,11 @@ func (rd *reader) add(b *bot) error {
 		b.in = append([]byte(nil), rd.consume(b, rest, rd.run.now())...)
 		rd.mu.Unlock()
 	}
-	return unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_ADD, b.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.idx)})
+	return rd.watch(b)
 }
 
-func (rd *reader) loop(stop <-chan struct{}) {
-	events := make([]unix.EpollEvent, 256)
-	for {
-		select {
-		case <-stop:
-			return
-		default:
-		}
-		n, err := unix.EpollWait(rd.epfd, events, 100)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return
-		}
-		if n == 0 {
-			continue
-		}
-		now := rd.run.now()
-		rd.mu.Lock()
-		for _, ev := range events[:n] {
-			b := rd.run.bots[ev.Fd]
-			rd.readFrom(b, now)
-		}
-		rd.mu.Unlock()
-
-	}
-}
-
-func (rd *reader) readFrom(b *bot, now int64) {
-	b.wmu.Lock()
-	closed := b.closed
-	b.wmu.Unlock()
-	if closed {
-		return
-	}
-	n, err := unix.Read(b.fd, rd.buf)
-	if err == unix.EAGAIN || err == unix.EINTR {
-		return
-	}
-	if err != nil || n == 0 {
-		_ = unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_DEL, b.fd, nil)
-		why := "connection closed by the server"
-		if err != nil {
-			why = err.Error()
-		}
-		b.lost(why)
-		return
-	}
-	data := rd.buf[:n]
+// received handles bytes read from b's socket; the caller holds rd.mu.
+func (rd *reader) received(b *bot, data []byte, now int64) {
 	if len(b.in) > 0 {
 		b.in = append(b.in, data...)
 		data = b.in

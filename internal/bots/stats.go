@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/multijuego/multijuego/internal/procstat"
 )
 
 // histogram records latencies in 50 µs buckets up to 5 s (exact enough for
@@ -89,13 +89,13 @@ func (h *histogram) latency() Latency {
 
 // --- CPU and memory ---------------------------------------------------------
 
-// selfCPU is this process's user+system CPU time.
+// selfCPU is this process's user+system CPU time (0 if unknown).
 func selfCPU() time.Duration {
-	var ru unix.Rusage
-	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+	d, err := procstat.CPUTime()
+	if err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // clockTick is the kernel's USER_HZ, 100 on every Linux this runs on.

@@ -12,14 +12,13 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
-// The bots speak WebSocket over raw non-blocking sockets served by a few
-// epoll loops, not net.Conn: no goroutine, no bufio and no netpoller entry
-// per player, so the tool stays cheap next to the server it measures.
+// On Linux the bots speak WebSocket over raw non-blocking sockets served by
+// a few epoll loops, not net.Conn: no goroutine, no bufio and no netpoller
+// entry per player, so the tool stays cheap next to the server it measures
+// (sock_linux.go). Elsewhere each bot is a net.Conn with a reader goroutine
+// (sock_other.go).
 
 // WebSocket opcodes (RFC 6455).
 const (
@@ -115,64 +114,30 @@ func parseTarget(rawURL string) (target, error) {
 	return target{addr: ap, host: u.Host, loopback: ap.Addr().IsLoopback()}, nil
 }
 
-// dial opens a blocking TCP socket from src (may be invalid: any) to t,
-// upgrades it to a WebSocket with the access token and returns the fd (now
-// non-blocking) and any bytes the server sent right after its handshake.
-func dial(t target, src netip.Addr, token string, timeout time.Duration) (int, []byte, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, nil, fmt.Errorf("socket: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			unix.Close(fd)
-		}
-	}()
-	tv := unix.NsecToTimeval(timeout.Nanoseconds())
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	if src.IsValid() {
-		// Let several sockets share a source port towards different
-		// destinations; the port range per source address is the limit.
-		_ = unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()}); err != nil {
-			return -1, nil, fmt.Errorf("bind %s: %w", src, err)
-		}
-	}
-	for {
-		err = unix.Connect(fd, &unix.SockaddrInet4{Addr: t.addr.Addr().As4(), Port: int(t.addr.Port())})
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return -1, nil, fmt.Errorf("connect %s: %w", t.addr, err)
-	}
+// handshakeRequest is the upgrade request a bot sends, with a fresh key.
+func handshakeRequest(t target, token string) []byte {
 	var kb [16]byte
 	_, _ = rand.Read(kb[:])
-	req := "GET /v1/realtime HTTP/1.1\r\nHost: " + t.host +
+	return []byte("GET /v1/realtime HTTP/1.1\r\nHost: " + t.host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
-		base64.StdEncoding.EncodeToString(kb[:]) + "\r\nAuthorization: Bearer " + token + "\r\n\r\n"
-	if err := writeAll(fd, []byte(req)); err != nil {
-		return -1, nil, fmt.Errorf("send handshake: %w", err)
-	}
+		base64.StdEncoding.EncodeToString(kb[:]) + "\r\nAuthorization: Bearer " + token + "\r\n\r\n")
+}
+
+// readHandshake reads the server's answer to handshakeRequest with read
+// and returns the bytes the server sent after it.
+func readHandshake(read func([]byte) (int, error)) ([]byte, error) {
 	buf := make([]byte, 0, 1024)
 	var end int
 	for {
 		if len(buf) == cap(buf) {
-			return -1, nil, errors.New("handshake answer too large")
+			return nil, errors.New("handshake answer too large")
 		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := read(buf[len(buf):cap(buf)])
 		if err != nil {
-			return -1, nil, fmt.Errorf("read handshake: %w", err)
+			return nil, fmt.Errorf("read handshake: %w", err)
 		}
 		if n == 0 {
-			return -1, nil, errors.New("server closed during the handshake")
+			return nil, errors.New("server closed during the handshake")
 		}
 		buf = buf[:len(buf)+n]
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
@@ -182,7 +147,7 @@ func dial(t target, src netip.Addr, token string, timeout time.Duration) (int, [
 	}
 	res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(buf[:end])), nil)
 	if err != nil {
-		return -1, nil, fmt.Errorf("handshake answer: %w", err)
+		return nil, fmt.Errorf("handshake answer: %w", err)
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusSwitchingProtocols {
@@ -190,25 +155,7 @@ func dial(t target, src netip.Addr, token string, timeout time.Duration) (int, [
 		if len(reason) > 200 {
 			reason = reason[:200]
 		}
-		return -1, nil, fmt.Errorf("upgrade refused: %s %s", res.Status, reason)
+		return nil, fmt.Errorf("upgrade refused: %s %s", res.Status, reason)
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		return -1, nil, err
-	}
-	ok = true
-	return fd, append([]byte(nil), buf[end:]...), nil
-}
-
-func writeAll(fd int, b []byte) error {
-	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
+	return append([]byte(nil), buf[end:]...), nil
 }

@@ -1,0 +1,171 @@
+//go:build linux
+
+package bots
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sock is a bot's socket: a raw non-blocking fd.
+type sock = int
+
+// noSock is a bot's socket before it connects.
+const noSock sock = -1
+
+// sockWrite writes what the socket takes now (0 bytes and no error if its
+// buffer is full).
+func sockWrite(fd sock, p []byte) (int, error) {
+	n, err := unix.Write(fd, p)
+	if err == unix.EAGAIN {
+		return 0, nil
+	}
+	return max(n, 0), err
+}
+
+func closeSock(fd sock) { _ = unix.Close(fd) }
+
+// poll is a reader's epoll instance and read buffer.
+type poll struct {
+	epfd int
+	buf  []byte
+}
+
+func (rd *reader) openPoll() error {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll: %w", err)
+	}
+	rd.epfd, rd.buf = fd, make([]byte, 64<<10)
+	return nil
+}
+
+func (rd *reader) closePoll() { _ = unix.Close(rd.epfd) }
+
+func (rd *reader) watch(b *bot) error {
+	return unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_ADD, b.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.idx)})
+}
+
+func (rd *reader) loop(stop <-chan struct{}) {
+	events := make([]unix.EpollEvent, 256)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		n, err := unix.EpollWait(rd.epfd, events, 100)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if n == 0 {
+			continue
+		}
+		now := rd.run.now()
+		rd.mu.Lock()
+		for _, ev := range events[:n] {
+			b := rd.run.bots[ev.Fd]
+			rd.readFrom(b, now)
+		}
+		rd.mu.Unlock()
+	}
+}
+
+func (rd *reader) readFrom(b *bot, now int64) {
+	b.wmu.Lock()
+	closed := b.closed
+	b.wmu.Unlock()
+	if closed {
+		return
+	}
+	n, err := unix.Read(b.fd, rd.buf)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if err != nil || n == 0 {
+		_ = unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_DEL, b.fd, nil)
+		why := "connection closed by the server"
+		if err != nil {
+			why = err.Error()
+		}
+		b.lost(why)
+		return
+	}
+	rd.received(b, rd.buf[:n], now)
+}
+
+// dial opens a blocking TCP socket from src (may be invalid: any) to t,
+// upgrades it to a WebSocket with the access token and returns the fd (now
+// non-blocking) and any bytes the server sent right after its handshake.
+func dial(t target, src netip.Addr, token string, timeout time.Duration) (int, []byte, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil, fmt.Errorf("socket: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+		}
+	}()
+	tv := unix.NsecToTimeval(timeout.Nanoseconds())
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if src.IsValid() {
+		// Let several sockets share a source port towards different
+		// destinations; the port range per source address is the limit.
+		_ = unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()}); err != nil {
+			return -1, nil, fmt.Errorf("bind %s: %w", src, err)
+		}
+	}
+	for {
+		err = unix.Connect(fd, &unix.SockaddrInet4{Addr: t.addr.Addr().As4(), Port: int(t.addr.Port())})
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return -1, nil, fmt.Errorf("connect %s: %w", t.addr, err)
+	}
+	if err := writeAll(fd, handshakeRequest(t, token)); err != nil {
+		return -1, nil, fmt.Errorf("send handshake: %w", err)
+	}
+	rest, err := readHandshake(func(p []byte) (int, error) {
+		for {
+			n, err := unix.Read(fd, p)
+			if err != unix.EINTR {
+				return n, err
+			}
+		}
+	})
+	if err != nil {
+		return -1, nil, err
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return -1, nil, err
+	}
+	ok = true
+	return fd, rest, nil
+}
+
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
