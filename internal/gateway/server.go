@@ -116,6 +116,9 @@ type Identity interface {
 	// Revoked reports whether a principal verified earlier (a socket
 	// ticket's) has been revoked since.
 	Revoked(p *auth.Principal) bool
+	// Denylist is the deny list behind Revoked: the realtime gateway closes
+	// the sockets whose tokens it voids as soon as it gains an entry.
+	Denylist() *auth.Denylist
 	Profile(ctx context.Context, id string) (auth.Profile, error)
 }
 
