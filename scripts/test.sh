@@ -17,6 +17,12 @@ fi
 echo "== go vet"
 go vet ./...
 
+# vet type-checks test files too: the whole module, tests included, must
+# build on macOS and Windows (wsnet's and bots' epoll code is Linux only).
+echo "== go vet for darwin/arm64 and windows/amd64"
+GOOS=darwin GOARCH=arm64 go vet ./...
+GOOS=windows GOARCH=amd64 go vet ./...
+
 echo "== TypeScript SDK (web/sdk): npm ci, typecheck, unit tests"
 for tool in node npm; do
   command -v "$tool" >/dev/null || { echo "$tool is required for the web/sdk tests (Node.js >= 20)"; exit 1; }
@@ -40,6 +46,10 @@ fi
 
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
+# The realtime tests again on wsnet's portable (stream) backend, which
+# macOS and Windows run and Linux uses for TLS.
+echo "== realtime tests on the portable WebSocket backend"
+MULTIJUEGO_WSNET=portable go test -race -count=1 -p 1 ./internal/wsnet/ ./internal/gateway/
 (cd examples/studio && go vet ./... && go test -race -count=1 ./...)
 
 # Fuzz budgets are execution counts, not durations: a duration-based

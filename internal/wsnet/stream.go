@@ -55,6 +55,9 @@ var _ link = (*streamLink)(nil)
 // adoptStream opens c on nc and starts its reader goroutine (counted in
 // s.wg, so Server.Close waits for it; the reader waits for its writer).
 func adoptStream(c *Conn, nc net.Conn, pending []byte) {
+	// No deadline of the upgrade (or of an http.Server's timeouts) may
+	// outlive it: the stream backend sets its own.
+	_ = nc.SetDeadline(time.Time{})
 	l := &streamLink{c: c, nc: nc}
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:

@@ -1,0 +1,220 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/multijuego/multijuego/games/tictactoe"
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/store/storetest"
+	"github.com/multijuego/multijuego/match"
+)
+
+// selfSigned writes a certificate for 127.0.0.1 and its key as PEM files
+// and returns their paths and a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "gateway test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(leaf)
+	return certFile, keyFile, roots
+}
+
+// syncBuffer is a log destination read while the gateway writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// tlsEnv is a gateway configured with a certificate (gateway.tls_cert_file,
+// tls_key_file) and served by its own Serve, which then serves HTTPS; env
+// holds a plain listener on the same gateway for the HTTP API helpers.
+type tlsEnv struct {
+	*env
+	gw    *gateway.Server
+	addr  string // host:port of the HTTPS listener
+	roots *x509.CertPool
+	logs  *syncBuffer
+}
+
+func newTLSEnv(t *testing.T) *tlsEnv {
+	t.Helper()
+	certFile, keyFile, roots := selfSigned(t)
+	st := storetest.SQLite(t)
+	acfg := auth.DefaultConfig()
+	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
+	svc, err := auth.New(context.Background(), acfg, t.TempDir(), auth.Deps{Store: st, KV: newKV(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := &lateSender{}
+	engine, err := match.NewEngine(match.Config{Sender: relay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = engine.Shutdown(context.Background()) })
+	if err := engine.Register(tictactoe.Mode, tictactoe.New); err != nil {
+		t.Fatal(err)
+	}
+	gcfg := gateway.DefaultConfig()
+	gcfg.TLSCertFile, gcfg.TLSKeyFile = certFile, keyFile
+	logs := &syncBuffer{}
+	gw, err := gateway.New(gcfg, gateway.Deps{
+		Auth: svc, Matches: engine, Tickets: newKV(t), Records: st, Registry: prometheus.NewRegistry(),
+		Version: "test", NodeID: "test-node", Logger: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay.set(gw.Realtime())
+	plain := httptest.NewServer(gw.Handler())
+	t.Cleanup(plain.Close)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = gw.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-served })
+	return &tlsEnv{env: &env{t: t, srv: plain, auth: svc, st: st}, gw: gw, addr: ln.Addr().String(), roots: roots, logs: logs}
+}
+
+// connectTLS logs a new account in and opens its socket over wss://.
+func (e *tlsEnv) connectTLS(name string) *sock {
+	e.t.Helper()
+	tr := e.register(name)
+	d := ws.Dialer{Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: e.roots}}
+	nc, br, _, err := d.Dial(context.Background(), "wss://"+e.addr+"/v1/realtime?ticket="+e.ticket(tr.AccessToken))
+	if err != nil {
+		e.t.Fatalf("wss dial: %v", err)
+	}
+	e.t.Cleanup(func() { nc.Close() })
+	if _, ok := nc.(*tls.Conn); !ok {
+		e.t.Fatalf("dialed a %T, want a *tls.Conn", nc)
+	}
+	s := &sock{t: e.t, nc: nc, br: br}
+	if env := s.expect("session.started"); env.Payload["account_id"] != tr.AccountID {
+		e.t.Fatalf("session.started = %+v", env)
+	}
+	return s
+}
+
+// Over wss:// on the gateway's own certificate: authentication, an echo,
+// a match join and binary inputs answered by match states.
+func TestRealtimeTLS(t *testing.T) {
+	e := newTLSEnv(t)
+	a := e.connectTLS("alice")
+	b := e.connectTLS("bruno")
+
+	a.sendJSON("echo", "e1", map[string]any{"n": 7})
+	if got := a.expect("echo"); got.CID != "e1" || got.Payload["n"] != float64(7) {
+		t.Fatalf("echo = %+v", got)
+	}
+
+	a.sendJSON("match.create", "c1", map[string]any{"mode": "tictactoe"})
+	id, _ := a.expect("match.created").Payload["match_id"].(string)
+	a.sendJSON("match.join", "j1", map[string]any{"match_id": id})
+	a.expect("match.joined")
+	b.sendJSON("match.join", "j2", map[string]any{"match_id": id})
+	b.expect("match.joined")
+	a.stateUntil(func(s tictactoe.State) bool { return s.Status == tictactoe.StatusPlaying })
+	a.move(4) // X, the first to join, takes the centre
+	if st := b.stateUntil(func(s tictactoe.State) bool { return s.Moves == 1 }); st.Board[4] != 'X' {
+		t.Fatalf("after X's move: %+v", st)
+	}
+	b.move(0)
+	if st := a.stateUntil(func(s tictactoe.State) bool { return s.Moves == 2 }); st.Board[0] != 'O' {
+		t.Fatalf("after O's move: %+v", st)
+	}
+	if strings.Contains(e.logs.String(), "connection refused") {
+		t.Fatalf("a wss connection was refused: %s", e.logs)
+	}
+}
+
+// A connection the transport cannot take after authentication (here a
+// ResponseWriter that cannot be hijacked, as under HTTP/2) is refused with
+// a status and a logged reason, not dropped after a 101.
+func TestRealtimeUnadoptableRefusedAndLogged(t *testing.T) {
+	e := newTLSEnv(t)
+	tr := e.register("carla")
+	req := httptest.NewRequest("GET", "/v1/realtime?ticket="+e.ticket(tr.AccessToken), nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	w := httptest.NewRecorder() // not an http.Hijacker
+	e.gw.Handler().ServeHTTP(w, req)
+	if w.Code == http.StatusSwitchingProtocols || w.Code < 400 {
+		t.Fatalf("status %d, want a refusal", w.Code)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "connection refused") || !strings.Contains(logs, "hijack") {
+		t.Fatalf("no refusal with its reason in the log: %q", logs)
+	}
+}
