@@ -115,7 +115,11 @@ func (sw *sweeper) sweep() {
 	})
 	for i, st := range sw.seats {
 		ctx, cancel := context.WithTimeout(context.Background(), sw.rt.gw.cfg.ControlTimeout)
-		_ = sw.rt.engine.Leave(ctx, st.match, st.p)
+		if err := sw.rt.engine.Leave(ctx, st.match, st.p); timedOut(err) {
+			// Queued, it is still carried out; else the seat stays until
+			// the match ends or the account joins again.
+			sw.rt.gw.log.Warn("realtime: leave of a kicked player timed out", "match", st.match, "session", st.p.SessionID)
+		}
 		cancel()
 		sw.seats[i] = seat{}
 	}
