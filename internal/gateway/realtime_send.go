@@ -115,14 +115,14 @@ func (rt *realtime) session(id string) *session {
 // its WebSocket header is written once too, into room the frame keeps in
 // front of its bytes (Frame.Framed: no copy), so every recipient queues the
 // same bytes. It never blocks; a full queue disconnects the slow client
-// (wsnet's overflow rule). Frames are not released to the engine's pool
-// (the bytes may still sit in a socket's queue): the GC frees them.
+// (wsnet's overflow rule). The socket releases the frame once it is
+// written or dropped, so a running match reuses its frames.
 func (rt *realtime) Send(p match.Presence, f *match.Frame) bool {
 	s := rt.session(p.SessionID)
 	if s == nil {
 		return false
 	}
-	return s.conn.Send(f.Framed(binaryHeader))
+	return s.conn.SendRelease(f.Framed(binaryHeader), f)
 }
 
 // binaryHeader appends the header of a binary WebSocket message of n bytes.
