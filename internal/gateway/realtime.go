@@ -147,7 +147,7 @@ func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) 
 	if workers <= 0 {
 		workers = 4 * runtime.GOMAXPROCS(0)
 	}
-	rt.ctl = newControlPool(workers, gw.cfg.ControlQueue, rt.runControl)
+	rt.ctl = newControlPool(workers, gw.cfg.ControlQueue, rt.runControl, gw.reg)
 	rt.sweep = startSweep(rt)
 	return rt, nil
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The control pool: text control messages (match.create, .list, .join,
@@ -43,6 +45,7 @@ type controlJob struct {
 type controlPool struct {
 	run      func(s *session, job controlJob) // carries out one job
 	queueCap int                              // sessions waiting because of a message
+	busy     prometheus.Counter               // messages answered errBusy
 
 	mu     sync.Mutex
 	cond   *sync.Cond // signalled when ready grows or the pool closes
@@ -51,10 +54,24 @@ type controlPool struct {
 	wg     sync.WaitGroup
 }
 
-// newControlPool starts workers goroutines; close stops them.
-func newControlPool(workers, queueCap int, run func(*session, controlJob)) *controlPool {
+// newControlPool starts workers goroutines (stop ends them) and registers
+// the pool's metrics with reg.
+func newControlPool(workers, queueCap int, run func(*session, controlJob), reg prometheus.Registerer) *controlPool {
 	p := &controlPool{run: run, queueCap: queueCap}
 	p.cond = sync.NewCond(&p.mu)
+	p.busy = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "multijuego_realtime_control_busy_total",
+		Help: "Realtime control messages answered busy: their socket had too many pending, or too many sockets waited for a control worker.",
+	})
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "multijuego_realtime_control_waiting",
+		Help: "Sockets whose control messages or close wait for a control worker.",
+	}, func() float64 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return float64(len(p.ready))
+	})
+	reg.MustRegister(p.busy, waiting)
 	p.wg.Add(workers)
 	for range workers {
 		go p.work()
@@ -68,10 +85,8 @@ func newControlPool(workers, queueCap int, run func(*session, controlJob)) *cont
 func (p *controlPool) submit(s *session, env envelope) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	switch {
-	case p.closed, len(s.ctl) >= maxPendingControl:
-		return errBusy
-	case !s.ctlScheduled && len(p.ready) >= p.queueCap:
+	if p.closed || len(s.ctl) >= maxPendingControl || (!s.ctlScheduled && len(p.ready) >= p.queueCap) {
+		p.busy.Inc()
 		return errBusy
 	}
 	p.push(s, controlJob{env: env})

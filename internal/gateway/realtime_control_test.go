@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -265,6 +266,10 @@ func TestRealtimeControlFloodBusy(t *testing.T) {
 	}
 	if took := time.Since(sent); took > timeout/2 {
 		t.Errorf("the busy answers took %s, want them at once (the stall lasts %s)", took, timeout)
+	}
+	want := fmt.Sprintf("multijuego_realtime_control_busy_total %d\n", flood-accepted)
+	if m := se.do("GET", "/metrics", "", "", nil); !strings.Contains(string(m.body), want) {
+		t.Errorf("metrics lack %q", want)
 	}
 	expectError(t, x, "timeout", "stall")
 	for i := range accepted {
