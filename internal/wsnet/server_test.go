@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -600,5 +601,35 @@ func testPingFloodWithoutReadingIsBounded(t *testing.T, tr transport) {
 	ev := waitEvent(t, h.closed, 5*time.Second)
 	if ev.c != sc || ev.r != ReasonSlowConsumer {
 		t.Fatalf("got %+v", ev.r)
+	}
+}
+
+func TestManyFramesInOneWrite(t *testing.T) { eachTransport(t, testManyFramesInOneWrite) }
+
+// testManyFramesInOneWrite: frames that arrive together, more than one
+// read buffer of them (under TLS: in one record, which tls.Conn decrypts
+// and keeps while the server's Reads take it in parts), are all handled
+// before the reader parks again.
+func testManyFramesInOneWrite(t *testing.T, tr transport) {
+	h := newTestHandler(true)
+	_, url := startServer(t, tr, Config{}, h)
+	c := dial(t, url, nil)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	var buf bytes.Buffer
+	const n = 200
+	for i := range n {
+		f := ws.MaskFrameInPlace(ws.NewTextFrame([]byte(fmt.Sprintf("message %03d of many, padded to about sixty bytes", i))))
+		if err := ws.WriteFrame(&buf, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		m, _, err := wsutil.ReadServerData(c)
+		if want := fmt.Sprintf("message %03d of many, padded to about sixty bytes", i); err != nil || string(m) != want {
+			t.Fatalf("echo %d: got %q %v, want %q", i, m, err, want)
+		}
 	}
 }

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// streamReadBuffer is the stream backend's read buffer per connection:
-// small, because an idle socket keeps it for as long as it is open. A
-// larger message takes several reads (an incomplete frame is assembled in
-// Conn.rbuf on both backends).
-const streamReadBuffer = 512
+// streamReadBuffer is a stream reader's buffer. A reader parked on an idle
+// socket holds none (readBufs); only a socket without a raw fd to park on
+// keeps one for its whole life. A larger message takes several reads (an
+// incomplete frame is assembled in Conn.rbuf on both backends).
+const streamReadBuffer = 2 << 10
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, streamReadBuffer); return &b }}
 
 // maxCoalesce bounds the frames copied together into one Write on a socket
 // without writev (TLS: one record's payload); a larger frame is written
@@ -43,11 +47,14 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // ends a blocked write. A write error or a flushed close frame closes the
 // socket from the writer, which ends the reader's Read.
 type streamLink struct {
-	c       *Conn
-	nc      net.Conn
-	writev  bool           // nc writes net.Buffers with writev
-	writers sync.WaitGroup // the writer goroutine, while one runs
-	writer  func()         // l.runWriter, bound once so that starting a writer allocates nothing
+	c        *Conn
+	nc       net.Conn
+	writev   bool           // nc writes net.Buffers with writev
+	buffered bool           // nc keeps read input of its own (TLS): see readBurst
+	writers  sync.WaitGroup // the writer goroutine, while one runs
+	writer   func()         // l.runWriter, bound once so that starting a writer allocates nothing
+	peek     [1]byte        // readable's MSG_PEEK target
+	readable func(fd uintptr) bool
 }
 
 var _ link = (*streamLink)(nil)
@@ -62,8 +69,11 @@ func adoptStream(c *Conn, nc net.Conn, pending []byte) {
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		l.writev = true
+	default:
+		l.buffered = true
 	}
 	l.writer = l.runWriter
+	l.readable = l.peekReadable
 	c.l = l
 	s := c.srv
 	if !s.open(c, func() { s.wg.Add(1) }) {
@@ -84,24 +94,107 @@ func (l *streamLink) read(pending []byte) {
 	if len(pending) > 0 {
 		c.consume(pending)
 	}
+	var err error
+	if rc := l.rawSocket(); rc != nil {
+		err = l.readParked(rc)
+	} else {
+		err = l.readBlocking()
+	}
+	l.readFailed(err)
+	// c is closed now, and a flush is scheduled only under c.mu while c is
+	// open: after this barrier no writer starts, so Wait cannot race Add.
+	c.mu.Lock()
+	c.mu.Unlock() //nolint:staticcheck // empty critical section: a barrier
+	l.writers.Wait()
+}
+
+// rawSocket returns the socket under nc (under TLS too) to park on, or nil
+// where that is not possible (see canPeek).
+func (l *streamLink) rawSocket() syscall.RawConn {
+	nc := l.nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !canPeek || !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// readBlocking reads with one buffer held for the connection's life.
+func (l *streamLink) readBlocking() error {
 	buf := make([]byte, streamReadBuffer)
 	for {
 		n, err := l.nc.Read(buf)
 		if n > 0 {
 			// After a close frame or protocol error consume discards: the
 			// socket is read to its end so that closing it sends no reset.
-			c.readFrom(buf[:n])
+			l.c.readFrom(buf[:n])
 		}
 		if err != nil {
-			l.readFailed(err)
-			break
+			return err
 		}
 	}
-	// c is closed now, and a flush is scheduled only under c.mu while c is
-	// open: after this barrier no writer starts, so Wait cannot race Add.
+}
+
+// readParked waits for input on the raw socket (shallow in the stack, with
+// no buffer held) and reads each burst with a pooled buffer. A goroutine
+// parked deep inside tls.Conn.Read kept about 4.5 KiB of stack per idle
+// socket; parked here the GC shrinks it to the minimum
+// (docs/benchmarks.md, "Realtime transport: TLS and portable backend").
+func (l *streamLink) readParked(rc syscall.RawConn) error {
+	for {
+		if err := rc.Read(l.readable); err != nil {
+			return err // a teardown request's deadline, or the socket closed
+		}
+		bp := readBufs.Get().(*[]byte)
+		err := l.readBurst(*bp)
+		readBufs.Put(bp)
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readBurst reads what has arrived. Under TLS the first Read may wait for
+// the rest of a record, and tls.Conn may keep input it has read or
+// decrypted that the socket no longer shows: it is read under an expired
+// deadline (which returns buffered input and never blocks; a timeout does
+// not break a tls.Conn) until nothing is left, so that parking on the
+// socket again never leaves a message unread.
+func (l *streamLink) readBurst(buf []byte) error {
+	c := l.c
+	n, err := l.nc.Read(buf)
+	if n > 0 {
+		c.readFrom(buf[:n])
+	}
+	if err != nil || !l.buffered {
+		return err
+	}
+	_ = l.nc.SetReadDeadline(aLongTimeAgo)
+	for err == nil {
+		if n, err = l.nc.Read(buf); n > 0 {
+			c.readFrom(buf[:n])
+		}
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	_ = l.nc.SetReadDeadline(time.Time{})
+	// A teardown request's expired deadline may have just been cleared:
+	// its c.closeNow is set before the deadline, so it is seen here.
 	c.mu.Lock()
-	c.mu.Unlock() //nolint:staticcheck // empty critical section: a barrier
-	l.writers.Wait()
+	r := c.closeNow
+	c.mu.Unlock()
+	if r != nil {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
 }
 
 // readFailed tears c down after a failed Read: a requested teardown (the

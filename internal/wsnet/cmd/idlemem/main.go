@@ -1,5 +1,7 @@
 // Command idlemem measures server memory per idle authenticated WebSocket
-// connection, for the wsnet epoll transport and for a goroutine-per-
+// connection, for the wsnet transport (-impl=epoll: its epoll backend;
+// -impl=stream: its portable stream backend on plain TCP; -impl=tls: TLS
+// sockets, which take the stream backend) and for a goroutine-per-
 // connection gobwas/ws baseline. The client always runs in a separate
 // process (open-file limit), on loopback only.
 //
@@ -24,16 +26,23 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,11 +57,12 @@ import (
 
 var (
 	role  = flag.String("role", "bench", "bench | server | client")
-	impl  = flag.String("impl", "epoll", "epoll | goroutine")
+	impl  = flag.String("impl", "epoll", "epoll | stream | tls | goroutine")
 	n     = flag.Int("n", 1000, "connections")
 	reps  = flag.Int("reps", 3, "repetitions (bench)")
 	ping  = flag.Duration("ping", 3*time.Second, "server ping interval")
 	addr  = flag.String("addr", "", "server address (client)")
+	heap  = flag.String("memprofile", "", "server: write a heap profile of the idle sockets here")
 	token = "secret-token"
 )
 
@@ -62,12 +72,18 @@ type result struct {
 	RSSKiBPerConn float64 `json:"rss_kib_per_conn"`    // (VmRSS after idle - before) / n, no forced GC
 	GCRSSKiBPer   float64 `json:"rss_gc_kib_per_conn"` // same after runtime.GC + FreeOSMemory
 	GoKiBPerConn  float64 `json:"go_kib_per_conn"`     // (HeapInuse+StackInuse) growth / n
+	StackKiBPer   float64 `json:"stack_kib_per_conn"`  // StackInuse growth / n
+	GCGoKiBPer    float64 `json:"go_gc_kib_per_conn"`  // GoKiBPerConn after runtime.GC
+	GCStackKiBPer float64 `json:"stack_gc_kib_per_conn"`
 	Goroutines    int     `json:"goroutines"`
 	Open          int     `json:"open"`
 }
 
 func main() {
 	flag.Parse()
+	if *heap != "" {
+		runtime.MemProfileRate = 4096
+	}
 	log.SetFlags(0)
 	switch *role {
 	case "server":
@@ -76,6 +92,32 @@ func main() {
 		client()
 	default:
 		bench()
+	}
+}
+
+// selfSigned makes a certificate for the TLS server (ECDSA P-256, the
+// common choice for a WebSocket endpoint's handshake cost).
+func selfSigned() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		log.Fatal(err)
 	}
 }
 
@@ -93,10 +135,12 @@ func rssKiB() float64 {
 	return 0
 }
 
-func goInuse() float64 {
+// goInuse returns the Go heap and stacks in use, and the stacks alone, in
+// KiB.
+func goInuse() (all, stacks float64) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return float64(ms.HeapInuse+ms.StackInuse) / 1024
+	return float64(ms.HeapInuse+ms.StackInuse) / 1024, float64(ms.StackInuse) / 1024
 }
 
 type user struct{ id string }
@@ -116,8 +160,8 @@ func server() {
 	cnt := &counter{}
 	start := func() {}
 	switch *impl {
-	case "epoll":
-		s, err := wsnet.NewServer(wsnet.Config{
+	case "epoll", "stream", "tls":
+		cfg := wsnet.Config{
 			PingInterval: *ping,
 			Authorize: func(r *wsnet.Request) (any, error) {
 				if r.Header.Get("Authorization") != "Bearer "+token {
@@ -125,11 +169,19 @@ func server() {
 				}
 				return &user{id: r.URI}, nil
 			},
-		}, cnt)
+		}
+		if *impl == "stream" {
+			cfg.Backend = wsnet.BackendStream
+		}
+		s, err := wsnet.NewServer(cfg, cnt)
 		if err != nil {
 			log.Fatal(err)
 		}
-		start = func() { go func() { _ = s.Serve(ln) }() }
+		var l net.Listener = ln
+		if *impl == "tls" {
+			l = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{selfSigned()}})
+		}
+		start = func() { go func() { _ = s.Serve(l) }() }
 	case "goroutine":
 		start = func() { go baseline(ln, cnt) }
 	default:
@@ -138,7 +190,8 @@ func server() {
 	runtime.GC()
 	debug.FreeOSMemory()
 	time.Sleep(200 * time.Millisecond)
-	rss0, go0 := rssKiB(), goInuse()
+	rss0 := rssKiB()
+	go0, st0 := goInuse()
 	start()
 	fmt.Printf("ADDR %s\n", ln.Addr())
 
@@ -148,17 +201,29 @@ func server() {
 	}
 	// Idle past one ping interval (pings sent and answered).
 	time.Sleep(*ping*3/2 + 500*time.Millisecond)
-	rss1, go1 := rssKiB(), goInuse()
+	rss1 := rssKiB()
+	go1, st1 := goInuse()
 	open := int(cnt.open.Load())
 	g := runtime.NumGoroutine()
-	runtime.GC()
+	// Each GC halves at most once the stacks that use under a quarter of
+	// theirs: a few cycles give the stacks a long-running server settles at.
+	for range 3 {
+		runtime.GC()
+	}
 	debug.FreeOSMemory()
 	rss2 := rssKiB()
+	go2, st2 := goInuse()
+	if *heap != "" {
+		writeHeapProfile(*heap) // live objects as of the GC above
+	}
 	r := result{
 		Impl: *impl, N: *n,
 		RSSKiBPerConn: (rss1 - rss0) / float64(open),
 		GCRSSKiBPer:   (rss2 - rss0) / float64(open),
 		GoKiBPerConn:  (go1 - go0) / float64(open),
+		StackKiBPer:   (st1 - st0) / float64(open),
+		GCGoKiBPer:    (go2 - go0) / float64(open),
+		GCStackKiBPer: (st2 - st0) / float64(open),
 		Goroutines:    g, Open: open,
 	}
 	b, _ := json.Marshal(r)
@@ -265,7 +330,13 @@ func client() {
 		go func() {
 			defer wg.Done()
 			d := ws.Dialer{Header: hdr, Timeout: 10 * time.Second}
-			nc, br, _, err := d.Dial(context.Background(), fmt.Sprintf("ws://%s/u%d", *addr, i))
+			scheme := "ws"
+			if *impl == "tls" {
+				// Loopback to a certificate made for this run: nothing to verify.
+				d.TLSConfig = &tls.Config{InsecureSkipVerify: true}
+				scheme = "wss"
+			}
+			nc, br, _, err := d.Dial(context.Background(), fmt.Sprintf("%s://%s/u%d", scheme, *addr, i))
 			<-sem
 			if err != nil {
 				failed.Add(1)
@@ -295,7 +366,7 @@ func bench() {
 	}
 	var rs []result
 	for rep := range *reps {
-		srv := exec.Command(exe, "-role=server", "-impl="+*impl, "-n="+strconv.Itoa(*n), "-ping="+ping.String())
+		srv := exec.Command(exe, "-role=server", "-impl="+*impl, "-n="+strconv.Itoa(*n), "-ping="+ping.String(), "-memprofile="+*heap)
 		srv.Stderr = os.Stderr
 		out, err := srv.StdoutPipe()
 		if err != nil {
@@ -311,7 +382,7 @@ func bench() {
 			line := sc.Text()
 			switch {
 			case strings.HasPrefix(line, "ADDR "):
-				cli = exec.Command(exe, "-role=client", "-n="+strconv.Itoa(*n), "-addr="+strings.TrimPrefix(line, "ADDR "))
+				cli = exec.Command(exe, "-role=client", "-impl="+*impl, "-n="+strconv.Itoa(*n), "-addr="+strings.TrimPrefix(line, "ADDR "))
 				cli.Stderr = os.Stderr
 				if err := cli.Start(); err != nil {
 					log.Fatal(err)
@@ -352,4 +423,7 @@ func bench() {
 	summary("rss", func(r result) float64 { return r.RSSKiBPerConn })
 	summary("rss-after-gc", func(r result) float64 { return r.GCRSSKiBPer })
 	summary("go-heap+stack", func(r result) float64 { return r.GoKiBPerConn })
+	summary("go-stack", func(r result) float64 { return r.StackKiBPer })
+	summary("go-heap+stack-after-gc", func(r result) float64 { return r.GCGoKiBPer })
+	summary("go-stack-after-gc", func(r result) float64 { return r.GCStackKiBPer })
 }
