@@ -281,8 +281,12 @@ func (l *streamLink) write(c *Conn, sc *scratch, iov [][]byte, _ bool) (int, boo
 // is closed, so none starts), within closeWriteTimeout; then input that
 // has already arrived is discarded, bounded, because closing a socket with
 // unread input makes the kernel send a reset, which can destroy the close
-// frame before the client reads it.
+// frame before the client reads it. A TLS connection whose close frame
+// went out is closed with tls.Conn.Close (close_notify); for any other the
+// socket under it is closed, because tls.Conn.Close may wait 5 s to send
+// its alert into a full socket buffer.
 func (l *streamLink) closeSocket(c *Conn, closeFrame []byte) {
+	sent := false
 	if closeFrame != nil {
 		c.mu.Lock()
 		busy := c.writing
@@ -290,9 +294,14 @@ func (l *streamLink) closeSocket(c *Conn, closeFrame []byte) {
 		if !busy {
 			_ = l.nc.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
 			if _, err := l.nc.Write(closeFrame); err == nil {
+				sent = true
 				l.drain()
 			}
 		}
+	}
+	if tc, ok := l.nc.(*tls.Conn); ok && !sent {
+		_ = tc.NetConn().Close()
+		return
 	}
 	_ = l.nc.Close()
 }
