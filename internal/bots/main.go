@@ -50,7 +50,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.InputHz, "input-hz", 10, "arena inputs per player per second")
 	fs.IntVar(&c.Concurrency, "concurrency", 32, "parallel logins, connects and match creations")
 	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread sockets over 127.0.0.1..127.0.0.N (default: 1, or one per 20,000 sockets past 25,000)")
-	fs.IntVar(&c.Readers, "readers", 1, "epoll loops reading the sockets")
+	fs.IntVar(&c.Readers, "readers", 1, "epoll loops reading the sockets (Linux; elsewhere each socket has its own goroutine)")
 	fs.IntVar(&c.Writers, "writers", 1, "goroutines writing the inputs")
 	fs.StringVar(&c.Prefix, "prefix", "mjbot-", "device id prefix: the same prefix logs the same accounts in again")
 	fs.IntVar(&c.PID, "pid", 0, "the server's process id, to report its CPU and memory")
