@@ -5,6 +5,7 @@ package bots
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,9 +29,13 @@ func sockWrite(fd sock, p []byte) (int, error) {
 
 func closeSock(fd sock) { _ = unix.Close(fd) }
 
-// poll is a reader's epoll instance and read buffer.
+// poll is a reader's epoll instance and read buffer. The epoll fd is
+// registered with Go's netpoller (it is readable while it has events), so
+// the reader parks in the netpoller instead of a thread blocking in
+// epoll_wait: the same design as the server's transport (internal/wsnet).
 type poll struct {
 	epfd int
+	file *os.File // epfd in the netpoller
 	buf  []byte
 }
 
@@ -39,33 +44,52 @@ func (rd *reader) openPoll() error {
 	if err != nil {
 		return fmt.Errorf("epoll: %w", err)
 	}
-	rd.epfd, rd.buf = fd, make([]byte, 64<<10)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return fmt.Errorf("epoll: %w", err)
+	}
+	rd.epfd, rd.file, rd.buf = fd, os.NewFile(uintptr(fd), "bots-epoll"), make([]byte, 64<<10)
 	return nil
 }
 
-func (rd *reader) closePoll() { _ = unix.Close(rd.epfd) }
+func (rd *reader) closePoll() { _ = rd.file.Close() }
 
 func (rd *reader) watch(b *bot) error {
 	return unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_ADD, b.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.idx)})
 }
 
+// loop reads until stop is closed: a wait ends at once when it is (a past
+// read deadline), whether or not sockets have data.
 func (rd *reader) loop(stop <-chan struct{}) {
 	events := make([]unix.EpollEvent, 256)
-	for {
+	rc, err := rd.file.SyscallConn()
+	if err != nil {
+		return
+	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() { // ends with the loop or at stop
 		select {
 		case <-stop:
-			return
-		default:
+			_ = rd.file.SetReadDeadline(time.Unix(1, 0))
+		case <-stopped:
 		}
-		n, err := unix.EpollWait(rd.epfd, events, 100)
-		if err == unix.EINTR {
+	}()
+	var n int
+	var werr error
+	wait := func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), events, 0)
+		return werr != nil || n > 0 // false: nothing yet, park until readable
+	}
+	for {
+		if err := rc.Read(wait); err != nil {
+			return // stop (deadline) or the file closed
+		}
+		if werr == unix.EINTR {
 			continue
 		}
-		if err != nil {
+		if werr != nil {
 			return
-		}
-		if n == 0 {
-			continue
 		}
 		now := rd.run.now()
 		rd.mu.Lock()
