@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -95,7 +96,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 	m.registry = prometheus.NewRegistry()
-	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Besides the default Go metrics: how long runnable goroutines wait for
+	// a thread (go_sched_latencies_seconds) and GC pauses, the two places
+	// a realtime tail comes from inside the process (docs/operations.md).
+	m.registry.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/sched/pauses/total/gc:seconds$`)},
+	)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gd := gateway.Deps{Registry: m.registry, Logger: m.Logger, Version: version()}
 
 	if needs(roles, "store") {
