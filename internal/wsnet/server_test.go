@@ -633,3 +633,59 @@ func testManyFramesInOneWrite(t *testing.T, tr transport) {
 		}
 	}
 }
+
+func TestWriteTimeoutCloses(t *testing.T) { eachTransport(t, testWriteTimeoutCloses) }
+
+// testWriteTimeoutCloses: a client that stops reading is closed with 1008
+// "write timeout" once its socket stayed full for WriteTimeout (before its
+// bounded queue overflows).
+func testWriteTimeoutCloses(t *testing.T, tr transport) {
+	h := newTestHandler(false)
+	_, url := startServer(t, tr, Config{WriteTimeout: 300 * time.Millisecond, SendQueueLen: 1 << 16, SendQueueBytes: 1 << 30}, h)
+	c := dial(t, url, nil) // never reads
+	c.shrinkReadBuffer()
+	sc := waitEvent(t, h.opened, 5*time.Second)
+	frame := EncodeFrame(OpBinary, make([]byte, 64<<10))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if !sc.Send(frame) {
+			break
+		}
+		select {
+		case ev := <-h.closed:
+			if ev.r != ReasonWriteTimeout {
+				t.Fatalf("closed with %+v, want write timeout", ev.r)
+			}
+			return
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if ev := waitEvent(t, h.closed, 5*time.Second); ev.r != ReasonWriteTimeout {
+		t.Fatalf("closed with %+v, want write timeout", ev.r)
+	}
+}
+
+func TestReadTimeoutCloses(t *testing.T) { eachTransport(t, testReadTimeoutCloses) }
+
+// testReadTimeoutCloses: a frame left incomplete for ReadTimeout closes
+// the connection with 1008 "read timeout", on the wire and in OnClose.
+func testReadTimeoutCloses(t *testing.T, tr transport) {
+	h := newTestHandler(false)
+	_, url := startServer(t, tr, Config{ReadTimeout: 300 * time.Millisecond}, h)
+	c := dial(t, url, nil)
+	waitEvent(t, h.opened, 5*time.Second)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	whole := clientFrame(ws.OpText, true, []byte("never finished"))
+	if _, err := c.Write(whole[:5]); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvent(t, h.closed, 5*time.Second); ev.r != ReasonReadTimeout {
+		t.Fatalf("closed with %+v, want read timeout", ev.r)
+	}
+	_, _, err := wsutil.ReadServerData(c)
+	var ce wsutil.ClosedError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusPolicyViolation {
+		t.Fatalf("want close 1008, got %v", err)
+	}
+}
