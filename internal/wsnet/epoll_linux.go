@@ -5,6 +5,7 @@ package wsnet
 import (
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -314,10 +315,16 @@ func (p *poller) flushLoop() {
 	}
 }
 
-// reader owns one epoll instance and the goroutine waiting on it.
+// reader owns one epoll instance and the goroutine waiting on it. The
+// epoll fd is itself registered with Go's netpoller (an epoll fd is
+// readable while it has events): the goroutine polls it without blocking
+// and parks in the netpoller when it is empty, so no thread sits in a
+// blocking epoll_wait, and the runtime's monitor does not keep taking its
+// P back and handing it over at every wake-up.
 type reader struct {
 	srv    *Server
 	epfd   int
+	file   *os.File // epfd, registered with the netpoller
 	wakefd int
 	mu     sync.Mutex
 	conns  map[int32]*epollLink
@@ -342,11 +349,17 @@ func newReader(s *Server) (*reader, error) {
 		_ = unix.Close(wfd)
 		return nil, err
 	}
-	return &reader{srv: s, epfd: epfd, wakefd: wfd, conns: make(map[int32]*epollLink)}, nil
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(wfd)
+		return nil, err
+	}
+	// A non-blocking fd given to os.NewFile joins the netpoller.
+	return &reader{srv: s, epfd: epfd, file: os.NewFile(uintptr(epfd), "wsnet-epoll"), wakefd: wfd, conns: make(map[int32]*epollLink)}, nil
 }
 
 func (r *reader) closeFDs() {
-	_ = unix.Close(r.epfd)
+	_ = r.file.Close()
 	_ = unix.Close(r.wakefd)
 }
 
@@ -400,10 +413,22 @@ func (r *reader) remove(l *epollLink, fd int) {
 func (r *reader) loop() {
 	events := make([]unix.EpollEvent, 128)
 	buf := make([]byte, r.srv.cfg.ReadBufferSize)
+	rc, err := r.file.SyscallConn()
+	if err != nil {
+		return
+	}
+	var n int
+	var werr error
+	wait := func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), events, 0)
+		return werr != nil || n > 0 // false: nothing yet, park until readable
+	}
 	for {
-		n, err := unix.EpollWait(r.epfd, events, -1)
-		if err != nil {
-			if err == unix.EINTR {
+		if err := rc.Read(wait); err != nil {
+			return // the file was closed
+		}
+		if werr != nil {
+			if werr == unix.EINTR {
 				continue
 			}
 			return

@@ -17,6 +17,13 @@
 // fd registered with one of a few epoll instances, each served by one
 // reader goroutine (Config.Readers, default GOMAXPROCS). No goroutine exists
 // per connection: 0.9 KiB of server RSS per idle socket at 19,000 sockets.
+// An epoll fd is itself registered with Go's netpoller (it is readable
+// while it has events): a reader polls it with epoll_wait(0) and parks in
+// the netpoller when it is empty, so no thread blocks in epoll_wait. A
+// blocking wait cost a thread hand-off at every wake-up (the runtime's
+// monitor takes the P of a thread in a system call and gives it back
+// after): at 1,500 arena players the server made 14,000 context switches
+// a second instead of 5,200, and used 20-30 % more CPU.
 //
 // The stream backend (every other socket: TLS on Linux, everything on other
 // platforms, or any socket with Config.Backend = BackendStream): one reader
