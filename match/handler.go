@@ -139,6 +139,12 @@ type Presence struct {
 	UserID    string // stable account id
 	SessionID string // the gateway's connection id
 	Username  string // display name, informational
+	// Conn is the gateway's own handle on the connection, or nil: the
+	// engine hands it back to the [Sender] with the presence, so the
+	// gateway reaches the socket without looking SessionID up. Games
+	// ignore it; it is not kept when a presence is encoded (snapshots,
+	// other nodes), so a Sender falls back to SessionID.
+	Conn any
 }
 
 // Input is one player input as queued by [Engine.Input] and passed to

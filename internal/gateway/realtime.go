@@ -105,7 +105,7 @@ type session struct {
 }
 
 func (s *session) presence() match.Presence {
-	return match.Presence{UserID: s.p.AccountID, SessionID: s.id, Username: s.name}
+	return match.Presence{UserID: s.p.AccountID, SessionID: s.id, Username: s.name, Conn: s}
 }
 
 func (s *session) currentMatch() string {

@@ -111,14 +111,26 @@ func (rt *realtime) session(id string) *session {
 	return nil
 }
 
+// sessionOf returns p's session: the one its presence carries (set by
+// session.presence, handed back by the engine with every frame), else the
+// registry's. A closed session's socket refuses frames, as a missing one
+// would.
+func (rt *realtime) sessionOf(p match.Presence) *session {
+	if s, ok := p.Conn.(*session); ok && s.id == p.SessionID {
+		return s
+	}
+	return rt.session(p.SessionID)
+}
+
 // Send implements match.Sender: the engine encodes a broadcast once, and
 // its WebSocket header is written once too, into room the frame keeps in
 // front of its bytes (Frame.Framed: no copy), so every recipient queues the
-// same bytes. It never blocks; a full queue disconnects the slow client
-// (wsnet's overflow rule). The socket releases the frame once it is
+// same bytes. The presence carries the session: no lookup, no lock. It
+// never blocks; a full queue disconnects the slow client (wsnet's overflow
+// rule). The socket releases the frame once it is
 // written or dropped, so a running match reuses its frames.
 func (rt *realtime) Send(p match.Presence, f *match.Frame) bool {
-	s := rt.session(p.SessionID)
+	s := rt.sessionOf(p)
 	if s == nil {
 		return false
 	}
@@ -161,7 +173,7 @@ func (rt *realtime) InputRefused(sessionID string, op match.OpCode, err error) {
 
 // Close implements match.Sender: the player is out of the match.
 func (rt *realtime) Close(p match.Presence, matchID string, reason match.Reason) {
-	s := rt.session(p.SessionID)
+	s := rt.sessionOf(p)
 	if s == nil {
 		return
 	}
