@@ -4,10 +4,11 @@
 // receive.
 //
 // It shares the machine with the server it measures, so it is built to be
-// cheap: on Linux sockets are raw non-blocking fds served by a few epoll
-// loops (Config.Readers) that parse every whole frame a read returns (on
-// other platforms each socket is a net.Conn with a reader goroutine, which
-// costs more memory and CPU per player: measure on Linux), and inputs
+// cheap: on Linux plain ws:// sockets are raw non-blocking fds served by a
+// few epoll loops (Config.Readers) that parse every whole frame a read
+// returns (wss:// sockets, and every socket on other platforms, are each a
+// net.Conn with a reader goroutine, which costs more memory and CPU per
+// player: measure plain sockets on Linux), and inputs
 // are written by a few goroutines (Config.Writers) each serving many
 // players from a time wheel, not one timer per player. Its own CPU is
 // reported beside every result.
@@ -46,7 +47,7 @@ const (
 
 // Config is one load run.
 type Config struct {
-	URL         string        // the server, http://HOST:PORT
+	URL         string        // the server, http://HOST:PORT or https://HOST:PORT
 	Mode        string        // arena, tictactoe or idle
 	Players     int           // simulated players
 	Duration    time.Duration // measurement window, after the warm-up
@@ -67,7 +68,7 @@ type Config struct {
 
 func (c *Config) defaults() error {
 	if c.URL == "" {
-		return errors.New("--url is required (http://HOST:PORT of a running server)")
+		return errors.New("--url is required (http://HOST:PORT or https://HOST:PORT of a running server)")
 	}
 	switch c.Mode {
 	case ModeArena, ModeTicTacToe, ModeIdle:
@@ -134,13 +135,15 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// parseHTTPURL parses a gateway's URL: http:// (ws:// sockets) or https://
+// (wss://).
 func parseHTTPURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("--url: %w", err)
 	}
-	if u.Scheme != "http" {
-		return nil, fmt.Errorf("--url must be http://HOST:PORT (the tool speaks plain WebSocket; put TLS in front of the server, not between it and the load), got %q", raw)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("--url must be http://HOST:PORT or https://HOST:PORT, got %q", raw)
 	}
 	return u, nil
 }
@@ -481,7 +484,7 @@ func (r *run) authenticate(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				b := &bot{run: r, idx: i, fd: noSock, slot: -1, movedAt: -1}
+				b := &bot{run: r, idx: i, sock: noSock, slot: -1, movedAt: -1}
 				b.rng = uint64(i)*0x9E3779B97F4A7C15 + 1
 				c, err := client.New(r.urls[i%len(r.urls)], client.WithHTTPClient(r.hc))
 				if err == nil {
@@ -533,16 +536,16 @@ func (r *run) connectAll(ctx context.Context) {
 				if r.cfg.SourceIPs > 1 {
 					src = netip.AddrFrom4([4]byte{127, 0, 0, byte(1 + b.idx%r.cfg.SourceIPs)})
 				}
-				fd, rest, err := dial(r.targets[b.idx%len(r.targets)], src, b.token, 10*time.Second)
+				s, rest, err := dial(r.targets[b.idx%len(r.targets)], src, b.token, 10*time.Second)
 				if err != nil {
 					r.fail("player %d: %v", b.idx, err)
 					continue
 				}
-				b.fd = fd
+				b.sock = s
 				b.in = rest
 				rd := r.readers[b.idx%len(r.readers)]
 				if err := rd.add(b); err != nil {
-					closeSock(fd)
+					closeSock(s)
 					r.fail("player %d: reader: %v", b.idx, err)
 					continue
 				}
@@ -565,6 +568,7 @@ func (r *run) connectAll(ctx context.Context) {
 func (r *run) closeReaders() {
 	for _, rd := range r.readers {
 		rd.closePoll()
+		rd.conns.Wait() // closeAll has closed their sockets
 	}
 	r.readers = nil
 }
@@ -617,7 +621,7 @@ func (r *run) seat(ctx context.Context) error {
 	for i := 0; i < len(r.bots); i += r.cfg.MatchSize {
 		var g group
 		for _, b := range r.bots[i:min(i+r.cfg.MatchSize, len(r.bots))] {
-			if b.fd != noSock {
+			if b.sock != noSock {
 				g.members = append(g.members, b)
 			}
 		}
@@ -681,7 +685,7 @@ type bot struct {
 	token     string
 	accountID string
 	api       *client.Client
-	fd        sock // noSock until connected
+	sock      sock // noSock until connected
 
 	wmu    sync.Mutex
 	out    []byte // bytes a write could not take yet
@@ -734,7 +738,7 @@ func (b *bot) write(p []byte) error {
 		return errors.New("socket closed")
 	}
 	if len(b.out) > 0 {
-		n, err := sockWrite(b.fd, b.out)
+		n, err := sockWrite(b.sock, b.out)
 		if n > 0 {
 			b.out = b.out[:copy(b.out, b.out[n:])]
 		}
@@ -749,7 +753,7 @@ func (b *bot) write(p []byte) error {
 			return nil
 		}
 	}
-	n, err := sockWrite(b.fd, p)
+	n, err := sockWrite(b.sock, p)
 	if err != nil {
 		return err
 	}
@@ -787,9 +791,9 @@ func (b *bot) join(matchID string) {
 func (b *bot) shutdown() {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
-	if !b.closed && b.fd != noSock {
+	if !b.closed && b.sock != noSock {
 		b.closed = true
-		closeSock(b.fd)
+		closeSock(b.sock)
 	}
 }
 
@@ -798,8 +802,8 @@ func (b *bot) lost(why string) {
 	b.wmu.Lock()
 	was := b.closed
 	b.closed = true
-	if !was && b.fd != noSock {
-		closeSock(b.fd)
+	if !was && b.sock != noSock {
+		closeSock(b.sock)
 	}
 	b.wmu.Unlock()
 	if was {
@@ -817,11 +821,12 @@ func (b *bot) lost(why string) {
 
 // --- readers ---------------------------------------------------------------------------
 
-// reader serves a share of the sockets (an epoll loop on Linux, a
-// goroutine per socket elsewhere) and keeps their statistics.
+// reader serves a share of the sockets (an epoll loop for the raw sockets
+// on Linux, a goroutine per net.Conn socket) and keeps their statistics.
 type reader struct {
 	run *run
 	poll
+	conns sync.WaitGroup // the reader goroutines of its net.Conn sockets (conn.go)
 
 	mu           sync.Mutex // guards the stats below against the final read
 	windowStates int64
@@ -838,14 +843,17 @@ func newReader(r *run, i int) (*reader, error) {
 	return rd, nil
 }
 
+// add starts serving b. It holds rd.mu, which the epoll loop takes to
+// handle events: an event on b's raw socket orders the loop after b was
+// set up, but the race detector sees no such order through epoll.
 func (rd *reader) add(b *bot) error {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
 	if len(b.in) > 0 {
 		// Bytes that came with the handshake answer: parse them first.
 		rest := b.in
 		b.in = nil
-		rd.mu.Lock()
 		b.in = append([]byte(nil), rd.consume(b, rest, rd.run.now())...)
-		rd.mu.Unlock()
 	}
 	return rd.watch(b)
 }

@@ -20,6 +20,12 @@ state answers within a second sent again; idle: sockets that only answer
 pings) and the tool reports what they received. Progress goes to stderr;
 with --json the last line of stdout is one JSON object.
 
+An https:// URL plays over wss://: the server's certificate must verify
+against the system roots (on Linux, SSL_CERT_FILE names a PEM file read in
+place of the system's CA file, e.g. a self-signed test certificate). On Linux
+plain sockets are served by epoll loops (--readers) and TLS sockets each
+by a goroutine, which costs the tool more CPU and memory per player.
+
 The server must allow the new accounts: its auth.signup_ip_limit (default
 20 an hour per client IP) counts the first run of a --prefix; start it with
 --auth-signup-ip-limit 1000000 for load tests, or keep the --prefix between
@@ -40,7 +46,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var c Config
 	var asJSON, quiet bool
-	fs.StringVar(&c.URL, "url", "", "the server, http://HOST:PORT; several gateways of one deployment comma-separated (players are spread over them)")
+	fs.StringVar(&c.URL, "url", "", "the server, http://HOST:PORT or https://HOST:PORT (wss://); several gateways of one deployment comma-separated (players are spread over them)")
 	fs.StringVar(&c.Mode, "mode", ModeArena, "arena, tictactoe or idle")
 	fs.IntVar(&c.Players, "players", 8, "simulated players")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measurement window, after the warm-up")
@@ -50,7 +56,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.InputHz, "input-hz", 10, "arena inputs per player per second")
 	fs.IntVar(&c.Concurrency, "concurrency", 32, "parallel logins, connects and match creations")
 	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread sockets over 127.0.0.1..127.0.0.N (default: 1, or one per 20,000 sockets past 25,000)")
-	fs.IntVar(&c.Readers, "readers", 1, "epoll loops reading the sockets (Linux; elsewhere each socket has its own goroutine)")
+	fs.IntVar(&c.Readers, "readers", 1, "epoll loops reading the plain sockets (Linux; TLS sockets, and every socket elsewhere, have their own goroutine)")
 	fs.IntVar(&c.Writers, "writers", 1, "goroutines writing the inputs")
 	fs.StringVar(&c.Prefix, "prefix", "mjbot-", "device id prefix: the same prefix logs the same accounts in again")
 	fs.IntVar(&c.PID, "pid", 0, "the server's process id, to report its CPU and memory")

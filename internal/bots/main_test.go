@@ -20,7 +20,10 @@ func TestMainBadInput(t *testing.T) {
 		{[]string{"--mode", "arena"}, 1, "--url is required"},
 		{[]string{"--url", "http://127.0.0.1:1", "--mode", "chess"}, 1, "--mode must be"},
 		{[]string{"--url", "http://127.0.0.1:1", "--players", "0"}, 1, "--players must be at least 1"},
-		{[]string{"--url", "https://127.0.0.1:1"}, 1, "--url must be http://"},
+		{[]string{"--url", "ws://127.0.0.1:1"}, 1, "--url must be http://HOST:PORT or https://"},
+		{[]string{"--url", "http://127.0.0.1:1,ftp://127.0.0.1:2"}, 1, "--url must be http://HOST:PORT or https://"},
+		// https:// is accepted: the run gets as far as a login over HTTPS.
+		{[]string{"--url", "https://127.0.0.1:1", "--players", "1", "--quiet"}, 1, `device login of player 0: Post "https://127.0.0.1:1/v1/auth/device"`},
 		{[]string{"--url", "http://127.0.0.1:1", "--mode", "tictactoe", "--match-size", "3"}, 1, "--match-size must be 2"},
 		{[]string{"--url", "http://127.0.0.1:1", "--tick-rate", "500"}, 1, "--tick-rate must be 1..128"},
 		{[]string{"--url", "http://192.0.2.1:80", "--source-ips", "3"}, 1, "must be on loopback"},

@@ -4,6 +4,7 @@ package bots
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"time"
@@ -11,23 +12,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sock is a bot's socket: a raw non-blocking fd.
-type sock = int
+// sock is a bot's socket: for ws:// a raw non-blocking fd served by the
+// epoll loops; for wss:// a TLS net.Conn read by its own goroutine
+// (conn.go).
+type sock struct {
+	fd   int      // the raw socket; -1 for a conn
+	conn net.Conn // the TLS connection; nil for a raw socket
+}
 
 // noSock is a bot's socket before it connects.
-const noSock sock = -1
+var noSock = sock{fd: -1}
 
-// sockWrite writes what the socket takes now (0 bytes and no error if its
-// buffer is full).
-func sockWrite(fd sock, p []byte) (int, error) {
-	n, err := unix.Write(fd, p)
+// sockWrite writes what the socket takes now: a raw socket takes 0 bytes
+// and no error if its buffer is full, a conn blocks a bounded time
+// (connWrite).
+func sockWrite(s sock, p []byte) (int, error) {
+	if s.conn != nil {
+		return connWrite(s.conn, p)
+	}
+	n, err := unix.Write(s.fd, p)
 	if err == unix.EAGAIN {
 		return 0, nil
 	}
 	return max(n, 0), err
 }
 
-func closeSock(fd sock) { _ = unix.Close(fd) }
+func closeSock(s sock) {
+	if s.conn != nil {
+		closeConn(s.conn)
+		return
+	}
+	_ = unix.Close(s.fd)
+}
 
 // poll is a reader's epoll instance and read buffer. The epoll fd is
 // registered with Go's netpoller (it is readable while it has events), so
@@ -54,8 +70,14 @@ func (rd *reader) openPoll() error {
 
 func (rd *reader) closePoll() { _ = rd.file.Close() }
 
+// watch adds b's raw socket to the epoll instance, or starts the reader
+// goroutine of its conn.
 func (rd *reader) watch(b *bot) error {
-	return unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_ADD, b.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.idx)})
+	if b.sock.conn != nil {
+		rd.watchConn(b, b.sock.conn)
+		return nil
+	}
+	return unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_ADD, b.sock.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.idx)})
 }
 
 // loop reads until stop is closed: a wait ends at once when it is (a past
@@ -108,12 +130,12 @@ func (rd *reader) readFrom(b *bot, now int64) {
 	if closed {
 		return
 	}
-	n, err := unix.Read(b.fd, rd.buf)
+	n, err := unix.Read(b.sock.fd, rd.buf)
 	if err == unix.EAGAIN || err == unix.EINTR {
 		return
 	}
 	if err != nil || n == 0 {
-		_ = unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_DEL, b.fd, nil)
+		_ = unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_DEL, b.sock.fd, nil)
 		why := "connection closed by the server"
 		if err != nil {
 			why = err.Error()
@@ -124,10 +146,29 @@ func (rd *reader) readFrom(b *bot, now int64) {
 	rd.received(b, rd.buf[:n], now)
 }
 
-// dial opens a blocking TCP socket from src (may be invalid: any) to t,
+// dial connects from src (may be invalid: any) to t and upgrades the
+// connection to a WebSocket with the access token: a TLS target through
+// dialConn, a plain one on a raw socket (dialRaw). It returns the socket
+// and any bytes the server sent right after its handshake.
+func dial(t target, src netip.Addr, token string, timeout time.Duration) (sock, []byte, error) {
+	if t.tls != nil {
+		c, rest, err := dialConn(t, src, token, timeout)
+		if err != nil {
+			return noSock, nil, err
+		}
+		return sock{fd: -1, conn: c}, rest, nil
+	}
+	fd, rest, err := dialRaw(t, src, token, timeout)
+	if err != nil {
+		return noSock, nil, err
+	}
+	return sock{fd: fd}, rest, nil
+}
+
+// dialRaw opens a blocking TCP socket from src (may be invalid: any) to t,
 // upgrades it to a WebSocket with the access token and returns the fd (now
 // non-blocking) and any bytes the server sent right after its handshake.
-func dial(t target, src netip.Addr, token string, timeout time.Duration) (int, []byte, error) {
+func dialRaw(t target, src netip.Addr, token string, timeout time.Duration) (int, []byte, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, nil, fmt.Errorf("socket: %w", err)

@@ -90,7 +90,7 @@ func TestTicTacToeResend(t *testing.T) {
 	}
 	r.readers = []*reader{rd}
 	defer r.closeReaders()
-	b := &bot{run: r, fd: fds[0], slot: -1, movedAt: -1, accountID: "me"}
+	b := &bot{run: r, sock: sock{fd: fds[0]}, slot: -1, movedAt: -1, accountID: "me"}
 	r.bots = []*bot{b}
 	defer b.shutdown()
 
@@ -177,7 +177,7 @@ func TestTicTacToePartnerWaitsForItsClose(t *testing.T) {
 		}
 		defer unix.Close(fds[1])
 		peers[i] = fds[1]
-		r.bots = append(r.bots, &bot{run: r, idx: i, fd: fds[0], slot: -1, movedAt: -1})
+		r.bots = append(r.bots, &bot{run: r, idx: i, sock: sock{fd: fds[0]}, slot: -1, movedAt: -1})
 		defer r.bots[i].shutdown()
 	}
 	leader, partner := r.bots[0], r.bots[1]

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -14,11 +15,11 @@ import (
 	"strings"
 )
 
-// On Linux the bots speak WebSocket over raw non-blocking sockets served by
-// a few epoll loops, not net.Conn: no goroutine, no bufio and no netpoller
-// entry per player, so the tool stays cheap next to the server it measures
-// (sock_linux.go). Elsewhere each bot is a net.Conn with a reader goroutine
-// (sock_other.go).
+// On Linux the bots speak plain WebSocket over raw non-blocking sockets
+// served by a few epoll loops, not net.Conn: no goroutine, no bufio and no
+// netpoller entry per player, so the tool stays cheap next to the server it
+// measures (sock_linux.go). Over TLS (wss://), and on other platforms, each
+// bot is a net.Conn with a reader goroutine (conn.go).
 
 // WebSocket opcodes (RFC 6455).
 const (
@@ -90,7 +91,8 @@ func parseFrame(b []byte) (fin bool, op byte, payload []byte, n int, err error) 
 // target is where the bots connect.
 type target struct {
 	addr     netip.AddrPort
-	host     string // Host header
+	host     string      // Host header
+	tls      *tls.Config // https:// (wss:// sockets); nil for http://
 	loopback bool
 }
 
@@ -100,8 +102,17 @@ func parseTarget(rawURL string) (target, error) {
 		return target{}, err
 	}
 	host, port := u.Hostname(), u.Port()
+	var tc *tls.Config
+	if u.Scheme == "https" {
+		// The system roots verify the server, and on Linux SSL_CERT_FILE
+		// (crypto/x509 reads it): a self-signed test certificate goes there.
+		tc = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
 	if port == "" {
 		port = "80"
+		if tc != nil {
+			port = "443"
+		}
 	}
 	ips, err := net.DefaultResolver.LookupNetIP(bgCtx, "ip4", host)
 	if err != nil || len(ips) == 0 {
@@ -111,7 +122,7 @@ func parseTarget(rawURL string) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	return target{addr: ap, host: u.Host, loopback: ap.Addr().IsLoopback()}, nil
+	return target{addr: ap, host: u.Host, tls: tc, loopback: ap.Addr().IsLoopback()}, nil
 }
 
 // handshakeRequest is the upgrade request a bot sends, with a fresh key.
