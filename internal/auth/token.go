@@ -257,40 +257,47 @@ func issuedAt(iat time.Time, nano int64) time.Time {
 
 // tokenCache remembers verified tokens. It is sharded to keep lock
 // contention low and bounded per shard: when a shard is full, expired entries
-// go first, else an arbitrary one (Go's map order is randomised).
+// go first, else an arbitrary one (Go's map order is randomised). Entries
+// are keyed by 128 bits of two keyed hashes of the token (seeds secret to
+// the process), not by the token: a cached token would otherwise keep its
+// request's header value alive (about 500 bytes per open socket), and a
+// forged token matching a cached key needs a 2^-128 guess.
 type tokenCache struct {
-	seed     maphash.Seed
+	seeds    [2]maphash.Seed
 	perShard int
 	shards   [32]cacheShard
 }
 
+type cacheKey [2]uint64
+
 type cacheShard struct {
 	mu sync.RWMutex
-	m  map[string]*Principal
+	m  map[cacheKey]*Principal
 }
 
 func newTokenCache(size int) *tokenCache {
-	c := &tokenCache{seed: maphash.MakeSeed(), perShard: max(1, size/32)}
+	c := &tokenCache{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, perShard: max(1, size/32)}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*Principal)
+		c.shards[i].m = make(map[cacheKey]*Principal)
 	}
 	return c
 }
 
-func (c *tokenCache) shard(token string) *cacheShard {
-	return &c.shards[maphash.String(c.seed, token)%uint64(len(c.shards))]
+func (c *tokenCache) key(token string) (*cacheShard, cacheKey) {
+	k := cacheKey{maphash.String(c.seeds[0], token), maphash.String(c.seeds[1], token)}
+	return &c.shards[k[0]%uint64(len(c.shards))], k
 }
 
 func (c *tokenCache) get(token string) (*Principal, bool) {
-	s := c.shard(token)
+	s, k := c.key(token)
 	s.mu.RLock()
-	p, ok := s.m[token]
+	p, ok := s.m[k]
 	s.mu.RUnlock()
 	return p, ok
 }
 
 func (c *tokenCache) put(token string, p *Principal, now time.Time) {
-	s := c.shard(token)
+	s, key := c.key(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.m) >= c.perShard {
@@ -307,5 +314,5 @@ func (c *tokenCache) put(token string, p *Principal, now time.Time) {
 			}
 		}
 	}
-	s.m[token] = p
+	s.m[key] = p
 }
