@@ -167,7 +167,7 @@ func TestRegisterLoginRefreshLogout(t *testing.T) {
 		t.Fatalf("register pair = %+v", reg)
 	}
 	p, err := s.Authenticate(reg.AccessToken)
-	if err != nil || p.AccountID != reg.AccountID || !p.HasRole(auth.RolePlayer) || p.HasRole(auth.RoleAdmin) {
+	if err != nil || p.AccountID != reg.AccountID || !p.HasRole(auth.RolePlayer) || p.HasRole(auth.RoleAdmin) || p.Username != "Alice" {
 		t.Fatalf("Authenticate = %+v, %v", p, err)
 	}
 	a, err := s.Account(ctx, p.AccountID)

@@ -370,7 +370,7 @@ func (s *Service) startSession(ctx context.Context, a store.Account) (TokenPair,
 }
 
 func (s *Service) pair(a store.Account, sid, refresh string) (TokenPair, error) {
-	access, _, err := s.tokens.Issue(a.ID, a.Roles, sid)
+	access, _, err := s.tokens.Issue(a.ID, a.Username, a.Roles, sid)
 	if err != nil {
 		return TokenPair{}, err
 	}

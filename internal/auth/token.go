@@ -41,6 +41,10 @@ type Principal struct {
 	SID       string    // the refresh family the token was issued with
 	IssuedAt  time.Time // to the nanosecond (iat_ns); else the second of iat
 	ExpiresAt time.Time
+	// Username is the account's username when the token was issued
+	// (preferred_username), "" in a token without it: a display name, as
+	// fresh as the token (a rename shows in the next one).
+	Username string
 }
 
 // HasRole reports whether the principal holds role.
@@ -54,6 +58,9 @@ type accessClaims struct {
 	// seconds, too coarse to tell a token issued just before an account
 	// revocation from one issued just after it in the same second.
 	IssuedNano int64 `json:"iat_ns,omitempty"`
+	// Username is OpenID Connect's preferred_username: the realtime
+	// gateway names a player with it without reading the account.
+	Username string `json:"preferred_username,omitempty"`
 }
 
 // TokenConfig says what tokens we issue and accept.
@@ -124,7 +131,7 @@ func randomID(n int) string {
 }
 
 // Issue signs an access token for the account.
-func (t *Tokens) Issue(accountID string, roles []string, sid string) (token string, exp time.Time, err error) {
+func (t *Tokens) Issue(accountID, username string, roles []string, sid string) (token string, exp time.Time, err error) {
 	if t.signer == nil {
 		return "", time.Time{}, errors.New("auth: this verifier signs nothing")
 	}
@@ -148,6 +155,7 @@ func (t *Tokens) Issue(accountID string, roles []string, sid string) (token stri
 		Roles:      roles,
 		SID:        sid,
 		IssuedNano: issued.UnixNano(),
+		Username:   username,
 	}
 	j := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	j.Header["kid"] = key.Kid
@@ -238,7 +246,7 @@ func (t *Tokens) parse(token string) (*Principal, error) {
 	}
 	return &Principal{
 		AccountID: c.Subject, Roles: c.Roles, JTI: c.ID, SID: c.SID,
-		IssuedAt: issuedAt(c.IssuedAt.Time, c.IssuedNano), ExpiresAt: c.ExpiresAt.Time,
+		IssuedAt: issuedAt(c.IssuedAt.Time, c.IssuedNano), ExpiresAt: c.ExpiresAt.Time, Username: c.Username,
 	}, nil
 }
 

@@ -26,6 +26,7 @@ type ticketClaims struct {
 	SID       string    `json:"sid"`
 	IssuedAt  time.Time `json:"iat"`
 	ExpiresAt time.Time `json:"exp"`
+	Username  string    `json:"username,omitempty"`
 }
 
 func ticketKey(t string) string {
@@ -39,7 +40,7 @@ func ticketKey(t string) string {
 func (rt *realtime) ticket(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
 	t := "mjt_" + newRequestID() + newRequestID()
-	claims, _ := json.Marshal(ticketClaims{AccountID: p.AccountID, Roles: p.Roles, JTI: p.JTI, SID: p.SID, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt})
+	claims, _ := json.Marshal(ticketClaims{AccountID: p.AccountID, Roles: p.Roles, JTI: p.JTI, SID: p.SID, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt, Username: p.Username})
 	if _, err := rt.tickets.PutIfAbsent(r.Context(), ticketKey(t), claims, rt.gw.cfg.TicketTTL); err != nil {
 		writeError(w, r, rt.gw.log, err)
 		return
@@ -76,7 +77,7 @@ func (rt *realtime) useTicket(ctx context.Context, t string) (*auth.Principal, e
 	if err := json.Unmarshal(it.Value, &c); err != nil {
 		return nil, errTicket
 	}
-	p := &auth.Principal{AccountID: c.AccountID, Roles: c.Roles, JTI: c.JTI, SID: c.SID, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt}
+	p := &auth.Principal{AccountID: c.AccountID, Roles: c.Roles, JTI: c.JTI, SID: c.SID, IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Username: c.Username}
 	// The token the ticket was minted with must still be good.
 	if !time.Now().Before(p.ExpiresAt) || rt.gw.identity.Revoked(p) {
 		return nil, errTicket
@@ -153,11 +154,14 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 	if v1 {
 		r.Protocol = Subprotocol
 	}
-	// The username goes into the match presence so games can show it;
-	// profiles are cached, and a failed lookup only leaves it empty.
-	name := ""
-	if prof, err := rt.gw.identity.Profile(ctx, p.AccountID); err == nil {
-		name = prof.Username
+	// The username goes into the match presence so games can show it: the
+	// token's, else the account's (profiles are cached; a failed lookup
+	// only leaves it empty).
+	name := p.Username
+	if name == "" {
+		if prof, err := rt.gw.identity.Profile(ctx, p.AccountID); err == nil {
+			name = prof.Username
+		}
 	}
 	return &session{id: rt.gw.sessionPrefix + "s" + newRequestID(), p: p, since: time.Now().UTC(), name: name}, nil
 }
