@@ -233,9 +233,12 @@ func TestRealtimeStalledJoin(t *testing.T) {
 		t.Errorf("the stalled join was answered after %s, want the deadline, %s", took, timeout)
 	}
 	// The join lands now; the Disconnect queued behind it makes the seat a
-	// dropped one, freed after the grace period.
+	// dropped one, freed after the grace period, which the socket is told.
 	se.unstall()
 	se.waitSeats(stalled, func(i match.Info) bool { return i.Players == 0 })
+	if got := x.expect("match.closed"); got.Payload["match_id"] != stalled || got.Payload["reason"] != "disconnected" {
+		t.Fatalf("after the grace: %+v", got)
+	}
 	// The socket is usable again.
 	x.sendJSON("match.list", "l", map[string]any{})
 	if got := x.expect("match.list"); got.CID != "l" {
