@@ -58,8 +58,12 @@ func matchError(err error) error {
 		return errcode.Field("op", "Op codes 0xFF00 and up are reserved.")
 	case errors.Is(err, match.ErrInputTooLarge):
 		return &errcode.Error{Code: errcode.TooLarge, Message: "Input payload too large."}
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
+	case errors.Is(err, context.Canceled):
+		return err // the caller went away
+	case timedOut(err):
+		// A game node across the router may still create the match, or
+		// seat the player (the callers say what follows).
+		return errTimeout
 	}
 	// Anything else came from the game's Init, or is the engine refusing a
 	// parameter the mode does not declare (match.ParamError, which names
@@ -93,7 +97,12 @@ func (s *Server) createMatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, errcode.Field("params", "At most 32 parameters."))
 		return
 	}
-	id, err := s.matches.Create(r.Context(), req.Mode, match.Params(req.Params))
+	// As a realtime match.create: a game node that does not answer within
+	// gateway.control_timeout gets the client a timeout (504); the match
+	// may still be made, and then ends empty after game.empty_timeout.
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ControlTimeout)
+	defer cancel()
+	id, err := s.matches.Create(ctx, req.Mode, match.Params(req.Params))
 	if err != nil {
 		writeError(w, r, s.log, matchError(err))
 		return

@@ -269,13 +269,9 @@ func (rt *realtime) control(ctx context.Context, s *session, env envelope) {
 			return
 		}
 		id, err := rt.engine.Create(ctx, req.Mode, match.Params(req.Params))
-		switch {
-		case timedOut(err):
-			// A game node may still create it; nobody joins, so it ends
-			// empty after game.empty_timeout.
-			rt.fail(s, env.CID, errTimeout)
-			return
-		case err != nil:
+		if err != nil {
+			// A timeout: a game node may still create it; nobody joins,
+			// so it ends empty after game.empty_timeout.
 			rt.fail(s, env.CID, matchError(err))
 			return
 		}
