@@ -124,7 +124,7 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 			subToken, nTokens = sp[len(BearerSubprotocolPrefix):], nTokens+1
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), rt.gw.cfg.ControlTimeout)
 	defer cancel()
 	var p *auth.Principal
 	var err error

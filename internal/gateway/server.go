@@ -49,7 +49,7 @@ type Config struct {
 	ResumeTTL       time.Duration `yaml:"resume_ttl" help:"lifetime of a match resume token (the seat itself lasts game.disconnect_grace)"`
 	ControlWorkers  int           `yaml:"control_workers" help:"goroutines carrying out realtime control messages (match.create, join, resume, leave) and disconnects, off the socket readers; 0: 4 per core"`
 	ControlQueue    int           `yaml:"control_queue" help:"sockets whose control messages may wait for a worker; past it a message is answered busy"`
-	ControlTimeout  time.Duration `yaml:"control_timeout" help:"deadline of one realtime control message or disconnect: its key-value calls and its wait on the match (then: error timeout)"`
+	ControlTimeout  time.Duration `yaml:"control_timeout" help:"deadline of one realtime control message or disconnect (its key-value calls and its wait on the match; then: error timeout), of a socket ticket check at the upgrade, and of a match creation over HTTP"`
 }
 
 // DefaultConfig returns the defaults.
