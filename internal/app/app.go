@@ -140,7 +140,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
 			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
 		m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), auth.Deps{Store: m.store, KV: m.volatile.kv,
-			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger})
+			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger, LoopbackSignups: m.Config.devServer()})
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -18,6 +19,26 @@ import (
 	"github.com/multijuego/multijuego/internal/router"
 	"github.com/multijuego/multijuego/internal/webui"
 )
+
+// devServer reports whether this is a developer's own server: the
+// embedded default (no external database, Redis, NATS or key-value store)
+// listening on a loopback address. Sign-ups from loopback are then not
+// held to auth.signup_ip_limit: the demo and the load tool make every
+// account from 127.0.0.1.
+func (c *Config) devServer() bool {
+	if c.DatabaseURL != "" || c.RedisURL != "" || c.NATSURL != "" || (c.KV != "" && c.KV != "memory") {
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
 
 // Config is the whole configuration tree. Each component owns its part.
 type Config struct {

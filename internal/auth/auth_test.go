@@ -739,8 +739,8 @@ func TestSignupLimitPerIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.Device(ctx, "device-kim-0000002", from)
-	if e := wantCode(t, err, errcode.RateLimited); e.RetryAfter <= 0 {
-		t.Fatalf("RetryAfter = %s", e.RetryAfter)
+	if e := wantCode(t, err, errcode.RateLimited); e.RetryAfter <= 0 || !strings.Contains(e.Message, "auth.signup_ip_limit") || !strings.Contains(e.Message, "--auth-signup-ip-limit") {
+		t.Fatalf("refusal %q, RetryAfter %s: want the setting named", e.Message, e.RetryAfter)
 	}
 	_, err = s.Register(ctx, auth.RegisterRequest{Username: "kim2", Password: "kims-password"}, from)
 	wantCode(t, err, errcode.RateLimited)
@@ -755,6 +755,29 @@ func TestSignupLimitPerIP(t *testing.T) {
 	if _, err := s.Register(ctx, auth.RegisterRequest{Username: "kim2", Password: "kims-password"}, from); err != nil {
 		t.Fatalf("after the window: %v", err)
 	}
+}
+
+// A developer's own server (Deps.LoopbackSignups) does not limit sign-ups
+// from loopback addresses; other addresses keep the limit.
+func TestLoopbackSignupsOnADevServer(t *testing.T) {
+	clk := newClock()
+	cfg := testConfig()
+	cfg.SignupIPLimit = 1
+	s, err := auth.New(ctx, cfg, t.TempDir(), auth.Deps{Store: storetest.SQLite(t), KV: memKV(t, clk.Now), Now: clk.Now, LoopbackSignups: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ip := range []string{"127.0.0.1", "127.0.0.1", "::1", "127.0.0.7", "::1"} {
+		if _, err := s.Device(ctx, fmt.Sprintf("device-dev-%08d", i), auth.Meta{IP: ip}); err != nil {
+			t.Fatalf("sign-up %d from %s: %v", i, ip, err)
+		}
+	}
+	far := auth.Meta{IP: "198.51.100.4"}
+	if _, err := s.Device(ctx, "device-far-00000001", far); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Device(ctx, "device-far-00000002", far)
+	wantCode(t, err, errcode.RateLimited)
 }
 
 // Profiles go through the cache; every write of the account invalidates.

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"net/netip"
 	"runtime"
 	"strings"
 	"time"
@@ -120,8 +121,10 @@ type Service struct {
 	keys       *Keyring
 	throttle   *Throttle
 	signups    *Limiter
-	log        *slog.Logger
-	now        func() time.Time
+	// loopbackSignups: Deps.LoopbackSignups.
+	loopbackSignups bool
+	log             *slog.Logger
+	now             func() time.Time
 }
 
 // Deps are the service's dependencies.
@@ -135,8 +138,12 @@ type Deps struct {
 	// of an account invalidates its entry at once.
 	Profiles   ProfileCache
 	ProfileTTL time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time // nil means time.Now
+	// LoopbackSignups exempts sign-ups from loopback addresses from the
+	// per-IP limit: a developer's own server on the embedded default,
+	// where the demo and the load tool make every account from 127.0.0.1.
+	LoopbackSignups bool
+	Logger          *slog.Logger
+	Now             func() time.Time // nil means time.Now
 }
 
 // New builds the service: opens (or creates) the signing keys in keysDir and
@@ -167,8 +174,9 @@ func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, err
 	}
 	s := &Service{
 		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now, profiles: d.Profiles, profileTTL: d.ProfileTTL,
-		hasher: NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
-		tokens: NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),
+		loopbackSignups: d.LoopbackSignups,
+		hasher:          NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
+		tokens:          NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),
 		throttle: NewThrottle(ThrottleConfig{
 			IPLimit: cfg.LoginIPLimit, IPWindow: cfg.LoginIPWindow,
 			AccountIPFailures: cfg.AccountIPFailures, AccountFailures: cfg.AccountFailures, FailureWindow: cfg.FailureWindow,
@@ -337,6 +345,25 @@ func conflict(err error) error {
 	return err
 }
 
+// allowSignup charges one sign-up to the client's IP, unless loopback
+// sign-ups are exempt (Deps.LoopbackSignups) and it is one; a refusal
+// names the setting, so an operator knows what to raise.
+func (s *Service) allowSignup(ctx context.Context, m Meta) error {
+	if s.loopbackSignups {
+		if ip, err := netip.ParseAddr(m.IP); err == nil && ip.IsLoopback() {
+			return nil
+		}
+	}
+	retry, ok := s.signups.Allow(ctx, m.IP, s.now())
+	if ok {
+		return nil
+	}
+	retry = max(retry, time.Second)
+	return &errcode.Error{Code: errcode.RateLimited, RetryAfter: retry, Message: fmt.Sprintf(
+		"Too many new accounts from your address; try again in %d s. (The server allows auth.signup_ip_limit, %d, per address per auth.signup_ip_window, %s: --auth-signup-ip-limit raises it.)",
+		int(retry.Round(time.Second)/time.Second), s.cfg.SignupIPLimit, s.cfg.SignupIPWindow)}
+}
+
 func rateLimited(retry time.Duration) error {
 	if retry < time.Second {
 		retry = time.Second
@@ -399,8 +426,8 @@ func (s *Service) Register(ctx context.Context, r RegisterRequest, m Meta) (Toke
 	if err := s.validPassword("password", r.Password); err != nil {
 		return TokenPair{}, err
 	}
-	if retry, ok := s.signups.Allow(ctx, m.IP, s.now()); !ok {
-		return TokenPair{}, rateLimited(retry)
+	if err := s.allowSignup(ctx, m); err != nil {
+		return TokenPair{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, r.Password)
 	if err != nil {
@@ -494,8 +521,8 @@ func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPai
 	created := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		if retry, ok := s.signups.Allow(ctx, m.IP, s.now()); !ok {
-			return TokenPair{}, rateLimited(retry)
+		if err := s.allowSignup(ctx, m); err != nil {
+			return TokenPair{}, err
 		}
 		now := s.now()
 		a = store.Account{ID: uuid.Must(uuid.NewV7()).String(), Username: "guest-" + strings.ToLower(randomID(9)),

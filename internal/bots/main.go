@@ -27,9 +27,10 @@ plain sockets are served by epoll loops (--readers) and TLS sockets each
 by a goroutine, which costs the tool more CPU and memory per player.
 
 The server must allow the new accounts: its auth.signup_ip_limit (default
-20 an hour per client IP) counts the first run of a --prefix; start it with
---auth-signup-ip-limit 1000000 for load tests, or keep the --prefix between
-runs to log the same accounts in again.
+20 an hour per client IP) counts the first run of a --prefix, except on the
+embedded default listening on loopback, which does not limit sign-ups from
+loopback. Elsewhere start it with --auth-signup-ip-limit 1000000 for load
+tests, or keep the --prefix between runs to log the same accounts in again.
 
 Flags:
 `
