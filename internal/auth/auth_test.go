@@ -377,6 +377,30 @@ func TestChangePassword(t *testing.T) {
 	}
 }
 
+// Wrong current passwords are failed logins: past account_ip_failures the
+// change-password route answers 429 (the right password too) until the
+// failure window ends, and the login route is throttled with it.
+func TestChangePasswordThrottled(t *testing.T) {
+	clk := newClock()
+	s := newService(t, storetest.SQLite(t), clk)
+	reg, _ := s.Register(ctx, auth.RegisterRequest{Username: "Erin", Password: "erins-password"}, meta)
+	p, _ := s.Authenticate(reg.AccessToken)
+	for i := range auth.DefaultConfig().AccountIPFailures {
+		_, err := s.ChangePassword(ctx, p, fmt.Sprintf("guess-%d-password", i), "new-password", meta)
+		wantCode(t, err, errcode.Unauthenticated)
+	}
+	_, err := s.ChangePassword(ctx, p, "erins-password", "new-password", meta)
+	if e := wantCode(t, err, errcode.RateLimited); e.RetryAfter <= 0 {
+		t.Fatalf("RetryAfter = %s", e.RetryAfter)
+	}
+	_, err = s.Login(ctx, auth.LoginRequest{Username: "erin", Password: "erins-password"}, meta)
+	wantCode(t, err, errcode.RateLimited)
+	clk.Advance(auth.DefaultConfig().FailureWindow + time.Second)
+	if _, err := s.ChangePassword(ctx, p, "erins-password", "new-password", meta); err != nil {
+		t.Fatalf("after the failure window: %v", err)
+	}
+}
+
 func TestBanAndRoles(t *testing.T) {
 	clk := newClock()
 	s := newService(t, storetest.SQLite(t), clk)

@@ -741,14 +741,23 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if a.PasswordHash == "" {
 		return TokenPair{}, &errcode.Error{Code: errcode.Conflict, Field: "current_password", Message: "This account has no password yet; link one first."}
 	}
+	// Wrong current passwords count as failed logins of the account (by
+	// username), so a stolen access token cannot guess the password faster
+	// than the login route allows.
+	ident := strings.ToLower(a.Username)
+	if retry, ok := s.throttle.Attempt(ctx, m.IP, ident, s.now()); !ok {
+		return TokenPair{}, rateLimited(retry)
+	}
 	ok, _, err := s.hasher.Verify(ctx, a.PasswordHash, current)
 	if err != nil {
 		return TokenPair{}, err
 	}
 	if !ok {
+		s.throttle.Failure(ctx, m.IP, ident)
 		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "bad_current_password"})
 		return TokenPair{}, &errcode.Error{Code: errcode.Unauthenticated, Field: "current_password", Message: "The current password is wrong."}
 	}
+	s.throttle.Success(ctx, m.IP, ident)
 	if a.PasswordHash, err = s.hasher.Hash(ctx, next); err != nil {
 		return TokenPair{}, err
 	}
