@@ -84,6 +84,9 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 	if path == "" || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("store: bad SQLite path %q", path)
 	}
+	if err := ownerOnly(path); err != nil {
+		return nil, fmt.Errorf("store: SQLite file %s: %w", path, err)
+	}
 	pragmas := fmt.Sprintf("_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)",
 		o.BusyTimeout.Milliseconds())
 	// One writer connection, transactions take the write lock up front
@@ -108,6 +111,25 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 	r.SetMaxOpenConns(o.MaxOpenConns)
 	r.SetMaxIdleConns(o.MaxOpenConns)
 	return &Store{d: sqliteDialect{}, w: w, r: r, dn: "sqlite"}, nil
+}
+
+// ownerOnly makes the database file readable by its owner only (0600):
+// created so if it does not exist, tightened if it is open to others.
+// SQLite gives its -wal and -shm files the database file's mode.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return f.Chmod(0o600)
+	}
+	return nil
 }
 
 // dialect confines what differs between the engines.
