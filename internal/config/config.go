@@ -309,7 +309,7 @@ func Print(root any) string {
 		case f.Secret && val != "":
 			val = "********"
 		case strings.Contains(val, "://"):
-			val = MaskURL(val)
+			val = maskURLList(val)
 		}
 		parts := strings.Split(f.Key, ".")
 		m := doc
@@ -336,6 +336,19 @@ func child(m *yaml.Node, name string) *yaml.Node {
 	c := &yaml.Node{Kind: yaml.MappingNode}
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: name}, c)
 	return c
+}
+
+// maskURLList masks every URL of a comma-separated list (NATS and Redis
+// seeds are given so), each on its own: parsed as one URL, a list would
+// show the passwords of all but the first.
+func maskURLList(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if strings.Contains(p, "://") {
+			parts[i] = MaskURL(strings.TrimSpace(p))
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // MaskURL hides the password of a URL (postgres://user:secret@host/db), and

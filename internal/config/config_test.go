@@ -77,4 +77,15 @@ func TestPrintMasks(t *testing.T) {
 	if !strings.Contains(out, "deep_key") {
 		t.Fatalf("nested key missing:\n%s", out)
 	}
+	// A list of URLs (NATS or Redis seeds): every password is masked.
+	c.Name = "nats://a:first@h1:4222,nats://b:second@h2:4222, redis://:third@h3:6379/0"
+	out = config.Print(&c)
+	for _, pw := range []string{"first", "second", "third"} {
+		if strings.Contains(out, pw) {
+			t.Fatalf("password %q of a URL list printed:\n%s", pw, out)
+		}
+	}
+	if !strings.Contains(out, "h2:4222") || !strings.Contains(out, "h3:6379") {
+		t.Fatalf("hosts of a URL list lost:\n%s", out)
+	}
 }
