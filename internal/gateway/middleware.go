@@ -159,8 +159,9 @@ func (s *Server) edge(next http.Handler) http.Handler {
 				route = after // "POST /v1/auth/login" -> "/v1/auth/login"
 			}
 			dur := time.Since(start)
-			s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-			s.metrics.duration.WithLabelValues(route, r.Method).Observe(dur.Seconds())
+			method := methodLabel(r.Method)
+			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+			s.metrics.duration.WithLabelValues(route, method).Observe(dur.Seconds())
 			level := slog.LevelInfo
 			if quietPaths[r.URL.Path] && status < 500 {
 				level = slog.LevelDebug
@@ -244,4 +245,17 @@ func (s *Server) requireRole(role string, next http.HandlerFunc) http.HandlerFun
 		}
 		next(w, r)
 	})
+}
+
+// methodLabel is the method as a metric label: the standard methods by
+// name, anything else "other", so made-up methods cannot grow the number
+// of series without bound (route is bounded already: a pattern or
+// "unmatched"; status by the codes the server writes).
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
