@@ -339,6 +339,8 @@ func registerAuthMetrics(reg *prometheus.Registry, t *auth.Tokens, deny *auth.De
 			func() float64 { return float64(a.Hasher().Waiting()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_throttle_store_errors_total", Help: "Throttle operations that failed on the key-value store (the throttle failed open)."},
 			func() float64 { return float64(a.Throttle().StoreErrors.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_logins_throttled_total", Help: "Password logins and password changes refused by the login throttle (429; not in the audit log)."},
+			func() float64 { return float64(a.Throttle().Refused.Load()) }),
 	)
 }
 

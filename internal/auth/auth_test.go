@@ -509,6 +509,24 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	_, err = s2.Login(ctx, auth.LoginRequest{Username: "user9", Password: "whatever1"}, attacker)
 	wantCode(t, err, errcode.RateLimited)
+
+	// Refused attempts are counted, not audited: a flood cannot fill the
+	// audit log.
+	before := s2.Throttle().Refused.Load()
+	for range 50 {
+		_, err = s2.Login(ctx, auth.LoginRequest{Username: "user9", Password: "whatever1"}, attacker)
+		wantCode(t, err, errcode.RateLimited)
+	}
+	if n := s2.Throttle().Refused.Load() - before; n != 50 {
+		t.Errorf("Refused grew by %d, want 50", n)
+	}
+	rows, err := s2.Audit(ctx, store.AuditQuery{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) > 2 {
+		t.Errorf("%d audit rows after 2 failures and 51 refused attempts, want at most the 2 failures", len(rows))
+	}
 }
 
 // Two nodes share one PostgreSQL: a logout on node A is refused on node B

@@ -473,7 +473,10 @@ func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair,
 		return TokenPair{}, errcode.Field("password", "Password must be at most %d characters long.", s.cfg.PasswordMaxLength)
 	}
 	if retry, ok := s.throttle.Attempt(ctx, m.IP, ident, s.now()); !ok {
-		s.audit(ctx, AuditLoginFail, "", "", m, map[string]any{"reason": "throttled", "login": ident})
+		// Counted (multijuego_auth_logins_throttled_total), not audited:
+		// the failures that tripped the throttle are in the audit log,
+		// and a row per refused attempt would let a flood fill it.
+		s.throttle.Refused.Add(1)
 		return TokenPair{}, rateLimited(retry)
 	}
 	var a store.Account
@@ -746,6 +749,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	// than the login route allows.
 	ident := strings.ToLower(a.Username)
 	if retry, ok := s.throttle.Attempt(ctx, m.IP, ident, s.now()); !ok {
+		s.throttle.Refused.Add(1)
 		return TokenPair{}, rateLimited(retry)
 	}
 	ok, _, err := s.hasher.Verify(ctx, a.PasswordHash, current)

@@ -48,6 +48,9 @@ type Throttle struct {
 
 	// StoreErrors counts store failures (for metrics).
 	StoreErrors atomic.Int64
+	// Refused counts attempts the throttle refused (for metrics: they are
+	// not written to the audit log, which a flood would fill).
+	Refused atomic.Int64
 }
 
 // NewThrottle returns a throttle over c.
