@@ -2,20 +2,10 @@ package app_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +18,7 @@ import (
 	"github.com/multijuego/multijuego/internal/kv/kvtest"
 	"github.com/multijuego/multijuego/internal/redistest"
 	"github.com/multijuego/multijuego/internal/store/storetest"
+	"github.com/multijuego/multijuego/internal/tlstest"
 )
 
 func startMain(t *testing.T, cfg app.Config) (*app.Main, func()) {
@@ -64,7 +55,7 @@ func testConfig(t *testing.T) app.Config {
 // With gateway.tls_cert_file and tls_key_file the server speaks HTTPS only.
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, pool := selfSigned(t, dir)
+	certFile, keyFile, pool := tlstest.Files(t, dir)
 	cfg := testConfig(t)
 	cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile = certFile, keyFile
 	m, stop := startMain(t, cfg)
@@ -89,32 +80,6 @@ func TestServeTLS(t *testing.T) {
 			t.Fatal("plain HTTP served on the TLS port")
 		}
 	}
-}
-
-func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
 }
 
 // Without auto-migration, a process refuses to start on a schema that is

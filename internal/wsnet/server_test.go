@@ -4,16 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +18,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/multijuego/multijuego/internal/tlstest"
 )
 
 type event struct {
@@ -77,35 +72,16 @@ func eachTransport(t *testing.T, test func(*testing.T, transport)) {
 }
 
 // testCert is a self-signed certificate for 127.0.0.1, made once per run.
-var testCert = sync.OnceValue(func() tls.Certificate {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+var testCert = sync.OnceValue(func() tlstest.Cert {
+	c, err := tlstest.New()
 	if err != nil {
 		panic(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "wsnet test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return c
 })
 
 // clientTLS trusts testCert.
-func clientTLS() *tls.Config {
-	leaf, err := x509.ParseCertificate(testCert().Certificate[0])
-	if err != nil {
-		panic(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return &tls.Config{RootCAs: pool}
-}
+func clientTLS() *tls.Config { return &tls.Config{RootCAs: testCert().Roots} }
 
 // listen returns a listener for tr and the URL scheme that reaches it.
 func listen(t testing.TB, tr transport) (net.Listener, string) {
@@ -115,7 +91,7 @@ func listen(t testing.TB, tr transport) (net.Listener, string) {
 		t.Fatal(err)
 	}
 	if tr.tls {
-		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{testCert()}}), "wss://"
+		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{testCert().TLS}}), "wss://"
 	}
 	return ln, "ws://"
 }
@@ -138,7 +114,7 @@ func startHTTP(t testing.TB, tr transport, s *Server) string {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(s)
 	if tr.tls {
-		hs.TLS = &tls.Config{Certificates: []tls.Certificate{testCert()}}
+		hs.TLS = &tls.Config{Certificates: []tls.Certificate{testCert().TLS}}
 		hs.StartTLS()
 	} else {
 		hs.Start()

@@ -31,16 +31,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -57,6 +52,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/multijuego/multijuego/internal/tlstest"
 	"github.com/multijuego/multijuego/internal/wsnet"
 )
 
@@ -98,21 +94,6 @@ func main() {
 	default:
 		bench()
 	}
-}
-
-// selfSigned makes a certificate for the TLS server (ECDSA P-256, the
-// common choice for a WebSocket endpoint's handshake cost).
-func selfSigned() tls.Certificate {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		log.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		log.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func writeHeapProfile(path string) {
@@ -184,7 +165,11 @@ func server() {
 		}
 		var l net.Listener = ln
 		if *impl == "tls" {
-			l = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{selfSigned()}})
+			c, err := tlstest.New()
+			if err != nil {
+				log.Fatal(err)
+			}
+			l = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{c.TLS}})
 		}
 		start = func() { go func() { _ = s.Serve(l) }() }
 	case "goroutine":
