@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/multijuego/multijuego/internal/epollset"
 )
 
 // sock is a bot's socket: for ws:// a raw non-blocking fd served by the
@@ -45,30 +46,23 @@ func closeSock(s sock) {
 	_ = unix.Close(s.fd)
 }
 
-// poll is a reader's epoll instance and read buffer. The epoll fd is
-// registered with Go's netpoller (it is readable while it has events), so
-// the reader parks in the netpoller instead of a thread blocking in
-// epoll_wait: the same design as the server's transport (internal/wsnet).
+// poll is a reader's epoll instance (in Go's netpoller: internal/epollset,
+// the same as the server's transport) and read buffer.
 type poll struct {
-	epfd int
-	file *os.File // epfd in the netpoller
-	buf  []byte
+	set *epollset.Set
+	buf []byte
 }
 
 func (rd *reader) openPoll() error {
-	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New("bots-epoll")
 	if err != nil {
 		return fmt.Errorf("epoll: %w", err)
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return fmt.Errorf("epoll: %w", err)
-	}
-	rd.epfd, rd.file, rd.buf = fd, os.NewFile(uintptr(fd), "bots-epoll"), make([]byte, 64<<10)
+	rd.set, rd.buf = set, make([]byte, 64<<10)
 	return nil
 }
 
-func (rd *reader) closePoll() { _ = rd.file.Close() }
+func (rd *reader) closePoll() { _ = rd.set.Close() }
 
 // watch adds b's raw socket to the epoll instance, or starts the reader
 // goroutine of its conn.
@@ -77,41 +71,26 @@ func (rd *reader) watch(b *bot) error {
 		rd.watchConn(b, b.sock.conn)
 		return nil
 	}
-	return unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_ADD, b.sock.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.idx)})
+	return rd.set.Ctl(unix.EPOLL_CTL_ADD, b.sock.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(b.idx)})
 }
 
 // loop reads until stop is closed: a wait ends at once when it is (a past
 // read deadline), whether or not sockets have data.
 func (rd *reader) loop(stop <-chan struct{}) {
 	events := make([]unix.EpollEvent, 256)
-	rc, err := rd.file.SyscallConn()
-	if err != nil {
-		return
-	}
 	stopped := make(chan struct{})
 	defer close(stopped)
 	go func() { // ends with the loop or at stop
 		select {
 		case <-stop:
-			_ = rd.file.SetReadDeadline(time.Unix(1, 0))
+			_ = rd.set.SetDeadline(time.Unix(1, 0))
 		case <-stopped:
 		}
 	}()
-	var n int
-	var werr error
-	wait := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), events, 0)
-		return werr != nil || n > 0 // false: nothing yet, park until readable
-	}
 	for {
-		if err := rc.Read(wait); err != nil {
-			return // stop (deadline) or the file closed
-		}
-		if werr == unix.EINTR {
-			continue
-		}
-		if werr != nil {
-			return
+		n, err := rd.set.Wait(events)
+		if err != nil {
+			return // stop (deadline) or the set closed
 		}
 		now := rd.run.now()
 		rd.mu.Lock()
@@ -135,7 +114,7 @@ func (rd *reader) readFrom(b *bot, now int64) {
 		return
 	}
 	if err != nil || n == 0 {
-		_ = unix.EpollCtl(rd.epfd, unix.EPOLL_CTL_DEL, b.sock.fd, nil)
+		_ = rd.set.Ctl(unix.EPOLL_CTL_DEL, b.sock.fd, nil)
 		why := "connection closed by the server"
 		if err != nil {
 			why = err.Error()

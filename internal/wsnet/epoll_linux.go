@@ -5,12 +5,14 @@ package wsnet
 import (
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/multijuego/multijuego/internal/epollset"
 )
 
 // poller is the epoll backend: a few epoll instances, each with one reader
@@ -315,60 +317,29 @@ func (p *poller) flushLoop() {
 	}
 }
 
-// reader owns one epoll instance and the goroutine waiting on it. The
-// epoll fd is itself registered with Go's netpoller (an epoll fd is
-// readable while it has events): the goroutine polls it without blocking
-// and parks in the netpoller when it is empty, so no thread sits in a
-// blocking epoll_wait, and the runtime's monitor does not keep taking its
-// P back and handing it over at every wake-up.
+// reader owns one epoll instance (in Go's netpoller: internal/epollset)
+// and the goroutine waiting on it.
 type reader struct {
-	srv    *Server
-	epfd   int
-	file   *os.File // epfd, registered with the netpoller
-	wakefd int
-	mu     sync.Mutex
-	conns  map[int32]*epollLink
-	stop   atomic.Bool
+	srv   *Server
+	set   *epollset.Set
+	mu    sync.Mutex
+	conns map[int32]*epollLink
 }
 
 const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
 
 func newReader(s *Server) (*reader, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New("wsnet-epoll")
 	if err != nil {
 		return nil, err
 	}
-	wfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		_ = unix.Close(epfd)
-		return nil, err
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &ev); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(wfd)
-		return nil, err
-	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(wfd)
-		return nil, err
-	}
-	// A non-blocking fd given to os.NewFile joins the netpoller.
-	return &reader{srv: s, epfd: epfd, file: os.NewFile(uintptr(epfd), "wsnet-epoll"), wakefd: wfd, conns: make(map[int32]*epollLink)}, nil
+	return &reader{srv: s, set: set, conns: make(map[int32]*epollLink)}, nil
 }
 
-func (r *reader) closeFDs() {
-	_ = r.file.Close()
-	_ = unix.Close(r.wakefd)
-}
+func (r *reader) closeFDs() { _ = r.set.Close() }
 
-func (r *reader) wake() {
-	r.stop.Store(true)
-	var one [8]byte
-	one[0] = 1
-	_, _ = unix.Write(r.wakefd, one[:])
-}
+// wake ends the reader's loop: its wait returns at once.
+func (r *reader) wake() { _ = r.set.SetDeadline(time.Unix(1, 0)) }
 
 // add registers l; the caller holds l.fdmu shared.
 func (r *reader) add(l *epollLink) error {
@@ -376,7 +347,7 @@ func (r *reader) add(l *epollLink) error {
 	r.conns[int32(l.fd)] = l
 	r.mu.Unlock()
 	ev := unix.EpollEvent{Events: readEvents, Fd: int32(l.fd), Pad: l.c.id}
-	if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, l.fd, &ev); err != nil {
+	if err := r.set.Ctl(unix.EPOLL_CTL_ADD, l.fd, &ev); err != nil {
 		r.mu.Lock()
 		delete(r.conns, int32(l.fd))
 		r.mu.Unlock()
@@ -397,12 +368,12 @@ func (r *reader) mod(l *epollLink, out bool) {
 	if out {
 		ev.Events |= unix.EPOLLOUT
 	}
-	_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_MOD, l.fd, &ev)
+	_ = r.set.Ctl(unix.EPOLL_CTL_MOD, l.fd, &ev)
 }
 
 // remove unregisters fd; the caller holds l.fdmu exclusively.
 func (r *reader) remove(l *epollLink, fd int) {
-	_ = unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	_ = r.set.Ctl(unix.EPOLL_CTL_DEL, fd, nil)
 	r.mu.Lock()
 	if r.conns[int32(fd)] == l {
 		delete(r.conns, int32(fd))
@@ -410,31 +381,14 @@ func (r *reader) remove(l *epollLink, fd int) {
 	r.mu.Unlock()
 }
 
+// loop serves the reader's sockets until wake or closeFDs.
 func (r *reader) loop() {
 	events := make([]unix.EpollEvent, 128)
 	buf := make([]byte, r.srv.cfg.ReadBufferSize)
-	rc, err := r.file.SyscallConn()
-	if err != nil {
-		return
-	}
-	var n int
-	var werr error
-	wait := func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), events, 0)
-		return werr != nil || n > 0 // false: nothing yet, park until readable
-	}
 	for {
-		if err := rc.Read(wait); err != nil {
-			return // the file was closed
-		}
-		if werr != nil {
-			if werr == unix.EINTR {
-				continue
-			}
-			return
-		}
-		if r.stop.Load() {
-			return
+		n, err := r.set.Wait(events)
+		if err != nil {
+			return // woken to stop, or closed
 		}
 		for i := range n {
 			ev := &events[i]
