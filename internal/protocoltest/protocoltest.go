@@ -23,6 +23,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/multijuego/multijuego/internal/repotest"
 	"github.com/multijuego/multijuego/match"
 )
 
@@ -75,31 +76,12 @@ var FrameHeader = Layout(`
 	12+n  …  bytes   payload
 `)
 
-// root returns the module root: the nearest directory up with a go.mod.
-func root(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("protocoltest: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // DocRows returns the cells of the first table after the heading whose
 // text is heading (without the #s) in docs/protocol.md, header and
 // separator rows left out.
 func DocRows(t testing.TB, heading string) [][]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root(t), DocPath))
+	b, err := os.ReadFile(filepath.Join(repotest.Root(t), DocPath))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +316,7 @@ func ParseHex(text string) ([]byte, error) {
 // the golden frames.
 func CheckDocHex(t testing.TB, what string, b []byte) {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join(root(t), DocPath))
+	doc, err := os.ReadFile(filepath.Join(repotest.Root(t), DocPath))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/multijuego/multijuego/internal/repotest"
 )
 
 // installMu serialises the npm install of the tests of one process.
@@ -33,7 +35,7 @@ func Dynalite(t testing.TB) string {
 			t.Skipf("%s not installed, DynamoDB tests skipped (set CI=true to make this fatal): %v", tool, err)
 		}
 	}
-	dir := filepath.Join(repoRoot(t), "scripts", "dynalite")
+	dir := filepath.Join(repotest.Root(t), "scripts", "dynalite")
 	cli := filepath.Join(dir, "node_modules", "dynalite", "cli.js")
 	install(t, dir, cli)
 
@@ -55,25 +57,6 @@ func Dynalite(t testing.TB) string {
 	}
 	t.Fatalf("dynalite: %v", lastErr)
 	return ""
-}
-
-// repoRoot walks up from the working directory to go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // install runs npm ci (the versions of package-lock.json) when dynalite is
