@@ -1,7 +1,6 @@
 package cache_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/multijuego/multijuego/internal/cache"
+	"github.com/multijuego/multijuego/internal/logtest"
 )
 
 type profile struct {
@@ -264,29 +264,11 @@ func (f *failing) TTL(ctx context.Context, _ string) (time.Duration, bool, error
 }
 func (f *failing) Close() error { return nil }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestTypedDegradesWhenBackendFails(t *testing.T) {
 	reg, m := newMetrics(t)
-	var logs syncBuffer
+	var logs logtest.Buffer
 	b := &failing{delay: 5 * time.Millisecond}
 	c := cache.NewTyped[string](b, "deg", 1, cache.TypedOptions{
 		Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil)), LogEvery: time.Hour,

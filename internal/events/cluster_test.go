@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,25 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/multijuego/multijuego/internal/events/eventstest"
+	"github.com/multijuego/multijuego/internal/logtest"
 )
-
-// logBuffer collects a logger's warnings and errors for a test to read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 func openCluster(t testing.TB, c *eventstest.Cluster, replicas int, log *slog.Logger) *Bus {
 	t.Helper()
@@ -98,8 +80,8 @@ func waitStreamReplicas(t testing.TB, b *Bus, name string, want int) {
 // (with a warning); 3 raises it; 1 then, and unset, never lower it.
 func TestClusterReplicasNeverLowered(t *testing.T) {
 	c := eventstest.StartCluster(t, 3)
-	open := func(replicas int) (*Bus, *logBuffer) {
-		var logs logBuffer
+	open := func(replicas int) (*Bus, *logtest.Buffer) {
+		var logs logtest.Buffer
 		b := openCluster(t, c, replicas, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		return b, &logs
 	}

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,28 +18,11 @@ import (
 	"github.com/multijuego/multijuego/games/tictactoe"
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/logtest"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 	"github.com/multijuego/multijuego/internal/tlstest"
 	"github.com/multijuego/multijuego/match"
 )
-
-// syncBuffer is a log destination read while the gateway writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // tlsEnv is a gateway configured with a certificate (gateway.tls_cert_file,
 // tls_key_file) and served by its own Serve, which then serves HTTPS; env
@@ -51,7 +32,7 @@ type tlsEnv struct {
 	gw    *gateway.Server
 	addr  string // host:port of the HTTPS listener
 	roots *x509.CertPool
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 }
 
 func newTLSEnv(t *testing.T) *tlsEnv {
@@ -75,7 +56,7 @@ func newTLSEnv(t *testing.T) *tlsEnv {
 	}
 	gcfg := gateway.DefaultConfig()
 	gcfg.TLSCertFile, gcfg.TLSKeyFile = certFile, keyFile
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	gw, err := gateway.New(gcfg, gateway.Deps{
 		Auth: svc, Matches: engine, Tickets: newKV(t), Records: st, Registry: prometheus.NewRegistry(),
 		Version: "test", NodeID: "test-node", Logger: slog.New(slog.NewTextHandler(logs, nil)),

@@ -1,32 +1,14 @@
 package wsnet
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/multijuego/multijuego/internal/logtest"
 )
-
-// logBuffer is a slog destination the test can read while the server logs.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func upgradeRequest() *http.Request {
 	r := httptest.NewRequest("GET", "/ws", nil)
@@ -41,7 +23,7 @@ func upgradeRequest() *http.Request {
 // after Authorize accepted it is answered with a status and logged with
 // its reason, not dropped silently.
 func TestRefusedConnectionsAreLogged(t *testing.T) {
-	var logs logBuffer
+	var logs logtest.Buffer
 	h := newTestHandler(false)
 	s, err := NewServer(Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Authorize: func(*Request) (any, error) { return nil, nil }}, h)
 	if err != nil {
