@@ -233,15 +233,15 @@ func (c *Client) Logout(ctx context.Context) error {
 
 // Account is the caller's account.
 type Account struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	Roles     []string  `json:"roles"`
-	Guest     bool      `json:"guest"`
-	Devices   []string  `json:"devices,omitempty"`
-	Banned    bool      `json:"banned"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID          string    `json:"id"`
+	Username    string    `json:"username"`
+	Email       string    `json:"email,omitempty"`
+	Roles       []string  `json:"roles"`
+	Guest       bool      `json:"guest"`
+	DeviceCount int       `json:"device_count"` // device ids are credentials and never shown
+	Banned      bool      `json:"banned"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Account returns the logged-in account.

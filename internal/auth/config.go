@@ -32,6 +32,7 @@ type Config struct {
 	AccountIPFailures int           `yaml:"account_ip_failures" help:"failed logins per account and IP per failure_window"`
 	AccountFailures   int           `yaml:"account_failures" help:"failed logins per account from all IPs per failure_window; beyond it only IPs that logged in before may try"`
 	FailureWindow     time.Duration `yaml:"failure_window" help:"window of the failure limits"`
+	DeviceIPFailures  int           `yaml:"device_ip_failures" help:"device logins per client IP per failure_window that name an unknown device and may not sign up (the sign-up limit is spent); beyond it every device login from the IP is refused, a right id's too"`
 	SignupIPLimit     int           `yaml:"signup_ip_limit" help:"registrations and new guest accounts per client IP per signup_ip_window"`
 	SignupIPWindow    time.Duration `yaml:"signup_ip_window" help:"window of signup_ip_limit"`
 }
@@ -61,6 +62,7 @@ func DefaultConfig() Config {
 		AccountIPFailures: 5,
 		AccountFailures:   50,
 		FailureWindow:     15 * time.Minute,
+		DeviceIPFailures:  10,
 		SignupIPLimit:     20,
 		SignupIPWindow:    time.Hour,
 	}
@@ -90,6 +92,7 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 	v.Check(c.AccountIPFailures >= 1, k("account_ip_failures"), "must be at least 1, got %d", c.AccountIPFailures)
 	v.Check(c.AccountFailures >= c.AccountIPFailures, k("account_failures"), "must be at least account_ip_failures, got %d", c.AccountFailures)
 	v.Check(c.FailureWindow >= time.Second, k("failure_window"), "must be at least 1s, got %s", c.FailureWindow)
+	v.Check(c.DeviceIPFailures >= 1, k("device_ip_failures"), "must be at least 1, got %d", c.DeviceIPFailures)
 	v.Check(c.SignupIPLimit >= 1, k("signup_ip_limit"), "must be at least 1, got %d", c.SignupIPLimit)
 	v.Check(c.SignupIPWindow >= time.Second, k("signup_ip_window"), "must be at least 1s, got %s", c.SignupIPWindow)
 }

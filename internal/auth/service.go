@@ -26,6 +26,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/multijuego/multijuego/internal/auth/commonpw"
 	"github.com/multijuego/multijuego/internal/errcode"
 	"github.com/multijuego/multijuego/internal/store"
 )
@@ -39,6 +40,8 @@ type Store interface {
 	AccountByUsername(ctx context.Context, username string) (store.Account, error)
 	AccountByEmail(ctx context.Context, email string) (store.Account, error)
 	AccountByDevice(ctx context.Context, deviceID string) (store.Account, error)
+	RekeyDevice(ctx context.Context, oldID, newID string) error
+	ClearDevices(ctx context.Context, hashedPrefix, after string, limit int) ([]string, error)
 	ListAccounts(ctx context.Context, q store.AccountQuery) ([]store.Account, error)
 	CreateRefreshFamily(ctx context.Context, f store.RefreshFamily, first store.RefreshToken) error
 	AddRefreshToken(ctx context.Context, t store.RefreshToken) error
@@ -89,22 +92,25 @@ type ProfileCache interface {
 // Profile is the public view of an account: what GET /v1/account shows and
 // what the cache holds (never the password hash).
 type Profile struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	Roles     []string  `json:"roles"`
-	Guest     bool      `json:"guest"`
-	Devices   []string  `json:"devices,omitempty"`
-	Banned    bool      `json:"banned"`
-	BanReason string    `json:"ban_reason,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID       string   `json:"id"`
+	Username string   `json:"username"`
+	Email    string   `json:"email,omitempty"`
+	Roles    []string `json:"roles"`
+	Guest    bool     `json:"guest"`
+	// DeviceCount is how many devices log in to the account. The device
+	// ids themselves are credentials, kept only as keyed hashes, and never
+	// shown, not even to the owner or an operator.
+	DeviceCount int       `json:"device_count"`
+	Banned      bool      `json:"banned"`
+	BanReason   string    `json:"ban_reason,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // ProfileOf makes the public view of an account.
 func ProfileOf(a store.Account) Profile {
 	return Profile{
-		ID: a.ID, Username: a.Username, Email: a.Email, Roles: a.Roles, Guest: a.PasswordHash == "", Devices: a.Devices,
+		ID: a.ID, Username: a.Username, Email: a.Email, Roles: a.Roles, Guest: a.PasswordHash == "", DeviceCount: len(a.Devices),
 		Banned: a.Banned(), BanReason: a.BanReason, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 	}
 }
@@ -121,6 +127,9 @@ type Service struct {
 	keys       *Keyring
 	throttle   *Throttle
 	signups    *Limiter
+	// deviceKey keys the hashes under which device ids are stored
+	// (devicekey.go).
+	deviceKey []byte
 	// loopbackSignups: Deps.LoopbackSignups.
 	loopbackSignups bool
 	log             *slog.Logger
@@ -161,6 +170,10 @@ func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, err
 	if err != nil {
 		return nil, err
 	}
+	deviceKey, err := openDeviceKey(keysDir)
+	if err != nil {
+		return nil, err
+	}
 	deny := NewDenylist(d.Store, now)
 	if err := deny.Sync(ctx); err != nil {
 		return nil, fmt.Errorf("auth: load deny list: %w", err)
@@ -174,9 +187,9 @@ func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, err
 	}
 	s := &Service{
 		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now, profiles: d.Profiles, profileTTL: d.ProfileTTL,
-		loopbackSignups: d.LoopbackSignups,
-		hasher:          NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
-		tokens:          NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),
+		loopbackSignups: d.LoopbackSignups, deviceKey: deviceKey,
+		hasher: NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
+		tokens: NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),
 		throttle: NewThrottle(ThrottleConfig{
 			IPLimit: cfg.LoginIPLimit, IPWindow: cfg.LoginIPWindow,
 			AccountIPFailures: cfg.AccountIPFailures, AccountFailures: cfg.AccountFailures, FailureWindow: cfg.FailureWindow,
@@ -207,6 +220,12 @@ func (s *Service) Denylist() *Denylist { return s.deny }
 func (s *Service) Run(ctx context.Context) error {
 	logErr := func(what string) func(error) {
 		return func(err error) { s.log.Error(what, "err", err) }
+	}
+	if n, err := s.hashLegacyDevices(ctx); err != nil && ctx.Err() == nil {
+		// Device logins still find (and convert) the rest one by one.
+		s.log.Error("hash device ids stored in clear", "converted", n, "err", err)
+	} else if n > 0 {
+		s.log.Info("hashed device ids stored in clear", "devices", n)
 	}
 	done := make(chan struct{}, 2)
 	go func() { _ = s.keys.Run(ctx, s.cfg.KeysReload, logErr("reload signing keys")); done <- struct{}{} }()
@@ -317,6 +336,9 @@ func (s *Service) validPassword(field, p string) error {
 	}
 	if !utf8.ValidString(p) {
 		return errcode.Field(field, "Password must be valid UTF-8.")
+	}
+	if commonpw.Common(p) {
+		return errcode.Field(field, "That password is one of the 100,000 most common passwords found in data breaches; choose another.")
 	}
 	return nil
 }
@@ -472,20 +494,13 @@ func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair,
 	if utf8.RuneCountInString(r.Password) > s.cfg.PasswordMaxLength {
 		return TokenPair{}, errcode.Field("password", "Password must be at most %d characters long.", s.cfg.PasswordMaxLength)
 	}
-	if retry, ok := s.throttle.Attempt(ctx, m.IP, ident, s.now()); !ok {
-		// Counted (multijuego_auth_logins_throttled_total), not audited:
-		// the failures that tripped the throttle are in the audit log,
-		// and a row per refused attempt would let a flood fill it.
-		s.throttle.Refused.Add(1)
-		return TokenPair{}, rateLimited(retry)
+	if retry, scope, ok := s.throttle.AttemptScope(ctx, m.IP, ident, s.now()); !ok {
+		// Counted (multijuego_auth_logins_throttled_total); audited once
+		// per subject and window, not per refused attempt, which would
+		// let a flood fill the audit log.
+		return TokenPair{}, s.loginThrottled(ctx, scope, ident, byEmail, retry, m)
 	}
-	var a store.Account
-	var err error
-	if byEmail {
-		a, err = s.st.AccountByEmail(ctx, ident)
-	} else {
-		a, err = s.st.AccountByUsername(ctx, ident)
-	}
+	a, err := s.lookup(ctx, ident, byEmail)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return TokenPair{}, err
 	}
@@ -515,28 +530,40 @@ func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair,
 	return s.startSession(ctx, a)
 }
 
+// lookup finds an account by normalised username or email.
+func (s *Service) lookup(ctx context.Context, ident string, byEmail bool) (store.Account, error) {
+	if byEmail {
+		return s.st.AccountByEmail(ctx, ident)
+	}
+	return s.st.AccountByUsername(ctx, ident)
+}
+
 // Device logs in with a device id, creating a guest account on first use.
 func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPair, error) {
 	if err := validDevice(deviceID); err != nil {
 		return TokenPair{}, err
 	}
-	a, err := s.st.AccountByDevice(ctx, deviceID)
+	if retry, ok := s.deviceAllowed(ctx, m.IP, s.now()); !ok {
+		return TokenPair{}, s.refuseThrottled(ctx, ScopeDeviceIP, m.IP, "", retry, m)
+	}
+	a, err := s.accountByDevice(ctx, deviceID)
 	created := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		if err := s.allowSignup(ctx, m); err != nil {
+			s.deviceMiss(ctx, m.IP)
 			return TokenPair{}, err
 		}
 		now := s.now()
 		a = store.Account{ID: uuid.Must(uuid.NewV7()).String(), Username: "guest-" + strings.ToLower(randomID(9)),
-			Roles: []string{RolePlayer}, CreatedAt: now, UpdatedAt: now, Devices: []string{deviceID}}
-		if err := s.st.CreateAccount(ctx, a, deviceID); err != nil {
+			Roles: []string{RolePlayer}, CreatedAt: now, UpdatedAt: now, Devices: []string{s.deviceHash(deviceID)}}
+		if err := s.st.CreateAccount(ctx, a, a.Devices[0]); err != nil {
 			var ce *store.ConflictError
 			if !errors.As(err, &ce) || ce.Field != "device_id" {
 				return TokenPair{}, err
 			}
 			// Two first logins of one device raced; the other one won.
-			if a, err = s.st.AccountByDevice(ctx, deviceID); err != nil {
+			if a, err = s.accountByDevice(ctx, deviceID); err != nil {
 				return TokenPair{}, err
 			}
 		} else {
@@ -748,9 +775,8 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	// username), so a stolen access token cannot guess the password faster
 	// than the login route allows.
 	ident := strings.ToLower(a.Username)
-	if retry, ok := s.throttle.Attempt(ctx, m.IP, ident, s.now()); !ok {
-		s.throttle.Refused.Add(1)
-		return TokenPair{}, rateLimited(retry)
+	if retry, scope, ok := s.throttle.AttemptScope(ctx, m.IP, ident, s.now()); !ok {
+		return TokenPair{}, s.loginThrottled(ctx, scope, ident, false, retry, m)
 	}
 	ok, _, err := s.hasher.Verify(ctx, a.PasswordHash, current)
 	if err != nil {

@@ -99,22 +99,42 @@ func retryAfter(reset, now time.Time, window time.Duration) time.Duration {
 // normalised) from ip and says whether it may proceed; when not, retry says
 // when it may.
 func (t *Throttle) Attempt(ctx context.Context, ip, account string, now time.Time) (retry time.Duration, ok bool) {
+	retry, _, ok = t.AttemptScope(ctx, ip, account, now)
+	return retry, ok
+}
+
+// Throttle scopes: the limit that refused an attempt.
+const (
+	ScopeIP        = "ip"         // login_ip_limit
+	ScopeAccountIP = "account_ip" // account_ip_failures
+	ScopeAccount   = "account"    // account_failures
+)
+
+// AttemptScope is Attempt that also names the limit that refused.
+//
+// Owner lockout: once an account has had account_failures failures in the
+// window (an attack from many addresses), an address that has not logged in
+// to it before gets one attempt per window instead of account_ip_failures:
+// the attack slows to one guess per address per window, and the owner's
+// first try from a new address still goes through.
+func (t *Throttle) AttemptScope(ctx context.Context, ip, account string, now time.Time) (retry time.Duration, scope string, ok bool) {
 	n, err := t.c.Incr(ctx, ipKey(ip), 1, t.cfg.IPWindow)
 	if err != nil {
 		t.failed("incr", err)
 	} else if n > int64(t.cfg.IPLimit) {
 		_, reset := t.count(ctx, ipKey(ip))
-		return retryAfter(reset, now, t.cfg.IPWindow), false
+		return retryAfter(reset, now, t.cfg.IPWindow), ScopeIP, false
 	}
-	if n, reset := t.count(ctx, pairKey("fail", account, ip)); n >= int64(t.cfg.AccountIPFailures) {
-		return retryAfter(reset, now, t.cfg.FailureWindow), false
+	pairFails, reset := t.count(ctx, pairKey("fail", account, ip))
+	if pairFails >= int64(t.cfg.AccountIPFailures) {
+		return retryAfter(reset, now, t.cfg.FailureWindow), ScopeAccountIP, false
 	}
-	if n, reset := t.count(ctx, accountKey(account)); n >= int64(t.cfg.AccountFailures) {
+	if n, reset := t.count(ctx, accountKey(account)); n >= int64(t.cfg.AccountFailures) && pairFails > 0 {
 		if _, err := t.c.Get(ctx, pairKey("known", account, ip)); err != nil {
-			return retryAfter(reset, now, t.cfg.FailureWindow), false
+			return retryAfter(reset, now, t.cfg.FailureWindow), ScopeAccount, false
 		}
 	}
-	return 0, true
+	return 0, "", true
 }
 
 // Failure records a failed login.

@@ -48,7 +48,7 @@ type Account struct {
 	BannedAt      time.Time // zero when not banned
 	BanReason     string
 	RevokedBefore time.Time // access tokens issued at or before this are void; zero when none
-	Devices       []string  // filled by the single-account lookups
+	Devices       []string  // stored device ids (the auth service's keyed hashes); filled by the single-account lookups
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 }
@@ -247,9 +247,43 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (Account, erro
 	return s.account(ctx, `SELECT `+accountCols+` FROM accounts WHERE email=$1`, email)
 }
 
-// AccountByDevice returns the account a device id is linked to.
+// AccountByDevice returns the account a device id is linked to. The id is
+// what the caller stored: the auth service stores keyed hashes.
 func (s *Store) AccountByDevice(ctx context.Context, deviceID string) (Account, error) {
 	return s.account(ctx, `SELECT `+prefixed("a.", accountCols)+` FROM accounts a JOIN account_devices d ON d.account_id=a.id WHERE d.device_id=$1`, deviceID)
+}
+
+// RekeyDevice replaces a device's stored id (the auth service's move from
+// ids in clear to keyed hashes). A device already rekeyed (by another node)
+// is not an error; when the new id is already stored, the old row goes.
+func (s *Store) RekeyDevice(ctx context.Context, oldID, newID string) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE account_devices SET device_id=$2 WHERE device_id=$1`, oldID, newID)
+	var ce *ConflictError
+	if errors.As(s.d.conflict(err), &ce) {
+		_, err = s.w.ExecContext(ctx, `DELETE FROM account_devices WHERE device_id=$1`, oldID)
+	}
+	return err
+}
+
+// ClearDevices returns up to limit stored device ids after after (in
+// id order) that do not start with hashedPrefix: ids a database written
+// before device-id hashing holds in clear.
+func (s *Store) ClearDevices(ctx context.Context, hashedPrefix, after string, limit int) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT device_id FROM account_devices WHERE device_id NOT LIKE $1 ESCAPE '\' AND device_id > $2
+		ORDER BY device_id LIMIT $3`, escapeLike(hashedPrefix)+"%", after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 func prefixed(p, cols string) string {

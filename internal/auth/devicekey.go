@@ -1,0 +1,126 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/store"
+)
+
+// Device ids are credentials: whoever presents one is logged in as its
+// account. The store keeps only a keyed hash of each (HMAC-SHA256 under a
+// 32-byte secret kept beside the signing keys, in KeysDir/device-id.key,
+// mode 0600), so a copy of the database alone neither logs anyone in nor
+// lets an attacker test guesses offline; nodes share the secret as they
+// share the signing keys. A stored device id is DeviceHashPrefix followed by
+// the base64url MAC. No device id a client can send starts with it ('$' is
+// not allowed in device ids), so a stored value can never be replayed as an
+// id.
+//
+// Databases written before this scheme hold device ids in clear. They keep
+// working: a device login that finds no hashed row looks the clear id up,
+// and on a hit replaces it with its hash (the login goes on as usual); and
+// Service.Run converts every remaining clear id at start, in batches, so
+// none stays in clear past the first start of a node of this version.
+
+// DeviceHashPrefix starts every hashed device id in the store.
+const DeviceHashPrefix = "d1$"
+
+const deviceKeyFile = "device-id.key"
+
+// openDeviceKey reads dir's device-id secret, creating it when there is
+// none. Nodes starting together agree: the file is created exclusively and
+// whoever loses the race reads the winner's.
+func openDeviceKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, deviceKeyFile)
+	for range 3 {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			key, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
+			if derr != nil || len(key) != 32 {
+				if len(strings.TrimSpace(string(data))) == 0 {
+					// A racing creator has not written it yet.
+					time.Sleep(50 * time.Millisecond)
+					continue
+				}
+				return nil, fmt.Errorf("keys: %s is not 32 base64-encoded bytes", path)
+			}
+			return key, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return nil, fmt.Errorf("keys: write %s: %w", path, werr)
+		}
+		return key, nil
+	}
+	return nil, fmt.Errorf("keys: cannot read or create %s", path)
+}
+
+// deviceHash is the stored form of a device id.
+func (s *Service) deviceHash(deviceID string) string {
+	m := hmac.New(sha256.New, s.deviceKey)
+	m.Write([]byte(deviceID))
+	return DeviceHashPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// accountByDevice finds the account of a device id by its keyed hash, or
+// by the id in clear in a database written before hashing, converting the
+// row on a hit.
+func (s *Service) accountByDevice(ctx context.Context, deviceID string) (store.Account, error) {
+	h := s.deviceHash(deviceID)
+	a, err := s.st.AccountByDevice(ctx, h)
+	if !errors.Is(err, store.ErrNotFound) {
+		return a, err
+	}
+	a, err = s.st.AccountByDevice(ctx, deviceID)
+	if err != nil {
+		return a, err
+	}
+	if err := s.st.RekeyDevice(ctx, deviceID, h); err != nil {
+		s.log.Warn("hash a device id stored in clear", "account", a.ID, "err", err)
+	}
+	return a, nil
+}
+
+// hashLegacyDevices converts every device id stored in clear to its keyed
+// hash, batch by batch, and returns how many it converted.
+func (s *Service) hashLegacyDevices(ctx context.Context) (int, error) {
+	n, after := 0, ""
+	for {
+		ids, err := s.st.ClearDevices(ctx, DeviceHashPrefix, after, 500)
+		if err != nil || len(ids) == 0 {
+			return n, err
+		}
+		for _, id := range ids {
+			if err := s.st.RekeyDevice(ctx, id, s.deviceHash(id)); err != nil {
+				return n, err
+			}
+			n++
+		}
+		after = ids[len(ids)-1]
+	}
+}
