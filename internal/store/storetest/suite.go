@@ -31,6 +31,7 @@ func Run(t *testing.T, open Opener) {
 		{"Revocations", testRevocations},
 		{"Prune", testPrune},
 		{"Audit", testAudit},
+		{"RekeyDevices", testRekeyDevices},
 		{"MatchLifecycle", testMatchLifecycle},
 		{"ApplyIdempotent", testApplyIdempotent},
 		{"ConcurrentApply", testConcurrentApply},
