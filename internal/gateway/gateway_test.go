@@ -300,6 +300,23 @@ func TestAdmin(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		e.register("player" + string(rune('a'+i)))
 	}
+	// Device ids are credentials: neither the owner nor an operator sees
+	// them (or their stored hashes), only how many there are.
+	const dev = "admin-sees-not-0123456789"
+	var guest gateway.TokenResponse
+	e.post("/v1/auth/device", "", map[string]string{"device_id": dev}).json(t, &guest)
+	for _, r := range []resp{
+		e.do("GET", "/v1/account", guest.AccessToken, "", nil),
+		e.do("GET", "/v1/admin/accounts/"+guest.AccountID, fresh.AccessToken, "", nil),
+		e.do("GET", "/v1/admin/accounts?limit=500", fresh.AccessToken, "", nil),
+	} {
+		if r.status != 200 || strings.Contains(string(r.body), dev) || strings.Contains(string(r.body), auth.DeviceHashPrefix) {
+			t.Fatalf("account view shows a device id: %d %s", r.status, r.body)
+		}
+	}
+	if r := e.do("GET", "/v1/admin/accounts/"+guest.AccountID, fresh.AccessToken, "", nil); !strings.Contains(string(r.body), `"device_count":1`) {
+		t.Fatalf("admin account view: %s, want device_count 1", r.body)
+	}
 	r := e.do("GET", "/v1/admin/accounts?limit=2&q=player", fresh.AccessToken, "", nil)
 	var list struct {
 		Accounts []gateway.AccountResponse
