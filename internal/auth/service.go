@@ -221,20 +221,25 @@ func (s *Service) Run(ctx context.Context) error {
 	logErr := func(what string) func(error) {
 		return func(err error) { s.log.Error(what, "err", err) }
 	}
-	if n, err := s.hashLegacyDevices(ctx); err != nil && ctx.Err() == nil {
-		// Device logins still find (and convert) the rest one by one.
-		s.log.Error("hash device ids stored in clear", "converted", n, "err", err)
-	} else if n > 0 {
-		s.log.Info("hashed device ids stored in clear", "devices", n)
-	}
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() { _ = s.keys.Run(ctx, s.cfg.KeysReload, logErr("reload signing keys")); done <- struct{}{} }()
 	go func() { _ = s.deny.Run(ctx, s.cfg.RevocationSync, logErr("sync deny list")); done <- struct{}{} }()
+	go func() {
+		// Once, at start, beside the other loops (a large database takes a
+		// while); device logins convert the ids they meet meanwhile.
+		if n, err := s.hashLegacyDevices(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("hash device ids stored in clear", "converted", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("hashed device ids stored in clear", "devices", n)
+		}
+		done <- struct{}{}
+	}()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			<-done
 			<-done
 			<-done
 			return nil
