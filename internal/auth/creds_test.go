@@ -236,3 +236,15 @@ func TestOwnerNotLockedOut(t *testing.T) {
 		}
 	}
 }
+
+// A malformed device-id.key is refused, not replaced.
+func TestDeviceKeyMalformed(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "device-id.key"), []byte("not base64 at all!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := auth.New(ctx, testConfig(), dir, auth.Deps{Store: storetest.SQLite(t), KV: memKV(t, time.Now)})
+	if err == nil || !strings.Contains(err.Error(), "device-id.key") {
+		t.Fatalf("New with a malformed device key: %v", err)
+	}
+}

@@ -66,7 +66,10 @@ func openDeviceKey(dir string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("keys: %w", err)
+			// A keys directory mounted read-only (a Kubernetes Secret) that
+			// predates device-id hashing: say what to add.
+			return nil, fmt.Errorf("keys: cannot create %s (%w); put 32 random bytes, base64-encoded, in that file "+
+				"(for example: head -c 32 /dev/urandom | base64) and share it with every node like the signing keys", path, err)
 		}
 		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
 		if cerr := f.Close(); werr == nil {
