@@ -17,7 +17,8 @@ export interface Account {
   email?: string;
   roles: string[];
   guest: boolean;
-  devices?: string[];
+  /** How many devices log in to the account; device ids are credentials and never shown. */
+  device_count: number;
   banned: boolean;
   ban_reason?: string;
   /** RFC 3339 time. */
