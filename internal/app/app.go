@@ -62,6 +62,7 @@ type Main struct {
 	bus      *events.Bus
 	persist  *persist.Consumer
 	gateway  *gateway.Server
+	limits   *limits
 	listener net.Listener
 	registry *prometheus.Registry
 }
@@ -194,6 +195,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		st := static.Stats()
 		m.Logger.Debug("serving web files", "files", st.Files, "bytes", st.Bytes, "gzip_bytes", st.GzipBytes, "brotli_bytes", st.BrotliBytes)
 	}
+	if m.limits, err = openLimits(m); err != nil {
+		return err
+	}
+	gd.Limits = m.limits.Limits
+	gd.Ready = append(gd.Ready, m.limits.ready()...)
 	if m.gateway, err = gateway.New(m.Config.Gateway, gd); err != nil {
 		return err
 	}
@@ -232,6 +238,9 @@ func (m *Main) Run(ctx context.Context) error {
 	parts := []part{{"http", func(ctx context.Context) error { return m.gateway.Serve(ctx, m.listener) }}}
 	if m.auth != nil {
 		parts = append(parts, part{"auth", m.auth.Run})
+	}
+	if w := m.limits.watch(); w != nil {
+		parts = append(parts, part{"ip-lists", w})
 	}
 	if m.verifier != nil {
 		parts = append(parts, part{"verifier", m.verifier.Run})

@@ -56,14 +56,15 @@ type Config struct {
 	DynamoDBTable    string `yaml:"dynamodb_table" help:"DynamoDB table for kv=dynamodb"`
 	DynamoDBRegion   string `yaml:"dynamodb_region" help:"AWS region for kv=dynamodb"`
 
-	Log     LogConfig      `yaml:"log"`
-	Store   StoreConfig    `yaml:"store"`
-	Cache   CacheConfig    `yaml:"cache"`
-	Gateway gateway.Config `yaml:"gateway"`
-	Web     webui.Config   `yaml:"web"`
-	Auth    auth.Config    `yaml:"auth"`
-	Game    GameConfig     `yaml:"game"`
-	Events  EventsConfig   `yaml:"events"`
+	Log     LogConfig            `yaml:"log"`
+	Store   StoreConfig          `yaml:"store"`
+	Cache   CacheConfig          `yaml:"cache"`
+	Gateway gateway.Config       `yaml:"gateway"`
+	Web     webui.Config         `yaml:"web"`
+	Auth    auth.Config          `yaml:"auth"`
+	Game    GameConfig           `yaml:"game"`
+	Events  EventsConfig         `yaml:"events"`
+	Limits  gateway.LimitsConfig `yaml:"limits"`
 }
 
 // EventsConfig configures the event queue (NATS JetStream) and the
@@ -136,6 +137,7 @@ func DefaultConfig() Config {
 		Game: GameConfig{MaxMatches: 10_000, SnapshotEvery: 100, SnapshotTTL: 10 * time.Minute, Heartbeat: 2 * time.Second, BatchInterval: 2 * time.Millisecond, EmptyTimeout: 10 * time.Minute,
 			DisconnectGrace: 30 * time.Second, ShutdownGrace: 10 * time.Second},
 		Events: EventsConfig{Sync: "default", DuplicateWindow: 2 * time.Minute, Buffer: 10_000, Batch: 500, MaxDeliver: 5},
+		Limits: gateway.DefaultLimitsConfig(),
 	}
 }
 
@@ -290,6 +292,7 @@ func (c Config) Validate() error {
 	c.Gateway.Validate(&v, "gateway")
 	c.Web.Validate(&v, "web")
 	c.Auth.Validate(&v, "auth")
+	c.Limits.Validate(&v, "limits")
 	return v.Err()
 }
 

@@ -31,6 +31,10 @@ type reqInfo struct {
 	id        string
 	ip        string
 	principal *auth.Principal
+	// class is the route class (limits.go); limited says whether the
+	// request is held to the per-account rate of that class.
+	class   string
+	limited bool
 }
 
 func info(ctx context.Context) *reqInfo {
@@ -181,7 +185,11 @@ func (s *Server) edge(next http.Handler) http.Handler {
 }
 
 // clientAddr is the peer address, or, when the peer is a trusted proxy,
-// the nearest untrusted address in X-Forwarded-For.
+// the nearest untrusted address its forwarding header names: Forwarded
+// (RFC 7239, its for= parameters) when present, else X-Forwarded-For.
+// From any other peer both headers are ignored. A hop that is not an
+// address (obfuscated, "unknown", garbage) ends the walk at the last
+// trusted one, so nobody can choose the address they are limited under.
 func (s *Server) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -194,17 +202,51 @@ func (s *Server) clientAddr(r *http.Request) string {
 	if err != nil || !s.isTrusted(addr) {
 		return host
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	var hops []string
+	if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
+		hops = forwardedFor(fwd)
+	} else {
+		hops = strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		if err != nil {
 			break
 		}
 		if !s.isTrusted(a) {
-			return a.String()
+			return a.Unmap().String()
 		}
 	}
 	return host
+}
+
+// forwardedFor lists the for= nodes of Forwarded header values, one per
+// element, in order: `for=192.0.2.60;proto=http, for="[2001:db8::17]:4711"`
+// gives 192.0.2.60 and 2001:db8::17. An element without for= gives "" (not
+// an address).
+func forwardedFor(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, elem := range strings.Split(v, ",") {
+			node := ""
+			for _, pair := range strings.Split(elem, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok && strings.EqualFold(k, "for") {
+					node = strings.Trim(val, `"`)
+				}
+			}
+			// Strip a port: [v6]:port, v4:port.
+			if strings.HasPrefix(node, "[") {
+				if end := strings.IndexByte(node, ']'); end > 0 {
+					node = node[1:end]
+				}
+			} else if h, _, err := net.SplitHostPort(node); err == nil {
+				node = h
+			}
+			out = append(out, node)
+		}
+	}
+	return out
 }
 
 func (s *Server) isTrusted(a netip.Addr) bool {
@@ -232,6 +274,9 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		info(r.Context()).principal = p
+		if !s.allowAccount(w, r, p.AccountID) {
+			return
+		}
 		next(w, r)
 	}
 }

@@ -106,6 +106,10 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 type ReadyCheck struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Degrades marks a check whose failure leaves the node serving, in a
+	// lesser way (the rate limits answering in-process while Redis is
+	// unreachable): /readyz then stays 200 with status "degraded".
+	Degrades bool
 }
 
 // Identity checks access tokens and tells who holds them: the auth service
@@ -152,7 +156,10 @@ type Deps struct {
 	// Static serves the browser files (internal/webui) for GET and HEAD
 	// requests that no API route takes, outside /v1/ and /.well-known/;
 	// nil serves none.
-	Static   http.Handler
+	Static http.Handler
+	// Limits are the abuse limits: deny and allow lists, rates per
+	// address and account (the zero value: none).
+	Limits   Limits
 	Ready    []ReadyCheck
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
@@ -176,6 +183,8 @@ type Server struct {
 	log           *slog.Logger
 	metrics       *httpMetrics
 	trusted       []netip.Prefix
+	limits        Limits
+	limitMetrics  *limitMetrics
 	version       string
 	draining      atomic.Bool
 	handler       http.Handler
@@ -194,7 +203,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Identity == nil && d.Auth != nil {
 		d.Identity = d.Auth
 	}
-	s := &Server{cfg: cfg, auth: d.Auth, identity: d.Identity, matches: d.Matches, nodes: d.Nodes, records: d.Records, dlq: d.DeadLetters, node: d.NodeID, sessionPrefix: d.SessionPrefix, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry}
+	s := &Server{cfg: cfg, auth: d.Auth, identity: d.Identity, matches: d.Matches, nodes: d.Nodes, records: d.Records, dlq: d.DeadLetters, node: d.NodeID, sessionPrefix: d.SessionPrefix, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry, limits: d.Limits}
 	for _, c := range cfg.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
@@ -204,6 +213,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.static = d.Static
 	s.metrics = newHTTPMetrics(d.Registry)
+	s.limitMetrics = newLimitMetrics(d.Registry)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -251,7 +261,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Nodes != nil && d.Identity != nil {
 		s.nodeRoutes(mux)
 	}
-	s.handler = s.edge(s.unmatched(mux))
+	s.handler = s.edge(s.guard(s.unmatched(mux)))
 	return s, nil
 }
 
@@ -331,8 +341,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	for _, c := range s.ready {
 		if err := c.Check(ctx); err != nil {
 			checks[c.Name] = err.Error()
-			status, state = http.StatusServiceUnavailable, "not_ready"
-			s.log.WarnContext(ctx, "readiness check failed", "check", c.Name, "err", err)
+			if c.Degrades {
+				if status == http.StatusOK {
+					state = "degraded"
+				}
+			} else {
+				status, state = http.StatusServiceUnavailable, "not_ready"
+			}
+			s.log.WarnContext(ctx, "readiness check failed", "check", c.Name, "err", err, "degrades_only", c.Degrades)
 		} else {
 			checks[c.Name] = "ok"
 		}
@@ -404,6 +420,7 @@ func (s *Server) proxyTo(target *url.URL) http.Handler {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Del("X-Forwarded-For")
+			pr.Out.Header.Del("Forwarded") // the auth role trusts this gateway: only its own word may reach it
 			pr.Out.Header.Set("X-Forwarded-For", clientIP(pr.In.Context()))
 			pr.Out.Header.Set("X-Request-ID", requestID(pr.In.Context()))
 		},
