@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +32,18 @@ type deployment struct {
 func sharedFlags(t *testing.T, nats string) []string {
 	return []string{"--database-url", storetest.PostgresURL(t), "--nats-url", nats,
 		"--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t),
-		"--game-heartbeat", "200ms", "--auth-signup-ip-limit", "1000"}
+		"--game-heartbeat", "200ms", "--auth-signup-ip-limit", "1000", "--limits-allow-file", loopbackAllowList(t)}
+}
+
+// loopbackAllowList is an allow list (limits.allow_file) of the loopback
+// addresses: every player of a test deployment comes from there, far over
+// one address's production rates.
+func loopbackAllowList(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "allow")
+	if err := os.WriteFile(path, []byte("# test players\n127.0.0.0/8\n::1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func startDeployment(t *testing.T, nats string, games, gateways int, gameFlags ...string) *deployment {

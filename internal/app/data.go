@@ -53,7 +53,11 @@ func openVolatile(ctx context.Context, c Config, reg prometheus.Registerer, log 
 			return nil, fmt.Errorf("redis_url: %w", err)
 		}
 		client := v.redis
-		v.ready = append(v.ready, gateway.ReadyCheck{Name: "redis", Check: func(ctx context.Context) error { return client.Ping(ctx).Err() }})
+		// Every node shares this Redis: failing readiness on it would take
+		// every node out of the balancer at once. The node keeps serving
+		// what does not need Redis, and its rate limits go on in-process
+		// (rate_limits check): report it as degraded.
+		v.ready = append(v.ready, gateway.ReadyCheck{Name: "redis", Degrades: true, Check: func(ctx context.Context) error { return client.Ping(ctx).Err() }})
 	}
 	switch c.KVBackend() {
 	case "memory":

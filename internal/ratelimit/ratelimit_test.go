@@ -184,6 +184,24 @@ func TestRedisRecovers(t *testing.T) {
 	if !strings.Contains(logs.String(), "reachable again") {
 		t.Fatalf("recovery not logged:\n%s", logs.String())
 	}
+	// An idle node notices a recovery through its readiness check.
+	srv.Stop()
+	clk.Advance(ratelimit.DefaultRetryEvery)
+	allow()
+	if l.Degraded(ctx) == nil {
+		t.Fatal("not degraded with Redis stopped again")
+	}
+	srv.Restart()
+	if l.Degraded(ctx) == nil {
+		t.Fatal("Degraded probed Redis before RetryEvery")
+	}
+	clk.Advance(ratelimit.DefaultRetryEvery)
+	if err := l.Degraded(ctx); err != nil {
+		t.Fatalf("Degraded with Redis back and a probe due: %v", err)
+	}
+	if l.Outages.Load() != 2 {
+		t.Fatalf("Outages = %d, want 2", l.Outages.Load())
+	}
 }
 
 // The check cost: in-process, one map operation under a shard lock; on

@@ -213,10 +213,21 @@ func (l *Redis) markUp(now time.Time) {
 
 // Degraded returns nil while checks go to Redis, and otherwise an error
 // saying since when they have been answered in-process, at what rate.
-// It is meant for a readiness check that reports, not fails.
-func (l *Redis) Degraded(context.Context) error {
+// It is meant for a readiness check that reports, not fails; when a probe
+// is due it pings Redis itself, so an idle node notices the recovery too.
+func (l *Redis) Degraded(ctx context.Context) error {
 	if !l.down.Load() {
 		return nil
+	}
+	now := l.now()
+	if probe := l.nextProbe.Load(); now.UnixNano() >= probe && l.nextProbe.CompareAndSwap(probe, now.Add(l.retryEvery).UnixNano()) {
+		pctx, cancel := context.WithTimeout(ctx, l.timeout)
+		err := l.client.Ping(pctx).Err()
+		cancel()
+		if err == nil {
+			l.markUp(now)
+			return nil
+		}
 	}
 	reason := ""
 	if p := l.lastErr.Load(); p != nil {
