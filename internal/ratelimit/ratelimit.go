@@ -19,6 +19,14 @@
 // refilled (TAT <= now) is the same as no bucket at all: it may be
 // forgotten, which is what makes the memory backend's eviction and the
 // Redis keys' expiry free of effect on the limits.
+//
+// IPList is the other half of the abuse limits: address and CIDR lists
+// (deny, allow) read from files and swapped atomically when they change or
+// on SIGHUP (WatchIPLists).
+//
+// To limit something new, give it a class with a Rule in the limiter's
+// Rules and call Allow(ctx, class, subject) where it happens; a refusal
+// carries RetryAfter for the 429 or the WebSocket error.
 package ratelimit
 
 import (
