@@ -2,13 +2,16 @@ package events
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +76,28 @@ type Config struct {
 	// MaxAge is how long the events stream keeps a message (default 7
 	// days); DLQMaxAge the same for dead letters (default 90 days).
 	MaxAge, DLQMaxAge time.Duration
+
+	// Roles are this connection's roles (Role constants): on the embedded
+	// server, the permissions of the in-process connection. Empty: every
+	// role.
+	Roles []string
+	// RouterPrefix is the router's subject prefix, which the embedded
+	// server's gateway and game users may use (empty: DefaultRouterPrefix).
+	RouterPrefix string
+	// Auth authenticates the connection to an external NATS. The embedded
+	// server makes its own users (EmbeddedUsersFile) and ignores it.
+	Auth Auth
+	// ListenTLS (embedded only) is the TLS of the Listen listener. Without
+	// it the listener opens on a loopback address only.
+	ListenTLS *tls.Config
+}
+
+// roles is Roles, or every role when empty.
+func (c *Config) roles() []string {
+	if len(c.Roles) == 0 {
+		return Roles
+	}
+	return c.Roles
 }
 
 func (c *Config) defaults() error {
@@ -105,6 +130,16 @@ func (c *Config) defaults() error {
 		return errors.New("events: duplicate window longer than max age")
 	case c.Sync != SyncDefault && c.Sync != SyncAlways:
 		return fmt.Errorf("events: sync %q: want %q or %q", c.Sync, SyncDefault, SyncAlways)
+	case c.URL == "" && !c.Auth.empty():
+		return errors.New("events: credentials are for an external NATS; the embedded server makes its own")
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(Roles, r) {
+			return fmt.Errorf("events: unknown role %q (want one of %s)", r, strings.Join(Roles, ", "))
+		}
+	}
+	if err := c.Auth.validate(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -155,12 +190,18 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	}
 	var err error
 	if cfg.URL == "" {
-		if b.ns, err = startEmbedded(cfg, log); err != nil {
+		nodePassword := randomSecret()
+		if b.ns, err = startEmbedded(cfg, nodePassword, log); err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.InProcessServer(b.ns))
+		opts = append(opts, nats.InProcessServer(b.ns), nats.UserInfo(nodeUser, nodePassword))
 		b.nc, err = nats.Connect("", opts...)
 	} else {
+		authOpts, aerr := cfg.Auth.options()
+		if aerr != nil {
+			return nil, aerr
+		}
+		opts = append(opts, authOpts...)
 		if cfg.Sync == SyncAlways {
 			log.Info("events: sync=always is the NATS server's setting (jetstream { sync_interval: always }); check it there")
 		}
@@ -196,8 +237,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	return b, nil
 }
 
-func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
+func startEmbedded(cfg Config, nodePassword string, log *slog.Logger) (*server.Server, error) {
+	users, err := embeddedUsers(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	o := &server.Options{
+		Users:      serverUsers(cfg, users, nodePassword),
 		ServerName: "multijuego-embedded",
 		JetStream:  true,
 		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
@@ -206,14 +252,18 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 		DontListen: cfg.Listen == "",
 	}
 	if cfg.Listen != "" {
-		host, port, err := net.SplitHostPort(cfg.Listen)
+		host, err := checkListen(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("events: listen %q: %w", cfg.Listen, err)
+			return nil, err
 		}
+		_, port, _ := net.SplitHostPort(cfg.Listen)
 		if o.Port, err = strconv.Atoi(port); err != nil {
 			return nil, fmt.Errorf("events: listen %q: bad port", cfg.Listen)
 		}
 		o.Host = host
+		if cfg.ListenTLS != nil {
+			o.TLSConfig, o.TLS = cfg.ListenTLS, true
+		}
 	}
 	ns, err := server.NewServer(o)
 	if err != nil {

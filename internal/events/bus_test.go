@@ -103,8 +103,17 @@ func TestEmbeddedListen(t *testing.T) {
 	srv := eventstest.StartServer(t) // only to borrow a free port
 	port := srv.Port
 	srv.Stop()
-	b := openEmbedded(t, Config{Listen: "127.0.0.1:" + itoa(port)})
-	other := openURL(t, "nats://127.0.0.1:"+itoa(port))
+	dir := t.TempDir()
+	b := openEmbedded(t, Config{DataDir: dir, Listen: "127.0.0.1:" + itoa(port)})
+	auth, ok, err := EmbeddedAuth(dir, RoleOperator)
+	if err != nil || !ok {
+		t.Fatalf("EmbeddedAuth: %v, %v", ok, err)
+	}
+	other, err := Open(context.Background(), Config{URL: "nats://127.0.0.1:" + itoa(port), Auth: auth}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
 	if err := other.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,10 @@ type PublisherConfig struct {
 	// MaxInFlight is the number of publishes awaiting their ack at once
 	// (default 256).
 	MaxInFlight int
+	// Signer signs every event (HeaderSignature) at publish. Nil: events
+	// go unsigned, and a persistence service that checks signatures
+	// dead-letters them.
+	Signer *Signer
 }
 
 func (c *PublisherConfig) defaults() {
@@ -486,7 +490,11 @@ func (p *Publisher) publishPending() error {
 	var sendErr, firstErr error
 	for i := range p.pending {
 		it := &p.pending[i]
-		f, err := p.js.PublishMsgAsync(&nats.Msg{Subject: p.bus.Subject(it.typ), Data: it.data}, jetstream.WithMsgID(it.id))
+		m := &nats.Msg{Subject: p.bus.Subject(it.typ), Data: it.data}
+		if p.cfg.Signer != nil {
+			m.Header = nats.Header{HeaderSignature: []string{p.cfg.Signer.Sign(it.data)}}
+		}
+		f, err := p.js.PublishMsgAsync(m, jetstream.WithMsgID(it.id))
 		if err != nil {
 			sendErr = err
 			break

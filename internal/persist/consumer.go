@@ -64,6 +64,11 @@ type Config struct {
 	// Backoff are the redelivery delays after transient failures, by
 	// delivery (the last one repeats); default 1s, 5s, 15s, 30s.
 	Backoff []time.Duration
+	// Signer checks every event's signature (events.HeaderSignature)
+	// before anything else: an unsigned or wrongly signed event is
+	// dead-lettered with the reason and never written. Nil: no check
+	// (tests; the application always sets it).
+	Signer *events.Signer
 }
 
 func (c *Config) defaults() {
@@ -307,7 +312,7 @@ func (c *Consumer) read(ctx context.Context, it jetstream.MessagesContext, lanes
 		}
 		var parts [numLanes][]*item
 		add := func(m jetstream.Msg) {
-			x := parseItem(m)
+			x := parseItem(m, c.cfg.Signer)
 			l := laneResults
 			if x.err == nil && x.change.Event != nil {
 				l = laneMoments
@@ -402,13 +407,19 @@ func (it *item) deliveries() int {
 	return n
 }
 
-// parseItem decodes m into an item; an undecodable message gets err.
-func parseItem(m jetstream.Msg) *item {
+// parseItem decodes m into an item; an undecodable message, or one whose
+// signature signer refuses, gets err.
+func parseItem(m jetstream.Msg, signer *events.Signer) *item {
 	it := newItem(m)
 	ev, payload, err := events.Parse(m.Data())
 	if err == nil {
 		it.ev = ev
 		it.change, err = toChange(ev, payload)
+	}
+	if signer != nil {
+		if serr := signer.Verify(m.Data(), m.Headers().Get(events.HeaderSignature)); serr != nil {
+			err = fmt.Errorf("refused: %w", serr)
+		}
 	}
 	it.err = err
 	return it

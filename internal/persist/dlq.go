@@ -102,7 +102,8 @@ func deadLetterMsg(bus *events.Bus, it *item, cause error) *nats.Msg {
 	}
 	h := nats.Header{}
 	for k, v := range it.msg.Headers() {
-		if !strings.HasPrefix(strings.ToLower(k), "nats-") && !strings.HasPrefix(strings.ToLower(k), "mj-") {
+		l := strings.ToLower(k)
+		if l == strings.ToLower(events.HeaderSignature) || !strings.HasPrefix(l, "nats-") && !strings.HasPrefix(l, "mj-") {
 			h[k] = append([]string(nil), v...)
 		}
 	}
@@ -255,6 +256,9 @@ func (d *DLQ) replay(ctx context.Context, s jetstream.Stream, m *jetstream.RawSt
 	}
 	out := &nats.Msg{Subject: dl.Subject, Data: dl.Payload, Header: nats.Header{}}
 	out.Header.Set(HeaderReplayOf, strconv.FormatUint(dl.Seq, 10))
+	if sig := m.Header.Get(events.HeaderSignature); sig != "" {
+		out.Header.Set(events.HeaderSignature, sig) // a genuine event stays verifiable
+	}
 	if _, err := d.bus.JetStream().PublishMsg(ctx, out, jetstream.WithMsgID(id),
 		jetstream.WithExpectStream(d.bus.EventsStream())); err != nil {
 		return fmt.Errorf("persist: replay dead letter %d to %s: %w", dl.Seq, dl.Subject, err)

@@ -1,0 +1,301 @@
+package events
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Roles of a bus connection: what it may publish and subscribe to
+// ([RolePermissions]; docs/operations.md, "Event bus credentials"). A
+// process's connection has the union of its roles' permissions.
+const (
+	// RoleGateway routes players' inputs to game nodes and reads, replays
+	// and purges dead letters for the admin API.
+	RoleGateway = "gateway"
+	// RoleGame routes with the gateways and publishes match events.
+	RoleGame = "game"
+	// RolePersistence consumes the events stream and writes dead letters.
+	RolePersistence = "persistence"
+	// RoleOperator is `multijuego dlq` and an operator's nats CLI: the
+	// whole JetStream API, the events and dead-letter subjects.
+	RoleOperator = "operator"
+)
+
+// Roles lists every role.
+var Roles = []string{RoleGateway, RoleGame, RolePersistence, RoleOperator}
+
+// DefaultRouterPrefix is the router's subject prefix (router.Config.Prefix).
+const DefaultRouterPrefix = "mj.rt"
+
+// Permissions are the subjects a connection may publish and subscribe to
+// (NATS wildcards), and whether it may answer requests (Responses: publish
+// once to the reply subject of a message it received).
+type Permissions struct {
+	Publish, Subscribe []string
+	Responses          bool
+}
+
+// RolePermissions is what a connection with roles may do, with the given
+// stream and subject prefix (Config.Prefix) and router prefix (empty:
+// DefaultRouterPrefix). Everything else is refused: an anonymous or
+// player-level connection gets nothing.
+func RolePermissions(prefix, routerPrefix string, roles ...string) Permissions {
+	b := &Bus{cfg: Config{Prefix: prefix}}
+	if routerPrefix == "" {
+		routerPrefix = DefaultRouterPrefix
+	}
+	ev, dl := b.prefixed(eventsSubject)+".>", b.prefixed(dlqSubject)+".>"
+	es, ds := b.EventsStream(), b.DLQStream()
+	rt := routerPrefix + ".>"
+	api := "$JS.API."
+	p := Permissions{
+		// Replies (requests, JetStream API answers and publish acks) come
+		// to the connection's inbox. Whichever node starts first creates
+		// the two streams (Open), and their info is the readiness check:
+		// create, update and info on those two streams, nothing else of
+		// the JetStream API (no delete, no other stream).
+		Subscribe: []string{"_INBOX.>"},
+		Publish: []string{api + "STREAM.INFO." + es, api + "STREAM.INFO." + ds,
+			api + "STREAM.CREATE." + es, api + "STREAM.UPDATE." + es, api + "STREAM.CREATE." + ds, api + "STREAM.UPDATE." + ds},
+	}
+	add := func(list *[]string, subjects ...string) {
+		for _, s := range subjects {
+			if !slices.Contains(*list, s) {
+				*list = append(*list, s)
+			}
+		}
+	}
+	for _, r := range roles {
+		switch r {
+		case RoleGateway:
+			add(&p.Publish, rt, ev, // ev: dead-letter replay; a replayed event keeps its signature
+				api+"STREAM.MSG.GET."+ds, api+"STREAM.MSG.DELETE."+ds, api+"STREAM.PURGE."+ds)
+			add(&p.Subscribe, rt)
+			p.Responses = true
+		case RoleGame:
+			add(&p.Publish, rt, ev)
+			add(&p.Subscribe, rt)
+			p.Responses = true
+		case RolePersistence:
+			add(&p.Publish, dl, api+"CONSUMER.CREATE."+es+".>", api+"CONSUMER.DURABLE.CREATE."+es+".*", api+"CONSUMER.INFO."+es+".*",
+				api+"CONSUMER.MSG.NEXT."+es+".*", "$JS.ACK."+es+".>")
+		case RoleOperator:
+			add(&p.Publish, api+">", ev, dl, "$JS.ACK."+ds+".>")
+		}
+	}
+	return p
+}
+
+// server is p as the embedded server's user permissions.
+func (p Permissions) server() *server.Permissions {
+	sp := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: slices.Clone(p.Publish)},
+		Subscribe: &server.SubjectPermission{Allow: slices.Clone(p.Subscribe)},
+	}
+	if p.Responses {
+		sp.Response = &server.ResponsePermission{MaxMsgs: 1}
+	}
+	return sp
+}
+
+// Auth is how a connection to an external NATS authenticates: at most one
+// of a credentials file, an nkey seed file, or a user and a password file
+// (a user and password in the URL work too). Secrets are read from files
+// at Open, never taken as values, so configuration output shows no secret.
+type Auth struct {
+	CredsFile    string // a .creds file (user JWT and nkey seed)
+	NkeySeedFile string // a file holding an nkey user seed (SU...)
+	User         string
+	PasswordFile string // the password of User, first line of the file
+	Password     string // or the password itself, from code (EmbeddedAuth)
+}
+
+func (a Auth) empty() bool { return a == Auth{} }
+
+func (a Auth) validate() error {
+	n := 0
+	for _, set := range []bool{a.CredsFile != "", a.NkeySeedFile != "", a.User != "" || a.PasswordFile != "" || a.Password != ""} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return errors.New("events: use one of a credentials file, an nkey seed file, or a user and password file")
+	case a.PasswordFile != "" && a.Password != "":
+		return errors.New("events: a password file or a password, not both")
+	case (a.User == "") != (a.PasswordFile == "" && a.Password == ""):
+		return errors.New("events: a user needs a password file, and a password file a user")
+	}
+	return nil
+}
+
+// options are a's nats.go connect options.
+func (a Auth) options() ([]nats.Option, error) {
+	switch {
+	case a.CredsFile != "":
+		return []nats.Option{nats.UserCredentials(a.CredsFile)}, nil
+	case a.NkeySeedFile != "":
+		o, err := nats.NkeyOptionFromSeed(a.NkeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("events: nkey seed file: %w", err)
+		}
+		return []nats.Option{o}, nil
+	case a.User != "" && a.Password != "":
+		return []nats.Option{nats.UserInfo(a.User, a.Password)}, nil
+	case a.User != "":
+		b, err := os.ReadFile(a.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("events: password file: %w", err)
+		}
+		pw, _, _ := strings.Cut(string(b), "\n")
+		pw = strings.TrimRight(pw, "\r")
+		if pw == "" {
+			return nil, fmt.Errorf("events: password file %s is empty", a.PasswordFile)
+		}
+		return []nats.Option{nats.UserInfo(a.User, pw)}, nil
+	}
+	return nil, nil
+}
+
+// The embedded server's users: one per role, named after it, with the
+// passwords of EmbeddedUsersFile; and "node", the in-process connection,
+// which may not connect over the network.
+const (
+	nodeUser = "node"
+	// EmbeddedUsersFile, under DataDir, holds the embedded server's users
+	// and passwords (JSON: role -> password), mode 0600, made on first
+	// start.
+	EmbeddedUsersFile = "nats/users.json"
+)
+
+// EmbeddedAuth returns the credentials of role on the embedded server
+// whose data directory is dataDir (the file EmbeddedUsersFile): what
+// `multijuego dlq` uses to reach a server's --events-listen. ok is false
+// when the file does not exist.
+func EmbeddedAuth(dataDir, role string) (a Auth, ok bool, err error) {
+	path := filepath.Join(dataDir, EmbeddedUsersFile)
+	users, err := readUsers(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Auth{}, false, nil
+	}
+	if err != nil {
+		return Auth{}, false, err
+	}
+	pw, found := users[role]
+	if !found || pw == "" {
+		return Auth{}, false, fmt.Errorf("events: %s has no user %q", path, role)
+	}
+	return Auth{User: role, Password: pw}, true, nil
+}
+
+func readUsers(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var users map[string]string
+	if err := json.Unmarshal(b, &users); err != nil {
+		return nil, fmt.Errorf("events: %s: %w", path, err)
+	}
+	return users, nil
+}
+
+// embeddedUsers reads the users file, making it (and any role missing
+// from it) with random passwords; the file is 0600 in a 0700 directory.
+func embeddedUsers(dataDir string) (map[string]string, error) {
+	path := filepath.Join(dataDir, EmbeddedUsersFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	users, err := readUsers(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if users == nil {
+		users = map[string]string{}
+	}
+	changed := false
+	for _, r := range Roles {
+		if users[r] == "" {
+			users[r], changed = randomSecret(), true
+		}
+	}
+	if changed {
+		b, _ := json.MarshalIndent(users, "", "  ")
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+			return nil, fmt.Errorf("events: write %s: %w", tmp, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	return users, nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// serverUsers are the embedded server's users: the roles', and the
+// in-process node user with the permissions of nodeRoles.
+func serverUsers(cfg Config, users map[string]string, nodePassword string) []*server.User {
+	out := []*server.User{{
+		Username: nodeUser, Password: nodePassword,
+		Permissions:            RolePermissions(cfg.Prefix, cfg.RouterPrefix, cfg.roles()...).server(),
+		AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeInProcess: {}},
+	}}
+	for _, r := range Roles {
+		out = append(out, &server.User{Username: r, Password: users[r],
+			Permissions:            RolePermissions(cfg.Prefix, cfg.RouterPrefix, r).server(),
+			AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeStandard: {}}})
+	}
+	return out
+}
+
+// loopback reports whether host (of a listen address) is a loopback
+// address or "localhost"; "" and 0.0.0.0 are every interface, not.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// checkListen refuses a non-loopback listener without TLS: the embedded
+// server's users authenticate with passwords, which must not cross a
+// network in clear.
+func checkListen(cfg Config) (host string, err error) {
+	host, _, err = net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return "", fmt.Errorf("events: listen %q: %w", cfg.Listen, err)
+	}
+	if !loopback(host) && cfg.ListenTLS == nil {
+		return "", fmt.Errorf("events: events.listen %q is not a loopback address: the embedded NATS listener opens "+
+			"beyond this host only with credentials and TLS, and no TLS is configured for it; listen on 127.0.0.1 "+
+			"(multijuego dlq then uses the credentials in data_dir/%s), or set nats_url to an external NATS "+
+			"with TLS and per-role users (docs/operations.md)", cfg.Listen, EmbeddedUsersFile)
+	}
+	return host, nil
+}
