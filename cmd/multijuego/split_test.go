@@ -30,7 +30,12 @@ type deployment struct {
 
 // shared are the flags every process of one deployment takes.
 func sharedFlags(t *testing.T, nats string) []string {
-	return []string{"--database-url", storetest.PostgresURL(t), "--nats-url", nats,
+	// One event signing key for the game and persistence nodes.
+	key := filepath.Join(t.TempDir(), "events.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("5e", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--database-url", storetest.PostgresURL(t), "--nats-url", nats, "--events-signing-key-file", key,
 		"--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t),
 		"--game-heartbeat", "200ms", "--auth-signup-ip-limit", "1000", "--limits-allow-file", loopbackAllowList(t)}
 }

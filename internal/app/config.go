@@ -15,6 +15,7 @@ import (
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/config"
+	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/router"
 	"github.com/multijuego/multijuego/internal/webui"
@@ -77,6 +78,13 @@ type EventsConfig struct {
 	Buffer          int           `yaml:"buffer" help:"events a game node holds while the queue is unreachable (results beyond it go to a spool file, other events are dropped and counted)"`
 	Batch           int           `yaml:"batch" help:"persistence: events written per database transaction at most"`
 	MaxDeliver      int           `yaml:"max_deliver" help:"persistence: deliveries of a failing event before it is moved to the dead-letter queue"`
+	// Credentials of this process's connection to an external NATS (one
+	// kind at most); docs/operations.md, "Event bus credentials".
+	User           string `yaml:"user" help:"external NATS: the user of this process's connection (its role's user: see docs/operations.md), with events.password_file"`
+	PasswordFile   string `yaml:"password_file" help:"external NATS: file whose first line is events.user's password"`
+	CredsFile      string `yaml:"creds_file" help:"external NATS: credentials file (user JWT and nkey seed) of this process's connection"`
+	NkeySeedFile   string `yaml:"nkey_seed_file" help:"external NATS: file holding this process's nkey user seed (SU...)"`
+	SigningKeyFile string `yaml:"signing_key_file" help:"key (hex, 32 bytes or more, mode 0600) game nodes sign events with and persistence checks them with; the same file on every game and persistence node, required with nats_url; empty with the embedded NATS: data_dir/events-signing.key, made on first start"`
 }
 
 // GameConfig configures the game role: the match engine and the game node.
@@ -285,6 +293,15 @@ func (c Config) Validate() error {
 	v.Check(e.Buffer >= 1 && e.Buffer <= 10_000_000, "events.buffer", "must be between 1 and 10000000, got %d", e.Buffer)
 	v.Check(e.Batch >= 1 && e.Batch <= 10_000, "events.batch", "must be between 1 and 10000, got %d", e.Batch)
 	v.Check(e.MaxDeliver >= 1 && e.MaxDeliver <= 1000, "events.max_deliver", "must be between 1 and 1000, got %d", e.MaxDeliver)
+	kinds := 0
+	for _, set := range []bool{e.CredsFile != "", e.NkeySeedFile != "", e.User != "" || e.PasswordFile != ""} {
+		if set {
+			kinds++
+		}
+	}
+	v.Check(kinds <= 1, "events.user", "use one of events.creds_file, events.nkey_seed_file, or events.user with events.password_file")
+	v.Check((e.User == "") == (e.PasswordFile == ""), "events.password_file", "events.user and events.password_file go together")
+	v.Check(kinds == 0 || c.NATSURL != "", "events.user", "NATS credentials are for an external NATS (nats_url); the embedded one makes its own users in data_dir/%s", events.EmbeddedUsersFile)
 	v.Check(c.Log.Format == "text" || c.Log.Format == "json", "log.format", "must be text or json, got %q", c.Log.Format)
 	v.Check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
 	v.Check(c.Store.MaxOpenConns >= 1 && c.Store.MaxOpenConns <= 1000, "store.max_open_conns", "must be between 1 and 1000, got %d", c.Store.MaxOpenConns)

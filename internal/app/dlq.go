@@ -18,14 +18,28 @@ import (
 // dlq is `multijuego dlq list|show SEQ|replay SEQ|--all|purge`: the
 // operator's view of the dead-letter queue. It talks to the queue at
 // nats_url: an embedded queue belongs to its server process (start that
-// server with --events-listen HOST:PORT and pass --nats-url nats://HOST:PORT).
+// server with --events-listen HOST:PORT and pass --nats-url nats://HOST:PORT
+// and the server's --data-dir: the operator's credentials are read from
+// data_dir/nats/users.json). For an external NATS, the events.* credential
+// settings name the operator's.
 func dlq(ctx context.Context, cfg Config, sub string, args []string, in io.Reader, out io.Writer) error {
 	if cfg.NATSURL == "" {
 		return errors.New("dlq needs the queue's address: --nats-url nats://HOST:PORT (for the embedded queue, start the server with --events-listen 127.0.0.1:4223 and use --nats-url nats://127.0.0.1:4223)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	bus, err := events.Open(ctx, events.Config{URL: cfg.NATSURL, DuplicateWindow: cfg.Events.DuplicateWindow}, nil)
+	auth := busAuth(cfg.Events)
+	if auth == (events.Auth{}) {
+		a, ok, err := events.EmbeddedAuth(cfg.DataDir, events.RoleOperator)
+		if err != nil {
+			return err
+		}
+		if ok {
+			auth = a
+		}
+	}
+	bus, err := events.Open(ctx, events.Config{URL: cfg.NATSURL, DuplicateWindow: cfg.Events.DuplicateWindow,
+		Roles: []string{events.RoleOperator}, Auth: auth}, nil)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -13,13 +15,65 @@ import (
 	"github.com/multijuego/multijuego/match"
 )
 
+// signingKeyFile is the default events.signing_key_file of the embedded
+// NATS, under data_dir.
+const signingKeyFile = "events-signing.key"
+
+// busRoles are the event bus roles of this process's roles (the auth role
+// has none).
+func busRoles(roles []string) []string {
+	var out []string
+	for _, r := range ExpandRoles(roles) {
+		switch r {
+		case RoleGateway:
+			out = append(out, events.RoleGateway)
+		case RoleGame:
+			out = append(out, events.RoleGame)
+		case RolePersistence:
+			out = append(out, events.RolePersistence)
+		}
+	}
+	return out
+}
+
+// eventSigner loads the key game nodes sign events with and persistence
+// checks them with: events.signing_key_file, required with nats_url by a
+// process that signs or checks (several processes must share it); with
+// the embedded NATS, data_dir/events-signing.key by default, made on
+// first start. Nil for a process that does neither (a gateway).
+func eventSigner(c Config) (*events.Signer, error) {
+	roles := ExpandRoles(c.Roles)
+	if !slices.Contains(roles, RoleGame) && !slices.Contains(roles, RolePersistence) {
+		return nil, nil
+	}
+	switch {
+	case c.Events.SigningKeyFile != "":
+		return events.LoadSigningKey(c.Events.SigningKeyFile)
+	case c.NATSURL != "":
+		return nil, errors.New("events.signing_key_file is required with nats_url when this process runs the game or persistence role: " +
+			"the same key file on every game and persistence node (make one with `openssl rand -hex 32 > events.key && chmod 600 events.key`); " +
+			"events not signed with it are dead-lettered")
+	}
+	return events.LoadOrCreateSigningKey(filepath.Join(c.DataDir, signingKeyFile))
+}
+
+// busAuth is this process's credentials for an external NATS.
+func busAuth(e EventsConfig) events.Auth {
+	return events.Auth{CredsFile: e.CredsFile, NkeySeedFile: e.NkeySeedFile, User: e.User, PasswordFile: e.PasswordFile}
+}
+
 // openEvents connects to the event queue: the NATS JetStream server or
 // cluster at nats_url, or one embedded in this process.
 func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
 	c := m.Config
+	signer, err := eventSigner(c)
+	if err != nil {
+		return nil, err
+	}
 	bus, err := events.Open(ctx, events.Config{
 		URL: c.NATSURL, DataDir: c.DataDir, Listen: c.Events.Listen,
 		DuplicateWindow: c.Events.DuplicateWindow, Sync: c.Events.Sync, Replicas: c.Events.Replicas,
+		Roles: busRoles(c.Roles), Auth: busAuth(c.Events), Signer: signer,
 	}, m.Logger)
 	if err != nil {
 		return nil, err

@@ -90,6 +90,10 @@ type Config struct {
 	// ListenTLS (embedded only) is the TLS of the Listen listener. Without
 	// it the listener opens on a loopback address only.
 	ListenTLS *tls.Config
+	// Signer is the deployment's event signing key: Publishers on this bus
+	// sign with it and persistence Consumers check with it, unless given
+	// their own. Nil: unsigned and unchecked (tests).
+	Signer *Signer
 }
 
 // roles is Roles, or every role when empty.
@@ -400,6 +404,9 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 
 // JetStream is the JetStream context on Conn.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Signer is Config.Signer.
+func (b *Bus) Signer() *Signer { return b.cfg.Signer }
 
 // Embedded reports whether the bus runs its own nats-server.
 func (b *Bus) Embedded() bool { return b.ns != nil }

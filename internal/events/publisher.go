@@ -43,9 +43,9 @@ type PublisherConfig struct {
 	// MaxInFlight is the number of publishes awaiting their ack at once
 	// (default 256).
 	MaxInFlight int
-	// Signer signs every event (HeaderSignature) at publish. Nil: events
-	// go unsigned, and a persistence service that checks signatures
-	// dead-letters them.
+	// Signer signs every event (HeaderSignature) at publish. Nil: the
+	// bus's (Config.Signer); with neither, events go unsigned, and a
+	// persistence service that checks signatures dead-letters them.
 	Signer *Signer
 }
 
@@ -114,6 +114,9 @@ type Publisher struct {
 // replayed as soon as the queue is empty. Close it before the bus.
 func NewPublisher(bus *Bus, cfg PublisherConfig, log *slog.Logger) *Publisher {
 	cfg.defaults()
+	if cfg.Signer == nil {
+		cfg.Signer = bus.Signer()
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -61,7 +61,7 @@ func (s *Signer) Verify(data []byte, sig string) error {
 		return ErrUnsigned
 	}
 	b64, ok := strings.CutPrefix(sig, "v1=")
-	got, err := base64.RawURLEncoding.DecodeString(b64)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(b64)
 	if !ok || err != nil || len(got) != sha256.Size {
 		return ErrBadSignature
 	}

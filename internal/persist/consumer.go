@@ -66,8 +66,9 @@ type Config struct {
 	Backoff []time.Duration
 	// Signer checks every event's signature (events.HeaderSignature)
 	// before anything else: an unsigned or wrongly signed event is
-	// dead-lettered with the reason and never written. Nil: no check
-	// (tests; the application always sets it).
+	// dead-lettered with the reason and never written. Nil: the bus's
+	// (events.Config.Signer); with neither, no check (tests; the
+	// application always sets one).
 	Signer *events.Signer
 }
 
@@ -132,6 +133,9 @@ type failures struct{ n int }
 // nothing until Run.
 func New(bus *events.Bus, st Store, cfg Config, log *slog.Logger) *Consumer {
 	cfg.defaults()
+	if cfg.Signer == nil {
+		cfg.Signer = bus.Signer()
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
