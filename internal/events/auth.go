@@ -299,3 +299,34 @@ func checkListen(cfg Config) (host string, err error) {
 	}
 	return host, nil
 }
+
+// ServerAuthorization is a nats-server configuration block that gives
+// each role's user (named after the role) RolePermissions with the given
+// prefixes: the external NATS counterpart of the embedded server's users
+// (docs/operations.md shows it with the default prefixes). password
+// returns a user's password entry as written in the file: a quoted
+// literal, or an unquoted $VARIABLE that nats-server reads from its
+// environment.
+func ServerAuthorization(prefix, routerPrefix string, password func(role string) string) string {
+	var b strings.Builder
+	list := func(subjects []string) string {
+		q := make([]string, len(subjects))
+		for i, s := range subjects {
+			q[i] = `"` + s + `"`
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	b.WriteString("authorization {\n  users = [\n")
+	for _, r := range Roles {
+		p := RolePermissions(prefix, routerPrefix, r)
+		fmt.Fprintf(&b, "    {\n      user: %q\n      password: %s\n      permissions: {\n", r, password(r))
+		fmt.Fprintf(&b, "        publish: { allow: %s }\n", list(p.Publish))
+		fmt.Fprintf(&b, "        subscribe: { allow: %s }\n", list(p.Subscribe))
+		if p.Responses {
+			b.WriteString("        allow_responses: true\n")
+		}
+		b.WriteString("      }\n    }\n")
+	}
+	b.WriteString("  ]\n}\n")
+	return b.String()
+}
