@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/multijuego/multijuego/internal/events/eventstest"
+	"github.com/multijuego/multijuego/internal/repotest"
 )
 
 // freePort borrows a free loopback port from a throwaway server.
@@ -233,5 +234,18 @@ func TestAuthConfig(t *testing.T) {
 	}
 	if _, err := (Auth{User: "u", PasswordFile: filepath.Join(t.TempDir(), "none")}).options(); err == nil {
 		t.Fatal("missing password file: no error")
+	}
+}
+
+// docs/operations.md shows the nats-server configuration this package
+// makes: the two must not drift apart.
+func TestOperationsDocShowsServerAuthorization(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repotest.Root(t), "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ServerAuthorization("", "", func(r string) string { return "$MJ_NATS_" + strings.ToUpper(r) + "_PASSWORD" })
+	if !strings.Contains(string(doc), want) {
+		t.Fatalf("docs/operations.md does not show this configuration:\n%s", want)
 	}
 }

@@ -19,7 +19,9 @@
 // ends, poison). A lane writes each part, and any parts queued meanwhile
 // (up to Config.Batch events), as follows:
 //
-//   - A message that events.Parse refuses (events.ErrMalformed or
+//   - A message whose signature Config.Signer refuses (events.ErrUnsigned,
+//     events.ErrBadSignature: not made by a game node of this deployment)
+//     or that events.Parse refuses (events.ErrMalformed or
 //     events.ErrInvalid) is poison: it is published to the dead-letter
 //     stream (below), and once the stream acknowledged it the original is
 //     terminated (Term), so the stream keeps flowing.
@@ -69,7 +71,9 @@
 //	Mj-Match-Id     the match id, when it could be read
 //	Mj-Msg-Id       the original Nats-Msg-Id, if any
 //
-// Other headers of the original are copied; its Nats-* headers are not.
+// Other headers of the original are copied, and so is its signature
+// (events.HeaderSignature, kept by Replay); its Nats-* and other Mj-*
+// headers are not.
 // The dead letter's own Nats-Msg-Id is "dlq-<events stream seq>", so a
 // dead-lettering repeated after a lost Term is deduplicated.
 //
