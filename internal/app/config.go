@@ -71,7 +71,7 @@ type Config struct {
 // EventsConfig configures the event queue (NATS JetStream) and the
 // persistence role that consumes it.
 type EventsConfig struct {
-	Listen          string        `yaml:"listen" help:"embedded NATS only: HOST:PORT where it also accepts clients (empty: in-process only)"`
+	Listen          string        `yaml:"listen" help:"embedded NATS only: a loopback HOST:PORT where it also accepts clients with the users of data_dir/nats/users.json (empty: in-process only)"`
 	Sync            string        `yaml:"sync" help:"embedded NATS: default (an ack means written, fsync within 2 minutes) or always (an ack means fsynced; about 20x slower publishing)"`
 	Replicas        int           `yaml:"replicas" help:"JetStream replicas of the event streams (3 on a 3-node NATS cluster); an existing stream is raised to it, never lowered; 0: 1 for a new stream, an existing stream's count kept"`
 	DuplicateWindow time.Duration `yaml:"duplicate_window" help:"how long JetStream remembers event ids to drop duplicate publishes"`

@@ -41,6 +41,11 @@ func dlq(ctx context.Context, cfg Config, sub string, args []string, in io.Reade
 	bus, err := events.Open(ctx, events.Config{URL: cfg.NATSURL, DuplicateWindow: cfg.Events.DuplicateWindow,
 		Roles: []string{events.RoleOperator}, Auth: auth}, nil)
 	if err != nil {
+		if strings.Contains(err.Error(), "Authorization Violation") {
+			return fmt.Errorf("%w (the queue needs the operator's credentials: for an embedded queue pass the server's --data-dir, "+
+				"which holds them in %s; for an external NATS --events-user operator --events-password-file FILE, or --events-creds-file)",
+				err, events.EmbeddedUsersFile)
+		}
 		return err
 	}
 	defer bus.Close()
