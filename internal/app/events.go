@@ -154,6 +154,7 @@ func openPersistence(m *Main) *persist.Consumer {
 		counterOf("multijuego_persist_duplicates_total", "Redelivered events that changed nothing (already in the database).", &c.Duplicates),
 		counterOf("multijuego_persist_retried_total", "Events handed back for redelivery after a transient failure.", &c.Retried),
 		counterOf("multijuego_persist_dead_lettered_total", "Events moved to the dead-letter queue.", &c.DeadLettered),
+		counterOf("multijuego_persist_refused_total", "Events dead-lettered because their signature is missing or wrong (forged, or signed with another key).", &c.Refused),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_persist_lag", Help: "Events in the queue not yet written and acknowledged."},
 			func() float64 {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

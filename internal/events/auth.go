@@ -100,8 +100,8 @@ func RolePermissions(prefix, routerPrefix string, roles ...string) Permissions {
 	return p
 }
 
-// server is p as the embedded server's user permissions.
-func (p Permissions) server() *server.Permissions {
+// serverPermissions is p as the embedded server's user permissions.
+func (p Permissions) serverPermissions() *server.Permissions {
 	sp := &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: slices.Clone(p.Publish)},
 		Subscribe: &server.SubjectPermission{Allow: slices.Clone(p.Subscribe)},
@@ -257,17 +257,18 @@ func randomSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// serverUsers are the embedded server's users: the roles', and the
-// in-process node user with the permissions of nodeRoles.
+// serverUsers are the embedded server's users: one per role, reachable
+// over the listener, and the in-process node user with the permissions of
+// cfg's roles.
 func serverUsers(cfg Config, users map[string]string, nodePassword string) []*server.User {
 	out := []*server.User{{
 		Username: nodeUser, Password: nodePassword,
-		Permissions:            RolePermissions(cfg.Prefix, cfg.RouterPrefix, cfg.roles()...).server(),
+		Permissions:            RolePermissions(cfg.Prefix, cfg.RouterPrefix, cfg.roles()...).serverPermissions(),
 		AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeInProcess: {}},
 	}}
 	for _, r := range Roles {
 		out = append(out, &server.User{Username: r, Password: users[r],
-			Permissions:            RolePermissions(cfg.Prefix, cfg.RouterPrefix, r).server(),
+			Permissions:            RolePermissions(cfg.Prefix, cfg.RouterPrefix, r).serverPermissions(),
 			AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeStandard: {}}})
 	}
 	return out

@@ -114,6 +114,9 @@ type Consumer struct {
 	// attempt. DeadLettered: messages moved to the DLQ. Duplicates:
 	// processed events whose id the store had already applied.
 	Processed, Retried, DeadLettered, Duplicates atomic.Int64
+	// Refused counts the dead letters refused for their signature
+	// (unsigned or wrongly signed: forged, or from another deployment).
+	Refused atomic.Int64
 
 	bus     *events.Bus
 	js      jetstream.JetStream
@@ -578,6 +581,9 @@ func (c *Consumer) deadLetter(ctx context.Context, it *item, cause error) {
 		c.log.Debug("term failed", "err", err)
 	}
 	c.DeadLettered.Add(1)
+	if errors.Is(cause, events.ErrUnsigned) || errors.Is(cause, events.ErrBadSignature) {
+		c.Refused.Add(1)
+	}
 	c.log.Warn("event dead-lettered", "subject", it.msg.Subject(), "event_id", dl.Header.Get(HeaderEventID),
 		"type", dl.Header.Get(HeaderType), "match_id", dl.Header.Get(HeaderMatchID), "deliveries", it.deliveries(),
 		"err", cause)

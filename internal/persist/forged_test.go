@@ -66,6 +66,9 @@ func TestForgedEventsRefused(t *testing.T) {
 		bytes.Replace(orig, []byte(`"score":12`), []byte(`"score":999999`), 1), key.Sign(orig))
 	waitFor(t, 10*time.Second, "3 dead letters", func() bool { return c.DeadLettered.Load() == 3 })
 
+	if c.Refused.Load() != 3 {
+		t.Fatalf("refused %d, want 3", c.Refused.Load())
+	}
 	list, err := dlq.List(ctx, 10)
 	if err != nil || len(list) != 3 {
 		t.Fatalf("List: %+v, %v", list, err)
