@@ -53,7 +53,9 @@ type Config struct {
 	// Required when embedded.
 	DataDir string
 	// Listen (embedded only) is an optional host:port on which the
-	// embedded server also accepts clients; empty: none (in-process only).
+	// embedded server also accepts clients, with the users of
+	// EmbeddedUsersFile only; empty: none (in-process only). It must be a
+	// loopback address unless ListenTLS is set.
 	Listen string
 	// Prefix goes before stream names (Prefix_MJ_EVENTS) and subjects
 	// (Prefix.mj.events.<type>); letters, digits, '_' and '-', at most 32.
