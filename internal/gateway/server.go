@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/wsnet"
 	"github.com/multijuego/multijuego/match"
 )
 
@@ -298,16 +300,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
-	go func() {
-		var err error
-		if s.cfg.TLSCertFile != "" {
-			err = srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
-		} else {
-			err = srv.Serve(ln)
+	if s.cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
 		}
-		errc <- err
-	}()
+		// As http.Server.ServeTLS would, on a listener that lets the
+		// realtime transport take upgraded sockets off crypto/tls.
+		ln = wsnet.ListenTLS(ln, &tls.Config{Certificates: []tls.Certificate{cert},
+			NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("gateway: %w", err)

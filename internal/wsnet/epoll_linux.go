@@ -3,6 +3,7 @@
 package wsnet
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -65,6 +66,9 @@ func epollable(nc net.Conn) bool {
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		return true
+	case *tls.Conn:
+		_, _, ok := tlsOf(nc)
+		return ok // from ListenTLS: takeTLS decides
 	}
 	return false
 }
@@ -75,32 +79,39 @@ func epollable(nc net.Conn) bool {
 // the stream backend); a failure after OnOpen closes the connection with
 // 1011 and logs it.
 func (p *poller) adopt(c *Conn, nc net.Conn, pending []byte) (bool, error) {
-	rc, err := nc.(syscall.Conn).SyscallConn()
+	raw := nc
+	var t *tlsLink
+	if tc, ts, ok := tlsOf(nc); ok {
+		var err error
+		if t, pending, err = takeTLS(tc, ts, pending); err != nil {
+			return false, err
+		}
+		raw = ts.Conn
+	}
+	fd, err := dupSocket(raw)
 	if err != nil {
+		if t != nil {
+			// crypto/tls was drained: the socket cannot go back to it.
+			p.srv.refused(c.addr.String(), "could not take a TLS socket", err)
+			_ = raw.Close()
+			return true, err
+		}
 		return false, err
 	}
-	fd := -1
-	var derr error
-	if err := rc.Control(func(f uintptr) {
-		fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil || derr != nil {
-		return false, errors.Join(err, derr)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return false, err
-	}
-	_ = nc.Close() // the dup keeps the socket open; netpoller forgets the original
-	l := &epollLink{c: c, rd: p.readers[int(uint32(c.id))%len(p.readers)], fd: fd}
+	_ = raw.Close() // the dup keeps the socket open; netpoller forgets the original
+	l := &epollLink{c: c, rd: p.readers[int(uint32(c.id))%len(p.readers)], fd: fd, t: t}
 	c.l = l
 	if !p.srv.open(c, nil) {
-		_, _ = unix.Write(fd, EncodeClose(ReasonShutdown.Code, ReasonShutdown.Text))
-		_ = unix.Close(fd)
+		l.closeSocket(c, EncodeClose(ReasonShutdown.Code, ReasonShutdown.Text))
 		p.srv.refused(c.addr.String(), "server closed", nil)
 		return true, errClosed
 	}
 	if len(pending) > 0 && !c.consume(pending) {
 		return true, nil // closing: the flush of the close frame closes the fd
+	}
+	if t != nil && t.ended != nil {
+		c.terminate(CloseReason{Code: CloseAbnormal, Text: "eof", Remote: true, Err: t.ended}, false)
+		return true, nil
 	}
 	l.fdmu.RLock()
 	if l.fd < 0 {
@@ -116,6 +127,30 @@ func (p *poller) adopt(c *Conn, nc net.Conn, pending []byte) (bool, error) {
 	return true, nil
 }
 
+// dupSocket returns a non-blocking duplicate of nc's socket.
+func dupSocket(nc net.Conn) (int, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("not a socket")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(f uintptr) {
+		fd, derr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil || derr != nil {
+		return -1, errors.Join(err, derr)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
 // epollLink is a connection's socket on the epoll backend: a raw,
 // non-blocking fd.
 type epollLink struct {
@@ -128,6 +163,7 @@ type epollLink struct {
 	fd       int
 	midFrame atomic.Bool // the last writev stopped inside a frame
 	armedOut bool        // EPOLLOUT registered; guarded by c.mu
+	t        *tlsLink    // a wss:// socket's record layer; nil for plain
 }
 
 var _ link = (*epollLink)(nil)
@@ -152,6 +188,9 @@ func (l *epollLink) write(c *Conn, _ *scratch, iov [][]byte, partial bool) (writ
 	defer l.fdmu.RUnlock()
 	if l.fd < 0 {
 		return 0, false, errClosed
+	}
+	if l.t != nil {
+		return l.t.write(c, l.fd, iov)
 	}
 	defer func() { l.midFrame.Store(partial) }()
 	for len(iov) > 0 {
@@ -209,8 +248,12 @@ func (l *epollLink) closeSocket(_ *Conn, closeFrame []byte) {
 	}
 	// No writev is in flight (we hold fdmu exclusively), so midFrame is
 	// exact; c.mu is not taken here (lock order is c.mu -> fdmu).
-	if closeFrame != nil && !l.midFrame.Load() {
-		_, _ = unix.Write(fd, closeFrame)
+	if closeFrame != nil && (l.t != nil || !l.midFrame.Load()) {
+		if l.t != nil {
+			l.t.closeWith(fd, closeFrame)
+		} else {
+			_, _ = unix.Write(fd, closeFrame)
+		}
 		// Closing a socket with unread input makes the kernel send a
 		// reset, which can destroy the close frame before the client
 		// reads it (an oversized message leaves its tail unread):
@@ -250,7 +293,13 @@ func (l *epollLink) readable(buf []byte) {
 			c.terminate(c.eofReason(), false)
 			return
 		}
-		if !c.readFrom(buf[:n]) || n < len(buf) {
+		ok := false
+		if l.t != nil {
+			ok = l.t.feed(c, buf[:n])
+		} else {
+			ok = c.readFrom(buf[:n])
+		}
+		if !ok || n < len(buf) {
 			return
 		}
 	}

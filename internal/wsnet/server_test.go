@@ -55,14 +55,18 @@ type transport struct {
 	name    string
 	backend Backend
 	tls     bool
+	tls12   bool // the server offers TLS 1.2 at most
 }
 
 // transports: auto is epoll on Linux (stream elsewhere, or with
-// MULTIJUEGO_WSNET=portable); TLS sockets always take the stream backend.
+// MULTIJUEGO_WSNET=portable). TLS goes through ListenTLS: a TLS 1.3 socket
+// moves to the epoll backend's record layer where it runs, a TLS 1.2 one
+// stays with crypto/tls on the stream backend.
 var transports = []transport{
 	{name: "auto", backend: BackendAuto},
 	{name: "stream", backend: BackendStream},
 	{name: "tls", backend: BackendAuto, tls: true},
+	{name: "tls1.2", backend: BackendAuto, tls: true, tls12: true},
 }
 
 func eachTransport(t *testing.T, test func(*testing.T, transport)) {
@@ -91,9 +95,18 @@ func listen(t testing.TB, tr transport) (net.Listener, string) {
 		t.Fatal(err)
 	}
 	if tr.tls {
-		return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{testCert().TLS}}), "wss://"
+		return ListenTLS(ln, serverTLS(tr)), "wss://"
 	}
 	return ln, "ws://"
+}
+
+// serverTLS is the server's TLS configuration for tr.
+func serverTLS(tr transport) *tls.Config {
+	c := &tls.Config{Certificates: []tls.Certificate{testCert().TLS}}
+	if tr.tls12 {
+		c.MaxVersion = tls.VersionTLS12
+	}
+	return c
 }
 
 func startServer(t testing.TB, tr transport, cfg Config, h Handler) (*Server, string) {
@@ -113,14 +126,14 @@ func startServer(t testing.TB, tr transport, cfg Config, h Handler) (*Server, st
 func startHTTP(t testing.TB, tr transport, s *Server) string {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(s)
+	scheme := "ws://"
 	if tr.tls {
-		hs.TLS = &tls.Config{Certificates: []tls.Certificate{testCert().TLS}}
-		hs.StartTLS()
-	} else {
-		hs.Start()
+		hs.Listener = ListenTLS(hs.Listener, serverTLS(tr))
+		scheme = "wss://"
 	}
+	hs.Start()
 	t.Cleanup(hs.Close)
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	return scheme + hs.Listener.Addr().String() + "/ws"
 }
 
 // client wraps a gobwas client connection, reading through the handshake's
