@@ -267,3 +267,48 @@ func (l *lockedBuffer) Bytes() []byte {
 	defer l.mu.Unlock()
 	return bytes.Clone(l.b.Bytes())
 }
+
+// Many wss:// sockets writing and reading at once (the record layer's
+// reader and flushers under contention): every message comes back, in
+// order, on every socket.
+func TestTLSManySocketsBothWays(t *testing.T) {
+	h := newTestHandler(true)
+	const conns, msgs = 64, 300
+	// Room for every echo: a client writes all its messages before it
+	// reads, at worst.
+	_, url := startServer(t, transports[2], Config{SendQueueLen: 2 * msgs}, h)
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := range conns {
+		c := dial(t, url, nil)
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		wg.Go(func() {
+			done := make(chan error, 1)
+			go func() {
+				for j := range msgs {
+					m := fmt.Sprintf("%d-%d-%s", i, j, strings.Repeat("z", j*7%500))
+					if err := wsutil.WriteClientText(c, []byte(m)); err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+			for j := range msgs {
+				got, _, err := wsutil.ReadServerData(c)
+				if want := fmt.Sprintf("%d-%d-%s", i, j, strings.Repeat("z", j*7%500)); err != nil || string(got) != want {
+					errs <- fmt.Errorf("socket %d message %d: %q %v", i, j, got, err)
+					return
+				}
+			}
+			if err := <-done; err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -1,7 +1,9 @@
 // Command idlemem measures server memory per idle authenticated WebSocket
 // connection, for the wsnet transport (-impl=epoll: its epoll backend;
 // -impl=stream: its portable stream backend on plain TCP; -impl=tls: TLS
-// sockets, which take the stream backend) and for a goroutine-per-
+// 1.3 sockets through ListenTLS, which move to the epoll backend after the
+// upgrade; -impl=tls-stream: TLS sockets through tls.NewListener, which
+// stay with crypto/tls on the stream backend) and for a goroutine-per-
 // connection gobwas/ws baseline. The client always runs in a separate
 // process (open-file limit), on loopback only.
 //
@@ -58,7 +60,7 @@ import (
 
 var (
 	role  = flag.String("role", "bench", "bench | server | client")
-	impl  = flag.String("impl", "epoll", "epoll | stream | tls | goroutine")
+	impl  = flag.String("impl", "epoll", "epoll | stream | tls | tls-stream | goroutine")
 	n     = flag.Int("n", 1000, "connections")
 	reps  = flag.Int("reps", 3, "repetitions (bench)")
 	ping  = flag.Duration("ping", 3*time.Second, "server ping interval")
@@ -146,7 +148,7 @@ func server() {
 	cnt := &counter{}
 	start := func() {}
 	switch *impl {
-	case "epoll", "stream", "tls":
+	case "epoll", "stream", "tls", "tls-stream":
 		cfg := wsnet.Config{
 			PingInterval: *ping,
 			Authorize: func(r *wsnet.Request) (any, error) {
@@ -164,12 +166,16 @@ func server() {
 			log.Fatal(err)
 		}
 		var l net.Listener = ln
-		if *impl == "tls" {
+		if *impl == "tls" || *impl == "tls-stream" {
 			c, err := tlstest.New()
 			if err != nil {
 				log.Fatal(err)
 			}
-			l = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{c.TLS}})
+			tcfg := &tls.Config{Certificates: []tls.Certificate{c.TLS}}
+			l = wsnet.ListenTLS(ln, tcfg)
+			if *impl == "tls-stream" {
+				l = tls.NewListener(ln, tcfg)
+			}
 		}
 		start = func() { go func() { _ = s.Serve(l) }() }
 	case "goroutine":
@@ -321,7 +327,7 @@ func client() {
 			defer wg.Done()
 			d := ws.Dialer{Header: hdr, Timeout: 10 * time.Second}
 			scheme := "ws"
-			if *impl == "tls" {
+			if strings.HasPrefix(*impl, "tls") {
 				// Loopback to a certificate made for this run: nothing to verify.
 				d.TLSConfig = &tls.Config{InsecureSkipVerify: true}
 				scheme = "wss"
