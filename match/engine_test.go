@@ -783,3 +783,30 @@ func wantEnd(t *testing.T, v *env, id string, reason match.Reason, what string) 
 		t.Fatalf("%s did not end", what)
 	}
 }
+
+// TestAbandonedMatchEnds: a match whose players all dropped (sockets gone,
+// nobody back) ends with reason empty after DisconnectGrace (the seats
+// are freed) plus EmptyTimeout, and not before.
+func TestAbandonedMatchEnds(t *testing.T) {
+	v := newEnv(t, match.Config{EmptyTimeout: 5 * time.Second, DisconnectGrace: 3 * time.Second})
+	ev := &events{}
+	if err := v.e.Register("m", factory(ev, &hooks{settings: match.Settings{TickRate: 10, MaxPlayers: 2}})); err != nil {
+		t.Fatal(err)
+	}
+	id := v.create(t, "m", nil)
+	ctx := context.Background()
+	for _, p := range []match.Presence{{UserID: "a", SessionID: "a-s1"}, {UserID: "b", SessionID: "b-s1"}} {
+		if err := v.e.Join(ctx, id, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.e.Disconnect(ctx, id, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.clock.Advance(7 * time.Second) // seats freed at 3 s, empty for 4 s
+	if _, ok := v.e.Get(id); !ok {
+		t.Fatal("ended before disconnect_grace + empty_timeout")
+	}
+	v.clock.Advance(1200 * time.Millisecond)
+	wantEnd(t, v, id, match.ReasonEmpty, "the abandoned match")
+}

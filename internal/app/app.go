@@ -174,6 +174,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if slices.Contains(roles, RoleGateway) {
 		gd.Matches, gd.Tickets, gd.NodeID, gd.SessionPrefix = m.router, m.volatile.kv, m.nodeID, m.router.SessionPrefix()
+		gd.MatchLimits = gateway.MatchLimits{PerAccount: m.Config.Game.MaxMatchesPerAccount, PerIP: m.Config.Game.MaxMatchesPerIP}
+		gd.LoopbackExempt = m.Config.devServer()
 		gd.Nodes = nodeAdmin{m.router}
 		gd.Records = m.store
 		if ttl := m.Config.Cache.LeaderboardTTL; ttl > 0 {

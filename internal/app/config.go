@@ -99,7 +99,10 @@ type GameConfig struct {
 	BatchInterval   time.Duration `yaml:"batch_interval" help:"split roles: longest an input (gateway) or a state (game node) waits to share one NATS message with others bound for the same node"`
 	DisconnectGrace time.Duration `yaml:"disconnect_grace" help:"how long a dropped player keeps the seat"`
 	ShutdownGrace   time.Duration `yaml:"shutdown_grace" help:"how long matches get to end when the node drains"`
-	EmptyTimeout    time.Duration `yaml:"empty_timeout" help:"a match nobody has been seated in for this long ends with reason empty (0: never)"`
+	EmptyTimeout    time.Duration `yaml:"empty_timeout" help:"a match nobody has been seated in for this long ends with reason empty (0: never); a match whose players all dropped ends after disconnect_grace plus this"`
+
+	MaxMatchesPerAccount int `yaml:"max_matches_per_account" help:"live matches (created and not ended) one account may have created, across all gateways; past it match.create and POST /v1/matches get rate_limited / 429 (0: no limit)"`
+	MaxMatchesPerIP      int `yaml:"max_matches_per_ip" help:"live matches one client IP may have created, across all gateways (0: no limit; loopback exempt on a developer's own server)"`
 }
 
 // LogConfig configures structured logging.
@@ -142,8 +145,8 @@ func DefaultConfig() Config {
 		Gateway:        gateway.DefaultConfig(),
 		Web:            webui.DefaultConfig(),
 		Auth:           auth.DefaultConfig(),
-		Game: GameConfig{MaxMatches: 10_000, SnapshotEvery: 100, SnapshotTTL: 10 * time.Minute, Heartbeat: 2 * time.Second, BatchInterval: 2 * time.Millisecond, EmptyTimeout: 10 * time.Minute,
-			DisconnectGrace: 30 * time.Second, ShutdownGrace: 10 * time.Second},
+		Game: GameConfig{MaxMatches: 10_000, SnapshotEvery: 100, SnapshotTTL: 10 * time.Minute, Heartbeat: 2 * time.Second, BatchInterval: 2 * time.Millisecond, EmptyTimeout: time.Minute,
+			DisconnectGrace: 30 * time.Second, ShutdownGrace: 10 * time.Second, MaxMatchesPerAccount: 3, MaxMatchesPerIP: 20},
 		Events: EventsConfig{Sync: "default", DuplicateWindow: 2 * time.Minute, Buffer: 10_000, Batch: 500, MaxDeliver: 5},
 		Limits: gateway.DefaultLimitsConfig(),
 	}
@@ -270,6 +273,7 @@ func (c Config) Validate() error {
 	v.Check(c.Game.SnapshotEvery >= 0 && c.Game.SnapshotEvery <= 1_000_000, "game.snapshot_every", "must be between 0 (off) and 1000000 ticks, got %d", c.Game.SnapshotEvery)
 	v.Check(c.Game.SnapshotTTL >= time.Second && c.Game.SnapshotTTL <= 7*24*time.Hour, "game.snapshot_ttl", "must be between 1s and 168h, got %s", c.Game.SnapshotTTL)
 	v.Check(c.Game.EmptyTimeout >= 0, "game.empty_timeout", "must be 0 (never) or more, got %s", c.Game.EmptyTimeout)
+	v.Check(c.Game.MaxMatchesPerAccount >= 0 && c.Game.MaxMatchesPerIP >= 0, "game.max_matches_per_account", "max_matches_per_account and max_matches_per_ip must be 0 (no limit) or more")
 	v.Check(c.Game.BatchInterval >= 100*time.Microsecond && c.Game.BatchInterval <= 50*time.Millisecond, "game.batch_interval", "must be between 100us and 50ms, got %s", c.Game.BatchInterval)
 	v.Check(c.Game.Heartbeat >= 100*time.Millisecond && c.Game.Heartbeat <= time.Minute, "game.heartbeat", "must be between 100ms and 1m, got %s", c.Game.Heartbeat)
 	v.Check(c.Game.DisconnectGrace >= 0 && c.Game.DisconnectGrace <= time.Hour, "game.disconnect_grace", "must be between 0s and 1h, got %s", c.Game.DisconnectGrace)

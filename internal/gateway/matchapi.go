@@ -100,11 +100,12 @@ func (s *Server) createMatch(w http.ResponseWriter, r *http.Request) {
 	// As a realtime match.create: a game node that does not answer within
 	// gateway.control_timeout gets the client a timeout (504); the match
 	// may still be made, and then ends empty after game.empty_timeout.
+	// The match limits (matchlimit.go) come first: 429 rate_limited.
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ControlTimeout)
 	defer cancel()
-	id, err := s.matches.Create(ctx, req.Mode, match.Params(req.Params))
+	id, err := s.createMatchFor(ctx, PrincipalFrom(r.Context()).AccountID, clientIP(r.Context()), req.Mode, match.Params(req.Params))
 	if err != nil {
-		writeError(w, r, s.log, matchError(err))
+		writeError(w, r, s.log, err)
 		return
 	}
 	info, ok := s.matches.Get(id)

@@ -94,10 +94,16 @@ type session struct {
 	id    string
 	p     *auth.Principal
 	conn  *wsnet.Conn
-	since time.Time // when the socket opened
-	name  string    // the account's username, for other players' screens
+	since time.Time   // when the socket opened
+	name  string      // the account's username, for other players' screens
+	ip    string      // the client's address (per-IP limits)
+	slot  *socketSlot // its place among the gateway's sockets, nil in tests that build sessions by hand
 	mu    sync.Mutex
 	match string // the match this socket plays in, "" when none
+
+	// bucket limits its text messages; only OnMessage touches it
+	// (realtime_limits.go).
+	bucket controlBucket
 
 	// Control work waiting for the pool, guarded by controlPool.mu.
 	ctl          []controlJob
@@ -121,6 +127,7 @@ type realtime struct {
 	ws      *wsnet.Server
 	ctl     *controlPool
 	sweep   *sweeper // closes the sockets whose token ended
+	limits  *socketLimits
 
 	mu        sync.Mutex
 	byAccount map[string]*session // under mu: the one socket of each account
@@ -130,8 +137,9 @@ type realtime struct {
 	seq      atomic.Uint64
 }
 
-func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) {
-	rt := &realtime{gw: gw, engine: engine, tickets: tickets, byAccount: map[string]*session{}}
+func newRealtime(gw *Server, engine Engine, tickets Tickets, exemptLoopback bool) (*realtime, error) {
+	rt := &realtime{gw: gw, engine: engine, tickets: tickets, byAccount: map[string]*session{},
+		limits: newSocketLimits(gw.cfg, exemptLoopback, gw.reg)}
 	ws, err := wsnet.NewServer(wsnet.Config{
 		Authorize:      rt.authorize,
 		MaxMessageSize: gw.cfg.MaxMessageBytes,
@@ -153,7 +161,7 @@ func newRealtime(gw *Server, engine Engine, tickets Tickets) (*realtime, error) 
 }
 
 func (rt *realtime) routes(mux *http.ServeMux) {
-	mux.Handle("GET /v1/realtime", rt.ws)
+	mux.HandleFunc("GET /v1/realtime", rt.upgrade)
 	mux.HandleFunc("POST /v1/realtime/tickets", rt.gw.authenticated(rt.ticket))
 }
 
@@ -162,6 +170,9 @@ func (rt *realtime) routes(mux *http.ServeMux) {
 func (rt *realtime) OnOpen(c *wsnet.Conn) {
 	s := c.Data().(*session)
 	s.conn = c
+	if s.slot != nil {
+		s.slot.opened.Store(true)
+	}
 	rt.mu.Lock()
 	old := rt.byAccount[s.p.AccountID]
 	rt.byAccount[s.p.AccountID] = s
@@ -181,6 +192,9 @@ func (rt *realtime) OnClose(c *wsnet.Conn, _ wsnet.CloseReason) {
 	}
 	rt.mu.Unlock()
 	rt.sessions.Delete(s.id)
+	if s.slot != nil {
+		rt.limits.release(s.slot)
+	}
 	rt.ctl.close(s) // the Disconnect, after the socket's pending messages
 }
 
@@ -230,6 +244,9 @@ func (rt *realtime) OnMessage(c *wsnet.Conn, op wsnet.OpCode, payload []byte) {
 		return
 	}
 	env, err := decodeEnvelope(payload)
+	if !rt.controlAllowed(s, env.CID) {
+		return
+	}
 	if err != nil {
 		rt.fail(s, "", err)
 		return
@@ -268,11 +285,11 @@ func (rt *realtime) control(ctx context.Context, s *session, env envelope) {
 		if !rt.decodePayload(s, env.CID, env.Payload, &req) {
 			return
 		}
-		id, err := rt.engine.Create(ctx, req.Mode, match.Params(req.Params))
+		id, err := rt.gw.createMatchFor(ctx, s.p.AccountID, s.ip, req.Mode, match.Params(req.Params))
 		if err != nil {
 			// A timeout: a game node may still create it; nobody joins,
 			// so it ends empty after game.empty_timeout.
-			rt.fail(s, env.CID, matchError(err))
+			rt.fail(s, env.CID, err)
 			return
 		}
 		info, _ := rt.engine.Get(id)

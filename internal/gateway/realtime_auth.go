@@ -163,5 +163,9 @@ func (rt *realtime) authorize(r *wsnet.Request) (any, error) {
 			name = prof.Username
 		}
 	}
-	return &session{id: rt.gw.sessionPrefix + "s" + newRequestID(), p: p, since: time.Now().UTC(), name: name}, nil
+	sess := &session{id: rt.gw.sessionPrefix + "s" + newRequestID(), p: p, since: time.Now().UTC(), name: name}
+	if slot := rt.takeSlot(r); slot != nil {
+		sess.slot, sess.ip = slot, slot.ip
+	}
+	return sess, nil
 }

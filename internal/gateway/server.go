@@ -52,6 +52,10 @@ type Config struct {
 	ControlWorkers  int           `yaml:"control_workers" help:"goroutines carrying out realtime control messages (match.create, join, resume, leave) and disconnects, off the socket readers; 0: 4 per core"`
 	ControlQueue    int           `yaml:"control_queue" help:"sockets whose control messages may wait for a worker; past it a message is answered busy"`
 	ControlTimeout  time.Duration `yaml:"control_timeout" help:"deadline of one realtime control message or disconnect (its key-value calls and its wait on the match; then: error timeout), of a socket ticket check at the upgrade, and of a match creation over HTTP"`
+	ControlRate     float64       `yaml:"control_rate" help:"realtime text messages (control, echo) one socket may send a second; past it: error rate_limited, and after control_burst refusals close 4005 (0: no limit)"`
+	ControlBurst    int           `yaml:"control_burst" help:"realtime text messages one socket may send at once above control_rate"`
+	MaxSockets      int           `yaml:"max_sockets" help:"realtime sockets this gateway holds at most; past it an upgrade gets 503 (0: no limit)"`
+	MaxSocketsPerIP int           `yaml:"max_sockets_per_ip" help:"realtime sockets one client IP may hold on this gateway; past it an upgrade gets 429 (0: no limit; loopback exempt on a developer's own server)"`
 }
 
 // DefaultConfig returns the defaults.
@@ -70,6 +74,10 @@ func DefaultConfig() Config {
 		ResumeTTL:         10 * time.Minute,
 		ControlQueue:      4096,
 		ControlTimeout:    5 * time.Second,
+		ControlRate:       20,
+		ControlBurst:      40,
+		MaxSockets:        100_000,
+		MaxSocketsPerIP:   256,
 	}
 }
 
@@ -92,6 +100,9 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 	v.Check(c.ResumeTTL >= time.Second && c.ResumeTTL <= 24*time.Hour, k("resume_ttl"), "must be between 1s and 24h, got %s", c.ResumeTTL)
 	v.Check(c.ControlWorkers >= 0 && c.ControlWorkers <= 4096, k("control_workers"), "must be between 0 (4 per core) and 4096, got %d", c.ControlWorkers)
 	v.Check(c.ControlQueue >= 16 && c.ControlQueue <= 1<<20, k("control_queue"), "must be between 16 and 1048576, got %d", c.ControlQueue)
+	v.Check(c.ControlRate >= 0 && c.ControlRate <= 10_000, k("control_rate"), "must be between 0 (no limit) and 10000, got %g", c.ControlRate)
+	v.Check(c.ControlBurst >= 1 && c.ControlBurst <= 10_000, k("control_burst"), "must be between 1 and 10000, got %d", c.ControlBurst)
+	v.Check(c.MaxSockets >= 0 && c.MaxSocketsPerIP >= 0, k("max_sockets"), "max_sockets and max_sockets_per_ip must be 0 (no limit) or more")
 	v.Check(c.ControlTimeout >= 100*time.Millisecond && c.ControlTimeout <= time.Minute, k("control_timeout"), "must be between 100ms and 1m, got %s", c.ControlTimeout)
 	v.Check(c.TicketTTL >= time.Second && c.TicketTTL <= 10*time.Minute, k("ticket_ttl"), "must be between 1s and 10m, got %s", c.TicketTTL)
 	for _, o := range c.AllowedOrigins {
@@ -141,6 +152,13 @@ type Deps struct {
 	// keeping single-use socket tickets in Tickets.
 	Matches Engine
 	Tickets Tickets
+	// MatchLimits caps the live matches per account and client IP,
+	// counted in Tickets (the shared key-value store): matchlimit.go.
+	MatchLimits MatchLimits
+	// LoopbackExempt lifts the per-IP limits (matches, sockets) for
+	// loopback clients: a developer's own server, where the demo and the
+	// load tool connect from 127.0.0.1.
+	LoopbackExempt bool
 	// Records is the database of finished matches and leaderboards when
 	// the persistence role runs in this process: the read API.
 	Records Records
@@ -179,6 +197,7 @@ type Server struct {
 	dlq      DeadLetters
 	node     string
 	rt       *realtime
+	quota    *matchQuota // nil: no match limits
 	// sessionPrefix starts every realtime session id.
 	sessionPrefix string
 	ready         []ReadyCheck
@@ -244,7 +263,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 		if d.Tickets == nil {
 			return nil, errors.New("gateway: realtime sockets need a ticket store")
 		}
-		rt, err := newRealtime(s, d.Matches, d.Tickets)
+		if d.MatchLimits.PerAccount > 0 || d.MatchLimits.PerIP > 0 {
+			live := func(id string) bool { _, ok := d.Matches.Get(id); return ok }
+			s.quota = newMatchQuota(d.MatchLimits, d.LoopbackExempt, d.Tickets, live, cfg.ControlTimeout)
+		}
+		rt, err := newRealtime(s, d.Matches, d.Tickets, d.LoopbackExempt)
 		if err != nil {
 			return nil, err
 		}
