@@ -251,7 +251,9 @@ func TestRealtimeStalledJoin(t *testing.T) {
 // order they were sent, after the stalled one.
 func TestRealtimeControlFloodBusy(t *testing.T) {
 	const timeout = time.Second
-	se := newStallEnv(t, timeout)
+	// 42 messages at once: past gateway.control_burst, whose refusal
+	// (rate_limited) TestControlFlood covers; here the bound is the queue's.
+	se := newStallEnv(t, timeout, func(c *gateway.Config) { c.ControlRate = 0 })
 	x, _ := se.connect("flooder")
 	stalled := se.create(x, stallMode, nil)
 
