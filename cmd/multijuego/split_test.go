@@ -243,9 +243,10 @@ func TestSplitDeployment(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	// Placement spreads new matches over both game nodes.
-	for range 4 {
-		if _, err := rb.CreateMatch(ctx, tictactoe.Mode, nil); err != nil {
+	// Placement spreads new matches over both game nodes. Two players
+	// make them: one may have 3 live matches (game.max_matches_per_account).
+	for i := range 4 {
+		if _, err := []*client.Realtime{rb, ra2}[i%2].CreateMatch(ctx, tictactoe.Mode, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/multijuego/multijuego/games/arena"
+	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/match"
 	"github.com/multijuego/multijuego/match/matchtest"
@@ -149,5 +150,24 @@ func TestMatchLimitRealtime(t *testing.T) {
 	env := s.expect("error")
 	if env.CID != "c2" || env.Payload["code"] != "rate_limited" || !strings.Contains(env.Payload["message"].(string), "game.max_matches_per_account") {
 		t.Fatalf("second create: %+v", env)
+	}
+}
+
+// On a developer's own server (Deps.LoopbackExempt) loopback clients are
+// not held to the per-IP caps; the per-account cap stays.
+func TestLoopbackExempt(t *testing.T) {
+	e := newEnvWith(t, func(d *gateway.Deps) {
+		d.MatchLimits, d.LoopbackExempt = gateway.MatchLimits{PerAccount: 1, PerIP: 1}, true
+	}, func(g *gateway.Config, _ *auth.Config) { g.MaxSocketsPerIP = 1 })
+	for i := range 3 {
+		s, _ := e.connect(fmt.Sprintf("dev%d", i))
+		s.sendJSON("match.create", "c", map[string]any{"mode": arena.Mode})
+		s.expect("match.created")
+		if i == 0 {
+			s.sendJSON("match.create", "again", map[string]any{"mode": arena.Mode})
+			if env := s.expect("error"); env.Payload["code"] != "rate_limited" {
+				t.Fatalf("second match of one account: %+v", env)
+			}
+		}
 	}
 }

@@ -64,7 +64,7 @@ func newSocketLimits(cfg Config, exemptLoopback bool, reg prometheus.Registerer)
 	l := &socketLimits{perIPMax: cfg.MaxSocketsPerIP, totalMax: cfg.MaxSockets, exemptLoopback: exemptLoopback, perIP: map[string]int{}}
 	l.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "multijuego_realtime_refused_total",
-		Help: "Realtime upgrades and control messages refused by a limit, by limit (sockets_per_ip, sockets, control_rate) ; and sockets closed for flooding (control_flood).",
+		Help: "Realtime upgrades and control messages refused by a limit, by limit (sockets_per_ip, sockets, control_rate), and sockets closed for flooding (control_flood).",
 	}, []string{"limit"})
 	for _, v := range []string{"sockets_per_ip", "sockets", "control_rate", "control_flood"} {
 		l.refused.WithLabelValues(v)
