@@ -20,6 +20,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/multijuego/multijuego/internal/logtest"
 )
 
 // Where each TLS socket ends up: TLS 1.3 on the epoll backend's record
@@ -223,7 +225,7 @@ func TestTLSOtherSuitesWithOpenSSL(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "openssl", "s_client", "-connect", addr, "-tls1_3", "-ciphersuites", suite, "-quiet", "-ign_eof")
 			stdin, _ := cmd.StdinPipe()
-			var out lockedBuffer
+			var out logtest.Buffer
 			cmd.Stdout = &out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -239,33 +241,14 @@ func TestTLSOtherSuitesWithOpenSSL(t *testing.T) {
 			msg := "hello over " + suite
 			_, _ = stdin.Write(clientFrame(ws.OpText, true, []byte(msg)))
 			want := append([]byte{0x81, byte(len(msg))}, msg...)
-			for !bytes.Contains(out.Bytes(), want) {
+			for !strings.Contains(out.String(), string(want)) {
 				if ctx.Err() != nil {
-					t.Fatalf("no echo; openssl printed %q", out.Bytes())
+					t.Fatalf("no echo; openssl printed %q", out.String())
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 		})
 	}
-}
-
-// lockedBuffer is a bytes.Buffer written by one goroutine and read by
-// another.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
 }
 
 // Many wss:// sockets writing and reading at once (the record layer's
