@@ -133,12 +133,23 @@ func (p *proc) stop() int {
 
 func (p *proc) call(method, path, token string, body any) (int, map[string]any) {
 	p.t.Helper()
+	code, _, out := p.callWith(nil, method, path, token, body)
+	return code, out
+}
+
+// callWith is call with extra request headers (a trusted proxy's
+// Forwarded, say), also returning the response headers.
+func (p *proc) callWith(hdr http.Header, method, path, token string, body any) (int, http.Header, map[string]any) {
+	p.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, p.url+path, rd)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -157,7 +168,7 @@ func (p *proc) call(method, path, token string, body any) (int, map[string]any) 
 			p.t.Fatalf("%s %s: %d, body not JSON: %s", method, path, res.StatusCode, raw)
 		}
 	}
-	return res.StatusCode, out
+	return res.StatusCode, res.Header, out
 }
 
 // inFlight reads multijuego_http_requests_in_flight from /metrics.

@@ -312,14 +312,21 @@ func TestSplitDeployment(t *testing.T) {
 // logs it in through a gateway.
 func adminToken(t *testing.T, d *deployment) string {
 	t.Helper()
-	if code, body := d.gws[0].call("POST", "/v1/auth/register", "", map[string]string{"username": "ops", "password": "operator password"}); code != 201 {
+	return adminTokenOn(t, d.gws[0], append([]string{"--data-dir", t.TempDir()}, d.shared...)...)
+}
+
+// adminTokenOn is adminToken through gateway gw, the CLI taking cliFlags to
+// find the database.
+func adminTokenOn(t *testing.T, gw *proc, cliFlags ...string) string {
+	t.Helper()
+	if code, body := gw.call("POST", "/v1/auth/register", "", map[string]string{"username": "ops", "password": "operator password"}); code != 201 {
 		t.Fatalf("register: %d %v", code, body)
 	}
-	args := append([]string{"accounts", "set-roles", "ops", "player,admin", "--data-dir", t.TempDir()}, d.shared...)
+	args := append([]string{"accounts", "set-roles", "ops", "player,admin"}, cliFlags...)
 	if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil {
 		t.Fatalf("set-roles: %v\n%s", err, out)
 	}
-	code, body := d.gws[0].call("POST", "/v1/auth/login", "", map[string]string{"username": "ops", "password": "operator password"})
+	code, body := gw.call("POST", "/v1/auth/login", "", map[string]string{"username": "ops", "password": "operator password"})
 	if code != 200 {
 		t.Fatalf("login: %d %v", code, body)
 	}
