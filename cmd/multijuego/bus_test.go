@@ -26,12 +26,7 @@ import (
 // moves. A listener beyond loopback without TLS is refused at start.
 func TestForgedResultOnLockedBus(t *testing.T) {
 	t.Parallel()
-	srv := eventstest.StartServer(t) // borrow a free port
-	addr := strings.TrimPrefix(srv.URL(), "nats://")
-	srv.Stop()
-	dir := t.TempDir()
-	p := start(t, "--data-dir", dir, "--events-listen", addr)
-	url := "nats://" + addr
+	p, dir, url, users := lockedBus(t)
 
 	if nc, err := nats.Connect(url, nats.MaxReconnects(0)); err == nil {
 		nc.Close()
@@ -46,11 +41,6 @@ func TestForgedResultOnLockedBus(t *testing.T) {
 	tok, err := c.Device(ctx, "e2e-forger-device")
 	if err != nil {
 		t.Fatal(err)
-	}
-	var users map[string]string
-	b, err := os.ReadFile(filepath.Join(dir, events.EmbeddedUsersFile))
-	if err != nil || json.Unmarshal(b, &users) != nil {
-		t.Fatalf("users file: %v", err)
 	}
 	nc, err := nats.Connect(url, nats.UserInfo(events.RoleGame, users[events.RoleGame]), nats.MaxReconnects(0))
 	if err != nil {
@@ -83,6 +73,9 @@ func TestForgedResultOnLockedBus(t *testing.T) {
 	if !strings.Contains(out, "bad event signature") {
 		t.Fatalf("dead letter without the reason:\n%s", out)
 	}
+	if n := metric(t, p, "multijuego_persist_refused_total"); n != 1 {
+		t.Fatalf("multijuego_persist_refused_total = %v, want 1", n)
+	}
 	for _, board := range []string{"arena_best_score", "global_wins"} {
 		status, body := p.call("GET", "/v1/leaderboards/"+board+"?limit=10", c.Tokens().AccessToken, nil)
 		if recs, _ := body["records"].([]any); status != 200 || len(recs) != 0 {
@@ -100,4 +93,21 @@ func TestForgedResultOnLockedBus(t *testing.T) {
 	if err == nil || !strings.Contains(string(o), "events.listen") || !strings.Contains(string(o), "TLS") {
 		t.Fatalf("non-loopback events.listen without TLS: %v\n%s", err, o)
 	}
+}
+
+// lockedBus starts the binary with its embedded NATS listening on a free
+// loopback port: the server, its data dir, the NATS URL and the bus users'
+// passwords (data_dir/nats/users.json) by role.
+func lockedBus(t *testing.T) (p *proc, dir, url string, users map[string]string) {
+	t.Helper()
+	srv := eventstest.StartServer(t) // borrow a free port
+	addr := strings.TrimPrefix(srv.URL(), "nats://")
+	srv.Stop()
+	dir = t.TempDir()
+	p = start(t, "--data-dir", dir, "--events-listen", addr)
+	b, err := os.ReadFile(filepath.Join(dir, events.EmbeddedUsersFile))
+	if err != nil || json.Unmarshal(b, &users) != nil {
+		t.Fatalf("users file: %v", err)
+	}
+	return p, dir, "nats://" + addr, users
 }
