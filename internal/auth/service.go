@@ -39,11 +39,11 @@ type Store interface {
 	AccountByID(ctx context.Context, id string) (store.Account, error)
 	AccountByUsername(ctx context.Context, username string) (store.Account, error)
 	AccountByEmail(ctx context.Context, email string) (store.Account, error)
-	AccountByDevice(ctx context.Context, deviceID string) (store.Account, error)
+	AccountByDeviceIDs(ctx context.Context, ids ...string) (store.Account, string, error)
 	RekeyDevice(ctx context.Context, oldID, newID string) error
 	ClearDevices(ctx context.Context, hashedPrefix, after string, limit int) ([]string, error)
 	ListAccounts(ctx context.Context, q store.AccountQuery) ([]store.Account, error)
-	CreateRefreshFamily(ctx context.Context, f store.RefreshFamily, first store.RefreshToken) error
+	WriteLogins(ctx context.Context, ws []store.LoginWrite) error
 	AddRefreshToken(ctx context.Context, t store.RefreshToken) error
 	ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (store.RefreshToken, store.RefreshFamily, error)
 	RevokeFamily(ctx context.Context, id, reason string, now time.Time) error
@@ -127,6 +127,9 @@ type Service struct {
 	keys       *Keyring
 	throttle   *Throttle
 	signups    *Limiter
+	// logins commits logins' sessions and audit rows together
+	// (groupcommit.go).
+	logins *loginWriter
 	// deviceKey keys the hashes under which device ids are stored
 	// (devicekey.go).
 	deviceKey []byte
@@ -187,7 +190,7 @@ func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, err
 	}
 	s := &Service{
 		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now, profiles: d.Profiles, profileTTL: d.ProfileTTL,
-		loopbackSignups: d.LoopbackSignups, deviceKey: deviceKey,
+		loopbackSignups: d.LoopbackSignups, deviceKey: deviceKey, logins: newLoginWriter(d.Store, loginBatch, loginQueue),
 		hasher: NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
 		tokens: NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),
 		throttle: NewThrottle(ThrottleConfig{
@@ -266,6 +269,15 @@ var (
 )
 
 func (s *Service) audit(ctx context.Context, kind, accountID, actorID string, m Meta, detail map[string]any) {
+	e := s.auditEvent(kind, accountID, actorID, m, detail)
+	if err := s.st.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("write audit event", "kind", kind, "account", accountID, "err", err)
+	}
+}
+
+// auditEvent makes an audit row: audit writes it at once, a login with its
+// session (startSession).
+func (s *Service) auditEvent(kind, accountID, actorID string, m Meta, detail map[string]any) store.AuditEvent {
 	var d string
 	if m.UserAgent != "" {
 		if detail == nil {
@@ -281,10 +293,7 @@ func (s *Service) audit(ctx context.Context, kind, accountID, actorID string, m 
 		b, _ := json.Marshal(detail)
 		d = string(b)
 	}
-	e := store.AuditEvent{At: s.now(), Kind: kind, AccountID: accountID, ActorID: actorID, IP: m.IP, Detail: d}
-	if err := s.st.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
-		s.log.Error("write audit event", "kind", kind, "account", accountID, "err", err)
-	}
+	return store.AuditEvent{At: s.now(), Kind: kind, AccountID: accountID, ActorID: actorID, IP: m.IP, Detail: d}
 }
 
 // RecordAdminAction writes an operator's action that is not the auth
@@ -411,17 +420,29 @@ const refreshPrefix = "mjr_"
 
 func newRefreshToken() string { return refreshPrefix + randomID(32) }
 
-// startSession creates a refresh family and issues the first pair.
-func (s *Service) startSession(ctx context.Context, a store.Account) (TokenPair, error) {
+// startSession creates a refresh family and issues the first pair. The
+// family and its first token are committed with w's other rows (a new
+// account, the login's audit events) in the next group commit; the pair is
+// signed while the batch forms and returned only once the rows are
+// committed.
+func (s *Service) startSession(ctx context.Context, a store.Account, w store.LoginWrite) (TokenPair, error) {
 	now := s.now()
 	fam := store.RefreshFamily{ID: uuid.Must(uuid.NewV7()).String(), AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	refresh := newRefreshToken()
 	rt := store.RefreshToken{Hash: hashRefresh(refresh), FamilyID: fam.ID, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
-	if err := s.st.CreateRefreshFamily(ctx, fam, rt); err != nil {
+	p, err := s.pair(a, fam.ID, refresh)
+	if err != nil {
 		return TokenPair{}, err
 	}
-	return s.pair(a, fam.ID, refresh)
+	w.Family, w.Token = fam, rt
+	if err := s.logins.write(ctx, w); err != nil {
+		return TokenPair{}, err
+	}
+	return p, nil
 }
+
+// loginAudit is the LoginWrite of a login's audit events.
+func loginAudit(es ...store.AuditEvent) store.LoginWrite { return store.LoginWrite{Audit: es} }
 
 func (s *Service) pair(a store.Account, sid, refresh string) (TokenPair, error) {
 	access, _, err := s.tokens.Issue(a.ID, a.Username, a.Roles, sid)
@@ -466,8 +487,7 @@ func (s *Service) Register(ctx context.Context, r RegisterRequest, m Meta) (Toke
 	if err := s.st.CreateAccount(ctx, a, ""); err != nil {
 		return TokenPair{}, conflict(err)
 	}
-	s.audit(ctx, AuditRegister, a.ID, "", m, nil)
-	return s.startSession(ctx, a)
+	return s.startSession(ctx, a, loginAudit(s.auditEvent(AuditRegister, a.ID, "", m, nil)))
 }
 
 // LoginRequest names the account by username or email.
@@ -531,8 +551,7 @@ func (s *Service) Login(ctx context.Context, r LoginRequest, m Meta) (TokenPair,
 			}
 		}
 	}
-	s.audit(ctx, AuditLoginOK, a.ID, "", m, nil)
-	return s.startSession(ctx, a)
+	return s.startSession(ctx, a, loginAudit(s.auditEvent(AuditLoginOK, a.ID, "", m, nil)))
 }
 
 // lookup finds an account by normalised username or email.
@@ -552,28 +571,16 @@ func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPai
 		return TokenPair{}, s.refuseThrottled(ctx, ScopeDeviceIP, m.IP, "", retry, m)
 	}
 	a, err := s.accountByDevice(ctx, deviceID)
-	created := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		if err := s.allowSignup(ctx, m); err != nil {
-			s.deviceMiss(ctx, m.IP)
-			return TokenPair{}, err
+		p, err := s.deviceSignup(ctx, deviceID, m)
+		var ce *store.ConflictError
+		if !errors.As(err, &ce) || ce.Field != "device_id" {
+			return p, err
 		}
-		now := s.now()
-		a = store.Account{ID: uuid.Must(uuid.NewV7()).String(), Username: "guest-" + strings.ToLower(randomID(9)),
-			Roles: []string{RolePlayer}, CreatedAt: now, UpdatedAt: now, Devices: []string{s.deviceHash(deviceID)}}
-		if err := s.st.CreateAccount(ctx, a, a.Devices[0]); err != nil {
-			var ce *store.ConflictError
-			if !errors.As(err, &ce) || ce.Field != "device_id" {
-				return TokenPair{}, err
-			}
-			// Two first logins of one device raced; the other one won.
-			if a, err = s.accountByDevice(ctx, deviceID); err != nil {
-				return TokenPair{}, err
-			}
-		} else {
-			created = true
-			s.audit(ctx, AuditRegister, a.ID, "", m, map[string]any{"guest": true})
+		// Two first logins of one device raced; the other one won.
+		if a, err = s.accountByDevice(ctx, deviceID); err != nil {
+			return TokenPair{}, err
 		}
 	case err != nil:
 		return TokenPair{}, err
@@ -582,9 +589,24 @@ func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPai
 		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "banned", "device": true})
 		return TokenPair{}, errBanned
 	}
-	s.audit(ctx, AuditDeviceLogin, a.ID, "", m, nil)
-	p, err := s.startSession(ctx, a)
-	p.Created = created
+	return s.startSession(ctx, a, loginAudit(s.auditEvent(AuditDeviceLogin, a.ID, "", m, nil)))
+}
+
+// deviceSignup is a device's first login: a guest account, its device, its
+// session and audit rows, committed together. A *store.ConflictError on
+// device_id means a racing first login of the same device linked it first.
+func (s *Service) deviceSignup(ctx context.Context, deviceID string, m Meta) (TokenPair, error) {
+	if err := s.allowSignup(ctx, m); err != nil {
+		s.deviceMiss(ctx, m.IP)
+		return TokenPair{}, err
+	}
+	now := s.now()
+	a := store.Account{ID: uuid.Must(uuid.NewV7()).String(), Username: "guest-" + strings.ToLower(randomID(9)),
+		Roles: []string{RolePlayer}, CreatedAt: now, UpdatedAt: now, Devices: []string{s.deviceHash(deviceID)}}
+	w := loginAudit(s.auditEvent(AuditRegister, a.ID, "", m, map[string]any{"guest": true}), s.auditEvent(AuditDeviceLogin, a.ID, "", m, nil))
+	w.Account, w.Device = a, a.Devices[0]
+	p, err := s.startSession(ctx, a, w)
+	p.Created = err == nil
 	return p, err
 }
 
@@ -807,6 +829,5 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if err := s.revokeAccount(ctx, store.RevokeAccount, a.ID, "password_change"); err != nil {
 		return TokenPair{}, err
 	}
-	s.audit(ctx, AuditPasswordChange, a.ID, "", m, nil)
-	return s.startSession(ctx, a)
+	return s.startSession(ctx, a, loginAudit(s.auditEvent(AuditPasswordChange, a.ID, "", m, nil)))
 }
