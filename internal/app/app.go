@@ -352,6 +352,14 @@ func registerAuthMetrics(reg *prometheus.Registry, t *auth.Tokens, deny *auth.De
 			func() float64 { return float64(a.Throttle().StoreErrors.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_logins_throttled_total", Help: "Password logins and password changes refused by the login throttle (429; not in the audit log)."},
 			func() float64 { return float64(a.Throttle().Refused.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_login_commits_total", Help: "Transactions of the logins' group commit (sessions, audit rows, new guest accounts)."},
+			func() float64 { return float64(a.LoginCommits().Batches) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_login_commit_logins_total", Help: "Logins written by the group commit (divided by multijuego_auth_login_commits_total: the mean batch)."},
+			func() float64 { return float64(a.LoginCommits().Logins) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_login_commit_overflows_total", Help: "Logins written alone because the group commit's queue was full."},
+			func() float64 { return float64(a.LoginCommits().Overflows) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_login_commit_retries_total", Help: "Group commits that failed and were written login by login."},
+			func() float64 { return float64(a.LoginCommits().Retries) }),
 	)
 }
 

@@ -2,12 +2,14 @@ package auth_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/argon2"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/store"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 )
 
@@ -21,6 +23,11 @@ func benchService(b *testing.B, defaults bool) (*auth.Service, *clock) {
 // benchServiceStore is benchService with its store (a verifier reads the
 // same database).
 func benchServiceStore(b *testing.B, defaults bool) (*auth.Service, *clock, auth.Store) {
+	return benchServiceOn(b, storetest.SQLite, defaults)
+}
+
+// benchServiceOn is benchServiceStore on the store open returns.
+func benchServiceOn(b *testing.B, open func(testing.TB) *store.Store, defaults bool) (*auth.Service, *clock, auth.Store) {
 	b.Helper()
 	clk := newClock()
 	cfg := auth.DefaultConfig()
@@ -28,7 +35,7 @@ func benchServiceStore(b *testing.B, defaults bool) (*auth.Service, *clock, auth
 		cfg = testConfig()
 	}
 	cfg.LoginIPLimit, cfg.AccountIPFailures, cfg.AccountFailures, cfg.SignupIPLimit = 1<<30, 1<<30, 1<<30, 1<<30
-	st := storetest.SQLite(b)
+	st := open(b)
 	s, err := auth.New(ctx, cfg, b.TempDir(), auth.Deps{Store: st, KV: memKV(b, clk.Now), Now: clk.Now})
 	if err != nil {
 		b.Fatal(err)
@@ -137,4 +144,81 @@ func BenchmarkArgon2idDefaultParallel(b *testing.B) {
 			argon2.IDKey([]byte("correct horse battery"), salt, d.Argon2Iterations, d.Argon2MemoryKiB, d.Argon2Parallelism, 32)
 		}
 	})
+}
+
+var benchEngines = []struct {
+	name string
+	open func(testing.TB) *store.Store
+}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}}
+
+// parallel50 makes RunParallel use about 50 goroutines, the load tool's
+// default concurrency, whatever GOMAXPROCS is.
+func parallel50(b *testing.B) { b.SetParallelism(max(1, 50/runtime.GOMAXPROCS(0))) }
+
+// reportBatches reports the group commit's mean batch over the timed part.
+func reportBatches(b *testing.B, s *auth.Service, before auth.LoginCommitStats) {
+	after := s.LoginCommits()
+	if n := after.Batches - before.Batches; n > 0 {
+		b.ReportMetric(float64(after.Logins-before.Logins)/float64(n), "logins/commit")
+	}
+}
+
+// BenchmarkDeviceLogin is the device login of an existing device (throttle
+// check, device lookup, session and audit rows committed by the group
+// commit, token signing), from about 50 goroutines, on SQLite and
+// PostgreSQL. Compare with the load tool: multijuego bots --mode auth.
+func BenchmarkDeviceLogin(b *testing.B) {
+	for _, e := range benchEngines {
+		b.Run(e.name, func(b *testing.B) {
+			s, _, _ := benchServiceOn(b, e.open, true)
+			const devices = 1000
+			for i := range devices {
+				if _, err := s.Device(ctx, fmt.Sprintf("bench-device-%04d", i), meta); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var next atomic.Int64
+			parallel50(b)
+			before := s.LoginCommits()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Device(ctx, fmt.Sprintf("bench-device-%04d", next.Add(1)%devices), meta); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			reportBatches(b, s, before)
+		})
+	}
+}
+
+// BenchmarkDeviceSignup is a device's first login (a guest account, its
+// device, session and audit rows), from about 50 goroutines, on SQLite and
+// PostgreSQL.
+func BenchmarkDeviceSignup(b *testing.B) {
+	for _, e := range benchEngines {
+		b.Run(e.name, func(b *testing.B) {
+			s, _, _ := benchServiceOn(b, e.open, true)
+			var next atomic.Int64
+			parallel50(b)
+			before := s.LoginCommits()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p, err := s.Device(ctx, fmt.Sprintf("bench-new-device-%09d", next.Add(1)), meta)
+					if err != nil || !p.Created {
+						b.Errorf("first login: created %v, err %v", p.Created, err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			reportBatches(b, s, before)
+		})
+	}
 }

@@ -128,3 +128,15 @@ drain:
 	clear(batch)
 	clear(rows)
 }
+
+// LoginCommitStats counts the group commit's work since start (for
+// metrics): Logins/Batches is the mean batch.
+type LoginCommitStats struct {
+	Batches, Logins, Overflows, Retries int64
+}
+
+// LoginCommits returns the group commit's counters.
+func (s *Service) LoginCommits() LoginCommitStats {
+	lw := s.logins
+	return LoginCommitStats{Batches: lw.Batches.Load(), Logins: lw.Logins.Load(), Overflows: lw.Overflows.Load(), Retries: lw.Retries.Load()}
+}

@@ -43,11 +43,18 @@ const (
 	ModeIdle      = "idle" // authenticated sockets that only answer pings
 )
 
+// Defaults of a login storm (ModeAuth) where the game modes' differ.
+const (
+	authDevices     = 1000
+	authConcurrency = 50
+)
+
 // Config is one load run.
 type Config struct {
 	URL         string        // the server, http://HOST:PORT or https://HOST:PORT
-	Mode        string        // arena, tictactoe or idle
-	Players     int           // simulated players
+	Mode        string        // arena, tictactoe, idle or auth
+	Players     int           // simulated players (auth: existing devices logged in round-robin)
+	NewAccounts bool          // auth: every login a new device's first
 	Duration    time.Duration // measurement window, after the warm-up
 	Warmup      time.Duration // traffic before the window opens
 	MatchSize   int           // players per match (0: arena 8, tictactoe 2)
@@ -69,9 +76,9 @@ func (c *Config) defaults() error {
 		return errors.New("--url is required (http://HOST:PORT or https://HOST:PORT of a running server)")
 	}
 	switch c.Mode {
-	case ModeArena, ModeTicTacToe, ModeIdle:
+	case ModeArena, ModeTicTacToe, ModeIdle, ModeAuth:
 	default:
-		return fmt.Errorf("--mode must be arena, tictactoe or idle, got %q", c.Mode)
+		return fmt.Errorf("--mode must be arena, tictactoe, idle or auth, got %q", c.Mode)
 	}
 	if c.Players < 1 {
 		return fmt.Errorf("--players must be at least 1, got %d", c.Players)
@@ -105,6 +112,12 @@ func (c *Config) defaults() error {
 	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 32
+		if c.Mode == ModeAuth {
+			c.Concurrency = authConcurrency
+		}
+	}
+	if c.NewAccounts && c.Mode != ModeAuth {
+		return errors.New("--new-accounts is for --mode auth")
 	}
 	if c.Readers <= 0 {
 		c.Readers = 1
@@ -177,11 +190,23 @@ type Result struct {
 	// its growth per socket.
 	ServerRSSBeforeMiB *float64 `json:"server_rss_before_mib,omitempty"`
 	ServerKiBPerConn   *float64 `json:"server_kib_per_conn,omitempty"`
+	// Auth mode: logins answered in the window, their rate and latency.
+	NewAccounts bool     `json:"new_accounts,omitempty"`
+	Logins      int64    `json:"logins,omitempty"`
+	LoginsPerS  float64  `json:"logins_per_s,omitempty"`
+	LoginMs     *Latency `json:"login_ms,omitempty"`
 	KeepsUp            bool     `json:"keeps_up"`
 	KeepsUpFailures    []string `json:"keeps_up_failures"`
 }
 
-// run is the shared state of one load run.
+// newHTTPClient keeps a connection per concurrent request.
+func newHTTPClient(concurrency int) *http.Client {
+	return &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency},
+	}
+}
+
 // urls are the gateways of URL, a comma-separated list.
 func (c *Config) urls() []string {
 	var out []string
@@ -244,10 +269,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, urls: cfg.urls(), start: time.Now(), hc: &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency},
-	}}
+	if cfg.Mode == ModeAuth {
+		return runAuth(ctx, cfg)
+	}
+	r := &run{cfg: cfg, urls: cfg.urls(), start: time.Now(), hc: newHTTPClient(cfg.Concurrency)}
 	defer r.hc.CloseIdleConnections()
 	for _, u := range r.urls {
 		t, err := parseTarget(u)

@@ -20,6 +20,14 @@ state answers within a second sent again; idle: sockets that only answer
 pings) and the tool reports what they received. Progress goes to stderr;
 with --json the last line of stdout is one JSON object.
 
+--mode auth is a login storm, no sockets: --concurrency clients (default
+50) log devices in over and over, as fast as the server answers, and the
+tool reports logins/s, latency p50/p90/p99/max, errors and (with --pid)
+the server's CPU. By default --players devices (default 1000) log in once
+each before the clock starts and are then logged in again round-robin;
+with --new-accounts every login is a new device's first (a new guest
+account each), which the sign-up limit below counts.
+
 An https:// URL plays over wss://: the server's certificate must verify
 against the system roots (on Linux, SSL_CERT_FILE names a PEM file read in
 place of the system's CA file, e.g. a self-signed test certificate). On Linux
@@ -48,14 +56,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c Config
 	var asJSON, quiet bool
 	fs.StringVar(&c.URL, "url", "", "the server, http://HOST:PORT or https://HOST:PORT (wss://); several gateways of one deployment comma-separated (players are spread over them)")
-	fs.StringVar(&c.Mode, "mode", ModeArena, "arena, tictactoe or idle")
-	fs.IntVar(&c.Players, "players", 8, "simulated players")
+	fs.StringVar(&c.Mode, "mode", ModeArena, "arena, tictactoe, idle or auth")
+	fs.IntVar(&c.Players, "players", 8, fmt.Sprintf("simulated players (auth: existing devices, default %d)", authDevices))
+	fs.BoolVar(&c.NewAccounts, "new-accounts", false, "auth: every login is a new device's first (a new guest account)")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measurement window, after the warm-up")
 	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "traffic before the measurement window opens")
 	fs.IntVar(&c.MatchSize, "match-size", 0, "players per match (default: arena 8, tictactoe 2)")
 	fs.IntVar(&c.TickRate, "tick-rate", 20, "arena tick rate asked for, Hz")
 	fs.IntVar(&c.InputHz, "input-hz", 10, "arena inputs per player per second")
-	fs.IntVar(&c.Concurrency, "concurrency", 32, "parallel logins, connects and match creations")
+	fs.IntVar(&c.Concurrency, "concurrency", 32, fmt.Sprintf("parallel logins, connects and match creations (auth: clients logging in, default %d)", authConcurrency))
 	fs.IntVar(&c.SourceIPs, "source-ips", 0, "spread sockets over 127.0.0.1..127.0.0.N (default: 1, or one per 20,000 sockets past 25,000)")
 	fs.IntVar(&c.Readers, "readers", 1, "epoll loops reading the plain sockets (Linux; TLS sockets, and every socket elsewhere, have their own goroutine)")
 	fs.IntVar(&c.Writers, "writers", 1, "goroutines writing the inputs")
@@ -74,6 +83,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "multijuego bots: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if c.Mode == ModeAuth {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["players"] {
+			c.Players = authDevices
+		}
+		if !set["concurrency"] {
+			c.Concurrency = authConcurrency
+		}
 	}
 	if !quiet {
 		c.Progress = stderr
@@ -94,6 +113,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // Summary is a human-readable report of a run.
 func Summary(r *Result) string {
+	if r.Mode == ModeAuth {
+		return authSummary(r)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "mode %s: %d players, %d connected, %d in %d matches, window %.1fs\n", r.Mode, r.Players, r.PlayersConnected, r.PlayersInMatches, r.Matches, r.WindowS)
 	fmt.Fprintf(&b, "inputs sent %.0f/s, states received %.0f/s of %.0f/s expected (delivery %.3f)\n", r.InputsSentPerS, r.StatesRecvPerS, r.StatesExpectedPerS, r.DeliveryRatio)

@@ -1,0 +1,231 @@
+package bots
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/multijuego/multijuego/client"
+)
+
+// ModeAuth is a login storm: clients that only log in, as fast as the
+// server answers, from Concurrency goroutines (default 50). Existing
+// devices (Players of them, logged in once each before the clock starts)
+// are logged in again round-robin; with NewAccounts every login is a new
+// device's first (a new guest account). No sockets.
+const ModeAuth = "auth"
+
+// authLoginSLO is the p99 a login storm must stay under to keep up.
+const authLoginSLO = 50 // ms
+
+// authWorker is one client goroutine's share of the storm.
+type authWorker struct {
+	c      *client.Client
+	hist   *histogram // logins answered in the window
+	ok     int64      // in the window
+	errors int64      // in the window
+}
+
+// runAuth is Run for ModeAuth.
+func runAuth(ctx context.Context, cfg Config) (*Result, error) {
+	r := &run{cfg: cfg, urls: cfg.urls(), start: time.Now(), hc: newHTTPClient(cfg.Concurrency)}
+	defer r.hc.CloseIdleConnections()
+	res := &Result{Mode: cfg.Mode, Players: cfg.Players, NewAccounts: cfg.NewAccounts}
+
+	// Device ids: the existing ones are the --prefix's, as the game modes
+	// name them (a run of another mode with the same prefix reuses them);
+	// new ones carry a nonce of this run, so no two runs collide.
+	device := func(i int64) string { return cfg.Prefix + strconv.FormatInt(i, 10) + "-device" }
+	if cfg.NewAccounts {
+		nonce := make([]byte, 6)
+		_, _ = rand.Read(nonce)
+		run := hex.EncodeToString(nonce)
+		device = func(i int64) string { return cfg.Prefix + run + "-" + strconv.FormatInt(i, 10) }
+	} else {
+		// Warm-up, not timed: every device logs in once (its account is
+		// created the first time the prefix is used).
+		t0 := time.Now()
+		if err := r.authenticate(ctx); err != nil {
+			return nil, err
+		}
+		res.AuthS = round2(time.Since(t0).Seconds())
+		r.progressf("%d devices logged in once in %.1fs", cfg.Players, res.AuthS)
+	}
+
+	workers := make([]*authWorker, cfg.Concurrency)
+	for i := range workers {
+		c, err := client.New(r.urls[i%len(r.urls)], client.WithHTTPClient(r.hc))
+		if err != nil {
+			return nil, err
+		}
+		workers[i] = &authWorker{c: c, hist: newHistogram()}
+	}
+	var next atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() { r.authLoop(ctx, w, stop, &next, device) })
+	}
+	stopped := false
+	halt := func() {
+		if !stopped {
+			close(stop)
+			wg.Wait()
+			stopped = true
+		}
+	}
+	defer halt()
+
+	if err := r.waitProgress(ctx, cfg.Warmup, "warm-up", &next); err != nil {
+		return nil, err
+	}
+	cpu0, wall0 := selfCPU(), time.Now()
+	busy0, _ := machineBusy()
+	var srv0 time.Duration
+	if cfg.PID > 0 {
+		srv0, _ = procCPU(cfg.PID)
+	}
+	r.window.Store(true)
+	err := r.waitProgress(ctx, cfg.Duration, "measuring", &next)
+	r.window.Store(false)
+	wall := time.Since(wall0).Seconds()
+	busy1, _ := machineBusy()
+	cpu1 := selfCPU()
+	var srv1 time.Duration
+	if cfg.PID > 0 {
+		srv1, _ = procCPU(cfg.PID)
+	}
+	halt()
+	if err != nil {
+		return nil, err
+	}
+
+	hist := newHistogram()
+	for _, w := range workers {
+		hist.merge(w.hist)
+		res.Logins += w.ok
+		res.Errors += w.errors
+	}
+	res.WindowS = round2(wall)
+	res.LoginsPerS = round2(float64(res.Logins) / wall)
+	lat := hist.latency()
+	res.LoginMs = &lat
+	res.BotsCPUCores = round2((cpu1 - cpu0).Seconds() / wall)
+	res.MachineBusyCores = round2((busy1 - busy0).Seconds() / wall)
+	if cfg.PID > 0 && srv1 > 0 {
+		v := round2((srv1 - srv0).Seconds() / wall)
+		res.ServerCPUCores = &v
+		if rss, err := procRSS(cfg.PID); err == nil {
+			m := round2(float64(rss) / (1 << 20))
+			res.ServerRSSMiB = &m
+		}
+	}
+	r.errMu.Lock()
+	res.ErrorSamples = append([]string(nil), r.errSamples...)
+	r.errMu.Unlock()
+	var f []string
+	if res.Errors > 0 {
+		f = append(f, fmt.Sprintf("%d errors", res.Errors))
+	}
+	if lat.Count == 0 || lat.P99 >= authLoginSLO {
+		f = append(f, fmt.Sprintf("login p99 %.2f ms >= %d ms", lat.P99, authLoginSLO))
+	}
+	res.KeepsUp = len(f) == 0
+	res.KeepsUpFailures = append([]string{}, f...)
+	return res, nil
+}
+
+// authLoop logs devices in, one after another, until stop; in the window it
+// records each answer's latency and counts it.
+func (r *run) authLoop(ctx context.Context, w *authWorker, stop <-chan struct{}, next *atomic.Int64, device func(int64) string) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+		n := next.Add(1) - 1
+		if !r.cfg.NewAccounts {
+			n %= int64(r.cfg.Players)
+		}
+		t0 := time.Now()
+		_, err := w.c.Device(ctx, device(n))
+		us := time.Since(t0).Microseconds()
+		if !r.window.Load() {
+			if err != nil && ctx.Err() == nil {
+				r.fail("%s", loginError(err))
+			}
+			continue
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				w.errors++
+				r.fail("%s", loginError(err))
+			}
+			continue
+		}
+		w.ok++
+		w.hist.record(us)
+	}
+}
+
+// loginError names the setting to raise when the server refused a new
+// account for its per-IP sign-up limit.
+func loginError(err error) string {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Code == "rate_limited" {
+		return fmt.Sprintf("device login: %v (the server limits new accounts per client IP: for a load test from one address start it with --auth-signup-ip-limit 100000000, unless it is the embedded default on loopback, which exempts loopback sign-ups)", err)
+	}
+	return fmt.Sprintf("device login: %v", err)
+}
+
+// waitProgress waits d, writing a progress line every 5 s.
+func (r *run) waitProgress(ctx context.Context, d time.Duration, phase string, logins *atomic.Int64) error {
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(left, 5*time.Second)):
+		}
+		r.progressf("%s: %d logins, %d errors", phase, logins.Load(), r.errors.Load())
+	}
+}
+
+// authSummary is Summary for ModeAuth.
+func authSummary(r *Result) string {
+	var b strings.Builder
+	kind := "existing devices"
+	if r.NewAccounts {
+		kind = "new accounts"
+	}
+	fmt.Fprintf(&b, "mode auth (%s): %d logins in %.1fs: %.0f logins/s\n", kind, r.Logins, r.WindowS, r.LoginsPerS)
+	if l := r.LoginMs; l != nil {
+		fmt.Fprintf(&b, "login             p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms (%d samples)\n", l.P50, l.P90, l.P99, l.Max, l.Count)
+	}
+	fmt.Fprintf(&b, "errors %d\n", r.Errors)
+	fmt.Fprintf(&b, "cpu: bots %.2f cores, machine busy %.2f cores", r.BotsCPUCores, r.MachineBusyCores)
+	if r.ServerCPUCores != nil {
+		fmt.Fprintf(&b, ", server %.2f cores", *r.ServerCPUCores)
+	}
+	b.WriteString("\n")
+	if r.KeepsUp {
+		b.WriteString("keeps up: yes\n")
+	} else {
+		fmt.Fprintf(&b, "keeps up: no (%s)\n", strings.Join(r.KeepsUpFailures, "; "))
+	}
+	return b.String()
+}
