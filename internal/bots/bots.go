@@ -191,12 +191,12 @@ type Result struct {
 	ServerRSSBeforeMiB *float64 `json:"server_rss_before_mib,omitempty"`
 	ServerKiBPerConn   *float64 `json:"server_kib_per_conn,omitempty"`
 	// Auth mode: logins answered in the window, their rate and latency.
-	NewAccounts bool     `json:"new_accounts,omitempty"`
-	Logins      int64    `json:"logins,omitempty"`
-	LoginsPerS  float64  `json:"logins_per_s,omitempty"`
-	LoginMs     *Latency `json:"login_ms,omitempty"`
-	KeepsUp            bool     `json:"keeps_up"`
-	KeepsUpFailures    []string `json:"keeps_up_failures"`
+	NewAccounts     bool     `json:"new_accounts,omitempty"`
+	Logins          int64    `json:"logins,omitempty"`
+	LoginsPerS      float64  `json:"logins_per_s,omitempty"`
+	LoginMs         *Latency `json:"login_ms,omitempty"`
+	KeepsUp         bool     `json:"keeps_up"`
+	KeepsUpFailures []string `json:"keeps_up_failures"`
 }
 
 // newHTTPClient keeps a connection per concurrent request.
