@@ -87,8 +87,18 @@ func (s *Store) AccountByDeviceIDs(ctx context.Context, ids ...string) (Account,
 	for i, id := range ids {
 		args[i] = id
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT d.device_id, `+prefixed("a.", accountCols)+
-		` FROM account_devices d JOIN accounts a ON a.id=d.account_id WHERE d.device_id IN (`+s.inList(len(ids))+`)`, args...)
+	q := `SELECT d.device_id, ` + prefixed("a.", accountCols) +
+		` FROM account_devices d JOIN accounts a ON a.id=d.account_id WHERE d.device_id IN (` + s.inList(len(ids)) + `)`
+	var rows *sql.Rows
+	var err error
+	if len(ids) <= maxPreparedIDs {
+		var st *sql.Stmt
+		if st, err = s.readStmt(ctx, q); err == nil {
+			rows, err = st.QueryContext(ctx, args...)
+		}
+	} else {
+		rows, err = s.r.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return Account{}, "", err
 	}
@@ -111,6 +121,30 @@ func (s *Store) AccountByDeviceIDs(ctx context.Context, ids ...string) (Account,
 		}
 	}
 	return Account{}, "", ErrNotFound
+}
+
+// maxPreparedIDs bounds the lists AccountByDeviceIDs prepares a statement
+// for (one per length), so callers cannot grow the statement cache.
+const maxPreparedIDs = 4
+
+// readStmt returns query prepared on the read pool, preparing it the first
+// time. Every login looks its device up; SQLite parses every query text it
+// is given, and the parse was a third of the lookup's CPU (pgx caches its
+// own statements per connection). Only fixed query texts come here, so the
+// cache is bounded.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if v, ok := s.stmts.Load(query); ok {
+		return v.(*sql.Stmt), nil
+	}
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // prefixedScanner scans one leading column into first, then the rest as

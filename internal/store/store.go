@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -129,6 +130,8 @@ type Store struct {
 	w  *sql.DB // writes (SQLite: the single writer connection)
 	r  *sql.DB // reads (SQLite: a read-only pool; PostgreSQL: same as w)
 	dn string
+	// stmts holds the hot reads prepared on r (readStmt), by query text.
+	stmts sync.Map
 }
 
 // Dialect names the engine: "sqlite" or "postgres".
@@ -145,9 +148,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pools.
+// Close closes the prepared statements and the connection pools.
 func (s *Store) Close() error {
-	err := s.w.Close()
+	var err error
+	s.stmts.Range(func(_, v any) bool {
+		err = errors.Join(err, v.(*sql.Stmt).Close())
+		return true
+	})
+	err = errors.Join(err, s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}
