@@ -104,6 +104,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/sched/pauses/total/gc:seconds$`)},
 	)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gd := gateway.Deps{Registry: m.registry, Logger: m.Logger, Version: version()}
+	privateDirs(m.Logger, m.Config.DataDir, m.Config.KeysDir())
 
 	if needs(roles, "store") {
 		if m.store, err = openStore(ctx, m.Config); err != nil {
@@ -140,10 +141,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if needs(roles, "keys") {
 		profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
 			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
-		m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), auth.Deps{Store: m.store, KV: m.volatile.kv,
-			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger, LoopbackSignups: m.Config.devServer()})
-		if err != nil {
+		deps := auth.Deps{Store: m.store, KV: m.volatile.kv,
+			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger, LoopbackSignups: m.Config.devServer()}
+		if m.volatile.throttleKV != nil {
+			deps.FallbackKV, deps.FallbackRate = m.volatile.throttleKV, m.Config.Limits.Fallback
+		}
+		if m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), deps); err != nil {
 			return err
+		}
+		if deps.FallbackKV != nil {
+			// Like the rate limits: counting in-process is a lesser way to
+			// serve, not a reason to leave the balancer.
+			gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "login_throttle", Degrades: true, Check: m.auth.Throttle().Degraded})
 		}
 		gd.Auth = m.auth
 		registerAuthMetrics(m.registry, m.auth.Tokens(), m.auth.Denylist(), m.auth)
@@ -348,7 +357,20 @@ func registerAuthMetrics(reg *prometheus.Registry, t *auth.Tokens, deny *auth.De
 			func() float64 { return float64(a.Hasher().Running()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_password_hashes_waiting", Help: "Requests waiting for a password-hash slot."},
 			func() float64 { return float64(a.Hasher().Waiting()) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_throttle_store_errors_total", Help: "Throttle operations that failed on the key-value store (the throttle failed open)."},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_throttle_store_errors_total", Help: "Throttle operations that failed on the key-value store (then counted in-process, at limits.fallback of the limit)."},
+			func() float64 { return float64(a.Throttle().Fallback().SharedErrors) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_throttle_fallback_ops_total", Help: "Throttle operations answered in-process because the key-value store was unreachable."},
+			func() float64 { return float64(a.Throttle().Fallback().LocalOps) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_throttle_store_outages_total", Help: "Times the login throttles lost the key-value store and went on in-process."},
+			func() float64 { return float64(a.Throttle().Fallback().Outages) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "multijuego_auth_throttle_degraded", Help: "1 while the login throttles and sign-up limits count in-process because the key-value store is unreachable."},
+			func() float64 {
+				if a.Throttle().Degraded(context.Background()) != nil {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_throttle_failed_open_total", Help: "Throttle operations that failed on the key-value store and on the in-process fallback (the operation failed open)."},
 			func() float64 { return float64(a.Throttle().StoreErrors.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_logins_throttled_total", Help: "Password logins and password changes refused by the login throttle (429; not in the audit log)."},
 			func() float64 { return float64(a.Throttle().Refused.Load()) }),

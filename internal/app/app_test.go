@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,42 @@ func TestConfigPrintRoundTripsAndMasks(t *testing.T) {
 	}
 	if back.Listen != cfg.Listen || back.Auth.AccessTTL != cfg.Auth.AccessTTL {
 		t.Fatalf("round trip lost values")
+	}
+}
+
+// Every setting that can carry a secret is masked by config print: URLs
+// with passwords (lists too), and the secret-tagged ones. A setting added
+// later that looks secret-bearing (a URL, an endpoint, a key, a password,
+// a token, a seed, credentials) must be listed here, or the test fails.
+func TestConfigPrintMasksEverySecret(t *testing.T) {
+	cfg := app.DefaultConfig()
+	secrets := map[string]func(pw string){
+		"database_url":         func(pw string) { cfg.DatabaseURL = "postgres://game:" + pw + "@127.0.0.1:5432/game?sslmode=disable" },
+		"redis_url":            func(pw string) { cfg.RedisURL = "redis://:" + pw + "a@h1:6379/0,redis://u:" + pw + "b@h2:6379/0" },
+		"nats_url":             func(pw string) { cfg.NATSURL = "nats://a:" + pw + "a@h1:4222,tls://b:" + pw + "b@h2:4222" },
+		"dynamodb_endpoint":    func(pw string) { cfg.DynamoDBEndpoint = "https://key:" + pw + "@dynamo.local:8000" },
+		"gateway.auth_url":     func(pw string) { cfg.Gateway.AuthURL = "https://gw:" + pw + "@auth.local:7350" },
+		"gateway.tls_key_file": func(pw string) { cfg.Gateway.TLSKeyFile = "/etc/" + pw + ".pem" },
+	}
+	// Not secrets themselves: names of files that hold them (shown, so an
+	// operator can see which file is read), a user name, sizes and periods.
+	notSecret := map[string]bool{"events.user": true, "events.password_file": true, "events.creds_file": true,
+		"events.nkey_seed_file": true, "events.signing_key_file": true, "auth.keys_dir": true, "auth.keys_reload": true,
+		"auth.token_cache": true, "auth.password_min_length": true, "auth.password_max_length": true, "limits.max_keys": true}
+	looksSecret := regexp.MustCompile(`url|endpoint|key|password|token|secret|seed|cred`)
+	for _, f := range config.Fields(&cfg) {
+		if _, listed := secrets[f.Key]; !listed && !notSecret[f.Key] && (f.Secret || looksSecret.MatchString(f.Key)) {
+			t.Errorf("setting %s looks secret-bearing: add it to this test (masked) or to notSecret", f.Key)
+		}
+	}
+	for key, set := range secrets {
+		set("pw" + strings.ReplaceAll(key, ".", "") + "x")
+	}
+	out := config.Print(&cfg)
+	for key := range secrets {
+		if pw := "pw" + strings.ReplaceAll(key, ".", "") + "x"; strings.Contains(out, pw) {
+			t.Errorf("%s: secret printed:\n%s", key, out)
+		}
 	}
 }
 

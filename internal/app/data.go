@@ -32,11 +32,14 @@ var redisLogOnce sync.Once
 // volatile holds the shared volatile-data services: the cache, the
 // key-value store and the Redis connection behind them.
 type volatile struct {
-	redis   redis.UniversalClient // nil without redis_url; owned here, closed last
-	kv      kv.Store
-	cache   cache.Backend
-	metrics *cache.Metrics
-	ready   []gateway.ReadyCheck
+	redis redis.UniversalClient // nil without redis_url; owned here, closed last
+	kv    kv.Store
+	// throttleKV holds the login throttles' counts while a shared kv is
+	// unreachable (auth.Deps.FallbackKV); nil when kv is in-process.
+	throttleKV *kv.Memory
+	cache      cache.Backend
+	metrics    *cache.Metrics
+	ready      []gateway.ReadyCheck
 }
 
 func openVolatile(ctx context.Context, c Config, reg prometheus.Registerer, log *slog.Logger) (v *volatile, err error) {
@@ -79,6 +82,9 @@ func openVolatile(ctx context.Context, c Config, reg prometheus.Registerer, log 
 			return nil
 		}})
 	}
+	if c.KVBackend() != "memory" {
+		v.throttleKV = kv.NewMemory(kv.MemoryOptions{})
+	}
 	if v.metrics, err = cache.NewMetrics(reg); err != nil {
 		return nil, err
 	}
@@ -119,6 +125,9 @@ func (v *volatile) Close() error {
 	}
 	if v.kv != nil {
 		errs = append(errs, v.kv.Close())
+	}
+	if v.throttleKV != nil {
+		errs = append(errs, v.throttleKV.Close())
 	}
 	if v.redis != nil {
 		errs = append(errs, v.redis.Close())

@@ -29,7 +29,7 @@ func deviceMissKey(ip string) string { return fmt.Sprintf("throttle:devmiss:%s",
 // the sign-up limit, so they are not counted here.
 func (s *Service) deviceAllowed(ctx context.Context, ip string, now time.Time) (time.Duration, bool) {
 	n, reset := s.throttle.count(ctx, deviceMissKey(ip))
-	if n >= int64(s.cfg.DeviceIPFailures) {
+	if n >= s.throttle.limit(s.cfg.DeviceIPFailures) {
 		return retryAfter(reset, now, s.cfg.FailureWindow), false
 	}
 	return 0, true

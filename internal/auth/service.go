@@ -145,6 +145,13 @@ type Deps struct {
 	// KV holds the login throttles and sign-up limits (kv.Store): shared by
 	// every node when it is Redis or DynamoDB.
 	KV Counters
+	// FallbackKV holds the throttles' counts while KV is unreachable
+	// (kv.Memory; the caller owns and closes it), at FallbackRate (0 <
+	// FallbackRate <= 1; 0: DefaultThrottleFallback) of every throttle
+	// limit. Nil: the throttles fail open while KV fails (a store that is
+	// in-process already needs no fallback).
+	FallbackKV   Counters
+	FallbackRate float64
 	// Profiles caches account profiles (cache.Typed[Profile]); nil reads
 	// the store every time. ProfileTTL bounds an entry's life; every write
 	// of an account invalidates its entry at once.
@@ -199,7 +206,10 @@ func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, err
 			KnownIPTTL: cfg.SessionTTL,
 		}, d.KV, log),
 	}
-	s.signups = NewLimiter("signup", cfg.SignupIPLimit, cfg.SignupIPWindow, d.KV, s.throttle)
+	if d.FallbackKV != nil {
+		s.throttle.withFallback(d.FallbackKV, d.FallbackRate, now)
+	}
+	s.signups = NewLimiter("signup", cfg.SignupIPLimit, cfg.SignupIPWindow, s.throttle.c, s.throttle)
 	return s, nil
 }
 

@@ -38,15 +38,22 @@ type ThrottleConfig struct {
 // from elsewhere does not lock its owner out; and the (account, IP) limit
 // only ever blocks the address that failed.
 //
-// When the store fails, the throttle fails open (the login proceeds, with
-// its password check and audit event) and counts the failure in StoreErrors:
-// a dead Redis must not lock every player out.
+// When the shared store is unreachable, the throttle counts in-process
+// instead (fallbackCounters), at a stricter fraction of every limit, and
+// Degraded says so: a dead Redis neither locks every player out nor lifts
+// the limits. Only if the in-process counters fail too (full) does an
+// operation fail open (the login proceeds, with its password check and
+// audit event), counted in StoreErrors.
 type Throttle struct {
 	cfg ThrottleConfig
 	c   Counters
 	log *slog.Logger
+	// fc is c when there is an in-process fallback; rate the fraction of
+	// every limit applied while it answers.
+	fc   *fallbackCounters
+	rate float64
 
-	// StoreErrors counts store failures (for metrics).
+	// StoreErrors counts operations that failed open (for metrics).
 	StoreErrors atomic.Int64
 	// Refused counts attempts the throttle refused (for metrics: they are
 	// not written to the audit log, which a flood would fill).
@@ -56,6 +63,50 @@ type Throttle struct {
 // NewThrottle returns a throttle over c.
 func NewThrottle(cfg ThrottleConfig, c Counters, log *slog.Logger) *Throttle {
 	return &Throttle{cfg: cfg, c: c, log: log}
+}
+
+// withFallback makes the throttle count in local while c is unreachable,
+// at rate (0 < rate <= 1; 0: DefaultThrottleFallback) of every limit.
+func (t *Throttle) withFallback(local Counters, rate float64, now func() time.Time) {
+	if rate <= 0 || rate > 1 {
+		rate = DefaultThrottleFallback
+	}
+	t.fc = newFallbackCounters(t.c, local, now, t.log)
+	t.c, t.rate = t.fc, rate
+}
+
+// limit is n, or its stricter fraction while the throttle counts
+// in-process (at least 1).
+func (t *Throttle) limit(n int) int64 {
+	if t.fc != nil && t.fc.down.Load() {
+		return max(1, int64(float64(n)*t.rate))
+	}
+	return int64(n)
+}
+
+// FallbackStats are the in-process fallback's counters (for metrics).
+type FallbackStats struct {
+	SharedErrors int64 // operations the shared store failed
+	LocalOps     int64 // operations answered in-process
+	Outages      int64 // times the shared store was lost
+}
+
+// Fallback returns the fallback's counters (zero without a fallback).
+func (t *Throttle) Fallback() FallbackStats {
+	if t.fc == nil {
+		return FallbackStats{}
+	}
+	return FallbackStats{SharedErrors: t.fc.sharedErrors.Load(), LocalOps: t.fc.localOps.Load(), Outages: t.fc.outages.Load()}
+}
+
+// Degraded returns nil while the throttles count in the shared store, and
+// otherwise why and since when they count in-process (for a readiness
+// check that reports, not fails).
+func (t *Throttle) Degraded(ctx context.Context) error {
+	if t.fc == nil {
+		return nil
+	}
+	return t.fc.degraded(ctx, t.rate)
 }
 
 // Keys are length-prefixed so no identifier can forge another's key.
@@ -121,15 +172,15 @@ func (t *Throttle) AttemptScope(ctx context.Context, ip, account string, now tim
 	n, err := t.c.Incr(ctx, ipKey(ip), 1, t.cfg.IPWindow)
 	if err != nil {
 		t.failed("incr", err)
-	} else if n > int64(t.cfg.IPLimit) {
+	} else if n > t.limit(t.cfg.IPLimit) {
 		_, reset := t.count(ctx, ipKey(ip))
 		return retryAfter(reset, now, t.cfg.IPWindow), ScopeIP, false
 	}
 	pairFails, reset := t.count(ctx, pairKey("fail", account, ip))
-	if pairFails >= int64(t.cfg.AccountIPFailures) {
+	if pairFails >= t.limit(t.cfg.AccountIPFailures) {
 		return retryAfter(reset, now, t.cfg.FailureWindow), ScopeAccountIP, false
 	}
-	if n, reset := t.count(ctx, accountKey(account)); n >= int64(t.cfg.AccountFailures) && pairFails > 0 {
+	if n, reset := t.count(ctx, accountKey(account)); n >= t.limit(t.cfg.AccountFailures) && pairFails > 0 {
 		if _, err := t.c.Get(ctx, pairKey("known", account, ip)); err != nil {
 			return retryAfter(reset, now, t.cfg.FailureWindow), ScopeAccount, false
 		}
@@ -158,8 +209,8 @@ func (t *Throttle) Success(ctx context.Context, ip, account string) {
 }
 
 // Limiter is a fixed-window counter per key in the shared store, for simple
-// per-IP limits (registrations, guest sign-ups). It fails open like
-// Throttle.
+// per-IP limits (registrations, guest sign-ups). It shares Throttle's
+// store and its fallback.
 type Limiter struct {
 	name   string
 	limit  int
@@ -181,7 +232,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, now time.Time) (retry t
 		l.t.failed("incr", err)
 		return 0, true
 	}
-	if n > int64(l.limit) {
+	if n > l.t.limit(l.limit) {
 		_, reset := l.t.count(ctx, k)
 		return retryAfter(reset, now, l.window), false
 	}

@@ -340,12 +340,17 @@ func child(m *yaml.Node, name string) *yaml.Node {
 
 // maskURLList masks every URL of a comma-separated list (NATS and Redis
 // seeds are given so), each on its own: parsed as one URL, a list would
-// show the passwords of all but the first.
+// show the passwords of all but the first. A piece without a scheme that
+// has user information (the hosts of redis-cluster://, or the rest of a
+// password with a comma in it) loses everything before its last '@'.
 func maskURLList(s string) string {
 	parts := strings.Split(s, ",")
 	for i, p := range parts {
-		if strings.Contains(p, "://") {
+		switch {
+		case strings.Contains(p, "://"):
 			parts[i] = MaskURL(strings.TrimSpace(p))
+		case strings.Contains(p, "@"):
+			parts[i] = "xxxxx" + p[strings.LastIndex(p, "@"):]
 		}
 	}
 	return strings.Join(parts, ",")

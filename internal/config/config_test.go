@@ -88,4 +88,12 @@ func TestPrintMasks(t *testing.T) {
 	if !strings.Contains(out, "h2:4222") || !strings.Contains(out, "h3:6379") {
 		t.Fatalf("hosts of a URL list lost:\n%s", out)
 	}
+	// A comma inside a password splits it across two pieces of the list.
+	c.Name = "redis://:fir,stpart@h1:6379,redis-cluster://u:sec,ondpart@h2:1,h3:2"
+	out = config.Print(&c)
+	for _, pw := range []string{"fir", "stpart", "sec", "ondpart"} {
+		if strings.Contains(out, pw) {
+			t.Fatalf("part %q of a password with a comma printed:\n%s", pw, out)
+		}
+	}
 }

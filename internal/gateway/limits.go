@@ -88,7 +88,7 @@ func (c LimitsConfig) subjects() []struct {
 type LimitsConfig struct {
 	IP       RouteRates `yaml:"ip"`
 	Account  RouteRates `yaml:"account"`
-	Fallback float64    `yaml:"fallback" help:"fraction of every rate a node applies on its own while Redis is unreachable (0.5: half; the node's /readyz says degraded meanwhile)"`
+	Fallback float64    `yaml:"fallback" help:"fraction of every rate, and of every login throttle and sign-up limit, a node applies on its own while Redis (or the key-value store) is unreachable (0.5: half; the node's /readyz says degraded meanwhile)"`
 	MaxKeys  int        `yaml:"max_keys" help:"rate-limit buckets one node keeps in memory at most (in-process limits and the Redis fallback)"`
 	// DenyFile and AllowFile are re-read when they change and on SIGHUP.
 	DenyFile    string        `yaml:"deny_file" help:"file of client addresses and CIDRs (one per line, # comments) refused with 403 before anything else; re-read on change and on SIGHUP"`

@@ -42,7 +42,7 @@ func (rt *realtime) ticket(w http.ResponseWriter, r *http.Request) {
 	t := "mjt_" + newRequestID() + newRequestID()
 	claims, _ := json.Marshal(ticketClaims{AccountID: p.AccountID, Roles: p.Roles, JTI: p.JTI, SID: p.SID, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt, Username: p.Username})
 	if _, err := rt.tickets.PutIfAbsent(r.Context(), ticketKey(t), claims, rt.gw.cfg.TicketTTL); err != nil {
-		writeError(w, r, rt.gw.log, err)
+		writeError(w, r, rt.gw.log, ticketStoreError(err))
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -50,6 +50,27 @@ func (rt *realtime) ticket(w http.ResponseWriter, r *http.Request) {
 }
 
 var errTicket = &errcode.Error{Code: errcode.Unauthenticated, Message: "The socket ticket is invalid, used or expired."}
+
+// errTicketStore: tickets live in the shared key-value store, so that a
+// ticket minted on one gateway is good on every other; while the store is
+// unreachable none can be minted or used, and an in-process stand-in would
+// mint tickets the other gateways refuse. The client is told to retry
+// (503 with Retry-After), and may meanwhile connect with its access token
+// in the Authorization header or the bearer subprotocol, which need no
+// store.
+var errTicketStore = &errcode.Error{Code: errcode.Unavailable, RetryAfter: 2 * time.Second,
+	Message: "Socket tickets are unavailable now; try again shortly, or connect with the access token (Authorization header or bearer subprotocol)."}
+
+// ticketStoreError is the answer to a failed ticket store call: a
+// caller that gave up keeps its error, anything else is errTicketStore
+// (not logged per request: the store's own client and the readiness
+// checks report the outage).
+func ticketStoreError(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return errTicketStore
+}
 
 // useTicket consumes a ticket exactly once.
 func (rt *realtime) useTicket(ctx context.Context, t string) (*auth.Principal, error) {
@@ -62,7 +83,7 @@ func (rt *realtime) useTicket(ctx context.Context, t string) (*auth.Principal, e
 		return nil, errTicket
 	}
 	if err != nil {
-		return nil, err
+		return nil, ticketStoreError(err)
 	}
 	if string(it.Value) == "used" {
 		return nil, errTicket
@@ -71,7 +92,7 @@ func (rt *realtime) useTicket(ctx context.Context, t string) (*auth.Principal, e
 		if errors.Is(err, kv.ErrVersionMismatch) || errors.Is(err, kv.ErrNotFound) {
 			return nil, errTicket // used concurrently
 		}
-		return nil, err
+		return nil, ticketStoreError(err)
 	}
 	var c ticketClaims
 	if err := json.Unmarshal(it.Value, &c); err != nil {
@@ -106,7 +127,7 @@ func reject(err error) error {
 	if e == nil {
 		return wsnet.Reject(http.StatusServiceUnavailable, "try again later")
 	}
-	return wsnet.Reject(StatusOf(e.Code), e.Message)
+	return &wsnet.RejectError{Status: StatusOf(e.Code), Reason: e.Message, RetryAfter: e.RetryAfter}
 }
 
 // authorize authenticates a socket before the upgrade, with the first of:

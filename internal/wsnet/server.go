@@ -87,6 +87,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,17 @@ func isToken(s string) bool {
 type RejectError struct {
 	Status int
 	Reason string
+	// RetryAfter, when positive, is sent as Retry-After (whole seconds,
+	// rounded up).
+	RetryAfter time.Duration
+}
+
+// retryAfter is the Retry-After value of e, "" for none.
+func (e *RejectError) retryAfter() string {
+	if e.RetryAfter <= 0 {
+		return ""
+	}
+	return strconv.Itoa(int((e.RetryAfter + time.Second - 1) / time.Second))
 }
 
 func (e *RejectError) Error() string {
@@ -452,6 +464,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			var re *RejectError
 			if errors.As(err, &re) {
 				status, reason = re.Status, re.Reason
+				if ra := re.retryAfter(); ra != "" {
+					w.Header().Set("Retry-After", ra)
+				}
 			}
 			http.Error(w, reason, status)
 			return
@@ -504,7 +519,11 @@ func addrOf(s string) net.Addr {
 func rejection(err error) error {
 	var re *RejectError
 	if errors.As(err, &re) {
-		return ws.RejectConnectionError(ws.RejectionStatus(re.Status), ws.RejectionReason(re.Reason))
+		opts := []ws.RejectOption{ws.RejectionStatus(re.Status), ws.RejectionReason(re.Reason)}
+		if ra := re.retryAfter(); ra != "" {
+			opts = append(opts, ws.RejectionHeader(ws.HandshakeHeaderString("Retry-After: "+ra+"\r\n")))
+		}
+		return ws.RejectConnectionError(opts...)
 	}
 	return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden), ws.RejectionReason("forbidden"))
 }
