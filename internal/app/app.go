@@ -141,12 +141,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if needs(roles, "keys") {
 		profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
 			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
+		keys, err := m.Config.keysDir()
+		if err != nil {
+			return err
+		}
 		deps := auth.Deps{Store: m.store, KV: m.volatile.kv,
 			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger, LoopbackSignups: m.Config.devServer()}
 		if m.volatile.throttleKV != nil {
 			deps.FallbackKV, deps.FallbackRate = m.volatile.throttleKV, m.Config.Limits.Fallback
 		}
-		if m.auth, err = auth.New(ctx, m.Config.Auth, m.Config.KeysDir(), deps); err != nil {
+		if m.auth, err = auth.New(ctx, m.Config.Auth, keys, deps); err != nil {
 			return err
 		}
 		if deps.FallbackKV != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/multijuego/multijuego/internal/bots"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/kv"
+	"github.com/multijuego/multijuego/internal/seal"
 )
 
 const usage = `multijuego: an open-source backend for real-time multiplayer games.
@@ -24,6 +25,9 @@ Usage:
   multijuego serve [flags]                 run the selected roles (default: all) until SIGTERM/SIGINT
   multijuego migrate up|status [flags]     apply or list database migrations
   multijuego keys rotate|list [flags]      rotate or list the JWT signing keys in the keys directory
+  multijuego keys rotate-kek|rewrap [flags]
+                                           new key-encryption key in the keyring (and seal the key
+                                           files under it), or seal the key files under the current one
   multijuego accounts set-roles USERNAME ROLES [flags]
                                            give an account roles (comma-separated: player,admin,service)
   multijuego config print [flags]          print the effective configuration, secrets masked
@@ -163,15 +167,37 @@ func migrate(ctx context.Context, cfg Config, sub string, out io.Writer) error {
 }
 
 func keys(cfg Config, sub string, out io.Writer) error {
-	dir := cfg.KeysDir()
+	dir, err := cfg.keysDir()
+	if err != nil {
+		return err
+	}
 	switch sub {
+	case "rotate-kek":
+		v, err := seal.Rotate(cfg.KeyringFile(), time.Now())
+		if err != nil {
+			return err
+		}
+		n, err := dir.Rewrap()
+		if err != nil {
+			return fmt.Errorf("new key-encryption key %d in %s, but sealing the keys again failed (run 'multijuego keys rewrap'): %w", v, cfg.KeyringFile(), err)
+		}
+		fmt.Fprintf(out, "new key-encryption key %d in %s; %d key files in %s sealed under it; keys sealed under older versions stay readable\n",
+			v, cfg.KeyringFile(), n, dir.Path)
+		return nil
+	case "rewrap":
+		n, err := dir.Rewrap()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%d key files in %s sealed under the current key-encryption key\n", n, dir.Path)
+		return nil
 	case "rotate":
 		kid, err := auth.RotateKeys(dir, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew, time.Now())
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "new signing key %s in %s; running nodes switch to it within %s, previous keys keep verifying for %s\n",
-			kid, dir, cfg.Auth.KeysReload, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew)
+			kid, dir.Path, cfg.Auth.KeysReload, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew)
 		return nil
 	case "list":
 		infos, err := auth.ListKeys(dir)
@@ -189,7 +215,7 @@ func keys(cfg Config, sub string, out io.Writer) error {
 		}
 		return tw.Flush()
 	}
-	return fmt.Errorf("unknown command 'keys %s' (try rotate or list)", sub)
+	return fmt.Errorf("unknown command 'keys %s' (try rotate, list, rotate-kek or rewrap)", sub)
 }
 
 func accounts(ctx context.Context, cfg Config, sub string, args []string, out io.Writer, log interface{ Info(string, ...any) }) error {
@@ -209,7 +235,11 @@ func accounts(ctx context.Context, cfg Config, sub string, args []string, out io
 	}
 	mem := kv.NewMemory(kv.MemoryOptions{}) // the CLI never logs anyone in: throttles unused
 	defer mem.Close()
-	svc, err := auth.New(ctx, cfg.Auth, cfg.KeysDir(), auth.Deps{Store: s, KV: mem})
+	keys, err := cfg.keysDir()
+	if err != nil {
+		return err
+	}
+	svc, err := auth.New(ctx, cfg.Auth, keys, auth.Deps{Store: s, KV: mem})
 	if err != nil {
 		return err
 	}

@@ -66,6 +66,7 @@ type Config struct {
 	Game    GameConfig           `yaml:"game"`
 	Events  EventsConfig         `yaml:"events"`
 	Limits  gateway.LimitsConfig `yaml:"limits"`
+	Seal    SealConfig           `yaml:"seal"`
 }
 
 // EventsConfig configures the event queue (NATS JetStream) and the
@@ -136,6 +137,7 @@ func DefaultConfig() Config {
 		DataDir:        "./data",
 		Listen:         "127.0.0.1:7350",
 		Roles:          []string{"all"},
+		Seal:           SealConfig{Provider: "local"},
 		Log:            LogConfig{Format: "text", Level: "info"},
 		Store:          StoreConfig{MaxOpenConns: 10, BusyTimeout: 5 * time.Second, AutoMigrate: true},
 		Cache:          CacheConfig{MaxBytes: 64 << 20, Near: true, NearMaxAge: 30 * time.Second, Timeout: 250 * time.Millisecond, AccountTTL: 5 * time.Minute, LeaderboardTTL: 2 * time.Second},
@@ -314,6 +316,7 @@ func (c Config) Validate() error {
 	c.Web.Validate(&v, "web")
 	c.Auth.Validate(&v, "auth")
 	c.Limits.Validate(&v, "limits")
+	c.Seal.Validate(&v, "seal")
 	return v.Err()
 }
 

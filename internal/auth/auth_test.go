@@ -55,10 +55,10 @@ var ctx = context.Background()
 
 func newService(t *testing.T, st auth.Store, clk *clock, mutate ...func(*auth.Config)) *auth.Service {
 	t.Helper()
-	return newServiceIn(t, st, clk, t.TempDir(), mutate...)
+	return newServiceIn(t, st, clk, sealedKeys(t), mutate...)
 }
 
-func newServiceIn(t *testing.T, st auth.Store, clk *clock, keysDir string, mutate ...func(*auth.Config)) *auth.Service {
+func newServiceIn(t *testing.T, st auth.Store, clk *clock, keysDir auth.KeysDir, mutate ...func(*auth.Config)) *auth.Service {
 	t.Helper()
 	cfg := testConfig()
 	for _, m := range mutate {
@@ -535,7 +535,7 @@ func TestLoginThrottle(t *testing.T) {
 func TestRevocationAcrossNodes(t *testing.T) {
 	st := storetest.Postgres(t)
 	clk := newClock()
-	keys := t.TempDir()
+	keys := sealedKeys(t)
 	a := newServiceIn(t, st, clk, keys)
 	b := newServiceIn(t, st, clk, keys)
 	pair, err := a.Register(ctx, auth.RegisterRequest{Username: "gina", Password: "ginas-password"}, meta)
@@ -565,7 +565,7 @@ func TestRevocationAcrossNodes(t *testing.T) {
 
 func TestKeyRotation(t *testing.T) {
 	clk := newClock()
-	dir := t.TempDir()
+	dir := sealedKeys(t)
 	st := storetest.SQLite(t)
 	s := newServiceIn(t, st, clk, dir)
 	old, _ := s.Register(ctx, auth.RegisterRequest{Username: "hank", Password: "hanks-password"}, meta)
@@ -629,7 +629,7 @@ func kidOf(t *testing.T, token string) string {
 // Tokens that must never pass: RFC 8725's list and then some.
 func TestTokenAttacks(t *testing.T) {
 	clk := newClock()
-	dir := t.TempDir()
+	dir := sealedKeys(t)
 	s := newServiceIn(t, storetest.SQLite(t), clk, dir)
 	pair, _ := s.Register(ctx, auth.RegisterRequest{Username: "ivan", Password: "ivans-password"}, meta)
 	key := s.Keys().Active()
@@ -749,24 +749,24 @@ func TestTokenCacheHonoursRevocationAndExpiry(t *testing.T) {
 
 func TestKeyFilesAreChecked(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := auth.OpenKeyring(dir, time.Minute, time.Now); err != nil {
+	if _, err := auth.OpenKeyring(auth.KeysDir{Path: dir}, time.Minute, time.Now); err != nil {
 		t.Fatal(err)
 	}
-	infos, _ := auth.ListKeys(dir)
+	infos, _ := auth.ListKeys(auth.KeysDir{Path: dir})
 	if len(infos) != 1 {
 		t.Fatalf("first start made %d keys, want 1", len(infos))
 	}
 	// Opening again reuses the key.
-	if _, err := auth.OpenKeyring(dir, time.Minute, time.Now); err != nil {
+	if _, err := auth.OpenKeyring(auth.KeysDir{Path: dir}, time.Minute, time.Now); err != nil {
 		t.Fatal(err)
 	}
-	if infos2, _ := auth.ListKeys(dir); len(infos2) != 1 || infos2[0].Kid != infos[0].Kid {
+	if infos2, _ := auth.ListKeys(auth.KeysDir{Path: dir}); len(infos2) != 1 || infos2[0].Kid != infos[0].Kid {
 		t.Fatalf("restart changed the keys: %+v", infos2)
 	}
 	if err := os.WriteFile(dir+"/bad.json", []byte(`{"kid":"x","alg":"EdDSA","seed":"AAAA"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auth.OpenKeyring(dir, time.Minute, time.Now); err == nil || !strings.Contains(err.Error(), "bad.json") {
+	if _, err := auth.OpenKeyring(auth.KeysDir{Path: dir}, time.Minute, time.Now); err == nil || !strings.Contains(err.Error(), "bad.json") {
 		t.Fatalf("corrupt key file: err = %v, want one naming bad.json", err)
 	}
 }
@@ -806,7 +806,7 @@ func TestLoopbackSignupsOnADevServer(t *testing.T) {
 	clk := newClock()
 	cfg := testConfig()
 	cfg.SignupIPLimit = 1
-	s, err := auth.New(ctx, cfg, t.TempDir(), auth.Deps{Store: storetest.SQLite(t), KV: memKV(t, clk.Now), Now: clk.Now, LoopbackSignups: true})
+	s, err := auth.New(ctx, cfg, auth.KeysDir{Path: t.TempDir()}, auth.Deps{Store: storetest.SQLite(t), KV: memKV(t, clk.Now), Now: clk.Now, LoopbackSignups: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -830,7 +830,7 @@ func TestProfileCache(t *testing.T) {
 	mem := cache.NewMemory(cache.MemoryOptions{Now: clk.Now})
 	t.Cleanup(func() { mem.Close() })
 	profiles := cache.NewTyped[auth.Profile](mem, "account", 1, cache.TypedOptions{})
-	s, err := auth.New(ctx, testConfig(), t.TempDir(), auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now, Profiles: profiles, ProfileTTL: time.Minute})
+	s, err := auth.New(ctx, testConfig(), auth.KeysDir{Path: t.TempDir()}, auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now, Profiles: profiles, ProfileTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

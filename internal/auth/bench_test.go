@@ -36,7 +36,7 @@ func benchServiceOn(b *testing.B, open func(testing.TB) *store.Store, defaults b
 	}
 	cfg.LoginIPLimit, cfg.AccountIPFailures, cfg.AccountFailures, cfg.SignupIPLimit = 1<<30, 1<<30, 1<<30, 1<<30
 	st := open(b)
-	s, err := auth.New(ctx, cfg, b.TempDir(), auth.Deps{Store: st, KV: memKV(b, clk.Now), Now: clk.Now})
+	s, err := auth.New(ctx, cfg, sealedKeys(b), auth.Deps{Store: st, KV: memKV(b, clk.Now), Now: clk.Now})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestCommonPasswordsRefused(t *testing.T) {
 func TestDeviceIDsStoredAsKeyedHashes(t *testing.T) {
 	clk := newClock()
 	st := storetest.SQLite(t)
-	keys := t.TempDir()
+	keys := sealedKeys(t)
 	a := newServiceIn(t, st, clk, keys)
 	const dev = "device-secret-0123456789"
 	first, err := a.Device(ctx, dev, meta)
@@ -88,7 +88,7 @@ func TestDeviceIDsStoredAsKeyedHashes(t *testing.T) {
 		t.Fatalf("profile %s: want device_count 1 and neither the id nor its hash", js)
 	}
 
-	fi, err := os.Stat(filepath.Join(keys, "device-id.key"))
+	fi, err := os.Stat(filepath.Join(keys.Path, "device-id.key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("device-id.key: %v, %v; want mode 0600", fi, err)
 	}
@@ -243,7 +243,7 @@ func TestDeviceKeyMalformed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "device-id.key"), []byte("not base64 at all!\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := auth.New(ctx, testConfig(), dir, auth.Deps{Store: storetest.SQLite(t), KV: memKV(t, time.Now)})
+	_, err := auth.New(ctx, testConfig(), auth.KeysDir{Path: dir}, auth.Deps{Store: storetest.SQLite(t), KV: memKV(t, time.Now)})
 	if err == nil || !strings.Contains(err.Error(), "device-id.key") {
 		t.Fatalf("New with a malformed device key: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // Device ids are credentials: whoever presents one is logged in as its
 // account. The store keeps only a keyed hash of each (HMAC-SHA256 under a
 // 32-byte secret kept beside the signing keys, in KeysDir/device-id.key,
-// mode 0600), so a copy of the database alone neither logs anyone in nor
+// mode 0600, sealed by the key provider like them), so a copy of the database alone neither logs anyone in nor
 // lets an attacker test guesses offline; nodes share the secret as they
 // share the signing keys. A stored device id is DeviceHashPrefix followed by
 // the base64url MAC. No device id a client can send starts with it ('$' is
@@ -39,28 +40,28 @@ const deviceKeyFile = "device-id.key"
 
 // openDeviceKey reads dir's device-id secret, creating it when there is
 // none. Nodes starting together agree: the file is created exclusively and
-// whoever loses the race reads the winner's.
-func openDeviceKey(dir string) ([]byte, error) {
-	path := filepath.Join(dir, deviceKeyFile)
+// whoever loses the race reads the winner's. A secret stored in clear is
+// rewritten sealed when the directory is writable.
+func openDeviceKey(dir KeysDir) ([]byte, error) {
+	path := filepath.Join(dir.Path, deviceKeyFile)
 	for range 3 {
-		data, err := os.ReadFile(path)
+		key, err := readDeviceKey(dir)
 		if err == nil {
-			key, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(data)))
-			if derr != nil || len(key) != 32 {
-				if len(strings.TrimSpace(string(data))) == 0 {
-					// A racing creator has not written it yet.
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
-				return nil, fmt.Errorf("keys: %s is not 32 base64-encoded bytes", path)
-			}
 			return key, nil
 		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("keys: %w", err)
+		if errors.Is(err, errDeviceKeyEmpty) {
+			time.Sleep(50 * time.Millisecond) // a racing creator has not written it yet
+			continue
 		}
-		key := make([]byte, 32)
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		key = make([]byte, 32)
 		_, _ = rand.Read(key)
+		content, err := dir.encodeDeviceKey(key)
+		if err != nil {
+			return nil, err
+		}
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			continue
@@ -71,7 +72,7 @@ func openDeviceKey(dir string) ([]byte, error) {
 			return nil, fmt.Errorf("keys: cannot create %s (%w); put 32 random bytes, base64-encoded, in that file "+
 				"(for example: head -c 32 /dev/urandom | base64) and share it with every node like the signing keys", path, err)
 		}
-		_, werr := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+		_, werr := f.WriteString(content)
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
 		}
@@ -81,6 +82,45 @@ func openDeviceKey(dir string) ([]byte, error) {
 		return key, nil
 	}
 	return nil, fmt.Errorf("keys: cannot read or create %s", path)
+}
+
+var errDeviceKeyEmpty = errors.New("keys: device-id secret file is empty")
+
+// readDeviceKey reads the device-id secret (sealed or in clear); one in
+// clear is rewritten sealed when the directory is writable.
+func readDeviceKey(dir KeysDir) ([]byte, error) {
+	path := filepath.Join(dir.Path, deviceKeyFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return nil, errDeviceKeyEmpty
+	}
+	key, inClear, err := dir.decodeDeviceKey(string(data))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("keys: %s is not 32 base64-encoded bytes nor a sealed secret (%v)", path, err)
+	}
+	if inClear && dir.Seal != nil {
+		if err := dir.rewriteDeviceKey(key); err != nil && !errors.Is(err, fs.ErrPermission) {
+			return nil, err
+		}
+	}
+	return key, nil
+}
+
+// rewriteDeviceKey replaces the device-id secret's file, sealed.
+func (d KeysDir) rewriteDeviceKey(key []byte) error {
+	content, err := d.encodeDeviceKey(key)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(d.Path, deviceKeyFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	return os.Rename(tmp, path)
 }
 
 // deviceHash is the stored form of a device id.

@@ -16,7 +16,7 @@ func FuzzVerify(f *testing.F) {
 	clk := newClock()
 	cfg := testConfig()
 	cfg.TokenCache = 0 // exercise the parser on every input
-	s, err := auth.New(ctx, cfg, f.TempDir(), auth.Deps{Store: storetest.SQLite(f), KV: memKV(f, clk.Now), Now: clk.Now})
+	s, err := auth.New(ctx, cfg, auth.KeysDir{Path: f.TempDir()}, auth.Deps{Store: storetest.SQLite(f), KV: memKV(f, clk.Now), Now: clk.Now})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -18,18 +18,22 @@ import (
 )
 
 // Signing keys live as one JSON file per key in a directory (by default
-// DATA_DIR/keys, mode 0700, files 0600). The newest key that is not retired
+// DATA_DIR/keys, mode 0700, files 0600), the private key sealed by the key
+// provider (KeysDir). The newest key that is not retired
 // signs; retired keys keep verifying until every token they signed has
 // expired (retain), then stop counting and are deleted by the next rotation.
 // Nodes that share the directory (a Kubernetes Secret or volume) share the
 // keys; a node that sees an unknown kid re-reads the directory at once.
 
 type keyFile struct {
-	Kid       string     `json:"kid"`
-	Alg       string     `json:"alg"`
-	CreatedAt time.Time  `json:"created_at"`
-	RetiredAt *time.Time `json:"retired_at,omitempty"`
-	Seed      []byte     `json:"seed"`
+	Kid        string     `json:"kid"`
+	Alg        string     `json:"alg"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RetiredAt  *time.Time `json:"retired_at,omitempty"`
+	Seed       []byte     `json:"seed,omitempty"`        // in clear: written before sealing, or without a provider
+	SealedSeed []byte     `json:"sealed_seed,omitempty"` // sealed by the provider, kid as associated data
+
+	inClear bool // read with its seed in clear
 }
 
 // Key is one Ed25519 signing key.
@@ -43,7 +47,7 @@ type Key struct {
 
 // Keyring holds the signing keys of one directory.
 type Keyring struct {
-	dir    string
+	dir    KeysDir
 	retain time.Duration
 	now    func() time.Time
 
@@ -52,21 +56,30 @@ type Keyring struct {
 	active   *Key
 	jwks     []byte
 	lastLoad time.Time
+	opened   map[string][]byte // sealed seed -> seed, of the last load
 }
 
 // OpenKeyring loads dir, generating the first key when there is none.
 // retain is how long a retired key keeps verifying (the access-token
 // lifetime plus clock skew).
-func OpenKeyring(dir string, retain time.Duration, now func() time.Time) (*Keyring, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// Keys found in clear are rewritten sealed.
+func OpenKeyring(dir KeysDir, retain time.Duration, now func() time.Time) (*Keyring, error) {
+	if err := os.MkdirAll(dir.Path, 0o700); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
+	}
+	files, err := dir.readKeys()
+	if err != nil {
+		return nil, err
+	}
+	if err := dir.sealInPlace(files); err != nil {
+		return nil, err
 	}
 	k := &Keyring{dir: dir, retain: retain, now: now}
 	if err := k.Reload(); err != nil {
 		return nil, err
 	}
 	if k.Active() == nil {
-		if _, err := writeNewKey(dir, now()); err != nil {
+		if _, err := dir.writeNewKey(now()); err != nil {
 			return nil, err
 		}
 		if err := k.Reload(); err != nil {
@@ -83,21 +96,27 @@ func thumbprint(pub ed25519.PublicKey) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])[:22]
 }
 
-func writeNewKey(dir string, now time.Time) (string, error) {
+func (d KeysDir) writeNewKey(now time.Time) (string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return "", err
 	}
 	kf := keyFile{Kid: thumbprint(pub), Alg: "EdDSA", CreatedAt: now.UTC(), Seed: priv.Seed()}
-	return kf.Kid, writeKeyFile(dir, kf, true)
+	return kf.Kid, d.writeKeyFile(kf, true)
 }
 
-func writeKeyFile(dir string, kf keyFile, create bool) error {
+// writeKeyFile writes kf, its seed sealed when d has a Wrapper.
+func (d KeysDir) writeKeyFile(kf keyFile, create bool) error {
+	if w, ok, err := d.seal(kf.Seed, signingAAD(kf.Kid)); err != nil {
+		return fmt.Errorf("keys: seal %s: %w", kf.Kid, err)
+	} else if ok {
+		kf.Seed, kf.SealedSeed = nil, w
+	}
 	data, err := json.MarshalIndent(kf, "", "  ")
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, kf.Kid+".json")
+	path := filepath.Join(d.Path, kf.Kid+".json")
 	if create {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
@@ -120,7 +139,11 @@ func writeKeyFile(dir string, kf keyFile, create bool) error {
 	return os.Rename(tmp, path)
 }
 
-func readKeys(dir string) ([]keyFile, error) {
+// readKeys reads every key file of d, seeds unsealed (Seed set, in
+// memory only); cache maps sealed seeds already opened to their seed, so
+// a reload does not call the provider again for keys it has seen.
+func (d KeysDir) readKeys(cache ...map[string][]byte) ([]keyFile, error) {
+	dir := d.Path
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
@@ -138,6 +161,12 @@ func readKeys(dir string) ([]keyFile, error) {
 		if err := json.Unmarshal(data, &kf); err != nil {
 			return nil, fmt.Errorf("keys: %s: %w", e.Name(), err)
 		}
+		kf.inClear = len(kf.SealedSeed) == 0
+		if !kf.inClear {
+			if kf.Seed, err = d.openSeed(kf, cache...); err != nil {
+				return nil, fmt.Errorf("keys: %s: %w (every node that shares the keys directory needs the same keyring, seal.keyring_file)", e.Name(), err)
+			}
+		}
 		if kf.Alg != "EdDSA" || len(kf.Seed) != ed25519.SeedSize {
 			return nil, fmt.Errorf("keys: %s: not an Ed25519 key", e.Name())
 		}
@@ -149,16 +178,32 @@ func readKeys(dir string) ([]keyFile, error) {
 	return out, nil
 }
 
+func (d KeysDir) openSeed(kf keyFile, cache ...map[string][]byte) ([]byte, error) {
+	for _, c := range cache {
+		if seed, ok := c[string(kf.SealedSeed)]; ok {
+			return seed, nil
+		}
+	}
+	return d.unseal(kf.SealedSeed, signingAAD(kf.Kid))
+}
+
 // Reload re-reads the directory.
 func (k *Keyring) Reload() error {
-	files, err := readKeys(k.dir)
+	k.mu.RLock()
+	opened := k.opened
+	k.mu.RUnlock()
+	files, err := k.dir.readKeys(opened)
 	if err != nil {
 		return err
 	}
 	now := k.now()
 	keys := make(map[string]*Key, len(files))
+	seeds := make(map[string][]byte, len(files))
 	var active *Key
 	for _, kf := range files {
+		if len(kf.SealedSeed) > 0 {
+			seeds[string(kf.SealedSeed)] = kf.Seed
+		}
 		priv := ed25519.NewKeyFromSeed(kf.Seed)
 		key := &Key{Kid: kf.Kid, Private: priv, Public: priv.Public().(ed25519.PublicKey), CreatedAt: kf.CreatedAt}
 		if kf.RetiredAt != nil {
@@ -177,7 +222,7 @@ func (k *Keyring) Reload() error {
 		return err
 	}
 	k.mu.Lock()
-	k.keys, k.active, k.jwks, k.lastLoad = keys, active, jwks, now
+	k.keys, k.active, k.jwks, k.lastLoad, k.opened = keys, active, jwks, now, seeds
 	k.mu.Unlock()
 	return nil
 }
@@ -255,8 +300,8 @@ type KeyInfo struct {
 }
 
 // ListKeys describes the keys in dir, newest first.
-func ListKeys(dir string) ([]KeyInfo, error) {
-	files, err := readKeys(dir)
+func ListKeys(dir KeysDir) ([]KeyInfo, error) {
+	files, err := dir.readKeys()
 	if err != nil {
 		return nil, err
 	}
@@ -276,15 +321,15 @@ func ListKeys(dir string) ([]KeyInfo, error) {
 // signing, and deletes keys retired more than retain ago. Running nodes pick
 // the new key up at their next reload (or at once, on the first token signed
 // by it that they see).
-func RotateKeys(dir string, retain time.Duration, now time.Time) (string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func RotateKeys(dir KeysDir, retain time.Duration, now time.Time) (string, error) {
+	if err := os.MkdirAll(dir.Path, 0o700); err != nil {
 		return "", fmt.Errorf("keys: %w", err)
 	}
-	files, err := readKeys(dir)
+	files, err := dir.readKeys()
 	if err != nil {
 		return "", err
 	}
-	kid, err := writeNewKey(dir, now)
+	kid, err := dir.writeNewKey(now)
 	if err != nil {
 		return "", err
 	}
@@ -294,9 +339,9 @@ func RotateKeys(dir string, retain time.Duration, now time.Time) (string, error)
 		case kf.RetiredAt == nil:
 			t := now.UTC()
 			kf.RetiredAt = &t
-			errs = append(errs, writeKeyFile(dir, kf, false))
+			errs = append(errs, dir.writeKeyFile(kf, false))
 		case now.After(kf.RetiredAt.Add(retain)):
-			errs = append(errs, os.Remove(filepath.Join(dir, kf.Kid+".json")))
+			errs = append(errs, os.Remove(filepath.Join(dir.Path, kf.Kid+".json")))
 		}
 	}
 	return kid, errors.Join(errs...)

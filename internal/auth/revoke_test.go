@@ -146,7 +146,7 @@ func signCoarse(t *testing.T, s *auth.Service, account string, now time.Time) st
 func TestDenylistChanged(t *testing.T) {
 	st := storetest.SQLite(t)
 	clk := newClock()
-	keys := t.TempDir()
+	keys := sealedKeys(t)
 	a, b := newServiceIn(t, st, clk, keys), newServiceIn(t, st, clk, keys)
 	pair, err := a.Register(ctx, auth.RegisterRequest{Username: "uma", Password: "umas-password"}, meta)
 	if err != nil {

@@ -167,7 +167,7 @@ type Deps struct {
 
 // New builds the service: opens (or creates) the signing keys in keysDir and
 // loads the deny list from the store.
-func New(ctx context.Context, cfg Config, keysDir string, d Deps) (*Service, error) {
+func New(ctx context.Context, cfg Config, keysDir KeysDir, d Deps) (*Service, error) {
 	now := d.Now
 	if now == nil {
 		now = time.Now

@@ -50,7 +50,7 @@ func newVerifier(t testing.TB, st auth.AccountReader, url string, clk *clock) *a
 func TestVerifierWithoutAuthRole(t *testing.T) {
 	st := storetest.Postgres(t)
 	clk := newClock()
-	dir := t.TempDir()
+	dir := sealedKeys(t)
 	a := newServiceIn(t, st, clk, dir)
 	j := serveJWKS(t, a)
 	v := newVerifier(t, st, j.URL, clk)

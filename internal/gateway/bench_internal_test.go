@@ -24,7 +24,7 @@ func BenchmarkEdgeAuth(b *testing.B) {
 	acfg := auth.DefaultConfig()
 	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
 	acfg.LoginIPLimit, acfg.SignupIPLimit = 1<<30, 1<<30
-	svc, err := auth.New(context.Background(), acfg, b.TempDir(), auth.Deps{Store: st, KV: kv.NewMemory(kv.MemoryOptions{})})
+	svc, err := auth.New(context.Background(), acfg, auth.KeysDir{Path: b.TempDir()}, auth.Deps{Store: st, KV: kv.NewMemory(kv.MemoryOptions{})})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func BenchmarkAuthenticatedRequest(b *testing.B) {
 	st := storetest.SQLite(b)
 	acfg := auth.DefaultConfig()
 	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
-	svc, err := auth.New(context.Background(), acfg, b.TempDir(), auth.Deps{Store: st, KV: newKV(b)})
+	svc, err := auth.New(context.Background(), acfg, auth.KeysDir{Path: b.TempDir()}, auth.Deps{Store: st, KV: newKV(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -158,7 +158,7 @@ func gatewayEchoServer(b *testing.B, accounts int) (string, []string) {
 	acfg := auth.DefaultConfig()
 	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
 	acfg.SignupIPLimit = max(acfg.SignupIPLimit, accounts)
-	svc, err := auth.New(context.Background(), acfg, b.TempDir(), auth.Deps{Store: st, KV: newKV(b)})
+	svc, err := auth.New(context.Background(), acfg, auth.KeysDir{Path: b.TempDir()}, auth.Deps{Store: st, KV: newKV(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func newEnvWith(t *testing.T, deps func(*gateway.Deps), mutate ...func(*gateway.
 	for _, m := range mutate {
 		m(&gcfg, &acfg)
 	}
-	svc, err := auth.New(context.Background(), acfg, t.TempDir(), auth.Deps{Store: st, KV: newKV(t)})
+	svc, err := auth.New(context.Background(), acfg, auth.KeysDir{Path: t.TempDir()}, auth.Deps{Store: st, KV: newKV(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func newStaticEnv(t *testing.T, files fstest.MapFS) *env {
 	st := storetest.SQLite(t)
 	acfg := auth.DefaultConfig()
 	acfg.Argon2MemoryKiB, acfg.Argon2Iterations = 64, 1
-	svc, err := auth.New(context.Background(), acfg, t.TempDir(), auth.Deps{Store: st, KV: newKV(t)})
+	svc, err := auth.New(context.Background(), acfg, auth.KeysDir{Path: t.TempDir()}, auth.Deps{Store: st, KV: newKV(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

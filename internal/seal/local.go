@@ -55,13 +55,15 @@ const (
 )
 
 // OpenLocal opens the keyring at path, creating it with one KEK if it does
-// not exist. A keyring readable by others is tightened to 0600.
+// not exist. Processes starting together on a shared directory agree: the
+// file is created exclusively, and the losers read the winner's. A keyring
+// readable by others is tightened to 0600.
 func OpenLocal(path string) (*Local, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := writeKeyring(path, keyring{}, time.Now()); err != nil {
+		if err := writeKeyring(path, keyring{}, time.Now(), true); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, err
 		}
 	}
@@ -81,14 +83,15 @@ func Rotate(path string, now time.Time) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := writeKeyring(path, ring, now); err != nil {
+	if err := writeKeyring(path, ring, now, false); err != nil {
 		return 0, err
 	}
 	return ring.Current + 1, nil
 }
 
-// writeKeyring writes ring plus one new current KEK, atomically.
-func writeKeyring(path string, ring keyring, now time.Time) error {
+// writeKeyring writes ring plus one new current KEK, atomically; with
+// create, only if path does not exist (os.ErrExist otherwise).
+func writeKeyring(path string, ring keyring, now time.Time, create bool) error {
 	k := make([]byte, KeySize)
 	if _, err := rand.Read(k); err != nil {
 		return err
@@ -118,6 +121,9 @@ func writeKeyring(path string, ring keyring, now time.Time) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return err
+	}
+	if create {
+		return os.Link(tmp.Name(), path) // fails if another process made it first
 	}
 	return os.Rename(tmp.Name(), path)
 }

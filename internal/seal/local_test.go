@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,6 +90,34 @@ func TestLocalSeesRotationByAnotherProcess(t *testing.T) {
 	}
 	if after, _ := server.Current(ctx); after == before {
 		t.Errorf("Current is still %q after the rotation", after)
+	}
+}
+
+// Processes starting together on one shared, empty directory end up with
+// one keyring: what one wraps, every other unwraps.
+func TestLocalCreatedOnceByRacingProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyring.kek")
+	rings := make([]*seal.Local, 8)
+	errs := make([]error, len(rings))
+	var wg sync.WaitGroup
+	for i := range rings {
+		wg.Go(func() { rings[i], errs[i] = seal.OpenLocal(path) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("process %d: %v", i, err)
+		}
+	}
+	w, err := rings[0].Wrap(ctx, bytes.Repeat([]byte{5}, seal.KeySize), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rings {
+		if _, err := r.Unwrap(ctx, w, nil); err != nil {
+			t.Errorf("process %d cannot unwrap what process 0 wrapped: %v", i, err)
+		}
 	}
 }
 
