@@ -10,16 +10,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/cache"
+	"github.com/multijuego/multijuego/internal/certs"
 	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/persist"
@@ -215,6 +218,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	gd.Limits = m.limits.Limits
 	gd.Ready = append(gd.Ready, m.limits.ready()...)
+	if m.Config.Gateway.TLSSelfSigned {
+		dir := filepath.Join(m.Config.DataDir, "tls")
+		if m.Config.Gateway.TLSCertFile, m.Config.Gateway.TLSKeyFile, err = certs.SelfSigned(dir, time.Now()); err != nil {
+			return fmt.Errorf("self-signed certificate in %s: %w", dir, err)
+		}
+		m.Logger.Info("serving a self-signed development certificate (trust it, or pass --insecure/-k to clients)", "cert", m.Config.Gateway.TLSCertFile)
+	}
 	if m.gateway, err = gateway.New(m.Config.Gateway, gd); err != nil {
 		return err
 	}

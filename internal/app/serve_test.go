@@ -3,9 +3,12 @@ package app_test
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +82,42 @@ func TestServeTLS(t *testing.T) {
 		if res.StatusCode == 200 {
 			t.Fatal("plain HTTP served on the TLS port")
 		}
+	}
+}
+
+// With gateway.tls_self_signed the server makes a development certificate
+// in data_dir/tls, serves HTTPS on it, and keeps it across restarts.
+func TestServeSelfSigned(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Gateway.TLSSelfSigned = true
+	get := func() *x509.Certificate {
+		t.Helper()
+		m, stop := startMain(t, cfg)
+		defer stop()
+		pem, err := os.ReadFile(filepath.Join(cfg.DataDir, "tls", "dev-cert.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		res, err := client.Get(strings.Replace(m.URL(), "127.0.0.1", "localhost", 1) + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 || !strings.HasPrefix(m.URL(), "https://") {
+			t.Fatalf("readyz over the self-signed certificate: %d, URL %s", res.StatusCode, m.URL())
+		}
+		return res.TLS.PeerCertificates[0]
+	}
+	if a, b := get(), get(); !a.Equal(b) {
+		t.Error("a restart made a new development certificate")
+	}
+	bad := testConfig(t)
+	bad.Gateway.TLSSelfSigned, bad.Gateway.TLSCertFile, bad.Gateway.TLSKeyFile = true, "/c.pem", "/k.pem"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "tls_self_signed") {
+		t.Errorf("self-signed with a certificate file: %v", err)
 	}
 }
 

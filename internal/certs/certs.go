@@ -152,7 +152,7 @@ func SelfSigned(dir string, now time.Time) (certFile, keyFile string, err error)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", err
 	}
-	certPEM, keyPEM, err := makeDevCert(now)
+	certPEM, keyPEM, err := DevCert(now, devValidity)
 	if err != nil {
 		return "", "", err
 	}
@@ -165,7 +165,10 @@ func SelfSigned(dir string, now time.Time) (certFile, keyFile string, err error)
 	return certFile, keyFile, nil
 }
 
-func makeDevCert(now time.Time) (certPEM, keyPEM []byte, err error) {
+// DevCert makes a self-signed certificate for localhost, 127.0.0.1 and ::1
+// (ECDSA P-256, valid from an hour before now for validity), in PEM. It is
+// its own root: a client trusts it by adding it to its roots.
+func DevCert(now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -178,7 +181,7 @@ func makeDevCert(now time.Time) (certPEM, keyPEM []byte, err error) {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{Organization: []string{"multijuego development"}, CommonName: "localhost"},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(devValidity),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:              []string{"localhost"},

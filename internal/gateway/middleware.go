@@ -133,6 +133,9 @@ func (s *Server) edge(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		ip := s.clientAddr(r)
 		ri := &reqInfo{id: id, ip: ip}
 		ctx := context.WithValue(r.Context(), keyRequest, ri)

@@ -29,10 +29,11 @@ import (
 // holds a plain listener on the same gateway for the HTTP API helpers.
 type tlsEnv struct {
 	*env
-	gw    *gateway.Server
-	addr  string // host:port of the HTTPS listener
-	roots *x509.CertPool
-	logs  *logtest.Buffer
+	gw                *gateway.Server
+	addr              string // host:port of the HTTPS listener
+	roots             *x509.CertPool
+	logs              *logtest.Buffer
+	certFile, keyFile string
 }
 
 func newTLSEnv(t *testing.T) *tlsEnv {
@@ -76,7 +77,8 @@ func newTLSEnv(t *testing.T) *tlsEnv {
 	served := make(chan struct{})
 	go func() { defer close(served); _ = gw.Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-served })
-	return &tlsEnv{env: &env{t: t, srv: plain, auth: svc, st: st}, gw: gw, addr: ln.Addr().String(), roots: roots, logs: logs}
+	return &tlsEnv{env: &env{t: t, srv: plain, auth: svc, st: st}, gw: gw, addr: ln.Addr().String(), roots: roots, logs: logs,
+		certFile: certFile, keyFile: keyFile}
 }
 
 // connectTLS logs a new account in and opens its socket over wss://.

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/certs"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/errcode"
 	"github.com/multijuego/multijuego/internal/wsnet"
@@ -38,8 +39,9 @@ type Config struct {
 	ReadTimeout       time.Duration `yaml:"read_timeout" help:"time allowed to read a whole request"`
 	WriteTimeout      time.Duration `yaml:"write_timeout" help:"time allowed to write a response"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout" help:"keep-alive idle timeout"`
-	TLSCertFile       string        `yaml:"tls_cert_file" help:"PEM certificate; with tls_key_file, serve HTTPS"`
+	TLSCertFile       string        `yaml:"tls_cert_file" help:"PEM certificate (chain); with tls_key_file, serve HTTPS and wss:// (TLS 1.2 minimum, HSTS); re-read when the files change and on SIGHUP, open connections keep theirs"`
 	TLSKeyFile        string        `yaml:"tls_key_file" help:"PEM private key for tls_cert_file" secret:"true"`
+	TLSSelfSigned     bool          `yaml:"tls_self_signed" help:"serve HTTPS with a self-signed development certificate for localhost, 127.0.0.1 and ::1, made and kept in data_dir/tls (renewed a week before it expires); not with tls_cert_file"`
 	TrustedProxies    []string      `yaml:"trusted_proxies" help:"CIDRs of proxies whose X-Forwarded-For is believed (comma-separated)"`
 	AuthURL           string        `yaml:"auth_url" help:"base URL of the auth role, when this process runs the gateway without it"`
 
@@ -90,6 +92,7 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 		v.Check(d >= 100*time.Millisecond && d <= time.Hour, k(name), "must be between 100ms and 1h, got %s", d)
 	}
 	v.Check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), k("tls_cert_file"), "tls_cert_file and tls_key_file go together: set both or neither")
+	v.Check(!c.TLSSelfSigned || c.TLSCertFile == "", k("tls_self_signed"), "tls_self_signed makes its own certificate: unset tls_cert_file and tls_key_file, or this")
 	for _, cidr := range c.TrustedProxies {
 		_, err := netip.ParsePrefix(cidr)
 		v.Check(err == nil, k("trusted_proxies"), "%q is not a CIDR (example: 10.0.0.0/8)", cidr)
@@ -211,6 +214,7 @@ type Server struct {
 	handler       http.Handler
 	static        http.Handler
 	reg           *prometheus.Registry
+	cert          *certs.Source // nil: plain HTTP
 }
 
 // New builds the gateway and its routes.
@@ -233,6 +237,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 		s.trusted = append(s.trusted, p)
 	}
 	s.static = d.Static
+	if cfg.TLSCertFile != "" {
+		src, err := certs.NewSource(cfg.TLSCertFile, cfg.TLSKeyFile, certs.Options{OnError: func(err error) {
+			s.log.Error("TLS certificate not reloaded; the previous one stays in use", "err", err)
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		s.cert = src
+	}
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.limitMetrics = newLimitMetrics(d.Registry)
 	mux := http.NewServeMux()
@@ -323,15 +336,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	if s.cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("gateway: %w", err)
-		}
+	if s.cert != nil {
 		// As http.Server.ServeTLS would, on a listener that lets the
 		// realtime transport take upgraded sockets off crypto/tls.
-		ln = wsnet.ListenTLS(ln, &tls.Config{Certificates: []tls.Certificate{cert},
+		ln = wsnet.ListenTLS(ln, &tls.Config{GetCertificate: s.cert.GetCertificate,
 			NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+		stop := reloadOnHangup(ctx, s.cert, s.log)
+		defer stop()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
