@@ -54,7 +54,8 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 	}
 	// Parents first: devices and families refer to accounts, tokens to
 	// families.
-	inserts := []struct {
+	var chunks []insertChunk
+	for _, in := range []struct {
 		head string
 		cols int
 		args []any
@@ -64,15 +65,49 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 		{`INSERT INTO refresh_families (id, account_id, created_at, expires_at) VALUES `, 4, families},
 		{`INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) VALUES `, 5, tokens},
 		{`INSERT INTO audit_log (at, kind, account_id, actor_id, ip, detail) VALUES `, 6, audit},
+	} {
+		var err error
+		if chunks, err = s.insertChunks(ctx, chunks, in.head, in.cols, in.args); err != nil {
+			return err
+		}
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, in := range inserts {
-			if err := s.execValues(ctx, tx, in.head, "", in.cols, in.args, nil); err != nil {
+		for _, c := range chunks {
+			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, c.args...); err != nil {
 				return s.d.conflict(err)
 			}
 		}
 		return nil
 	})
+}
+
+// maxChunkRows bounds the rows of one prepared multi-row INSERT.
+const maxChunkRows = 256
+
+// insertChunk is one prepared multi-row INSERT and its values.
+type insertChunk struct {
+	st   *sql.Stmt
+	args []any
+}
+
+// insertChunks appends to cs the INSERTs of args (rows of cols values) in
+// chunks of power-of-two sizes, 37 rows as 32 + 4 + 1: every statement text
+// is one of a few per table, prepared once on the writer, so a batch of any
+// size is parsed by nobody.
+func (s *Store) insertChunks(ctx context.Context, cs []insertChunk, head string, cols int, args []any) ([]insertChunk, error) {
+	for len(args) > 0 {
+		n := min(len(args)/cols, maxChunkRows)
+		for n&(n-1) != 0 {
+			n &= n - 1 // the highest power of two not above n
+		}
+		st, err := s.prepared(ctx, s.w, head+s.placeholders(cols, n))
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, insertChunk{st, args[:n*cols]})
+		args = args[n*cols:]
+	}
+	return cs, nil
 }
 
 // AccountByDeviceIDs returns the account linked to the first of ids that is
@@ -93,7 +128,7 @@ func (s *Store) AccountByDeviceIDs(ctx context.Context, ids ...string) (Account,
 	var err error
 	if len(ids) <= maxPreparedIDs {
 		var st *sql.Stmt
-		if st, err = s.readStmt(ctx, q); err == nil {
+		if st, err = s.prepared(ctx, s.r, q); err == nil {
 			rows, err = st.QueryContext(ctx, args...)
 		}
 	} else {
@@ -127,20 +162,27 @@ func (s *Store) AccountByDeviceIDs(ctx context.Context, ids ...string) (Account,
 // for (one per length), so callers cannot grow the statement cache.
 const maxPreparedIDs = 4
 
-// readStmt returns query prepared on the read pool, preparing it the first
-// time. Every login looks its device up; SQLite parses every query text it
-// is given, and the parse was a third of the lookup's CPU (pgx caches its
-// own statements per connection). Only fixed query texts come here, so the
-// cache is bounded.
-func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if v, ok := s.stmts.Load(query); ok {
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// prepared returns query prepared on db, preparing it the first time.
+// Every login looks its device up and writes its rows; SQLite parses every
+// query text it is given, and the parse was a third of the lookup's CPU
+// (pgx caches statements per connection itself). Only a bounded set of
+// query texts comes here. On SQLite's single writer connection it must be
+// called outside a transaction.
+func (s *Store) prepared(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	key := stmtKey{db, query}
+	if v, ok := s.stmts.Load(key); ok {
 		return v.(*sql.Stmt), nil
 	}
-	st, err := s.r.PrepareContext(ctx, query)
+	st, err := db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	if v, loaded := s.stmts.LoadOrStore(query, st); loaded {
+	if v, loaded := s.stmts.LoadOrStore(key, st); loaded {
 		st.Close()
 		return v.(*sql.Stmt), nil
 	}

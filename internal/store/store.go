@@ -130,7 +130,8 @@ type Store struct {
 	w  *sql.DB // writes (SQLite: the single writer connection)
 	r  *sql.DB // reads (SQLite: a read-only pool; PostgreSQL: same as w)
 	dn string
-	// stmts holds the hot reads prepared on r (readStmt), by query text.
+	// stmts holds the statements of the login path prepared once
+	// (prepared), by stmtKey.
 	stmts sync.Map
 }
 
