@@ -60,7 +60,7 @@ func BenchmarkAuthenticatedRequest(b *testing.B) {
 // what multijuego bots --mode auth measures.
 func BenchmarkDeviceLoginHTTP(b *testing.B) {
 	st := storetest.SQLite(b)
-	svc, err := auth.New(context.Background(), auth.DefaultConfig(), b.TempDir(), auth.Deps{Store: st, KV: newKV(b), LoopbackSignups: true})
+	svc, err := auth.New(context.Background(), auth.DefaultConfig(), auth.KeysDir{Path: b.TempDir()}, auth.Deps{Store: st, KV: newKV(b), LoopbackSignups: true})
 	if err != nil {
 		b.Fatal(err)
 	}
