@@ -178,15 +178,20 @@ func (r *run) authLoop(ctx context.Context, w *authWorker, stop <-chan struct{},
 	}
 }
 
-// loginError names the setting to raise when the server refused a new
-// account for its per-IP sign-up limit.
+// loginError names the settings to lift when the server rate-limited the
+// tool's address (its message names the limit).
 func loginError(err error) string {
 	var ae *client.APIError
 	if errors.As(err, &ae) && ae.Code == "rate_limited" {
-		return fmt.Sprintf("device login: %v (the server limits new accounts per client IP: for a load test from one address start it with --auth-signup-ip-limit 100000000, unless it is the embedded default on loopback, which exempts loopback sign-ups)", err)
+		return fmt.Sprintf("device login: %v (%s)", err, authLimitsHint)
 	}
 	return fmt.Sprintf("device login: %v", err)
 }
+
+// authLimitsHint says which server flags a login storm from one address
+// needs.
+const authLimitsHint = "a login storm comes from one address: unless the server is the embedded default listening on loopback " +
+	"(which exempts loopback clients), start it with --limits-ip-auth off, and --auth-signup-ip-limit 100000000 for --new-accounts"
 
 // waitProgress waits d, writing a progress line every 5 s.
 func (r *run) waitProgress(ctx context.Context, d time.Duration, phase string, logins *atomic.Int64) error {

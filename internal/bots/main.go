@@ -26,7 +26,10 @@ tool reports logins/s, latency p50/p90/p99/max, errors and (with --pid)
 the server's CPU. By default --players devices (default 1000) log in once
 each before the clock starts and are then logged in again round-robin;
 with --new-accounts every login is a new device's first (a new guest
-account each), which the sign-up limit below counts.
+account each), which the sign-up limit below counts. Against a server other
+than the embedded default on loopback, start it with --limits-ip-auth off
+(the storm comes from one address) and, for --new-accounts,
+--auth-signup-ip-limit 100000000.
 
 An https:// URL plays over wss://: the server's certificate must verify
 against the system roots (on Linux, SSL_CERT_FILE names a PEM file read in
