@@ -67,7 +67,9 @@ type Main struct {
 	gateway  *gateway.Server
 	limits   *limits
 	listener net.Listener
-	registry *prometheus.Registry
+	// metricsListener is metrics.listen's, nil without it.
+	metricsListener net.Listener
+	registry        *prometheus.Registry
 }
 
 // NewLogger builds the structured logger the configuration asks for.
@@ -106,7 +108,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.registry.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/latencies:seconds$|^/sched/pauses/total/gc:seconds$`)},
 	)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gd := gateway.Deps{Registry: m.registry, Logger: m.Logger, Version: version()}
+	gd := gateway.Deps{Registry: m.registry, Logger: m.Logger, Version: version(), MetricsElsewhere: m.Config.Metrics.Listen != ""}
 	privateDirs(m.Logger, m.Config.DataDir, m.Config.KeysDir())
 
 	if needs(roles, "store") {
@@ -234,7 +236,21 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
 	}
+	if ml := m.Config.Metrics.Listen; ml != "" {
+		if m.metricsListener, err = net.Listen("tcp", ml); err != nil {
+			return fmt.Errorf("metrics.listen on %s: %w", ml, err)
+		}
+	}
 	return nil
+}
+
+// MetricsAddr is the admin listener's address (metrics.listen), "" without
+// one.
+func (m *Main) MetricsAddr() string {
+	if m.metricsListener == nil {
+		return ""
+	}
+	return m.metricsListener.Addr().String()
 }
 
 func openStore(ctx context.Context, c Config) (*store.Store, error) {
@@ -261,6 +277,10 @@ func (m *Main) Run(ctx context.Context) error {
 		"database", dbName(m.store), "data_dir", m.Config.DataDir)
 	fmt.Fprintf(m.Stdout, "multijuego %s listening on %s\n", version(), m.URL())
 	parts := []part{{"http", func(ctx context.Context) error { return m.gateway.Serve(ctx, m.listener) }}}
+	if m.metricsListener != nil {
+		m.Logger.Info("metrics on the admin listener", "addr", m.MetricsAddr())
+		parts = append(parts, part{"metrics", serveMetrics(m.metricsListener, m.registry)})
+	}
 	if m.auth != nil {
 		parts = append(parts, part{"auth", m.auth.Run})
 	}
@@ -294,8 +314,11 @@ func dbName(s *store.Store) string {
 // Close releases what Open acquired.
 func (m *Main) Close() error {
 	var errs []error
-	if m.listener != nil {
-		if err := m.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+	for _, ln := range []net.Listener{m.listener, m.metricsListener} {
+		if ln == nil {
+			continue
+		}
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}

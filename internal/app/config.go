@@ -67,6 +67,12 @@ type Config struct {
 	Events  EventsConfig         `yaml:"events"`
 	Limits  gateway.LimitsConfig `yaml:"limits"`
 	Seal    SealConfig           `yaml:"seal"`
+	Metrics MetricsConfig        `yaml:"metrics"`
+}
+
+// MetricsConfig places /metrics.
+type MetricsConfig struct {
+	Listen string `yaml:"listen" help:"HOST:PORT of a separate admin listener for /metrics (plain HTTP; keep it off the players' network); when set, /metrics is not served on listen. Empty: /metrics on listen. /healthz and /readyz stay on listen"`
 }
 
 // EventsConfig configures the event queue (NATS JetStream) and the
@@ -242,6 +248,14 @@ func (c Config) Validate() error {
 	}
 	v.Check(err == nil, "listen", "must be HOST:PORT with a port 0-65535 (port 0 picks a free one), got %q", c.Listen)
 	_ = host
+	if ml := c.Metrics.Listen; ml != "" {
+		_, port, err := net.SplitHostPort(ml)
+		if err == nil {
+			_, err = strconv.ParseUint(port, 10, 16)
+		}
+		v.Check(err == nil, "metrics.listen", "must be HOST:PORT with a port 0-65535 (example: 127.0.0.1:9090), got %q", ml)
+		v.Check(ml != c.Listen || port == "0", "metrics.listen", "must differ from listen (%q): it is a separate listener", c.Listen)
+	}
 	if c.DatabaseURL != "" {
 		ok := strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") || strings.HasPrefix(c.DatabaseURL, "sqlite://")
 		v.Check(ok, "database_url", "must start with postgres://, postgresql:// or sqlite:// (or be empty for SQLite in data_dir)")

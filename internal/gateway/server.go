@@ -185,8 +185,11 @@ type Deps struct {
 	Limits   Limits
 	Ready    []ReadyCheck
 	Registry *prometheus.Registry
-	Logger   *slog.Logger
-	Version  string
+	// MetricsElsewhere leaves GET /metrics off this server: the process
+	// serves Registry on an admin listener of its own (metrics.listen).
+	MetricsElsewhere bool
+	Logger           *slog.Logger
+	Version          string
 }
 
 // Server is the HTTP gateway.
@@ -251,7 +254,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
+	if !d.MetricsElsewhere {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{Registry: d.Registry}))
+	}
 	mux.HandleFunc("GET /v1/openapi.json", s.openapi)
 	mux.HandleFunc("GET /v1", s.index)
 	mux.HandleFunc("GET /v1/{$}", s.index)
