@@ -3,6 +3,7 @@
 package app_test
 
 import (
+	"crypto/tls"
 	"io/fs"
 	"net/http"
 	"os"
@@ -12,8 +13,9 @@ import (
 )
 
 // Everything the server writes under data_dir (database, signing keys,
-// device-id.key, events-signing.key, the embedded NATS's users and
-// JetStream files, the spool) is its owner's only: every directory 0700 (a
+// device-id.key, the key-encryption keyring, events-signing.key, the
+// embedded NATS's users and JetStream files, the spool, the development
+// TLS certificate) is its owner's only: every directory 0700 (a
 // data_dir made 0755 beforehand is tightened), no file open to group or
 // others.
 func TestDataDirIsOwnerOnly(t *testing.T) {
@@ -21,8 +23,10 @@ func TestDataDirIsOwnerOnly(t *testing.T) {
 	if err := os.Chmod(cfg.DataDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	cfg.Gateway.TLSSelfSigned = true // its certificate and key are kept in data_dir/tls
 	m, stop := startMain(t, cfg)
-	res, err := http.Post(m.URL()+"/v1/auth/register", "application/json", strings.NewReader(`{"username":"modes","password":"right-horse-battery"}`))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	res, err := client.Post(m.URL()+"/v1/auth/register", "application/json", strings.NewReader(`{"username":"modes","password":"right-horse-battery"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +55,7 @@ func TestDataDirIsOwnerOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"multijuego.db", "keys", filepath.Join("keys", "device-id.key"), "events-signing.key", filepath.Join("nats", "users.json")} {
+	for _, want := range []string{"multijuego.db", "keys", filepath.Join("keys", "device-id.key"), filepath.Join("keys", "keyring.kek"), "events-signing.key", "tls", filepath.Join("nats", "users.json")} {
 		found := false
 		for _, s := range seen {
 			found = found || s == want
