@@ -235,6 +235,8 @@ func conflictField(s string) string {
 		return "email"
 	case strings.Contains(s, "account_devices"), strings.Contains(s, "device_id"):
 		return "device_id"
+	case strings.Contains(s, "account_identities"):
+		return "identity"
 	}
 	return "id"
 }

@@ -19,6 +19,9 @@ type LoginWrite struct {
 	// to it when Device is not empty (a device's first login).
 	Account Account
 	Device  string
+	// Identity, when its Issuer is set, links an external identity to
+	// Account (an OpenID Connect sign-in's first use).
+	Identity Identity
 	// Family, when its ID is set, is created with Token as its first
 	// token (the session).
 	Family RefreshFamily
@@ -34,7 +37,7 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 	if len(ws) == 0 {
 		return nil
 	}
-	var accounts, devices, families, tokens, audit []any
+	var accounts, devices, identities, families, tokens, audit []any
 	for _, w := range ws {
 		if a := w.Account; a.ID != "" {
 			accounts = append(accounts, a.ID, a.Username, nullString(a.Email), nullString(a.PasswordHash), strings.Join(a.Roles, ","),
@@ -42,6 +45,9 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 			if w.Device != "" {
 				devices = append(devices, w.Device, a.ID, s.d.time(a.CreatedAt))
 			}
+		}
+		if id := w.Identity; id.Issuer != "" {
+			identities = append(identities, id.Issuer, id.Subject, id.AccountID, s.d.time(id.CreatedAt))
 		}
 		if f := w.Family; f.ID != "" {
 			families = append(families, f.ID, f.AccountID, s.d.time(f.CreatedAt), s.d.time(f.ExpiresAt))
@@ -52,7 +58,7 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 			audit = append(audit, s.d.time(e.At), e.Kind, nullString(e.AccountID), nullString(e.ActorID), e.IP, e.Detail)
 		}
 	}
-	// Parents first: devices and families refer to accounts, tokens to
+	// Parents first: devices, identities and families refer to accounts, tokens to
 	// families.
 	var chunks []insertChunk
 	for _, in := range []struct {
@@ -62,6 +68,7 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 	}{
 		{`INSERT INTO accounts (` + accountCols + `) VALUES `, 10, accounts},
 		{`INSERT INTO account_devices (device_id, account_id, created_at) VALUES `, 3, devices},
+		{`INSERT INTO account_identities (` + identityCols + `) VALUES `, 4, identities},
 		{`INSERT INTO refresh_families (id, account_id, created_at, expires_at) VALUES `, 4, families},
 		{`INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) VALUES `, 5, tokens},
 		{`INSERT INTO audit_log (at, kind, account_id, actor_id, ip, detail) VALUES `, 6, audit},

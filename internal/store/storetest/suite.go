@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"WriteLogins", testWriteLogins},
 		{"WriteLoginsAtomic", testWriteLoginsAtomic},
 		{"AccountByDeviceIDs", testAccountByDeviceIDs},
+		{"Identities", testIdentities},
 		{"MatchLifecycle", testMatchLifecycle},
 		{"ApplyIdempotent", testApplyIdempotent},
 		{"ConcurrentApply", testConcurrentApply},

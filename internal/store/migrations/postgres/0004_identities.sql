@@ -1,0 +1,14 @@
+-- External identities (an OpenID Connect issuer's subject) linked to
+-- accounts: one account may have several, an (issuer, subject) pair belongs
+-- to one account at most. issuer is the token's iss claim, not the name an
+-- operator gave the issuer in the configuration, so renaming it keeps links.
+-- Kept in lockstep with ../sqlite/0004_identities.sql.
+
+CREATE TABLE account_identities (
+    issuer     TEXT COLLATE "C" NOT NULL,
+    subject    TEXT COLLATE "C" NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX account_identities_account ON account_identities (account_id);
