@@ -2,12 +2,14 @@ package main_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -192,4 +194,29 @@ func TestSecuritySlowTLSHandshake(t *testing.T) {
 		t.Fatalf("trickled ClientHello: %d of %d bytes taken, answer %q, %v; want the server to cut it", sent, len(hello), answer, err)
 	}
 	t.Logf("trickled ClientHello cut after %d bytes", sent)
+}
+
+// The load tool's flood (scripts/bench-flood.sh measures what it costs
+// arena players) against the binary: one client claiming a non-loopback
+// address through the trusted proxy is refused by the per-address rate
+// limits, nearly every request a 429.
+func TestSecurityFloodTool(t *testing.T) {
+	t.Parallel()
+	p, _ := secServer(t)
+	out, err := exec.Command(binary, "bots", "--url", p.url, "--mode", "flood", "--flood-for", "192.0.2.1",
+		"--flood-conns", "2", "--flood-rps", "500", "--duration", "1s", "--warmup", "200ms", "--json", "--quiet").Output()
+	if err != nil {
+		t.Fatalf("bots --mode flood: %v", err)
+	}
+	var res struct {
+		RequestsPerS   float64        `json:"requests_per_s"`
+		RejectionsPerS float64        `json:"rejections_per_s"`
+		Answers        map[string]int `json:"answers"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	if res.Answers["429"] == 0 || res.RejectionsPerS < 0.9*res.RequestsPerS {
+		t.Fatalf("flood of POST /v1/auth/login from one address: %+v, want nearly all 429", res)
+	}
 }

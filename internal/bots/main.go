@@ -43,6 +43,16 @@ embedded default listening on loopback, which does not limit sign-ups from
 loopback. Elsewhere start it with --auth-signup-ip-limit 1000000 for load
 tests, or keep the --prefix between runs to log the same accounts in again.
 
+--mode flood is one abusive client instead of players: one request over
+and over on --flood-conns keep-alive connections (--flood-kind http; with
+--flood-for ADDR it claims to be ADDR through a Forwarded header, which the
+server believes when this tool's address is in gateway.trusted_proxies), or
+control messages on sockets (--flood-kind ws-control), as fast as they go or
+at --flood-rps. It reports requests answered and rejected (429 or
+rate_limited) per second, and with --pid the server's CPU per answered
+request. Run it beside an arena run to see what a flood costs the players
+(scripts/bench-flood.sh).
+
 Flags:
 `
 
@@ -57,9 +67,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var c Config
+	var fc FloodConfig
 	var asJSON, quiet bool
 	fs.StringVar(&c.URL, "url", "", "the server, http://HOST:PORT or https://HOST:PORT (wss://); several gateways of one deployment comma-separated (players are spread over them)")
-	fs.StringVar(&c.Mode, "mode", ModeArena, "arena, tictactoe, idle or auth")
+	fs.StringVar(&c.Mode, "mode", ModeArena, "arena, tictactoe, idle, auth or flood (one abusive client; the --flood-* flags)")
 	fs.IntVar(&c.Players, "players", 8, fmt.Sprintf("simulated players (auth: existing devices, default %d)", authDevices))
 	fs.BoolVar(&c.NewAccounts, "new-accounts", false, "auth: every login is a new device's first (a new guest account)")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "measurement window, after the warm-up")
@@ -75,6 +86,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.PID, "pid", 0, "the server's process id, to report its CPU and memory")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "the server's Prometheus endpoint (default the first URL's /metrics; - for none); the game nodes' endpoints comma-separated for a split deployment")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", 0, "time allowed to seat every player (default 30s + 1ms per player)")
+	fs.StringVar(&fc.Kind, "flood-kind", FloodHTTP, "flood: http (one request over and over) or ws-control (control messages on sockets)")
+	fs.IntVar(&fc.RPS, "flood-rps", 0, "flood: requests or messages per second (0: as fast as the connections go)")
+	fs.IntVar(&fc.Conns, "flood-conns", 4, "flood: connections (http: keep-alive connections; ws-control: sockets, one device each)")
+	fs.StringVar(&fc.For, "flood-for", "", "flood, http: the client address to claim in a Forwarded header (the server must trust this tool's address in gateway.trusted_proxies); e.g. 192.0.2.1 to flood as a non-loopback client")
+	fs.StringVar(&fc.Method, "flood-method", "POST", "flood, http: request method")
+	fs.StringVar(&fc.Path, "flood-path", "/v1/auth/login", "flood, http: request path")
+	fs.StringVar(&fc.Body, "flood-body", "", "flood, http: request body (default for POST: a login with a wrong password)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as one JSON object, the last line of stdout")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines")
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +118,28 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !quiet {
 		c.Progress = stderr
 	}
-	res, err := Run(ctx, c)
+	if c.Mode == ModeFlood {
+		fc.URL, fc.Duration, fc.Warmup, fc.PID, fc.Progress, fc.Device = c.URL, c.Duration, c.Warmup, c.PID, c.Progress, c.Prefix+"flooder"
+		return report(stdout, stderr, asJSON, func() (any, string, error) {
+			res, err := RunFlood(ctx, fc)
+			if err != nil {
+				return nil, "", err
+			}
+			return res, FloodSummary(res), nil
+		})
+	}
+	return report(stdout, stderr, asJSON, func() (any, string, error) {
+		res, err := Run(ctx, c)
+		if err != nil {
+			return nil, "", err
+		}
+		return res, Summary(res), nil
+	})
+}
+
+// report runs one measurement and prints its result, as JSON or as text.
+func report(stdout, stderr io.Writer, asJSON bool, run func() (any, string, error)) int {
+	res, text, err := run()
 	if err != nil {
 		fmt.Fprintf(stderr, "multijuego bots: %v\n", err)
 		return 1
@@ -110,8 +149,32 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s\n", b)
 		return 0
 	}
-	fmt.Fprint(stdout, Summary(res))
+	fmt.Fprint(stdout, text)
 	return 0
+}
+
+// FloodSummary is a human-readable report of a flood.
+func FloodSummary(r *FloodResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "flood %s of %s, %d connections", r.Kind, r.Target, r.Conns)
+	if r.For != "" {
+		fmt.Fprintf(&b, " as %s", r.For)
+	}
+	fmt.Fprintf(&b, ", window %.1fs\n", r.WindowS)
+	fmt.Fprintf(&b, "answered %.0f/s, rejected %.0f/s (answers %v), transport errors %d", r.RequestsPerS, r.RejectionsPerS, r.Answers, r.Errors)
+	if r.Reconnects > 0 {
+		fmt.Fprintf(&b, ", sockets reopened %d", r.Reconnects)
+	}
+	fmt.Fprintf(&b, "\nlatency p50 %.2f  p99 %.2f  max %.2f ms\n", r.LatencyMs.P50, r.LatencyMs.P99, r.LatencyMs.Max)
+	fmt.Fprintf(&b, "cpu: flood %.2f cores", r.FloodCPUCores)
+	if r.ServerCPUCores != nil {
+		fmt.Fprintf(&b, ", server %.2f cores", *r.ServerCPUCores)
+	}
+	if r.ServerCPUUsPerRequest != nil {
+		fmt.Fprintf(&b, " (%.1f us of server CPU per answered request)", *r.ServerCPUUsPerRequest)
+	}
+	b.WriteString("\n")
+	return b.String()
 }
 
 // Summary is a human-readable report of a run.

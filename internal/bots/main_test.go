@@ -27,6 +27,8 @@ func TestMainBadInput(t *testing.T) {
 		{[]string{"--url", "http://127.0.0.1:1", "--mode", "tictactoe", "--match-size", "3"}, 1, "--match-size must be 2"},
 		{[]string{"--url", "http://127.0.0.1:1", "--tick-rate", "500"}, 1, "--tick-rate must be 1..128"},
 		{[]string{"--url", "http://192.0.2.1:80", "--source-ips", "3"}, 1, "must be on loopback"},
+		{[]string{"--url", "http://127.0.0.1:1", "--mode", "flood", "--flood-kind", "udp"}, 1, "--flood-kind must be http or ws-control"},
+		{[]string{"--url", "http://127.0.0.1:1", "--mode", "flood", "--flood-rps", "-1"}, 1, "--flood-rps must be 0"},
 	} {
 		var out, errb bytes.Buffer
 		code := Main(context.Background(), tc.args, &out, &errb)
