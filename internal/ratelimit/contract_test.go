@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,6 +161,32 @@ func testContract(t *testing.T, mk newLimiter) {
 		wg.Wait()
 		if n := allowed.Load(); n != 10 {
 			t.Fatalf("80 concurrent events: %d allowed, want exactly 10", n)
+		}
+	})
+	t.Run("AllowAll counts each check", func(t *testing.T) {
+		clk := newClock()
+		l := mk(t, contractRules, clk).(interface {
+			AllowAll(context.Context, []ratelimit.Check) ([]ratelimit.Decision, error)
+		})
+		checks := []ratelimit.Check{{Class: "burst", Subject: "a"}, {Class: "slow", Subject: "a"}, {Class: "off", Subject: "a"}}
+		var got [][2]bool
+		for range 4 {
+			ds, err := l.AllowAll(ctx, checks)
+			if err != nil || len(ds) != 3 || !ds[2].Allowed {
+				t.Fatalf("AllowAll = %+v, %v; want 3 decisions, the off class allowed", ds, err)
+			}
+			got = append(got, [2]bool{ds[0].Allowed, ds[1].Allowed})
+		}
+		// burst: 3 then refused; slow: 1 then refused; each counted on its own.
+		want := [][2]bool{{true, true}, {true, false}, {true, false}, {false, false}}
+		if !slices.Equal(got, want) {
+			t.Fatalf("AllowAll decisions (burst, slow) over 4 calls: %v, want %v", got, want)
+		}
+		if d, _ := l.AllowAll(ctx, []ratelimit.Check{{Class: "nope", Subject: "a"}}); d != nil {
+			t.Fatal("AllowAll with an unknown class returned decisions")
+		}
+		if _, err := l.AllowAll(ctx, []ratelimit.Check{{Class: "nope", Subject: "a"}}); !errors.Is(err, ratelimit.ErrUnknownClass) {
+			t.Fatalf("AllowAll with an unknown class: %v, want ErrUnknownClass", err)
 		}
 	})
 }

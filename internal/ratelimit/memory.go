@@ -101,6 +101,13 @@ func (m *Memory) Allow(_ context.Context, class, subject string) (Decision, erro
 	return m.allow(r, class, subject, m.now().UnixNano()), nil
 }
 
+// AllowAll counts one event in each of checks, as Allow would one by one
+// (each is counted whatever the others decide), and returns their
+// decisions in order.
+func (m *Memory) AllowAll(ctx context.Context, checks []Check) ([]Decision, error) {
+	return allowEach(ctx, m, checks)
+}
+
 func (m *Memory) allow(r rule, class, subject string, now int64) Decision {
 	k := bucketKey{class, subject}
 	s := &m.shards[maphash.Comparable(m.seed, k)%shards]

@@ -133,6 +133,9 @@ func ParseRule(s string) (Rule, error) {
 		if r.Burst, err = strconv.Atoi(strings.TrimSpace(burst)); err != nil || r.Burst < 1 || r.Burst > 1e9 {
 			return bad()
 		}
+		if r.Burst == r.Limit {
+			r.Burst = 0 // the default: one Rule per meaning, so String parses back to it
+		}
 	}
 	return r, nil
 }
@@ -154,6 +157,22 @@ type Limiter interface {
 	// always allowed. The only error is ErrUnknownClass; a backend that
 	// cannot reach its store answers from its fallback, never an error.
 	Allow(ctx context.Context, class, subject string) (Decision, error)
+}
+
+// Check names one bucket for AllowAll.
+type Check struct{ Class, Subject string }
+
+// allowEach is AllowAll done one check at a time.
+func allowEach(ctx context.Context, l Limiter, checks []Check) ([]Decision, error) {
+	out := make([]Decision, len(checks))
+	for i, c := range checks {
+		d, err := l.Allow(ctx, c.Class, c.Subject)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
 }
 
 // ErrUnknownClass is returned for a class the limiter has no rule for.

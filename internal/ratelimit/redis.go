@@ -172,6 +172,99 @@ func (l *Redis) Allow(ctx context.Context, class, subject string) (Decision, err
 	return d, nil
 }
 
+// AllowAll counts one event in each of checks, as Allow would one by one
+// (each is counted whatever the others decide), in one round trip: the
+// scripts go to Redis in one pipeline (on a Cluster, one per node holding
+// a key). A failure answers every check from the fallback, as Allow does.
+func (l *Redis) AllowAll(ctx context.Context, checks []Check) ([]Decision, error) {
+	out := make([]Decision, len(checks))
+	var on []int // the checks that go to Redis
+	for i, c := range checks {
+		r, ok := l.rules[c.Class]
+		if !ok {
+			return nil, (Rules(nil)).unknown(c.Class)
+		}
+		if r.off {
+			out[i] = Decision{Allowed: true}
+		} else {
+			on = append(on, i)
+		}
+	}
+	if len(on) <= 1 {
+		for _, i := range on {
+			out[i], _ = l.Allow(ctx, checks[i].Class, checks[i].Subject)
+		}
+		return out, nil
+	}
+	now := l.now()
+	if l.down.Load() {
+		probe := l.nextProbe.Load()
+		if now.UnixNano() < probe || !l.nextProbe.CompareAndSwap(probe, now.Add(l.retryEvery).UnixNano()) {
+			return l.allFromFallback(ctx, checks, on, out)
+		}
+	}
+	err := l.pipeline(ctx, checks, on, out, now)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.markDown(now, err)
+		}
+		return l.allFromFallback(ctx, checks, on, out)
+	}
+	if l.down.Load() {
+		l.markUp(now)
+	}
+	return out, nil
+}
+
+// pipeline runs the checks on (indexes into checks) in one pipeline and
+// fills out. A Redis that lost the script (NOSCRIPT: restarted, flushed)
+// is given it and asked once more.
+func (l *Redis) pipeline(ctx context.Context, checks []Check, on []int, out []Decision, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	nowArg := strconv.FormatInt(now.UnixMicro(), 10)
+	run := func() ([]*redis.Cmd, error) {
+		cmds := make([]*redis.Cmd, len(on))
+		_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range on {
+				r := l.rules[checks[i].Class]
+				cmds[j] = script.EvalSha(ctx, p, []string{l.prefix + checks[i].Class + ":" + checks[i].Subject},
+					nowArg, strconv.FormatInt(r.interval, 10), strconv.FormatInt(r.burst, 10))
+			}
+			return nil
+		})
+		return cmds, err
+	}
+	cmds, err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = script.Load(ctx, l.client).Err(); err == nil {
+			cmds, err = run()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for j, i := range on {
+		over, err := cmds[j].Int64()
+		if err != nil {
+			return err
+		}
+		if over > 0 {
+			out[i] = Decision{RetryAfter: time.Duration(over) * time.Microsecond}
+		} else {
+			out[i] = Decision{Allowed: true}
+		}
+	}
+	return nil
+}
+
+func (l *Redis) allFromFallback(ctx context.Context, checks []Check, on []int, out []Decision) ([]Decision, error) {
+	for _, i := range on {
+		out[i], _ = l.fromFallback(ctx, checks[i].Class, checks[i].Subject)
+	}
+	return out, nil
+}
+
 func (l *Redis) check(ctx context.Context, r rule, class, subject string, now time.Time) (Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
