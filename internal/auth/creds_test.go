@@ -72,7 +72,7 @@ func TestDeviceIDsStoredAsKeyedHashes(t *testing.T) {
 	if len(acct.Devices) != 1 || acct.Devices[0] == dev || !strings.HasPrefix(acct.Devices[0], auth.DeviceHashPrefix) || strings.Contains(acct.Devices[0], dev) {
 		t.Fatalf("stored devices %q: want one keyed hash, not the id", acct.Devices)
 	}
-	if _, err := st.AccountByDevice(ctx, dev); err == nil {
+	if _, _, err := st.AccountByDeviceIDs(ctx, dev); err == nil {
 		t.Fatal("the device id in clear finds the account in the store")
 	}
 	// The stored value is no credential: it is not even a valid device id.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/multijuego/multijuego/internal/store"
 )
 
@@ -163,4 +165,52 @@ func (s *Service) hashLegacyDevices(ctx context.Context) (int, error) {
 		}
 		after = ids[len(ids)-1]
 	}
+}
+
+// Device logs in with a device id, creating a guest account on first use.
+func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPair, error) {
+	if err := validDevice(deviceID); err != nil {
+		return TokenPair{}, err
+	}
+	if retry, ok := s.deviceAllowed(ctx, m.IP, s.now()); !ok {
+		return TokenPair{}, s.refuseThrottled(ctx, ScopeDeviceIP, m.IP, "", retry, m)
+	}
+	a, err := s.accountByDevice(ctx, deviceID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		p, err := s.deviceSignup(ctx, deviceID, m)
+		var ce *store.ConflictError
+		if !errors.As(err, &ce) || ce.Field != "device_id" {
+			return p, err
+		}
+		// Two first logins of one device raced; the other one won.
+		if a, err = s.accountByDevice(ctx, deviceID); err != nil {
+			return TokenPair{}, err
+		}
+	case err != nil:
+		return TokenPair{}, err
+	}
+	if a.Banned() {
+		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "banned", "device": true})
+		return TokenPair{}, errBanned
+	}
+	return s.startSession(ctx, a, loginAudit(s.auditEvent(AuditDeviceLogin, a.ID, "", m, nil)))
+}
+
+// deviceSignup is a device's first login: a guest account, its device, its
+// session and audit rows, committed together. A *store.ConflictError on
+// device_id means a racing first login of the same device linked it first.
+func (s *Service) deviceSignup(ctx context.Context, deviceID string, m Meta) (TokenPair, error) {
+	if err := s.allowSignup(ctx, m); err != nil {
+		s.deviceMiss(ctx, m.IP)
+		return TokenPair{}, err
+	}
+	now := s.now()
+	a := store.Account{ID: uuid.Must(uuid.NewV7()).String(), Username: "guest-" + strings.ToLower(randomID(9)),
+		Roles: []string{RolePlayer}, CreatedAt: now, UpdatedAt: now, Devices: []string{s.deviceHash(deviceID)}}
+	w := loginAudit(s.auditEvent(AuditRegister, a.ID, "", m, map[string]any{"guest": true}), s.auditEvent(AuditDeviceLogin, a.ID, "", m, nil))
+	w.Account, w.Device = a, a.Devices[0]
+	p, err := s.startSession(ctx, a, w)
+	p.Created = err == nil
+	return p, err
 }

@@ -10,8 +10,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -417,52 +415,6 @@ func rateLimited(retry time.Duration) error {
 	return &errcode.Error{Code: errcode.RateLimited, Message: "Too many attempts, try again later.", RetryAfter: retry}
 }
 
-// --- sessions ---------------------------------------------------------------
-
-func hashRefresh(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// refreshPrefix marks our refresh tokens, so they are recognisable in a leak
-// scanner and never confused with an access token.
-const refreshPrefix = "mjr_"
-
-func newRefreshToken() string { return refreshPrefix + randomID(32) }
-
-// startSession creates a refresh family and issues the first pair. The
-// family and its first token are committed with w's other rows (a new
-// account, the login's audit events) in the next group commit; the pair is
-// signed while the batch forms and returned only once the rows are
-// committed.
-func (s *Service) startSession(ctx context.Context, a store.Account, w store.LoginWrite) (TokenPair, error) {
-	now := s.now()
-	fam := store.RefreshFamily{ID: uuid.Must(uuid.NewV7()).String(), AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
-	refresh := newRefreshToken()
-	rt := store.RefreshToken{Hash: hashRefresh(refresh), FamilyID: fam.ID, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL)}
-	p, err := s.pair(a, fam.ID, refresh)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	w.Family, w.Token = fam, rt
-	if err := s.logins.write(ctx, w); err != nil {
-		return TokenPair{}, err
-	}
-	return p, nil
-}
-
-// loginAudit is the LoginWrite of a login's audit events.
-func loginAudit(es ...store.AuditEvent) store.LoginWrite { return store.LoginWrite{Audit: es} }
-
-func (s *Service) pair(a store.Account, sid, refresh string) (TokenPair, error) {
-	access, _, err := s.tokens.Issue(a.ID, a.Username, a.Roles, sid)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	// expires_in is the token's lifetime (exp - iat), as RFC 6749 has it.
-	return TokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(s.cfg.AccessTTL / time.Second), AccountID: a.ID}, nil
-}
-
 // --- operations ---------------------------------------------------------------
 
 // RegisterRequest creates a password account.
@@ -570,54 +522,6 @@ func (s *Service) lookup(ctx context.Context, ident string, byEmail bool) (store
 		return s.st.AccountByEmail(ctx, ident)
 	}
 	return s.st.AccountByUsername(ctx, ident)
-}
-
-// Device logs in with a device id, creating a guest account on first use.
-func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPair, error) {
-	if err := validDevice(deviceID); err != nil {
-		return TokenPair{}, err
-	}
-	if retry, ok := s.deviceAllowed(ctx, m.IP, s.now()); !ok {
-		return TokenPair{}, s.refuseThrottled(ctx, ScopeDeviceIP, m.IP, "", retry, m)
-	}
-	a, err := s.accountByDevice(ctx, deviceID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		p, err := s.deviceSignup(ctx, deviceID, m)
-		var ce *store.ConflictError
-		if !errors.As(err, &ce) || ce.Field != "device_id" {
-			return p, err
-		}
-		// Two first logins of one device raced; the other one won.
-		if a, err = s.accountByDevice(ctx, deviceID); err != nil {
-			return TokenPair{}, err
-		}
-	case err != nil:
-		return TokenPair{}, err
-	}
-	if a.Banned() {
-		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "banned", "device": true})
-		return TokenPair{}, errBanned
-	}
-	return s.startSession(ctx, a, loginAudit(s.auditEvent(AuditDeviceLogin, a.ID, "", m, nil)))
-}
-
-// deviceSignup is a device's first login: a guest account, its device, its
-// session and audit rows, committed together. A *store.ConflictError on
-// device_id means a racing first login of the same device linked it first.
-func (s *Service) deviceSignup(ctx context.Context, deviceID string, m Meta) (TokenPair, error) {
-	if err := s.allowSignup(ctx, m); err != nil {
-		s.deviceMiss(ctx, m.IP)
-		return TokenPair{}, err
-	}
-	now := s.now()
-	a := store.Account{ID: uuid.Must(uuid.NewV7()).String(), Username: "guest-" + strings.ToLower(randomID(9)),
-		Roles: []string{RolePlayer}, CreatedAt: now, UpdatedAt: now, Devices: []string{s.deviceHash(deviceID)}}
-	w := loginAudit(s.auditEvent(AuditRegister, a.ID, "", m, map[string]any{"guest": true}), s.auditEvent(AuditDeviceLogin, a.ID, "", m, nil))
-	w.Account, w.Device = a, a.Devices[0]
-	p, err := s.startSession(ctx, a, w)
-	p.Created = err == nil
-	return p, err
 }
 
 // Refresh exchanges a refresh token for a new pair. Each refresh token works

@@ -107,16 +107,7 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 
-	hist := newHistogram()
-	for _, w := range workers {
-		hist.merge(w.hist)
-		res.Logins += w.ok
-		res.Errors += w.errors
-	}
 	res.WindowS = round2(wall)
-	res.LoginsPerS = round2(float64(res.Logins) / wall)
-	lat := hist.latency()
-	res.LoginMs = &lat
 	res.BotsCPUCores = round2((cpu1 - cpu0).Seconds() / wall)
 	res.MachineBusyCores = round2((busy1 - busy0).Seconds() / wall)
 	if cfg.PID > 0 && srv1 > 0 {
@@ -127,6 +118,22 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 			res.ServerRSSMiB = &m
 		}
 	}
+	r.authResult(res, workers, wall)
+	return res, nil
+}
+
+// authResult fills in the logins, their latency, the errors and whether
+// the server kept up.
+func (r *run) authResult(res *Result, workers []*authWorker, wall float64) {
+	hist := newHistogram()
+	for _, w := range workers {
+		hist.merge(w.hist)
+		res.Logins += w.ok
+		res.Errors += w.errors
+	}
+	res.LoginsPerS = round2(float64(res.Logins) / wall)
+	lat := hist.latency()
+	res.LoginMs = &lat
 	r.errMu.Lock()
 	res.ErrorSamples = append([]string(nil), r.errSamples...)
 	r.errMu.Unlock()
@@ -139,7 +146,6 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.KeepsUp = len(f) == 0
 	res.KeepsUpFailures = append([]string{}, f...)
-	return res, nil
 }
 
 // authLoop logs devices in, one after another, until stop; in the window it

@@ -256,12 +256,6 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (Account, erro
 	return s.account(ctx, `SELECT `+accountCols+` FROM accounts WHERE email=$1`, email)
 }
 
-// AccountByDevice returns the account a device id is linked to. The id is
-// what the caller stored: the auth service stores keyed hashes.
-func (s *Store) AccountByDevice(ctx context.Context, deviceID string) (Account, error) {
-	return s.account(ctx, `SELECT `+prefixed("a.", accountCols)+` FROM accounts a JOIN account_devices d ON d.account_id=a.id WHERE d.device_id=$1`, deviceID)
-}
-
 // RekeyDevice replaces a device's stored id (the auth service's move from
 // ids in clear to keyed hashes). A device already rekeyed (by another node)
 // is not an error; when the new id is already stored, the old row goes.
@@ -362,17 +356,6 @@ func (s *Store) ListAccounts(ctx context.Context, q AccountQuery) ([]Account, er
 
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-// CreateRefreshFamily starts a family with its first token.
-func (s *Store) CreateRefreshFamily(ctx context.Context, f RefreshFamily, first RefreshToken) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (id, account_id, created_at, expires_at) VALUES ($1,$2,$3,$4)`,
-			f.ID, f.AccountID, s.d.time(f.CreatedAt), s.d.time(f.ExpiresAt)); err != nil {
-			return s.d.conflict(err)
-		}
-		return s.insertToken(ctx, tx, first)
-	})
 }
 
 // AddRefreshToken adds the next token of an existing family.

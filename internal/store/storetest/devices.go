@@ -46,10 +46,10 @@ func testRekeyDevices(t *testing.T, s *store.Store) {
 	if err := s.RekeyDevice(ctx, "clear-device-a1", prefix+"hash-a1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AccountByDevice(ctx, "clear-device-a1"); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.AccountByDeviceIDs(ctx, "clear-device-a1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("old id after rekey: %v, want not found", err)
 	}
-	got, err := s.AccountByDevice(ctx, prefix+"hash-a1")
+	got, _, err := s.AccountByDeviceIDs(ctx, prefix+"hash-a1")
 	if err != nil || got.ID != a.ID {
 		t.Fatalf("new id after rekey = %s, %v; want %s", got.ID, err, a.ID)
 	}
@@ -61,7 +61,7 @@ func testRekeyDevices(t *testing.T, s *store.Store) {
 	if err := s.RekeyDevice(ctx, "clear-device-a2", prefix+"hash-a1"); err != nil {
 		t.Fatalf("rekey onto a stored id: %v", err)
 	}
-	if _, err := s.AccountByDevice(ctx, "clear-device-a2"); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.AccountByDeviceIDs(ctx, "clear-device-a2"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("clear row kept after rekey onto a stored id: %v", err)
 	}
 	left, err := s.ClearDevices(ctx, prefix, "", 100)

@@ -117,7 +117,7 @@ func testAccountRoundTrip(t *testing.T, s *store.Store) {
 	// A guest: no email, no password.
 	g := store.Account{ID: ID("acc"), Username: "guest-1", Roles: []string{"player"}, CreatedAt: t0, UpdatedAt: t0}
 	mustCreate(t, s, g, "device-guest-1")
-	got, err = s.AccountByDevice(ctx, "device-guest-1")
+	got, _, err = s.AccountByDeviceIDs(ctx, "device-guest-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,10 @@ func testAccountLookups(t *testing.T, s *store.Store) {
 		"id":       func() (store.Account, error) { return s.AccountByID(ctx, "nope") },
 		"username": func() (store.Account, error) { return s.AccountByUsername(ctx, "nobody") },
 		"email":    func() (store.Account, error) { return s.AccountByEmail(ctx, "nobody@example.com") },
-		"device":   func() (store.Account, error) { return s.AccountByDevice(ctx, "no-device") },
+		"device": func() (store.Account, error) {
+			a, _, err := s.AccountByDeviceIDs(ctx, "no-device")
+			return a, err
+		},
 	} {
 		if _, err := lookup(); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("missing %s: err = %v, want ErrNotFound", name, err)
@@ -262,7 +265,7 @@ func newFamily(t *testing.T, s *store.Store) (store.Account, store.RefreshFamily
 	mustCreate(t, s, a, "")
 	f := store.RefreshFamily{ID: ID("fam"), AccountID: a.ID, CreatedAt: t0, ExpiresAt: t0.Add(30 * 24 * time.Hour)}
 	tok := store.RefreshToken{Hash: ID("hash"), FamilyID: f.ID, AccountID: a.ID, CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
-	if err := s.CreateRefreshFamily(ctx, f, tok); err != nil {
+	if err := s.WriteLogins(ctx, []store.LoginWrite{{Family: f, Token: tok}}); err != nil {
 		t.Fatal(err)
 	}
 	return a, f, tok
@@ -337,7 +340,7 @@ func testRevokeFamilies(t *testing.T, s *store.Store) {
 	f3 := store.RefreshFamily{ID: ID("fam"), AccountID: a.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	for _, f := range []store.RefreshFamily{f2, f3} {
 		tok := store.RefreshToken{Hash: ID("hash"), FamilyID: f.ID, AccountID: a.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-		if err := s.CreateRefreshFamily(ctx, f, tok); err != nil {
+		if err := s.WriteLogins(ctx, []store.LoginWrite{{Family: f, Token: tok}}); err != nil {
 			t.Fatal(err)
 		}
 	}
