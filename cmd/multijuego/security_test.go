@@ -344,3 +344,57 @@ func TestSecurityLoopbackSignups(t *testing.T) {
 		t.Fatalf("refusal without the flag: %q", msg)
 	}
 }
+
+// Finding 8, the second half: a removed account's token worked until it
+// expired. The server has no account deletion; a ban is how an operator
+// removes a player: the token is refused at once, the socket closes with
+// 4003 within a second, and neither a login nor a refresh gets a new one.
+func TestSecurityBanEndsEverything(t *testing.T) {
+	t.Parallel()
+	p, dir := secServer(t)
+	ctx := context.Background()
+	c, err := client.New(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Register(ctx, "banned", "", "banned player password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := c.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	admin := adminTokenOn(t, p, "--data-dir", dir)
+	if status, body := p.call("POST", "/v1/admin/accounts/"+tok.AccountID+"/ban", admin, map[string]string{"reason": "security test"}); status >= 300 {
+		t.Fatalf("ban: %d %v", status, body)
+	}
+	select {
+	case <-rt.Done():
+	case <-time.After(time.Second):
+		t.Fatal("the banned player's socket still open 1s after the ban")
+	}
+	if rt.CloseCode() != client.CloseKicked {
+		t.Fatalf("socket ended with %v, want close %d", rt.Err(), client.CloseKicked)
+	}
+	for _, tc := range []struct {
+		what, path, token string
+		body              any
+		status            int
+		code              string
+	}{
+		{"token", "/v1/account", tok.AccessToken, nil, 401, "unauthenticated"},
+		{"login", "/v1/auth/login", "", map[string]string{"username": "banned", "password": "banned player password"}, 403, "account_banned"},
+		{"refresh", "/v1/auth/refresh", "", map[string]string{"refresh_token": tok.RefreshToken}, 401, "unauthenticated"},
+	} {
+		method := "POST"
+		if tc.body == nil {
+			method = "GET"
+		}
+		status, body := p.call(method, tc.path, tc.token, tc.body)
+		if code, _ := errOf(body); status != tc.status || code != tc.code {
+			t.Errorf("the banned account's %s: %d %v, want %d %s", tc.what, status, body, tc.status, tc.code)
+		}
+	}
+}
