@@ -14,6 +14,7 @@ import (
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/gateway"
+	"github.com/multijuego/multijuego/internal/ratelimit"
 	"github.com/multijuego/multijuego/internal/store/storetest"
 )
 
@@ -97,4 +98,40 @@ func BenchmarkDeviceLoginHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkRateLimitedRequest serves POST /v1/auth/login from one address
+// whose limits.ip.auth is spent, through the whole handler chain (request
+// id, metrics, the in-process limiter, the 429 and its JSON), without the
+// network: the handler's share of a rejection, against the whole server's
+// CPU per rejection that multijuego bots --mode flood --pid reports
+// (scripts/bench-flood.sh).
+func BenchmarkRateLimitedRequest(b *testing.B) {
+	svc, err := auth.New(context.Background(), auth.DefaultConfig(), auth.KeysDir{Path: b.TempDir()}, auth.Deps{Store: storetest.SQLite(b), KV: newKV(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := gateway.Limits{Config: gateway.DefaultLimitsConfig()}
+	l.Config.IP.Auth = "1/1h"
+	l.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{Rules: l.Config.Rules()})
+	gw, err := gateway.New(gateway.DefaultConfig(), gateway.Deps{Auth: svc, Registry: prometheus.NewRegistry(), Limits: l})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := gw.Handler()
+	serve := func() int {
+		req := httptest.NewRequest("POST", "/v1/auth/login", strings.NewReader(`{"username":"flood-target","password":"not the password"}`))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	serve() // spends the one request of the hour
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if code := serve(); code != http.StatusTooManyRequests {
+			b.Fatalf("status %d, want 429", code)
+		}
+	}
 }
