@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -67,9 +68,9 @@ func guestFrom(t *testing.T, p *proc, ip, device string) (token, account string)
 
 // Finding 1: one guest created 1,000 matches that never ended. Now one
 // account gets game.max_matches_per_account live matches and one address
-// game.max_matches_per_ip, each refusal a 429 naming the setting; another
-// player still creates; and the empty matches end after
-// game.empty_timeout, which gives the places back.
+// game.max_matches_per_ip, each refusal a 429 naming the setting (over a
+// socket, an error rate_limited); another player still creates; and the
+// empty matches end after game.empty_timeout, which gives the places back.
 func TestSecurityMatchFlood(t *testing.T) {
 	t.Parallel()
 	p, _ := secServer(t, "--game-max-matches-per-account", "3", "--game-max-matches-per-ip", "5", "--game-empty-timeout", "1s")
@@ -96,6 +97,31 @@ func TestSecurityMatchFlood(t *testing.T) {
 	}
 	status, hdr, body := create(second)
 	wantRefused(t, "a 6th live match of one address", status, hdr, body, "game.max_matches_per_ip")
+
+	// Over a socket (the 1,000 matches came from one): the same
+	// cap, answered rate_limited; the socket stays open.
+	c, err := client.New(p.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Device(context.Background(), "sec-match-socket-flooder"); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := c.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for i := range 10 {
+		_, err := rt.CreateMatch(context.Background(), "arena", nil)
+		var ae *client.APIError
+		switch {
+		case i < 3 && err != nil:
+			t.Fatalf("socket create %d: %v", i, err)
+		case i >= 3 && (!errors.As(err, &ae) || ae.Code != "rate_limited" || !strings.Contains(ae.Message, "game.max_matches_per_account")):
+			t.Fatalf("socket create %d past the cap: %v, want rate_limited naming game.max_matches_per_account", i, err)
+		}
+	}
 
 	other, _ := guestFrom(t, p, "198.51.100.20", "sec-match-bystander")
 	if status, _, body := p.callWith(from("198.51.100.20"), "POST", "/v1/matches", other, map[string]string{"mode": "arena"}); status != 201 {
