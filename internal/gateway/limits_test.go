@@ -227,3 +227,55 @@ func TestRouteClassesDefaultsValid(t *testing.T) {
 		t.Error("production defaults leave auth or match creation unlimited")
 	}
 }
+
+// countingLimiter counts the limiter calls a request makes: on Redis each
+// call is one round trip (AllowAll pipelines its checks).
+type countingLimiter struct {
+	*ratelimit.Memory
+	singles, batches atomic.Int64
+}
+
+func (c *countingLimiter) Allow(ctx context.Context, class, subject string) (ratelimit.Decision, error) {
+	c.singles.Add(1)
+	return c.Memory.Allow(ctx, class, subject)
+}
+
+func (c *countingLimiter) AllowAll(ctx context.Context, checks []ratelimit.Check) ([]ratelimit.Decision, error) {
+	c.batches.Add(1)
+	return c.Memory.AllowAll(ctx, checks)
+}
+
+// An authenticated request's address and account checks go to the
+// limiter together, once; a request without a good token makes the
+// address check alone, and a bad token still gets its 401.
+func TestRateLimitOneCallPerRequest(t *testing.T) {
+	clk := newClock()
+	var cl *countingLimiter
+	e := newEnvWith(t, func(d *gateway.Deps) {
+		l := gateway.Limits{Config: gateway.DefaultLimitsConfig()}
+		cl = &countingLimiter{Memory: ratelimit.NewMemory(ratelimit.MemoryOptions{Rules: l.Config.Rules(), Now: clk.Now})}
+		l.Limiter = cl
+		d.Limits = l
+	})
+	a := e.register("counted")
+	calls := func(method, path, token string, want int) {
+		t.Helper()
+		cl.singles.Store(0)
+		cl.batches.Store(0)
+		if r := e.do(method, path, token, "", nil); r.status != want {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, r.status, want, r.body)
+		}
+	}
+	calls("GET", "/v1/matches", a.AccessToken, 200)
+	if s, b := cl.singles.Load(), cl.batches.Load(); s != 0 || b != 1 {
+		t.Errorf("authenticated request: %d single and %d batched limiter calls, want 0 and 1", s, b)
+	}
+	calls("GET", "/v1/matches", "", 401)
+	if s, b := cl.singles.Load(), cl.batches.Load(); s != 1 || b != 0 {
+		t.Errorf("request without a token: %d single and %d batched calls, want 1 and 0", s, b)
+	}
+	calls("GET", "/v1/matches", "not-a-token", 401)
+	if s, b := cl.singles.Load(), cl.batches.Load(); s != 1 || b != 0 {
+		t.Errorf("request with a bad token: %d single and %d batched calls, want 1 and 0", s, b)
+	}
+}

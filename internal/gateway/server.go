@@ -212,12 +212,14 @@ type Server struct {
 	trusted       []netip.Prefix
 	limits        Limits
 	limitMetrics  *limitMetrics
-	version       string
-	draining      atomic.Bool
-	handler       http.Handler
-	static        http.Handler
-	reg           *prometheus.Registry
-	cert          *certs.Source // nil: plain HTTP
+	// accountRated are the route classes with a per-account rate.
+	accountRated map[string]bool
+	version      string
+	draining     atomic.Bool
+	handler      http.Handler
+	static       http.Handler
+	reg          *prometheus.Registry
+	cert         *certs.Source // nil: plain HTTP
 }
 
 // New builds the gateway and its routes.
@@ -251,6 +253,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.limitMetrics = newLimitMetrics(d.Registry)
+	s.accountRated = map[string]bool{}
+	for c, r := range d.Limits.Config.Rules() {
+		if class, ok := strings.CutPrefix(c, "account."); ok && !r.Off() {
+			s.accountRated[class] = true
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
