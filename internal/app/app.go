@@ -97,6 +97,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
+	if err := checkOutgoingTLS(m.Config, m.Logger); err != nil {
+		return err
+	}
 	roles := ExpandRoles(m.Config.Roles)
 	if m.nodeID, err = nodeID(m.Config.NodeID); err != nil {
 		return err

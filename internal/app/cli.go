@@ -31,6 +31,8 @@ Usage:
   multijuego accounts set-roles USERNAME ROLES [flags]
                                            give an account roles (comma-separated: player,admin,service)
   multijuego config print [flags]          print the effective configuration, secrets masked
+  multijuego certs init DIR | issue DIR NAME HOST,...
+                                           a development CA and certificates for TLS between roles
   multijuego dlq list|show SEQ|replay SEQ|replay --all|purge [--yes] --nats-url URL
                                            inspect and replay the dead-letter queue of match events
   multijuego bots --url URL --mode arena --players N --duration 30s [flags]
@@ -55,6 +57,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return 0
 	case "version":
 		fmt.Fprintln(stdout, "multijuego", version())
+		return 0
+	case "certs":
+		if err := certsCmd(args, stdout, time.Now()); err != nil {
+			fmt.Fprintf(stderr, "multijuego certs: %v\n", err)
+			return 1
+		}
 		return 0
 	case "bots":
 		// The load tool is a client: it has its own flags, not the

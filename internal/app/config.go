@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/certs"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/gateway"
@@ -68,6 +69,9 @@ type Config struct {
 	Limits  gateway.LimitsConfig `yaml:"limits"`
 	Seal    SealConfig           `yaml:"seal"`
 	Metrics MetricsConfig        `yaml:"metrics"`
+
+	Security SecurityConfig `yaml:"security"`
+	RedisTLS certs.Client   `yaml:"redis_tls"`
 }
 
 // MetricsConfig places /metrics.
@@ -92,6 +96,8 @@ type EventsConfig struct {
 	CredsFile      string `yaml:"creds_file" help:"external NATS: credentials file (user JWT and nkey seed) of this process's connection"`
 	NkeySeedFile   string `yaml:"nkey_seed_file" help:"external NATS: file holding this process's nkey user seed (SU...)"`
 	SigningKeyFile string `yaml:"signing_key_file" help:"key (hex, 32 bytes or more, mode 0600) game nodes sign events with and persistence checks them with; the same file on every game and persistence node, required with nats_url; empty with the embedded NATS: data_dir/events-signing.key, made on first start"`
+	// TLS of the connection to an external NATS (nats_url).
+	TLS certs.Client `yaml:"tls"`
 }
 
 // GameConfig configures the game role: the match engine and the game node.

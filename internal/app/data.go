@@ -52,7 +52,11 @@ func openVolatile(ctx context.Context, c Config, reg prometheus.Registerer, log 
 	if c.RedisURL != "" {
 		// go-redis logs through one package-level logger; set it once.
 		redisLogOnce.Do(func() { redis.SetLogger(&redisLog{log: log}) })
-		if v.redis, err = cache.ParseRedisURL(c.RedisURL); err != nil {
+		tlsCfg, err := c.RedisTLS.Config("")
+		if err != nil {
+			return nil, fmt.Errorf("redis_tls: %w", err)
+		}
+		if v.redis, err = cache.ParseRedisURL(c.RedisURL, tlsCfg); err != nil {
 			return nil, fmt.Errorf("redis_url: %w", err)
 		}
 		client := v.redis

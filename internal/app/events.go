@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -70,10 +71,14 @@ func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
 	if err != nil {
 		return nil, err
 	}
+	natsTLS, err := c.Events.TLS.Config("")
+	if err != nil {
+		return nil, fmt.Errorf("events.tls: %w", err)
+	}
 	bus, err := events.Open(ctx, events.Config{
 		URL: c.NATSURL, DataDir: c.DataDir, Listen: c.Events.Listen,
 		DuplicateWindow: c.Events.DuplicateWindow, Sync: c.Events.Sync, Replicas: c.Events.Replicas,
-		Roles: busRoles(c.Roles), Auth: busAuth(c.Events), Signer: signer,
+		Roles: busRoles(c.Roles), Auth: busAuth(c.Events), Signer: signer, TLS: natsTLS,
 	}, m.Logger)
 	if err != nil {
 		return nil, err

@@ -264,7 +264,7 @@ func TestMatchStateInRedis(t *testing.T) {
 		t.Fatalf("create match: %d", res.StatusCode)
 	}
 
-	client, err := cache.ParseRedisURL(rurl)
+	client, err := cache.ParseRedisURL(rurl, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func machineRedis(t testing.TB) redis.UniversalClient {
 
 func newClient(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
-	c, err := cache.ParseRedisURL(url)
+	c, err := cache.ParseRedisURL(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

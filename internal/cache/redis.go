@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -322,9 +323,14 @@ func (r *Redis) Close() error { return nil }
 //
 // Query options are go-redis's (dial_timeout, pool_size, ...); Cluster
 // options come from the first seed. The client has ContextTimeoutEnabled
-// set, as NewRedis requires. A Cluster has only database 0.
-func ParseRedisURL(s string) (redis.UniversalClient, error) {
+// set, as NewRedis requires. A Cluster has only database 0. t, when not
+// nil, is the TLS of every connection (a CA, a client certificate); the URL
+// must then be rediss://.
+func ParseRedisURL(s string, t *tls.Config) (redis.UniversalClient, error) {
 	s = strings.TrimSpace(s)
+	if t != nil && !strings.HasPrefix(s, "rediss") {
+		return nil, fmt.Errorf("cache: redis URL %q: TLS settings need a rediss:// URL", redactURL(s))
+	}
 	switch {
 	case strings.HasPrefix(s, "redis-cluster://"), strings.HasPrefix(s, "rediss-cluster://"):
 		scheme, rest, _ := strings.Cut(s, "-cluster://")
@@ -352,7 +358,7 @@ func ParseRedisURL(s string) (redis.UniversalClient, error) {
 			return nil, err
 		}
 		opt.Addrs = append(opt.Addrs, seeds[1:]...)
-		return newCluster(opt), nil
+		return newCluster(opt, t), nil
 	case strings.Contains(s, ","):
 		var opt *redis.ClusterOptions
 		for _, u := range strings.Split(s, ",") {
@@ -366,13 +372,14 @@ func ParseRedisURL(s string) (redis.UniversalClient, error) {
 				opt.Addrs = append(opt.Addrs, o.Addrs...)
 			}
 		}
-		return newCluster(opt), nil
+		return newCluster(opt, t), nil
 	default:
 		opt, err := redis.ParseURL(s)
 		if err != nil {
 			return nil, fmt.Errorf("cache: redis URL %q: %w", redactURL(s), err)
 		}
 		opt.ContextTimeoutEnabled = true
+		opt.TLSConfig = withServerName(t, opt.TLSConfig)
 		return redis.NewClient(opt), nil
 	}
 }
@@ -398,9 +405,23 @@ func parseClusterSeed(s string) (*redis.ClusterOptions, error) {
 	return opt, nil
 }
 
-func newCluster(opt *redis.ClusterOptions) redis.UniversalClient {
+func newCluster(opt *redis.ClusterOptions, t *tls.Config) redis.UniversalClient {
 	opt.ContextTimeoutEnabled = true
+	opt.TLSConfig = withServerName(t, opt.TLSConfig)
 	return redis.NewClusterClient(opt)
+}
+
+// withServerName is t with the server name go-redis took from the URL
+// (parsed), or parsed when t is nil.
+func withServerName(t, parsed *tls.Config) *tls.Config {
+	if t == nil {
+		return parsed
+	}
+	t = t.Clone()
+	if t.ServerName == "" && parsed != nil {
+		t.ServerName = parsed.ServerName
+	}
+	return t
 }
 
 // redactURL hides passwords in error messages.

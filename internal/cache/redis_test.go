@@ -28,7 +28,7 @@ func TestParseRedisURL(t *testing.T) {
 		{url: "redis-cluster://10.0.0.1:7000,10.0.0.2:7001", cluster: []string{"10.0.0.1:7000", "10.0.0.2:7001"}},
 		{url: "redis-cluster://user:pw@10.0.0.1:7000,10.0.0.2:7001/?pool_size=5", cluster: []string{"10.0.0.1:7000", "10.0.0.2:7001"}},
 	} {
-		c, err := cache.ParseRedisURL(tc.url)
+		c, err := cache.ParseRedisURL(tc.url, nil)
 		if err != nil {
 			t.Errorf("ParseRedisURL(%q): %v", tc.url, err)
 			continue
@@ -53,7 +53,7 @@ func TestParseRedisURL(t *testing.T) {
 		_ = c.Close()
 	}
 	for _, bad := range []string{"http://x:1", "redis://a:1/2,redis://b:1/2", "redis-cluster://", "redis-cluster://a:1/5", "redis://:secret@a:1,mysql://b:1"} {
-		c, err := cache.ParseRedisURL(bad)
+		c, err := cache.ParseRedisURL(bad, nil)
 		if err == nil {
 			_ = c.Close()
 			t.Errorf("ParseRedisURL(%q): got no error", bad)

@@ -89,6 +89,10 @@ type Config struct {
 	// Auth authenticates the connection to an external NATS. The embedded
 	// server makes its own users (EmbeddedUsersFile) and ignores it.
 	Auth Auth
+	// TLS (external only) checks the NATS servers' certificates and, for
+	// mutual TLS, presents a client certificate; nil: TLS only if a URL is
+	// tls:// (system roots) or the server asks for it.
+	TLS *tls.Config
 	// ListenTLS (embedded only) is the TLS of the Listen listener. Without
 	// it the listener opens on a loopback address only.
 	ListenTLS *tls.Config
@@ -208,6 +212,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 			return nil, aerr
 		}
 		opts = append(opts, authOpts...)
+		if cfg.TLS != nil {
+			opts = append(opts, nats.Secure(cfg.TLS))
+		}
 		if cfg.Sync == SyncAlways {
 			log.Info("events: sync=always is the NATS server's setting (jetstream { sync_interval: always }); check it there")
 		}

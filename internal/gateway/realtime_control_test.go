@@ -355,7 +355,7 @@ func TestRealtimeStalledDisconnect(t *testing.T) {
 // answers timeout at the deadline, and the other players' inputs flow.
 func TestRealtimeResumeRedisStall(t *testing.T) {
 	srv := redistest.Start(t, "--enable-debug-command", "yes")
-	client, err := cache.ParseRedisURL(srv.URL())
+	client, err := cache.ParseRedisURL(srv.URL(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // connects.
 func TestTicketsStoreDown(t *testing.T) {
 	srv := redistest.Start(t)
-	client, err := cache.ParseRedisURL(srv.URL())
+	client, err := cache.ParseRedisURL(srv.URL(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

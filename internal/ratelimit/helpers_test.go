@@ -13,7 +13,7 @@ import (
 
 func redisClient(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
-	c, err := cache.ParseRedisURL(url)
+	c, err := cache.ParseRedisURL(url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

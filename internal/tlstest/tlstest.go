@@ -55,3 +55,42 @@ func Files(tb testing.TB, dir string) (certFile, keyFile string, roots *x509.Cer
 	}
 	return certFile, keyFile, c.Roots
 }
+
+// PKI is a small CA and two certificates it signed for 127.0.0.1 (a server
+// and a client, each usable as both), as files in one directory, for tests
+// of TLS and mutual TLS to real servers.
+type PKI struct {
+	CAFile                string
+	ServerCert, ServerKey string
+	ClientCert, ClientKey string
+}
+
+// NewPKI writes a PKI to dir.
+func NewPKI(tb testing.TB, dir string) PKI {
+	tb.Helper()
+	now := time.Now()
+	caCert, caKey, err := certs.NewCA("test CA", now, 24*time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		return p
+	}
+	p := PKI{CAFile: write("ca.pem", caCert)}
+	for _, who := range []string{"server", "client"} {
+		c, k, err := certs.Issue(caCert, caKey, who, []string{"127.0.0.1", "localhost"}, now, 24*time.Hour)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if who == "server" {
+			p.ServerCert, p.ServerKey = write("server.pem", c), write("server-key.pem", k)
+		} else {
+			p.ClientCert, p.ClientKey = write("client.pem", c), write("client-key.pem", k)
+		}
+	}
+	return p
+}

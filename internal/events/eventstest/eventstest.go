@@ -107,11 +107,12 @@ type Server struct {
 	Port int
 	Dir  string
 	ns   *server.Server
+	opts []func(*server.Options)
 }
 
 // StartServer runs a private nats-server on a free loopback port. It is
-// shut down when the test ends.
-func StartServer(t testing.TB) *Server {
+// shut down when the test ends. opts change its options (TLS, users).
+func StartServer(t testing.TB, opts ...func(*server.Options)) *Server {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -119,7 +120,7 @@ func StartServer(t testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s := &Server{t: t, Port: port, Dir: t.TempDir()}
+	s := &Server{t: t, Port: port, Dir: t.TempDir(), opts: opts}
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
@@ -146,10 +147,14 @@ func (s *Server) Restart() {
 	s.Stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ns, err := server.NewServer(&server.Options{
+		o := &server.Options{
 			Host: "127.0.0.1", Port: s.Port, JetStream: true, StoreDir: s.Dir,
 			NoSigs: true, NoLog: true,
-		})
+		}
+		for _, f := range s.opts {
+			f(o)
+		}
+		ns, err := server.NewServer(o)
 		if err != nil {
 			s.t.Fatalf("nats-server: %v", err)
 		}

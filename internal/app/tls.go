@@ -1,0 +1,90 @@
+package app
+
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/multijuego/multijuego/internal/certs"
+)
+
+// SecurityConfig holds the settings that trade convenience for safety.
+type SecurityConfig struct {
+	RequireTLS bool `yaml:"require_tls" help:"refuse to connect to PostgreSQL, Redis, NATS or DynamoDB on another machine without TLS (loopback is allowed); on in production"`
+}
+
+// outgoing is one connection the process will make: what it is, the host
+// it goes to, and whether it will use TLS.
+type outgoing struct {
+	what, host string
+	encrypted  bool
+}
+
+// outgoingConnections lists the connections c makes to other services.
+func outgoingConnections(c Config) []outgoing {
+	var out []outgoing
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite") {
+		if u, err := url.Parse(c.DatabaseURL); err == nil {
+			mode := u.Query().Get("sslmode")
+			enc := mode == "require" || mode == "verify-ca" || mode == "verify-full"
+			out = append(out, outgoing{"PostgreSQL at " + u.Host + " (database_url sslmode=" + mode + ")", u.Host, enc})
+		}
+	}
+	if c.RedisURL != "" {
+		for _, h := range urlHosts(c.RedisURL) {
+			enc := strings.HasPrefix(c.RedisURL, "rediss")
+			out = append(out, outgoing{"Redis at " + h + " (redis_url)", h, enc})
+		}
+	}
+	if c.NATSURL != "" {
+		for _, u := range strings.Split(c.NATSURL, ",") {
+			u = strings.TrimSpace(u)
+			for _, h := range urlHosts(u) {
+				enc := strings.HasPrefix(u, "tls://") || c.Events.TLS.Set()
+				out = append(out, outgoing{"NATS at " + h + " (nats_url)", h, enc})
+			}
+		}
+	}
+	if c.KVBackend() == "dynamodb" && c.DynamoDBEndpoint != "" {
+		if u, err := url.Parse(c.DynamoDBEndpoint); err == nil {
+			out = append(out, outgoing{"DynamoDB at " + u.Host + " (dynamodb_endpoint)", u.Host, u.Scheme == "https"})
+		}
+	}
+	return out
+}
+
+// urlHosts returns the hosts of a URL whose authority may list several
+// (redis-cluster://a:1,b:2/0).
+func urlHosts(s string) []string {
+	_, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return nil
+	}
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndex(rest, "@"); i >= 0 {
+		rest = rest[i+1:]
+	}
+	var hosts []string
+	for _, h := range strings.Split(rest, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// checkOutgoingTLS applies security.require_tls to every connection c
+// makes, and warns about plaintext to another machine when it is off.
+func checkOutgoingTLS(c Config, log *slog.Logger) error {
+	for _, o := range outgoingConnections(c) {
+		if err := certs.RequireTLS(c.Security.RequireTLS, o.what, o.host, o.encrypted); err != nil {
+			return err
+		}
+		if !o.encrypted && !certs.Loopback(o.host) {
+			log.Warn("connection to another machine without TLS; set security.require_tls to refuse it", "to", o.what)
+		}
+	}
+	return nil
+}
