@@ -400,6 +400,12 @@ func resumeKey(t string) string {
 
 var errResume = &errcode.Error{Code: errcode.NotFound, Field: "resume_token", Message: "The resume token is unknown or expired."}
 
+// errResumeStore: resume tokens live in the shared key-value store, which
+// does not answer (the seat itself is in the match: a join by match id
+// takes it back).
+var errResumeStore = &errcode.Error{Code: errcode.Unavailable, RetryAfter: 2 * time.Second,
+	Message: "Resume tokens cannot be checked now; try again shortly, or join the match by its id (match.join)."}
+
 // resumeMatch returns the match a resume token names; it is only good for
 // the account it was issued to.
 func (rt *realtime) resumeMatch(ctx context.Context, s *session, token string) (string, error) {
@@ -412,8 +418,10 @@ func (rt *realtime) resumeMatch(ctx context.Context, s *session, token string) (
 		return "", errResume
 	case timedOut(err):
 		return "", errTimeout
-	case err != nil:
+	case errors.Is(err, context.Canceled):
 		return "", err
+	case err != nil:
+		return "", errResumeStore
 	}
 	var c struct {
 		AccountID string `json:"account_id"`
