@@ -94,6 +94,10 @@ type LimitsConfig struct {
 	DenyFile    string        `yaml:"deny_file" help:"file of client addresses and CIDRs (one per line, # comments) refused with 403 before anything else; re-read on change and on SIGHUP"`
 	AllowFile   string        `yaml:"allow_file" help:"file of client addresses and CIDRs never denied nor rate-limited (monitoring, offices); re-read on change and on SIGHUP"`
 	ListsReload time.Duration `yaml:"lists_reload" help:"how often deny_file and allow_file are checked for changes"`
+	// The tarpit holds refused requests before their 429 (tarpit.go).
+	Tarpit      time.Duration `yaml:"tarpit" help:"how long a request refused by a rate limit is held before its 429 (at most its Retry-After), so one client cannot make the server refuse as fast as it sends; 0: answer at once"`
+	TarpitPerIP int           `yaml:"tarpit_per_ip" help:"refused requests of one client address held at once; past it the 429 goes out at once with Connection: close"`
+	TarpitTotal int           `yaml:"tarpit_total" help:"refused requests held at once on this node, all addresses"`
 }
 
 // DefaultLimitsConfig is the production default: generous for a person
@@ -108,6 +112,9 @@ func DefaultLimitsConfig() LimitsConfig {
 		Fallback:    ratelimit.DefaultFallback,
 		MaxKeys:     ratelimit.DefaultMaxKeys,
 		ListsReload: 5 * time.Second,
+		Tarpit:      time.Second,
+		TarpitPerIP: 32,
+		TarpitTotal: 10_000,
 	}
 }
 
@@ -122,6 +129,9 @@ func (c LimitsConfig) Validate(v *config.Validator, prefix string) {
 	v.Check(c.Fallback > 0 && c.Fallback <= 1, prefix+".fallback", "must be above 0 and at most 1 (0.5: half the rate while Redis is unreachable), got %g", c.Fallback)
 	v.Check(c.MaxKeys >= 1024 && c.MaxKeys <= 1<<26, prefix+".max_keys", "must be between 1024 and 67108864, got %d", c.MaxKeys)
 	v.Check(c.ListsReload >= 100*time.Millisecond && c.ListsReload <= time.Hour, prefix+".lists_reload", "must be between 100ms and 1h, got %s", c.ListsReload)
+	v.Check(c.Tarpit >= 0 && c.Tarpit <= time.Minute, prefix+".tarpit", "must be between 0s and 1m, got %s", c.Tarpit)
+	v.Check(c.TarpitPerIP >= 1 && c.TarpitPerIP <= 1<<16, prefix+".tarpit_per_ip", "must be between 1 and 65536, got %d", c.TarpitPerIP)
+	v.Check(c.TarpitTotal >= 1 && c.TarpitTotal <= 1<<20, prefix+".tarpit_total", "must be between 1 and 1048576, got %d", c.TarpitTotal)
 }
 
 // Rules are the limiter rules of c: class "ip.CLASS" and "account.CLASS"
@@ -267,10 +277,14 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, subject, class, k
 	return d.Allowed || s.refuse(w, r, subject, class, d)
 }
 
-// refuse answers 429 for a refused check; it returns false.
+// refuse answers 429 for a refused check, after the tarpit; it returns
+// false.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, subject, class string, d ratelimit.Decision) bool {
 	name := subject + "." + class
 	s.limitMetrics.refused.WithLabelValues(name).Inc()
+	ri := info(r.Context())
+	addr, _ := netip.ParseAddr(ri.ip)
+	s.tarpit.delay(w, r, ipSubject(addr, ri.ip), d.RetryAfter)
 	per := map[string]string{"ip": "address", "account": "account"}[subject]
 	writeError(w, r, s.log, &errcode.Error{Code: errcode.RateLimited, RetryAfter: d.RetryAfter,
 		Message: "Too many requests from your " + per + "; try again in " + retrySeconds(d.RetryAfter) + " (limits." + name + ")."})

@@ -30,11 +30,13 @@ func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // limitedEnv is a gateway with the default limits but for the rates
-// mutate sets, on an in-process limiter driven by clk.
+// mutate sets, on an in-process limiter driven by clk. The tarpit is off
+// (it holds refusals in real time) unless mutate turns it on.
 func limitedEnv(t *testing.T, clk *clock, trusted []string, mutate func(*gateway.Limits)) *env {
 	t.Helper()
 	return newEnvWith(t, func(d *gateway.Deps) {
 		l := gateway.Limits{Config: gateway.DefaultLimitsConfig()}
+		l.Config.Tarpit = 0
 		mutate(&l)
 		l.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{Rules: l.Config.Rules(), Now: clk.Now})
 		d.Limits = l

@@ -212,6 +212,7 @@ type Server struct {
 	trusted       []netip.Prefix
 	limits        Limits
 	limitMetrics  *limitMetrics
+	tarpit        *tarpit
 	// accountRated are the route classes with a per-account rate.
 	accountRated map[string]bool
 	version      string
@@ -253,6 +254,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.limitMetrics = newLimitMetrics(d.Registry)
+	s.tarpit = newTarpit(d.Limits.Config, d.Registry)
 	s.accountRated = map[string]bool{}
 	for c, r := range d.Limits.Config.Rules() {
 		if class, ok := strings.CutPrefix(c, "account."); ok && !r.Off() {
