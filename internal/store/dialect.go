@@ -141,6 +141,9 @@ type dialect interface {
 	// applyLock serialises the writers of match results and derived data
 	// for the rest of tx (ratings are read, computed in Go and written).
 	applyLock(ctx context.Context, tx *sql.Tx) error
+	// chainLock tries to take, for the rest of tx, the right to extend the
+	// audit chain; false when another chainer holds it.
+	chainLock(ctx context.Context, tx *sql.Tx) (bool, error)
 	// readTx are the options of a read transaction that sees one snapshot.
 	readTx() *sql.TxOptions
 	// numberedParams tells whether generated parameter lists use $N (true)
@@ -166,6 +169,9 @@ func (sqliteDialect) lock(context.Context, *sql.Conn) (func(), error) {
 }
 func (sqliteDialect) applyLock(context.Context, *sql.Tx) error {
 	return nil // one writer connection, BEGIN IMMEDIATE: tx already excludes other writers
+}
+func (sqliteDialect) chainLock(context.Context, *sql.Tx) (bool, error) {
+	return true, nil // one writer connection, BEGIN IMMEDIATE: one chainer at a time
 }
 func (sqliteDialect) readTx() *sql.TxOptions {
 	return nil // a deferred read transaction in WAL mode reads one snapshot
@@ -211,6 +217,13 @@ func (postgres) applyLock(ctx context.Context, tx *sql.Tx) error {
 	// space apart from the migration lock), released at commit or rollback.
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema()), hashtext('match_results'))`)
 	return err
+}
+func (postgres) chainLock(ctx context.Context, tx *sql.Tx) (bool, error) {
+	// A transaction advisory lock keyed by the schema, tried not waited
+	// for: a node that does not get it leaves the rows to the one that did.
+	var ok bool
+	err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(hashtext(current_schema()), hashtext('audit_chain'))`).Scan(&ok)
+	return ok, err
 }
 func (postgres) readTx() *sql.TxOptions {
 	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}

@@ -107,6 +107,7 @@ type AuditEvent struct {
 	ActorID   string // who did it, when not the account itself (an admin)
 	IP        string
 	Detail    string
+	ChainSeq  int64 // the row's place in the hash chain (auditchain.go); 0 until chained
 }
 
 // AccountQuery pages through accounts ordered by id.
@@ -518,7 +519,7 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
 		args = append(args, q.Before)
 		conds = append(conds, fmt.Sprintf("id<$%d", len(args)))
 	}
-	query := `SELECT id, at, kind, account_id, actor_id, ip, detail FROM audit_log`
+	query := `SELECT id, at, kind, account_id, actor_id, ip, detail, chain_seq FROM audit_log`
 	if len(conds) > 0 {
 		query += " WHERE " + strings.Join(conds, " AND ")
 	}
@@ -534,10 +535,11 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
 		var e AuditEvent
 		var at dbTime
 		var acc, actor sql.NullString
-		if err := rows.Scan(&e.ID, &at, &e.Kind, &acc, &actor, &e.IP, &e.Detail); err != nil {
+		var seq sql.NullInt64
+		if err := rows.Scan(&e.ID, &at, &e.Kind, &acc, &actor, &e.IP, &e.Detail, &seq); err != nil {
 			return nil, err
 		}
-		e.At, e.AccountID, e.ActorID = at.T, acc.String, actor.String
+		e.At, e.AccountID, e.ActorID, e.ChainSeq = at.T, acc.String, actor.String, seq.Int64
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,11 +30,13 @@ type Opener func(t testing.TB) *store.Store
 // SQLite opens a migrated SQLite store in a temporary directory.
 func SQLite(t testing.TB) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
+	dir := t.TempDir()
+	s, err := store.Open(context.Background(), store.Options{DataDir: dir})
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	dsns.Store(s, [2]string{"sqlite", "file:" + filepath.Join(dir, "multijuego.db") + "?_pragma=busy_timeout(5000)"})
+	t.Cleanup(func() { dsns.Delete(s); s.Close() })
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatalf("migrate sqlite: %v", err)
 	}
@@ -48,11 +52,34 @@ func Postgres(t testing.TB) *store.Store {
 	if err != nil {
 		t.Fatalf("open postgres: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	dsns.Store(s, [2]string{"pgx", u})
+	t.Cleanup(func() { dsns.Delete(s); s.Close() })
 	if _, err := s.Migrate(context.Background()); err != nil {
 		t.Fatalf("migrate postgres: %v", err)
 	}
 	return s
+}
+
+// dsns maps a store opened by SQLite or Postgres to its driver and data
+// source, for Raw.
+var dsns sync.Map
+
+// Raw opens a second connection to the database of s, which SQLite or
+// Postgres opened, for tests that change rows behind the store's back (an
+// attacker with database access). It is closed when the test ends.
+func Raw(t testing.TB, s *store.Store) *sql.DB {
+	t.Helper()
+	v, ok := dsns.Load(s)
+	if !ok {
+		t.Fatal("storetest.Raw: the store was not opened by storetest.SQLite or storetest.Postgres")
+	}
+	d := v.([2]string)
+	db, err := sql.Open(d[0], d[1])
+	if err != nil {
+		t.Fatalf("open %s: %v", d[0], err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // PostgresURL creates a fresh schema on the test PostgreSQL and returns a URL
