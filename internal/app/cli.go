@@ -30,6 +30,9 @@ Usage:
                                            files under it), or seal the key files under the current one
   multijuego accounts set-roles USERNAME ROLES [flags]
                                            give an account roles (comma-separated: player,admin,service)
+  multijuego audit verify [SEQ:HASH] [flags]
+                                           check the audit log's hash chain (and that it still holds
+                                           the head SEQ:HASH printed earlier); exit 1 if it does not
   multijuego config print [flags]          print the effective configuration, secrets masked
   multijuego certs init DIR | issue DIR NAME HOST,...
                                            a development CA and certificates for TLS between roles
@@ -70,7 +73,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return bots.Main(ctx, args, stdout, stderr)
 	}
 	sub := ""
-	if cmd == "migrate" || cmd == "keys" || cmd == "config" || cmd == "accounts" || cmd == "dlq" {
+	if cmd == "migrate" || cmd == "keys" || cmd == "config" || cmd == "accounts" || cmd == "dlq" || cmd == "audit" {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			fmt.Fprintf(stderr, "multijuego %s: missing subcommand\n\n%s", cmd, usage)
 			return 2
@@ -101,7 +104,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return 2
 	}
 	log := NewLogger(cfg.Log, stderr)
-	if cmd != "accounts" && cmd != "dlq" && len(rest) > 0 {
+	if cmd != "accounts" && cmd != "dlq" && cmd != "audit" && len(rest) > 0 {
 		fmt.Fprintf(stderr, "multijuego %s: unexpected argument %q\n", cmd, rest[0])
 		return 2
 	}
@@ -111,7 +114,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	case "migrate":
 		err = migrate(ctx, cfg, sub, stdout)
 	case "keys":
-		err = keys(cfg, sub, stdout)
+		var rotated map[string]any
+		if rotated, err = keys(cfg, sub, stdout); err == nil && rotated != nil {
+			auditKeyRotation(ctx, cfg, sub, rotated, stdout)
+		}
 	case "config":
 		if sub != "print" {
 			err = fmt.Errorf("unknown command 'config %s' (try 'config print')", sub)
@@ -122,6 +128,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		err = accounts(ctx, cfg, sub, rest, stdout, log)
 	case "dlq":
 		err = dlq(ctx, cfg, sub, rest, os.Stdin, stdout)
+	case "audit":
+		err = auditCmd(ctx, cfg, sub, rest, stdout, time.Now())
 	default:
 		fmt.Fprintf(stderr, "multijuego: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -174,43 +182,45 @@ func migrate(ctx context.Context, cfg Config, sub string, out io.Writer) error {
 	return fmt.Errorf("unknown command 'migrate %s' (try up or status)", sub)
 }
 
-func keys(cfg Config, sub string, out io.Writer) error {
+// keys runs a keys subcommand; after a rotation it returns what it rotated,
+// for the audit log.
+func keys(cfg Config, sub string, out io.Writer) (rotated map[string]any, err error) {
 	dir, err := cfg.keysDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch sub {
 	case "rotate-kek":
 		v, err := seal.Rotate(cfg.KeyringFile(), time.Now())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		n, err := dir.Rewrap()
 		if err != nil {
-			return fmt.Errorf("new key-encryption key %d in %s, but sealing the keys again failed (run 'multijuego keys rewrap'): %w", v, cfg.KeyringFile(), err)
+			return nil, fmt.Errorf("new key-encryption key %d in %s, but sealing the keys again failed (run 'multijuego keys rewrap'): %w", v, cfg.KeyringFile(), err)
 		}
 		fmt.Fprintf(out, "new key-encryption key %d in %s; %d key files in %s sealed under it; keys sealed under older versions stay readable\n",
 			v, cfg.KeyringFile(), n, dir.Path)
-		return nil
+		return map[string]any{"kek_version": v, "resealed": n}, nil
 	case "rewrap":
 		n, err := dir.Rewrap()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(out, "%d key files in %s sealed under the current key-encryption key\n", n, dir.Path)
-		return nil
+		return nil, nil
 	case "rotate":
 		kid, err := auth.RotateKeys(dir, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew, time.Now())
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(out, "new signing key %s in %s; running nodes switch to it within %s, previous keys keep verifying for %s\n",
 			kid, dir.Path, cfg.Auth.KeysReload, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew)
-		return nil
+		return map[string]any{"kid": kid}, nil
 	case "list":
 		infos, err := auth.ListKeys(dir)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "KID\tCREATED\tSTATE")
@@ -221,9 +231,9 @@ func keys(cfg Config, sub string, out io.Writer) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Kid, k.CreatedAt.Format(time.RFC3339), state)
 		}
-		return tw.Flush()
+		return nil, tw.Flush()
 	}
-	return fmt.Errorf("unknown command 'keys %s' (try rotate, list, rotate-kek or rewrap)", sub)
+	return nil, fmt.Errorf("unknown command 'keys %s' (try rotate, list, rotate-kek or rewrap)", sub)
 }
 
 func accounts(ctx context.Context, cfg Config, sub string, args []string, out io.Writer, log interface{ Info(string, ...any) }) error {

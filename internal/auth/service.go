@@ -49,6 +49,8 @@ type Store interface {
 	Prune(ctx context.Context, now time.Time) (int64, error)
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
 	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error)
+	ChainAudit(ctx context.Context, limit int) (n int, head store.AuditHead, busy bool, err error)
+	VerifyAudit(ctx context.Context, anchor store.AuditHead) (store.AuditReport, error)
 }
 
 // Audit event kinds.
@@ -64,6 +66,10 @@ const (
 	AuditBan            = "ban"
 	AuditUnban          = "unban"
 	AuditRoles          = "roles_change"
+	// AuditKeyRotate and AuditKEKRotate are written by `multijuego keys
+	// rotate` and `keys rotate-kek` (internal/app), not by this service.
+	AuditKeyRotate = "key_rotate"
+	AuditKEKRotate = "kek_rotate"
 )
 
 // Meta describes the caller of a request, for throttling and the audit log.
@@ -226,13 +232,14 @@ func (s *Service) Throttle() *Throttle { return s.throttle }
 // Denylist returns the deny list (for metrics).
 func (s *Service) Denylist() *Denylist { return s.deny }
 
-// Run keeps the keys and the deny list fresh and prunes expired rows, until
-// ctx ends.
+// Run keeps the keys and the deny list fresh, chains the audit log
+// (auditchain.go) and prunes expired rows, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	logErr := func(what string) func(error) {
 		return func(err error) { s.log.Error(what, "err", err) }
 	}
-	done := make(chan struct{}, 3)
+	done := make(chan struct{}, 4)
+	go func() { s.chainAudit(ctx); done <- struct{}{} }()
 	go func() { _ = s.keys.Run(ctx, s.cfg.KeysReload, logErr("reload signing keys")); done <- struct{}{} }()
 	go func() { _ = s.deny.Run(ctx, s.cfg.RevocationSync, logErr("sync deny list")); done <- struct{}{} }()
 	go func() {
@@ -250,9 +257,9 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			<-done
-			<-done
-			<-done
+			for range cap(done) {
+				<-done
+			}
 			return nil
 		case <-t.C:
 			if n, err := s.st.Prune(ctx, s.now()); err != nil {
