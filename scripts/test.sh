@@ -31,6 +31,8 @@ node -e 'if (+process.versions.node.split(".")[0] < 20) { console.error("Node.js
 (cd web/sdk && npm ci --no-audit --no-fund --prefer-offline --loglevel=error && npm test --silent)
 echo "== demo app (web/app): npm ci, typecheck, unit tests"
 (cd web/app && npm ci --no-audit --no-fund --prefer-offline --loglevel=error && npm test --silent)
+echo "== oauth2-mock-server, the OpenID provider of the OIDC tests (internal/auth/oidc_mock_test.go)"
+(cd internal/auth/testdata/oidcmock && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
 
 echo "== Chromium for the browser tests (cmd/multijuego/browser_test.go)"
 if [ ! -x /usr/bin/chromium ]; then
@@ -64,7 +66,7 @@ for target in "FuzzDecodeJSON ./internal/gateway 40000" "FuzzVerify ./internal/a
   "FuzzAcceptEncoding ./internal/webui 100000" "FuzzPaths ./internal/webui 40000" \
   "FuzzDecodeInputs ./internal/router 40000" "FuzzDecodeOut ./internal/router 40000" "FuzzParseJWKS ./internal/auth 20000" \
   "FuzzVerify ./internal/events 40000" "FuzzParseIPList ./internal/ratelimit 40000" "FuzzParseRule ./internal/ratelimit 40000" \
-  "FuzzParams ./match 40000" "FuzzRecordOpen ./internal/wsnet 20000" "FuzzOpen ./internal/seal 40000"; do
+  "FuzzParams ./match 40000" "FuzzRecordOpen ./internal/wsnet 20000" "FuzzOpen ./internal/seal 40000" "FuzzIdentityToken ./internal/auth 40000"; do
   set -- $target
   go test -run '^$' -fuzz "^$1\$" -fuzztime "$(( $3 * ${FUZZ_SCALE:-1} ))x" "$2"
 done

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,10 @@ func TestConfigPrintRoundTripsAndMasks(t *testing.T) {
 	cfg := app.DefaultConfig()
 	cfg.DatabaseURL = "postgres://game:hunter2@127.0.0.1:5432/game"
 	cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile = "/c.pem", "/k.pem"
+	cfg.Auth.OIDC.Issuers = []string{
+		"name=cognito issuer=https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC audience=abc|def token_use=id|access groups_claim=cognito:groups roles=admins:admin",
+		"name=other issuer=https://id.example.com/ audience=game",
+	}
 	out := config.Print(&cfg)
 	if strings.Contains(out, "hunter2") || strings.Contains(out, "/k.pem") {
 		t.Fatalf("secrets printed:\n%s", out)
@@ -125,7 +130,7 @@ func TestConfigPrintRoundTripsAndMasks(t *testing.T) {
 	if err := config.LoadYAML(&back, []byte(out)); err != nil {
 		t.Fatalf("printed config does not load back: %v", err)
 	}
-	if back.Listen != cfg.Listen || back.Auth.AccessTTL != cfg.Auth.AccessTTL {
+	if back.Listen != cfg.Listen || back.Auth.AccessTTL != cfg.Auth.AccessTTL || !slices.Equal(back.Auth.OIDC.Issuers, cfg.Auth.OIDC.Issuers) {
 		t.Fatalf("round trip lost values")
 	}
 }

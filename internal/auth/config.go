@@ -35,6 +35,8 @@ type Config struct {
 	DeviceIPFailures  int           `yaml:"device_ip_failures" help:"device logins per client IP per failure_window that name an unknown device and may not sign up (the sign-up limit is spent); beyond it every device login from the IP is refused, a right id's too"`
 	SignupIPLimit     int           `yaml:"signup_ip_limit" help:"registrations and new guest accounts per client IP per signup_ip_window"`
 	SignupIPWindow    time.Duration `yaml:"signup_ip_window" help:"window of signup_ip_limit"`
+
+	OIDC OIDCConfig `yaml:"oidc"`
 }
 
 // DefaultConfig returns the defaults.
@@ -65,6 +67,8 @@ func DefaultConfig() Config {
 		DeviceIPFailures:  10,
 		SignupIPLimit:     20,
 		SignupIPWindow:    time.Hour,
+
+		OIDC: DefaultOIDCConfig(),
 	}
 }
 
@@ -95,4 +99,5 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 	v.Check(c.DeviceIPFailures >= 1, k("device_ip_failures"), "must be at least 1, got %d", c.DeviceIPFailures)
 	v.Check(c.SignupIPLimit >= 1, k("signup_ip_limit"), "must be at least 1, got %d", c.SignupIPLimit)
 	v.Check(c.SignupIPWindow >= time.Second, k("signup_ip_window"), "must be at least 1s, got %s", c.SignupIPWindow)
+	c.OIDC.Validate(v, k("oidc"))
 }

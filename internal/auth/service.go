@@ -14,17 +14,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
+	"net/http"
 	"net/netip"
 	"runtime"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 
-	"github.com/multijuego/multijuego/internal/auth/commonpw"
 	"github.com/multijuego/multijuego/internal/errcode"
 	"github.com/multijuego/multijuego/internal/store"
 )
@@ -32,6 +30,7 @@ import (
 // Store is what the service needs from the relational store.
 type Store interface {
 	RevocationStore
+	IdentityStore
 	CreateAccount(ctx context.Context, a store.Account, deviceID string) error
 	UpdateAccount(ctx context.Context, a store.Account) error
 	AccountByID(ctx context.Context, id string) (store.Account, error)
@@ -137,6 +136,8 @@ type Service struct {
 	// deviceKey keys the hashes under which device ids are stored
 	// (devicekey.go).
 	deviceKey []byte
+	// oidc checks external identity tokens (oidc.go).
+	oidc *oidcVerifier
 	// loopbackSignups: Deps.LoopbackSignups.
 	loopbackSignups bool
 	log             *slog.Logger
@@ -165,8 +166,11 @@ type Deps struct {
 	// per-IP limit: a developer's own server on the embedded default,
 	// where the demo and the load tool make every account from 127.0.0.1.
 	LoopbackSignups bool
-	Logger          *slog.Logger
-	Now             func() time.Time // nil means time.Now
+	// OIDCClient fetches the external issuers' discovery documents and
+	// keys; nil: a client with auth.oidc.http_timeout.
+	OIDCClient *http.Client
+	Logger     *slog.Logger
+	Now        func() time.Time // nil means time.Now
 }
 
 // New builds the service: opens (or creates) the signing keys in keysDir and
@@ -195,13 +199,17 @@ func New(ctx context.Context, cfg Config, keysDir KeysDir, d Deps) (*Service, er
 	if d.KV == nil {
 		return nil, errors.New("auth: no key-value store for the throttles")
 	}
+	oidc, err := newOIDCVerifier(cfg.OIDC, cfg.ClockSkew, d.OIDCClient, now)
+	if err != nil {
+		return nil, fmt.Errorf("auth: oidc: %w", err)
+	}
 	conc := cfg.HashConcurrency
 	if conc == 0 {
 		conc = runtime.GOMAXPROCS(0)
 	}
 	s := &Service{
 		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now, profiles: d.Profiles, profileTTL: d.ProfileTTL,
-		loopbackSignups: d.LoopbackSignups, deviceKey: deviceKey, logins: newLoginWriter(d.Store, loginBatch, loginQueue),
+		loopbackSignups: d.LoopbackSignups, oidc: oidc, deviceKey: deviceKey, logins: newLoginWriter(d.Store, loginBatch, loginQueue),
 		hasher: NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
 		tokens: NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),
 		throttle: NewThrottle(ThrottleConfig{
@@ -320,68 +328,6 @@ func (s *Service) RecordAdminAction(ctx context.Context, actor *Principal, kind,
 		actorID = actor.AccountID
 	}
 	s.audit(ctx, "admin_"+kind, accountID, actorID, m, detail)
-}
-
-// --- validation -----------------------------------------------------------
-
-func validUsername(u string) error {
-	if n := utf8.RuneCountInString(u); n < 3 || n > 32 {
-		return errcode.Field("username", "Username must be 3 to 32 characters long.")
-	}
-	for i, r := range u {
-		ok := r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || (i > 0 && strings.ContainsRune("_.-", r)))
-		if !ok {
-			return errcode.Field("username", "Username may use letters, digits and _ . - and must start with a letter or digit.")
-		}
-	}
-	if strings.HasPrefix(strings.ToLower(u), "guest-") {
-		return errcode.Field("username", "Usernames starting with guest- are reserved.")
-	}
-	return nil
-}
-
-func normalEmail(e string) (string, error) {
-	e = strings.TrimSpace(e)
-	if e == "" {
-		return "", nil
-	}
-	if len(e) > 254 {
-		return "", errcode.Field("email", "Email is too long.")
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Address != e || !strings.Contains(e[strings.LastIndexByte(e, '@')+1:], ".") {
-		return "", errcode.Field("email", "Email is not a valid address.")
-	}
-	return strings.ToLower(e), nil
-}
-
-func (s *Service) validPassword(field, p string) error {
-	n := utf8.RuneCountInString(p)
-	if n < s.cfg.PasswordMinLength {
-		return errcode.Field(field, "Password must be at least %d characters long.", s.cfg.PasswordMinLength)
-	}
-	if n > s.cfg.PasswordMaxLength {
-		return errcode.Field(field, "Password must be at most %d characters long.", s.cfg.PasswordMaxLength)
-	}
-	if !utf8.ValidString(p) {
-		return errcode.Field(field, "Password must be valid UTF-8.")
-	}
-	if commonpw.Common(p) {
-		return errcode.Field(field, "That password is one of the 100,000 most common passwords found in data breaches; choose another.")
-	}
-	return nil
-}
-
-func validDevice(d string) error {
-	if len(d) < 10 || len(d) > 128 {
-		return errcode.Field("device_id", "Device id must be 10 to 128 characters long.")
-	}
-	for _, r := range d {
-		if !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("-_.:", r))) {
-			return errcode.Field("device_id", "Device id may use letters, digits and - _ . : only.")
-		}
-	}
-	return nil
 }
 
 func conflict(err error) error {

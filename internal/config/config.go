@@ -347,6 +347,16 @@ func maskURLList(s string) string {
 	parts := strings.Split(s, ",")
 	for i, p := range parts {
 		switch {
+		case strings.Contains(strings.TrimSpace(p), " "):
+			// Space-separated key=value settings (an auth.oidc.issuers
+			// entry): each URL value on its own.
+			words := strings.Fields(p)
+			for j, w := range words {
+				if k, v, ok := strings.Cut(w, "="); ok && strings.Contains(v, "://") {
+					words[j] = k + "=" + MaskURL(v)
+				}
+			}
+			parts[i] = strings.Join(words, " ")
 		case strings.Contains(p, "://"):
 			parts[i] = MaskURL(strings.TrimSpace(p))
 		case strings.Contains(p, "@"):

@@ -30,6 +30,16 @@ const (
 	MethodNotAllowed Code = "method_not_allowed" // wrong HTTP method for the route
 	Busy             Code = "busy"               // too much work already queued for this caller or server; retry shortly
 	Timeout          Code = "timeout"            // the operation did not finish in time; it may still be carried out
+
+	// An external identity token (OpenID Connect, Cognito) refused, each
+	// reason its own code (all 401).
+	IdentityInvalid   Code = "identity_token_invalid" // malformed, a signature that does not verify, or no subject
+	IdentityIssuer    Code = "identity_issuer"        // iss is not a trusted issuer (or not the one named)
+	IdentityAudience  Code = "identity_audience"      // aud (or a Cognito access token's client_id) is not an accepted client
+	IdentityExpired   Code = "identity_token_expired" // past exp, or before nbf
+	IdentityAlgorithm Code = "identity_algorithm"     // alg none, HMAC, or an algorithm the issuer is not trusted with
+	IdentityKey       Code = "identity_key_unknown"   // kid names no key of the issuer's JWKS, even fetched again
+	IdentityTokenUse  Code = "identity_token_use"     // token_use (Cognito: id or access) not accepted
 )
 
 // Error is a domain error with a code.

@@ -15,11 +15,15 @@ func (s *Server) authRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/auth/register", s.register)
 	mux.HandleFunc("POST /v1/auth/login", s.login)
 	mux.HandleFunc("POST /v1/auth/device", s.device)
+	mux.HandleFunc("POST /v1/auth/oidc", s.oidcLogin)
 	mux.HandleFunc("POST /v1/auth/refresh", s.refresh)
 	mux.HandleFunc("POST /v1/auth/logout", s.authenticated(s.logout))
 	mux.HandleFunc("GET /v1/account", s.authenticated(s.account))
 	mux.HandleFunc("POST /v1/account/link", s.authenticated(s.link))
 	mux.HandleFunc("POST /v1/account/password", s.authenticated(s.changePassword))
+	mux.HandleFunc("GET /v1/account/identities", s.authenticated(s.identities))
+	mux.HandleFunc("POST /v1/account/identities", s.authenticated(s.linkIdentity))
+	mux.HandleFunc("DELETE /v1/account/identities", s.authenticated(s.unlinkIdentity))
 	mux.HandleFunc("GET /v1/admin/accounts", s.requireRole(auth.RoleAdmin, s.adminListAccounts))
 	mux.HandleFunc("GET /v1/admin/accounts/{id}", s.requireRole(auth.RoleAdmin, s.adminGetAccount))
 	mux.HandleFunc("POST /v1/admin/accounts/{id}/ban", s.requireRole(auth.RoleAdmin, s.adminBan))
@@ -109,6 +113,75 @@ func (s *Server) device(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	s.tokens(w, r, status, p, err)
+}
+
+// oidcRequest is the body of an external sign-in or link: an ID token or
+// access token, and optionally the configured name of its issuer.
+type oidcRequest struct {
+	Token  string `json:"token"`
+	Issuer string `json:"issuer"`
+}
+
+func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
+	var req oidcRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	p, err := s.auth.OIDCLogin(r.Context(), auth.OIDCRequest{Token: req.Token, Issuer: req.Issuer}, s.meta(r))
+	status := http.StatusOK
+	if p.Created {
+		status = http.StatusCreated
+	}
+	s.tokens(w, r, status, p, err)
+}
+
+// IdentityResponse is a linked external identity.
+type IdentityResponse struct {
+	Issuer    string    `json:"issuer"`
+	Subject   string    `json:"subject"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (s *Server) identities(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.auth.Identities(r.Context(), PrincipalFrom(r.Context()))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := struct {
+		Identities []IdentityResponse `json:"identities"`
+	}{Identities: []IdentityResponse{}}
+	for _, id := range ids {
+		out.Identities = append(out.Identities, IdentityResponse{Issuer: id.Issuer, Subject: id.Subject, CreatedAt: id.CreatedAt})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) linkIdentity(w http.ResponseWriter, r *http.Request) {
+	var req oidcRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	id, err := s.auth.LinkIdentity(r.Context(), PrincipalFrom(r.Context()), auth.OIDCRequest{Token: req.Token, Issuer: req.Issuer}, s.meta(r))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, IdentityResponse{Issuer: id.Issuer, Subject: id.Subject, CreatedAt: id.CreatedAt})
+}
+
+func (s *Server) unlinkIdentity(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("issuer") == "" || q.Get("subject") == "" {
+		writeError(w, r, s.log, errcode.Field("issuer", "issuer and subject query parameters are required."))
+		return
+	}
+	if err := s.auth.UnlinkIdentity(r.Context(), PrincipalFrom(r.Context()), q.Get("issuer"), q.Get("subject"), s.meta(r)); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,14 @@ var statusOf = map[errcode.Code]int{
 	errcode.Busy:             http.StatusServiceUnavailable,
 	errcode.Timeout:          http.StatusGatewayTimeout,
 	errcode.Internal:         http.StatusInternalServerError,
+
+	errcode.IdentityInvalid:   http.StatusUnauthorized,
+	errcode.IdentityIssuer:    http.StatusUnauthorized,
+	errcode.IdentityAudience:  http.StatusUnauthorized,
+	errcode.IdentityExpired:   http.StatusUnauthorized,
+	errcode.IdentityAlgorithm: http.StatusUnauthorized,
+	errcode.IdentityKey:       http.StatusUnauthorized,
+	errcode.IdentityTokenUse:  http.StatusUnauthorized,
 }
 
 // The realtime gateway's answers when its control plane cannot take a
