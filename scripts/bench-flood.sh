@@ -15,6 +15,8 @@
 #    Compare tick_to_client_ms.p99 and keeps_up; the flood's own line
 #    gives its rejections per second meanwhile.
 #
+# SERVER_FLAGS adds flags to `multijuego serve` (for example
+# "--limits-tarpit 0s" to answer refusals at once, without the tarpit).
 # FLOOD_KIND (http or ws-control, default http), FLOOD_RPS (default 0: as
 # fast as FLOOD_CONNS connections go), FLOOD_CONNS (default 4) shape the
 # flood. WINDOW (default 30: seconds) is the arena's measurement window;
@@ -42,7 +44,7 @@ server_pin=() bots_pin=()
 if [ "${PIN:-0}" = 1 ]; then server_pin=(taskset -c 0) bots_pin=(taskset -c 1); fi
 
 "${server_pin[@]}" "$bin" serve --listen 127.0.0.1:7370 --data-dir "$work/data" --log-level warn \
-  --gateway-trusted-proxies 127.0.0.0/8 >"$work/server.out" 2>"$work/server.log" &
+  --gateway-trusted-proxies 127.0.0.0/8 ${SERVER_FLAGS:-} >"$work/server.out" 2>"$work/server.log" &
 pid=$!
 url=http://127.0.0.1:7370
 for _ in $(seq 1 100); do curl -fsS "$url/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
