@@ -66,7 +66,7 @@ for target in "FuzzDecodeJSON ./internal/gateway 40000" "FuzzVerify ./internal/a
   "FuzzAcceptEncoding ./internal/webui 100000" "FuzzPaths ./internal/webui 40000" \
   "FuzzDecodeInputs ./internal/router 40000" "FuzzDecodeOut ./internal/router 40000" "FuzzParseJWKS ./internal/auth 20000" \
   "FuzzVerify ./internal/events 40000" "FuzzParseIPList ./internal/ratelimit 40000" "FuzzParseRule ./internal/ratelimit 40000" \
-  "FuzzParams ./match 40000" "FuzzRecordOpen ./internal/wsnet 20000" "FuzzOpen ./internal/seal 40000" "FuzzIdentityToken ./internal/auth 40000"; do
+  "FuzzParams ./match 40000" "FuzzRecordOpen ./internal/wsnet 20000" "FuzzOpen ./internal/seal 40000" "FuzzIdentityToken ./internal/auth 40000" "FuzzIssuerJWKS ./internal/auth 20000"; do
   set -- $target
   go test -run '^$' -fuzz "^$1\$" -fuzztime "$(( $3 * ${FUZZ_SCALE:-1} ))x" "$2"
 done

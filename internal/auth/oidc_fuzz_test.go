@@ -1,7 +1,11 @@
 package auth
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -48,6 +52,39 @@ func FuzzIdentityToken(f *testing.F) {
 		}
 		if id.subject == "" || id.roles()[0] != RolePlayer {
 			t.Fatalf("accepted claims without a subject or the player role: %+v", id)
+		}
+	})
+}
+
+// FuzzIssuerJWKS feeds the reading of an issuer's key set arbitrary
+// documents: it never panics, and what it returns is only public keys of
+// the three kinds a token may be checked with.
+func FuzzIssuerJWKS(f *testing.F) {
+	f.Add([]byte(`{"keys":[{"kty":"RSA","kid":"a","n":"` + strings.Repeat("AQAB", 86) + `","e":"AQAB"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"EC","kid":"b","crv":"P-256","x":"` + strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 43) + `"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"` + strings.Repeat("A", 43) + `"},{"kty":"oct","k":"c2VjcmV0"},{"kty":"RSA","use":"enc"}]}`))
+	f.Add([]byte(`{"keys":null}`))
+	f.Add([]byte(`{"keys":[{"kty":"RSA","n":"","e":"AQABAQAB"}]}`))
+	f.Add([]byte(`{"keys":[{"kty":"RSA","kid":"z","n":"` + strings.Repeat("A", 344) + `","e":"AQAB"}]}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		var set jwkSet
+		if json.Unmarshal(doc, &set) != nil {
+			return
+		}
+		keys, err := set.publicKeys()
+		if err != nil {
+			return
+		}
+		for kid, k := range keys {
+			switch k := k.(type) {
+			case *rsa.PublicKey:
+				if k.N.BitLen() < 2048 || k.E < 3 {
+					t.Fatalf("key %q: RSA of %d bits accepted", kid, k.N.BitLen())
+				}
+			case *ecdsa.PublicKey, ed25519.PublicKey:
+			default:
+				t.Fatalf("key %q: %T", kid, k)
+			}
 		}
 	})
 }

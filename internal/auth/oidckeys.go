@@ -202,10 +202,11 @@ func (j issuerJWK) rsa() (*rsa.PublicKey, error) {
 	if err := errors.Join(err1, err2); err != nil || len(e) == 0 || len(e) > 4 {
 		return nil, errors.New("malformed RSA key")
 	}
-	if len(n)*8 < 2048 {
-		return nil, fmt.Errorf("RSA key of %d bits; at least 2048 wanted", len(n)*8)
+	k := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	if k.N.BitLen() < 2048 || k.E < 3 || k.E%2 == 0 {
+		return nil, fmt.Errorf("RSA key of %d bits, exponent %d; at least 2048 bits and an odd exponent wanted", k.N.BitLen(), k.E)
 	}
-	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
+	return k, nil
 }
 
 func (j issuerJWK) ec() (*ecdsa.PublicKey, error) {
