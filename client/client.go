@@ -130,6 +130,14 @@ func (c *Client) Device(ctx context.Context, deviceID string) (Tokens, error) {
 	return c.startSession(ctx, "/v1/auth/device", map[string]string{"device_id": deviceID})
 }
 
+// OIDC signs in with an ID token or access token of an identity provider
+// the server trusts (Amazon Cognito or any OpenID Connect issuer), creating
+// an account on the identity's first sign-in. issuer is the provider's
+// name in the server's configuration, or "" to let the token's iss say.
+func (c *Client) OIDC(ctx context.Context, token, issuer string) (Tokens, error) {
+	return c.startSession(ctx, "/v1/auth/oidc", map[string]string{"token": token, "issuer": issuer})
+}
+
 func (c *Client) startSession(ctx context.Context, path string, body any) (Tokens, error) {
 	var tr tokenResponse
 	if err := c.do(ctx, http.MethodPost, path, "", body, &tr); err != nil {

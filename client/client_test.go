@@ -12,6 +12,7 @@ import (
 	"github.com/multijuego/multijuego/client"
 	"github.com/multijuego/multijuego/games/tictactoe"
 	"github.com/multijuego/multijuego/internal/app"
+	"github.com/multijuego/multijuego/internal/auth/oidctest"
 )
 
 var ctx = context.Background()
@@ -123,6 +124,29 @@ func TestRevokedSession(t *testing.T) {
 	}
 	if _, err := thief.Account(ctx); !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized {
 		t.Fatalf("the thief's session must be revoked too: %v", err)
+	}
+}
+
+// Sign-in with an external identity: the first and later sign-ins reach
+// one account; a token for another client is refused with its own code.
+func TestOIDC(t *testing.T) {
+	idp := oidctest.New(t)
+	url := server(t, func(c *app.Config) { c.Auth.OIDC.Issuers = []string{idp.Issuer("idp", "game")} })
+	c, _ := client.New(url)
+	first, err := c.OIDC(ctx, idp.Token(t, "carol", "game", nil), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := c.OIDC(ctx, idp.Token(t, "carol", "game", nil), "idp"); err != nil || again.AccountID != first.AccountID {
+		t.Fatalf("second sign-in: %+v, %v; want account %s", again, err, first.AccountID)
+	}
+	if a, err := c.Account(ctx); err != nil || a.ID != first.AccountID {
+		t.Fatalf("account of the session: %+v, %v", a, err)
+	}
+	_, err = c.OIDC(ctx, idp.Token(t, "carol", "another-game", nil), "")
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || ae.Code != "identity_audience" {
+		t.Fatalf("token for another client: %v", err)
 	}
 }
 

@@ -575,6 +575,15 @@ var Client = class {
     return this.startSession("/v1/auth/device", { device_id: deviceId });
   }
   /**
+   * Signs in with an ID token or access token of an identity provider the
+   * server trusts (Amazon Cognito or any OpenID Connect issuer), creating an
+   * account on the identity's first sign-in. `issuer` is the provider's name
+   * in the server's configuration; left out, the token's `iss` says.
+   */
+  oidc(token, issuer) {
+    return this.startSession("/v1/auth/oidc", issuer === void 0 ? { token } : { token, issuer });
+  }
+  /**
    * Logs in as this browser's guest: a device id made up on first use and
    * kept in storage, so the same guest comes back.
    */

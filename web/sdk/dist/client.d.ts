@@ -86,6 +86,13 @@ export declare class Client {
      */
     device(deviceId: string): Promise<Tokens>;
     /**
+     * Signs in with an ID token or access token of an identity provider the
+     * server trusts (Amazon Cognito or any OpenID Connect issuer), creating an
+     * account on the identity's first sign-in. `issuer` is the provider's name
+     * in the server's configuration; left out, the token's `iss` says.
+     */
+    oidc(token: string, issuer?: string): Promise<Tokens>;
+    /**
      * Logs in as this browser's guest: a device id made up on first use and
      * kept in storage, so the same guest comes back.
      */

@@ -49,6 +49,16 @@ describe("sessions", () => {
     ]);
   });
 
+  test("oidc sends the external token, and the issuer when named", async () => {
+    server.route("POST /v1/auth/oidc", () => ({ ...tokenBody(1), status: 201 }));
+    const c = client();
+    const t = await c.oidc("id.token.sig");
+    await c.oidc("id.token.sig", "cognito");
+    assert.deepEqual(server.requests.map((r) => r.body), [{ token: "id.token.sig" }, { token: "id.token.sig", issuer: "cognito" }]);
+    assert.equal(t.accountId, "acc1");
+    assert.deepEqual(c.tokens, t);
+  });
+
   test("guest makes one valid device id, keeps it in storage and reuses it", async () => {
     server.route("POST /v1/auth/device", () => ({ ...tokenBody(1), status: 201 }));
     await client().guest();
