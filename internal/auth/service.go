@@ -45,6 +45,7 @@ type Store interface {
 	ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (store.RefreshToken, store.RefreshFamily, error)
 	RevokeFamily(ctx context.Context, id, reason string, now time.Time) error
 	RevokeAccountFamilies(ctx context.Context, accountID, keep, reason string, now time.Time) (int, error)
+	DeleteAccount(ctx context.Context, id string) error
 	Prune(ctx context.Context, now time.Time) (int64, error)
 	AppendAudit(ctx context.Context, e store.AuditEvent) error
 	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error)
@@ -610,6 +611,28 @@ func (s *Service) updateAccount(ctx context.Context, a store.Account) error {
 	return nil
 }
 
+// checkCurrentPassword verifies a signed-in caller's password before a
+// sensitive change. Wrong ones count as failed logins of the account (by
+// username), so a stolen access token cannot guess the password faster
+// than the login route allows.
+func (s *Service) checkCurrentPassword(ctx context.Context, a store.Account, current string, m Meta) error {
+	ident := strings.ToLower(a.Username)
+	if retry, scope, ok := s.throttle.AttemptScope(ctx, m.IP, ident, s.now()); !ok {
+		return s.loginThrottled(ctx, scope, ident, false, retry, m)
+	}
+	ok, _, err := s.hasher.Verify(ctx, a.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.throttle.Failure(ctx, m.IP, ident)
+		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "bad_current_password"})
+		return &errcode.Error{Code: errcode.Unauthenticated, Field: "current_password", Message: "The current password is wrong."}
+	}
+	s.throttle.Success(ctx, m.IP, ident)
+	return nil
+}
+
 // LinkRequest adds password credentials to a guest account.
 type LinkRequest struct {
 	Username string // optional: replaces the generated guest name
@@ -665,23 +688,9 @@ func (s *Service) ChangePassword(ctx context.Context, p *Principal, current, nex
 	if a.PasswordHash == "" {
 		return TokenPair{}, &errcode.Error{Code: errcode.Conflict, Field: "current_password", Message: "This account has no password yet; link one first."}
 	}
-	// Wrong current passwords count as failed logins of the account (by
-	// username), so a stolen access token cannot guess the password faster
-	// than the login route allows.
-	ident := strings.ToLower(a.Username)
-	if retry, scope, ok := s.throttle.AttemptScope(ctx, m.IP, ident, s.now()); !ok {
-		return TokenPair{}, s.loginThrottled(ctx, scope, ident, false, retry, m)
-	}
-	ok, _, err := s.hasher.Verify(ctx, a.PasswordHash, current)
-	if err != nil {
+	if err := s.checkCurrentPassword(ctx, a, current, m); err != nil {
 		return TokenPair{}, err
 	}
-	if !ok {
-		s.throttle.Failure(ctx, m.IP, ident)
-		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "bad_current_password"})
-		return TokenPair{}, &errcode.Error{Code: errcode.Unauthenticated, Field: "current_password", Message: "The current password is wrong."}
-	}
-	s.throttle.Success(ctx, m.IP, ident)
 	if a.PasswordHash, err = s.hasher.Hash(ctx, next); err != nil {
 		return TokenPair{}, err
 	}

@@ -21,6 +21,7 @@ func (s *Server) authRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/account", s.authenticated(s.account))
 	mux.HandleFunc("POST /v1/account/link", s.authenticated(s.link))
 	mux.HandleFunc("POST /v1/account/password", s.authenticated(s.changePassword))
+	mux.HandleFunc("DELETE /v1/account", s.authenticated(s.deleteAccount))
 	mux.HandleFunc("GET /v1/account/identities", s.authenticated(s.identities))
 	mux.HandleFunc("POST /v1/account/identities", s.authenticated(s.linkIdentity))
 	mux.HandleFunc("DELETE /v1/account/identities", s.authenticated(s.unlinkIdentity))
@@ -29,6 +30,7 @@ func (s *Server) authRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/admin/accounts/{id}/ban", s.requireRole(auth.RoleAdmin, s.adminBan))
 	mux.HandleFunc("POST /v1/admin/accounts/{id}/unban", s.requireRole(auth.RoleAdmin, s.adminUnban))
 	mux.HandleFunc("PUT /v1/admin/accounts/{id}/roles", s.requireRole(auth.RoleAdmin, s.adminSetRoles))
+	mux.HandleFunc("DELETE /v1/admin/accounts/{id}", s.requireRole(auth.RoleAdmin, s.adminDeleteAccount))
 	mux.HandleFunc("GET /v1/admin/audit", s.requireRole(auth.RoleAdmin, s.adminAudit))
 }
 
@@ -240,6 +242,31 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.auth.ChangePassword(r.Context(), PrincipalFrom(r.Context()), req.CurrentPassword, req.NewPassword, s.meta(r))
 	s.tokens(w, r, http.StatusOK, p, err)
+}
+
+// deleteAccount erases the caller's account (204). The body, which a guest
+// account may leave out, gives the password of an account that has one.
+func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CurrentPassword string `json:"current_password"`
+	}
+	if err := decodeJSON(r, &req, s.cfg.MaxBodyBytes, true); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	if err := s.auth.DeleteAccount(r.Context(), PrincipalFrom(r.Context()), req.CurrentPassword, s.meta(r)); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) adminDeleteAccount(w http.ResponseWriter, r *http.Request) {
+	if err := s.auth.AdminDeleteAccount(r.Context(), PrincipalFrom(r.Context()), r.PathValue("id"), s.meta(r)); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func queryInt(r *http.Request, name string, def, min, max int) (int, error) {

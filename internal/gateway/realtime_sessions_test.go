@@ -75,6 +75,12 @@ func TestSocketEndsWithItsSession(t *testing.T) {
 		{"kicked", func(tr gateway.TokenResponse) resp {
 			return e.post("/v1/admin/players/"+tr.AccountID+"/kick", admin, map[string]string{"reason": "spam"})
 		}, gateway.CloseKicked},
+		{"deleted", func(tr gateway.TokenResponse) resp {
+			return e.do("DELETE", "/v1/account", tr.AccessToken, "application/json", []byte(`{"current_password":"deleted-password"}`))
+		}, gateway.CloseRevoked},
+		{"deleted-by-admin", func(tr gateway.TokenResponse) resp {
+			return e.do("DELETE", "/v1/admin/accounts/"+tr.AccountID, admin, "", nil)
+		}, gateway.CloseRevoked},
 	} {
 		tr := e.register(c.name)
 		if c.name == "demoted" {

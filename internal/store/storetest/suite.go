@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"WriteLoginsAtomic", testWriteLoginsAtomic},
 		{"AccountByDeviceIDs", testAccountByDeviceIDs},
 		{"Identities", testIdentities},
+		{"DeleteAccount", testDeleteAccount},
 		{"MatchLifecycle", testMatchLifecycle},
 		{"ApplyIdempotent", testApplyIdempotent},
 		{"ConcurrentApply", testConcurrentApply},
