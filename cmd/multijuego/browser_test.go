@@ -607,4 +607,36 @@ func browserAdmin(t *testing.T, b *browser, srv *proc, dataDir string) {
 	if code, body := srv.call("POST", "/v1/auth/login", "", map[string]string{"username": "pat", "password": "pat-password"}); code != 403 {
 		t.Fatalf("login of the banned player: %d %v, want 403", code, body)
 	}
+	browserAudit(t, p)
+}
+
+// The audit panel lists the ban just made (filtered by kind) and verifies
+// the hash chain.
+func browserAudit(t *testing.T, p *page) {
+	p.typeInto("audit-kind", "ban")
+	p.clickTestID("audit-filter-submit")
+	p.clickTestID("audit-verify")
+	var st struct {
+		Audit []struct{ Kind string } `json:"audit"`
+		Chain *struct {
+			OK      bool  `json:"ok"`
+			Chained int64 `json:"chained"`
+		} `json:"chain"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := p.evalJSON(`window.__mjAdmin.state()`, &st); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Audit) == 1 && st.Audit[0].Kind == "ban" && st.Chain != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the audit panel: %+v, want the ban and a verified chain", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := p.text("audit-chain"); !st.Chain.OK || !strings.HasPrefix(got, "Chain OK: ") {
+		t.Fatalf("chain verification shown as %q (%+v), want OK", got, st.Chain)
+	}
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/multijuego/multijuego/internal/auth"
@@ -27,8 +25,8 @@ func auditCmd(ctx context.Context, cfg Config, sub string, args []string, out io
 	var anchor store.AuditHead
 	if len(args) == 1 {
 		var err error
-		if anchor, err = parseAnchor(args[0]); err != nil {
-			return err
+		if anchor, err = store.ParseAuditHead(args[0]); err != nil {
+			return fmt.Errorf("anchor: %w (as 'audit verify' prints the head)", err)
 		}
 	}
 	s, err := openStore(ctx, cfg)
@@ -48,15 +46,6 @@ func auditCmd(ctx context.Context, cfg Config, sub string, args []string, out io
 		return fmt.Errorf("the audit chain does not hold: %d problems", rep.ProblemCount)
 	}
 	return nil
-}
-
-func parseAnchor(s string) (store.AuditHead, error) {
-	seq, hash, ok := strings.Cut(s, ":")
-	n, err := strconv.ParseInt(seq, 10, 64)
-	if !ok || err != nil || n <= 0 || len(hash) != 64 {
-		return store.AuditHead{}, fmt.Errorf("anchor %q is not SEQ:HASH (as 'audit verify' prints the head)", s)
-	}
-	return store.AuditHead{Seq: n, Hash: strings.ToLower(hash)}, nil
 }
 
 func printAuditReport(out io.Writer, rep store.AuditReport, now time.Time) {

@@ -32,6 +32,7 @@ func (s *Server) authRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /v1/admin/accounts/{id}/roles", s.requireRole(auth.RoleAdmin, s.adminSetRoles))
 	mux.HandleFunc("DELETE /v1/admin/accounts/{id}", s.requireRole(auth.RoleAdmin, s.adminDeleteAccount))
 	mux.HandleFunc("GET /v1/admin/audit", s.requireRole(auth.RoleAdmin, s.adminAudit))
+	mux.HandleFunc("GET /v1/admin/audit/verify", s.requireRole(auth.RoleAdmin, s.adminAuditVerify))
 }
 
 // TokenResponse is the body of every successful login, registration and
@@ -365,6 +366,7 @@ type AuditResponse struct {
 	ActorID   string    `json:"actor_id,omitempty"`
 	IP        string    `json:"ip,omitempty"`
 	Detail    string    `json:"detail,omitempty"`
+	ChainSeq  int64     `json:"chain_seq,omitempty"` // the row's place in the hash chain; absent until chained
 }
 
 func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) {
@@ -389,10 +391,56 @@ func (s *Server) adminAudit(w http.ResponseWriter, r *http.Request) {
 		Next   int64           `json:"next,omitempty"`
 	}{Events: []AuditResponse{}}
 	for _, e := range events {
-		out.Events = append(out.Events, AuditResponse{ID: e.ID, At: e.At, Kind: e.Kind, AccountID: e.AccountID, ActorID: e.ActorID, IP: e.IP, Detail: e.Detail})
+		out.Events = append(out.Events, AuditResponse{ID: e.ID, At: e.At, Kind: e.Kind, AccountID: e.AccountID, ActorID: e.ActorID, IP: e.IP, Detail: e.Detail, ChainSeq: e.ChainSeq})
 	}
 	if len(events) == limit {
 		out.Next = events[len(events)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// AuditProblemResponse is one place where the audit chain does not hold.
+type AuditProblemResponse struct {
+	Kind   string `json:"kind"`
+	Seq    int64  `json:"seq"`
+	ID     int64  `json:"id,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// AuditVerifyResponse is the result of walking the audit chain.
+type AuditVerifyResponse struct {
+	OK              bool                   `json:"ok"`
+	Chained         int64                  `json:"chained"`
+	Head            string                 `json:"head,omitempty"` // SEQ:HASH, to keep as an anchor
+	Unchained       int64                  `json:"unchained"`
+	OldestUnchained *time.Time             `json:"oldest_unchained,omitempty"`
+	ProblemCount    int64                  `json:"problem_count"`
+	Problems        []AuditProblemResponse `json:"problems"`
+}
+
+func (s *Server) adminAuditVerify(w http.ResponseWriter, r *http.Request) {
+	var anchor store.AuditHead
+	if a := r.URL.Query().Get("anchor"); a != "" {
+		var err error
+		if anchor, err = store.ParseAuditHead(a); err != nil {
+			writeError(w, r, s.log, errcode.Field("anchor", "anchor must be SEQ:HASH, as a verification's head."))
+			return
+		}
+	}
+	rep, err := s.auth.VerifyAudit(r.Context(), anchor)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := AuditVerifyResponse{OK: rep.OK(), Chained: rep.Chained, Unchained: rep.Unchained, ProblemCount: rep.ProblemCount, Problems: []AuditProblemResponse{}}
+	if rep.Chained > 0 {
+		out.Head = rep.Head.String()
+	}
+	if !rep.OldestUnchained.IsZero() {
+		out.OldestUnchained = &rep.OldestUnchained
+	}
+	for _, p := range rep.Problems {
+		out.Problems = append(out.Problems, AuditProblemResponse{Kind: p.Kind, Seq: p.Seq, ID: p.ID, Detail: p.Detail})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

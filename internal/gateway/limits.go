@@ -235,9 +235,9 @@ func (s *Server) allowAddress(w http.ResponseWriter, r *http.Request, class, key
 	}
 	info(r.Context()).accountChecked = account
 	if !ds[0].Allowed {
-		return s.refuse(w, r, "ip", class, ds[0])
+		return s.refuse(w, r, "ip", class, key, ds[0])
 	}
-	return ds[1].Allowed || s.refuse(w, r, "account", class, ds[1])
+	return ds[1].Allowed || s.refuse(w, r, "account", class, account, ds[1])
 }
 
 // bearerAccount is the account of the request's bearer token when class
@@ -274,14 +274,16 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, subject, class, k
 		s.log.ErrorContext(r.Context(), "rate limit check failed; request allowed", "limit", name, "err", err)
 		return true
 	}
-	return d.Allowed || s.refuse(w, r, subject, class, d)
+	return d.Allowed || s.refuse(w, r, subject, class, key, d)
 }
 
-// refuse answers 429 for a refused check, after the tarpit; it returns
-// false.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, subject, class string, d ratelimit.Decision) bool {
+// refuse answers 429 for a refused check of key (an address or an
+// account), after the tarpit; it returns false. The first refusal of a key
+// in a window is audited (trips.go).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, subject, class, key string, d ratelimit.Decision) bool {
 	name := subject + "." + class
 	s.limitMetrics.refused.WithLabelValues(name).Inc()
+	s.auditTrip(r, name, subject, key, d.RetryAfter)
 	ri := info(r.Context())
 	addr, _ := netip.ParseAddr(ri.ip)
 	s.tarpit.delay(w, r, ipSubject(addr, ri.ip), d.RetryAfter)

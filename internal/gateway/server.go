@@ -213,6 +213,7 @@ type Server struct {
 	limits        Limits
 	limitMetrics  *limitMetrics
 	tarpit        *tarpit
+	trips         *tripSet // rate-limit trips audited lately (trips.go)
 	// accountRated are the route classes with a per-account rate.
 	accountRated map[string]bool
 	version      string
@@ -255,6 +256,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.limitMetrics = newLimitMetrics(d.Registry)
 	s.tarpit = newTarpit(d.Limits.Config, d.Registry)
+	s.trips = &tripSet{until: map[string]time.Time{}}
 	s.accountRated = map[string]bool{}
 	for c, r := range d.Limits.Config.Rules() {
 		if class, ok := strings.CutPrefix(c, "account."); ok && !r.Off() {

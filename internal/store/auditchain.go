@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,8 +35,23 @@ type AuditHead struct {
 	Hash string // hex; empty when nothing is chained
 }
 
-// String is the form `multijuego audit verify --anchor` reads: SEQ:HASH.
+// String is the form `multijuego audit verify` prints and takes as an
+// anchor: SEQ:HASH.
 func (h AuditHead) String() string { return fmt.Sprintf("%d:%s", h.Seq, h.Hash) }
+
+// ParseAuditHead reads SEQ:HASH.
+func ParseAuditHead(s string) (AuditHead, error) {
+	seq, hash, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	if !ok || err != nil || n <= 0 {
+		return AuditHead{}, fmt.Errorf("%q is not SEQ:HASH", s)
+	}
+	hash = strings.ToLower(hash)
+	if b, err := hex.DecodeString(hash); err != nil || len(b) != sha256.Size {
+		return AuditHead{}, fmt.Errorf("%q is not SEQ:HASH (HASH: 64 hex digits)", s)
+	}
+	return AuditHead{Seq: n, Hash: hash}, nil
+}
 
 // AuditProblem kinds.
 const (

@@ -1,6 +1,6 @@
 // The admin console served at /admin/: live matches (end one), players
-// online (kick), accounts (search, ban, unban) and the dead-letter queue
-// (list, show, replay). It uses only the admin API (/v1/admin/...), the
+// online (kick), accounts (search, ban, unban), the dead-letter queue
+// (list, show, replay) and the audit log (list, verify its hash chain). It uses only the admin API (/v1/admin/...), the
 // same routes the gateway's tests exercise, with the logged-in
 // administrator's token: the server checks the role on every call.
 
@@ -49,6 +49,27 @@ interface DeadLetter {
   payload?: string;
 }
 
+interface AuditEvent {
+  id: number;
+  at: string;
+  kind: string;
+  account_id?: string;
+  actor_id?: string;
+  ip?: string;
+  detail?: string;
+  chain_seq?: number;
+}
+
+interface AuditVerify {
+  ok: boolean;
+  chained: number;
+  head?: string;
+  unchained: number;
+  oldest_unchained?: string;
+  problem_count: number;
+  problems: { kind: string; seq: number; id?: number; detail: string }[];
+}
+
 const REFRESH_MS = 5000;
 const NOT_ADMIN = "This account is not an administrator.";
 
@@ -92,6 +113,13 @@ const el = {
   dlqCount: byId("dlq-count"),
   dlqError: byId("dlq-error"),
   dlqReplayAll: byId<HTMLButtonElement>("dlq-replay-all"),
+  auditForm: byId<HTMLFormElement>("audit-filter"),
+  auditKind: byId<HTMLInputElement>("audit-kind"),
+  auditBody: byId("audit-body"),
+  auditMore: byId<HTMLButtonElement>("audit-more"),
+  auditError: byId("audit-error"),
+  auditVerify: byId<HTMLButtonElement>("audit-verify"),
+  auditChain: byId("audit-chain"),
   confirm: byId<HTMLDialogElement>("confirm-dialog"),
   confirmTitle: byId("confirm-title"),
   confirmText: byId("confirm-text"),
@@ -116,6 +144,10 @@ const data = {
   accountsQuery: "",
   dlq: [] as DeadLetter[],
   dlqAvailable: true,
+  audit: [] as AuditEvent[],
+  auditNext: 0,
+  auditKind: "",
+  chain: null as AuditVerify | null,
 };
 
 // --- session ---
@@ -154,7 +186,7 @@ async function enterConsole(): Promise<void> {
   show(el.login, false);
   show(el.console, true);
   show(el.who, true);
-  await Promise.all([refreshLive(), loadAccounts(false)]);
+  await Promise.all([refreshLive(), loadAccounts(false), loadAudit(false)]);
   startTimer();
 }
 
@@ -220,7 +252,7 @@ el.autorefresh.addEventListener("change", () => {
 });
 
 el.refresh.addEventListener("click", () => {
-  void Promise.all([refreshLive(), loadAccounts(false)]);
+  void Promise.all([refreshLive(), loadAccounts(false), loadAudit(false)]);
 });
 
 /**
@@ -537,6 +569,70 @@ function confirmAction(title: string, text: string, reason: string | null): Prom
   });
 }
 
+// --- audit log ---
+
+el.auditForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  data.auditKind = el.auditKind.value.trim();
+  void loadAudit(false);
+});
+
+el.auditMore.addEventListener("click", () => void loadAudit(true));
+
+async function loadAudit(more: boolean): Promise<void> {
+  const q = new URLSearchParams({ limit: "50" });
+  if (data.auditKind) q.set("kind", data.auditKind);
+  if (more && data.auditNext) q.set("before", String(data.auditNext));
+  const r = await panelCall(el.auditError, () => client.request<{ events: AuditEvent[]; next?: number }>("GET", "/v1/admin/audit?" + q.toString()));
+  if (!r) return;
+  data.audit = more ? [...data.audit, ...(r.events ?? [])] : (r.events ?? []);
+  data.auditNext = r.next ?? 0;
+  renderAudit();
+}
+
+function renderAudit(): void {
+  show(el.auditMore, data.auditNext !== 0);
+  if (data.audit.length === 0) {
+    fill(el.auditBody, h("tr", {}, h("td", { colspan: "7", class: "muted" }, data.auditKind ? "No events of this kind." : "No events.")));
+    return;
+  }
+  fill(
+    el.auditBody,
+    ...data.audit.map((e) =>
+      h(
+        "tr",
+        { "data-audit-id": String(e.id) },
+        h("td", { class: "num", title: e.chain_seq ? "place in the hash chain" : "not chained yet" }, e.chain_seq ? String(e.chain_seq) : "–"),
+        h("td", { title: e.at }, new Date(e.at).toLocaleString()),
+        h("td", {}, h("span", { class: "badge" }, e.kind)),
+        h("td", { class: "ids", title: e.account_id ?? "" }, e.account_id ? nameOf(e.account_id) : ""),
+        h("td", { class: "ids", title: e.actor_id ?? "" }, e.actor_id ? nameOf(e.actor_id) : ""),
+        h("td", {}, e.ip ?? ""),
+        h("td", { class: "muted detail" }, e.detail ?? ""),
+      ),
+    ),
+  );
+}
+
+el.auditVerify.addEventListener("click", () => {
+  el.auditVerify.disabled = true;
+  el.auditChain.textContent = "Verifying…";
+  void (async () => {
+    const r = await panelCall(el.auditError, () => client.request<AuditVerify>("GET", "/v1/admin/audit/verify"));
+    el.auditVerify.disabled = false;
+    data.chain = r ?? null;
+    el.auditChain.textContent = r ? chainSummary(r) : "";
+    el.auditChain.className = r && !r.ok ? "err" : "muted";
+  })();
+});
+
+function chainSummary(r: AuditVerify): string {
+  const pending = r.unchained > 0 ? ` ${r.unchained} not chained yet (oldest ${timeOfDay(r.oldest_unchained ?? "")}).` : "";
+  if (r.ok) return `Chain OK: ${r.chained} rows unchanged${r.head ? `, head ${r.head}` : ""}.${pending}`;
+  const first = r.problems.slice(0, 5).map((p) => `${p.kind} at ${p.seq}`).join(", ");
+  return `Chain broken: ${r.problem_count} problem(s): ${first}${r.problem_count > 5 ? ", …" : ""}. Run 'multijuego audit verify' for all.${pending}`;
+}
+
 // --- the test hook ---
 
 declare global {
@@ -557,6 +653,8 @@ window.__mjAdmin = Object.freeze({
       accounts: data.accounts.map((a) => ({ id: a.id, username: a.username, banned: a.banned })),
       dlq: data.dlq.map((d) => d.seq),
       dlqAvailable: data.dlqAvailable,
+      audit: data.audit.map((e) => ({ id: e.id, kind: e.kind, chainSeq: e.chain_seq ?? 0 })),
+      chain: data.chain ? { ok: data.chain.ok, chained: data.chain.chained, problems: data.chain.problem_count } : null,
       loginError: el.loginError.textContent ?? "",
       error: el.error.textContent ?? "",
     };
