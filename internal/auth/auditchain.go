@@ -16,6 +16,10 @@ const (
 	auditChainEvery   = time.Second
 	auditChainBatch   = 1000
 	auditChainBatches = 20
+	// auditHeadLogEvery is how often a node that chained logs the head
+	// (at info, "audit chain head"): logs shipped elsewhere then hold
+	// anchors for `multijuego audit verify SEQ:HASH`.
+	auditHeadLogEvery = 10 * time.Minute
 )
 
 // chainAudit runs the chainer until ctx ends, and then chains once more
@@ -23,7 +27,7 @@ const (
 func (s *Service) chainAudit(ctx context.Context) {
 	t := time.NewTicker(auditChainEvery)
 	defer t.Stop()
-	var lastErr time.Time
+	var lastErr, lastHead time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -35,9 +39,14 @@ func (s *Service) chainAudit(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if _, err := s.ChainAuditOnce(ctx); err != nil && ctx.Err() == nil && time.Since(lastErr) >= time.Minute {
+		n, head, err := s.chainOnce(ctx)
+		if err != nil && ctx.Err() == nil && time.Since(lastErr) >= time.Minute {
 			lastErr = time.Now() // a store that is down is logged once a minute, not every tick
 			s.log.Error("chain audit log", "err", err)
+		}
+		if err == nil && n > 0 && time.Since(lastHead) >= auditHeadLogEvery {
+			lastHead = time.Now()
+			s.log.Info("audit chain head", "head", head.String())
 		}
 	}
 }
@@ -45,15 +54,22 @@ func (s *Service) chainAudit(ctx context.Context) {
 // ChainAuditOnce chains what one tick of the chainer would, and returns
 // how many rows it chained (0 when another node holds the chain).
 func (s *Service) ChainAuditOnce(ctx context.Context) (int, error) {
+	n, _, err := s.chainOnce(ctx)
+	return n, err
+}
+
+// chainOnce is ChainAuditOnce that also returns the head it left.
+func (s *Service) chainOnce(ctx context.Context) (int, store.AuditHead, error) {
 	total := 0
+	var head store.AuditHead
 	for range auditChainBatches {
-		n, _, busy, err := s.st.ChainAudit(ctx, auditChainBatch)
-		total += n
+		n, h, busy, err := s.st.ChainAudit(ctx, auditChainBatch)
+		total, head = total+n, h
 		if err != nil || busy || n < auditChainBatch {
-			return total, err
+			return total, head, err
 		}
 	}
-	return total, nil
+	return total, head, nil
 }
 
 // VerifyAudit walks the audit chain (store.VerifyAudit).
