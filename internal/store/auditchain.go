@@ -110,7 +110,7 @@ func (s *Store) ChainAudit(ctx context.Context, limit int) (n int, head AuditHea
 		}
 		for i := range rows {
 			head.Seq++
-			rows[i].seq = head.Seq
+			rows[i].ChainSeq = head.Seq
 			prev = chainHash(prev, rows[i])
 			rows[i].hash = hex.EncodeToString(prev)
 		}
@@ -130,7 +130,7 @@ func (s *Store) storeChain(ctx context.Context, tx *sql.Tx, rows []chainRow) err
 		}
 		links := make([]link, len(rows))
 		for i, r := range rows {
-			links[i] = link{r.ID, r.seq, r.hash}
+			links[i] = link{r.ID, r.ChainSeq, r.hash}
 		}
 		b, err := json.Marshal(links)
 		if err != nil {
@@ -146,7 +146,7 @@ func (s *Store) storeChain(ctx context.Context, tx *sql.Tx, rows []chainRow) err
 	}
 	defer st.Close()
 	for _, r := range rows {
-		if _, err := st.ExecContext(ctx, r.seq, r.hash, r.ID); err != nil {
+		if _, err := st.ExecContext(ctx, r.ChainSeq, r.hash, r.ID); err != nil {
 			return err
 		}
 	}
@@ -169,15 +169,15 @@ func (s *Store) VerifyAudit(ctx context.Context, anchor AuditHead) (AuditReport,
 		}
 		for _, r := range rows {
 			prev = rep.check(prev, last, r)
-			if anchor.Seq == r.seq {
+			if anchor.Seq == r.ChainSeq {
 				anchored = true
 				if anchor.Hash != r.hash {
-					rep.add(AuditProblem{Kind: AuditAnchor, Seq: r.seq, ID: r.ID, Detail: fmt.Sprintf("the row's hash is %s, the anchor's %s", r.hash, anchor.Hash)})
+					rep.add(AuditProblem{Kind: AuditAnchor, Seq: r.ChainSeq, ID: r.ID, Detail: fmt.Sprintf("the row's hash is %s, the anchor's %s", r.hash, anchor.Hash)})
 				}
 			}
-			last = r.seq
+			last = r.ChainSeq
 			rep.Chained++
-			rep.Head = AuditHead{Seq: r.seq, Hash: r.hash}
+			rep.Head = AuditHead{Seq: r.ChainSeq, Hash: r.hash}
 		}
 		if len(rows) < 1000 {
 			break
@@ -200,16 +200,16 @@ func (s *Store) VerifyAudit(ctx context.Context, anchor AuditHead) (AuditReport,
 func (rep *AuditReport) check(prev []byte, last int64, r chainRow) []byte {
 	stored, err := hashBytes(r.hash)
 	if r.hash == "" || err != nil {
-		rep.add(AuditProblem{Kind: AuditChanged, Seq: r.seq, ID: r.ID, Detail: "the row's chain hash is missing or malformed"})
+		rep.add(AuditProblem{Kind: AuditChanged, Seq: r.ChainSeq, ID: r.ID, Detail: "the row's chain hash is missing or malformed"})
 		return make([]byte, sha256.Size)
 	}
-	if r.seq != last+1 {
+	if r.ChainSeq != last+1 {
 		rep.add(AuditProblem{Kind: AuditMissing, Seq: last + 1, ID: r.ID,
-			Detail: fmt.Sprintf("places %d to %d have no row (the row after them, id %d, cannot be checked)", last+1, r.seq-1, r.ID)})
+			Detail: fmt.Sprintf("places %d to %d have no row (the row after them, id %d, cannot be checked)", last+1, r.ChainSeq-1, r.ID)})
 		return stored
 	}
 	if hex.EncodeToString(chainHash(prev, r)) != r.hash {
-		rep.add(AuditProblem{Kind: AuditChanged, Seq: r.seq, ID: r.ID, Detail: "the row's content or place differs from what was chained"})
+		rep.add(AuditProblem{Kind: AuditChanged, Seq: r.ChainSeq, ID: r.ID, Detail: "the row's content or place differs from what was chained"})
 	}
 	return stored
 }
@@ -221,10 +221,9 @@ func (rep *AuditReport) add(p AuditProblem) {
 	}
 }
 
-// chainRow is an audit row with its place in the chain.
+// chainRow is an audit row with its chain hash.
 type chainRow struct {
 	AuditEvent
-	seq  int64
 	hash string
 }
 
@@ -233,7 +232,7 @@ func chainHash(prev []byte, r chainRow) []byte {
 	h.Write(prev)
 	h.Write([]byte(auditDomain))
 	var b [8]byte
-	for _, v := range []int64{r.seq, r.ID, r.At.UnixMicro()} {
+	for _, v := range []int64{r.ChainSeq, r.ID, r.At.UnixMicro()} {
 		binary.BigEndian.PutUint64(b[:], uint64(v))
 		h.Write(b[:])
 	}
@@ -285,7 +284,7 @@ func queryAudit(ctx context.Context, q interface {
 		if err := rows.Scan(&r.ID, &at, &r.Kind, &acc, &actor, &r.IP, &r.Detail, &seq, &hash); err != nil {
 			return nil, err
 		}
-		r.At, r.AccountID, r.ActorID, r.seq, r.hash = at.T, acc.String, actor.String, seq.Int64, hash.String
+		r.At, r.AccountID, r.ActorID, r.ChainSeq, r.hash = at.T, acc.String, actor.String, seq.Int64, hash.String
 		out = append(out, r)
 	}
 	return out, rows.Err()
