@@ -113,6 +113,7 @@ func BenchmarkRateLimitedRequest(b *testing.B) {
 	}
 	l := gateway.Limits{Config: gateway.DefaultLimitsConfig()}
 	l.Config.IP.Auth = "1/1h"
+	l.Config.Tarpit = 0 // the refusal's CPU, not the tarpit's hold
 	l.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{Rules: l.Config.Rules()})
 	gw, err := gateway.New(gateway.DefaultConfig(), gateway.Deps{Auth: svc, Registry: prometheus.NewRegistry(), Limits: l})
 	if err != nil {
