@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Roles of a bus connection: what it may publish and subscribe to
@@ -259,19 +260,35 @@ func randomSecret() string {
 
 // serverUsers are the embedded server's users: one per role, reachable
 // over the listener, and the in-process node user with the permissions of
-// cfg's roles.
-func serverUsers(cfg Config, users map[string]string, nodePassword string) []*server.User {
+// cfg's roles. The server gets bcrypt hashes of the passwords, so it holds
+// none in clear (the clients' copies are in users.json, 0600).
+func serverUsers(cfg Config, users map[string]string, nodePassword string) ([]*server.User, error) {
+	hashed := func(pw string) (string, error) {
+		// The minimum cost: the passwords are 24 random bytes, not
+		// guessable; the hash only keeps them out of the server's memory
+		// in clear, and each connection pays one check.
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		return string(h), err
+	}
+	nodeHash, err := hashed(nodePassword)
+	if err != nil {
+		return nil, err
+	}
 	out := []*server.User{{
-		Username: nodeUser, Password: nodePassword,
+		Username: nodeUser, Password: nodeHash,
 		Permissions:            RolePermissions(cfg.Prefix, cfg.RouterPrefix, cfg.roles()...).serverPermissions(),
 		AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeInProcess: {}},
 	}}
 	for _, r := range Roles {
-		out = append(out, &server.User{Username: r, Password: users[r],
+		h, err := hashed(users[r])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &server.User{Username: r, Password: h,
 			Permissions:            RolePermissions(cfg.Prefix, cfg.RouterPrefix, r).serverPermissions(),
 			AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeStandard: {}}})
 	}
-	return out
+	return out, nil
 }
 
 // loopback reports whether host (of a listen address) is a loopback

@@ -255,8 +255,12 @@ func startEmbedded(cfg Config, nodePassword string, log *slog.Logger) (*server.S
 	if err != nil {
 		return nil, err
 	}
+	serverSide, err := serverUsers(cfg, users, nodePassword)
+	if err != nil {
+		return nil, err
+	}
 	o := &server.Options{
-		Users:      serverUsers(cfg, users, nodePassword),
+		Users:      serverSide,
 		ServerName: "multijuego-embedded",
 		JetStream:  true,
 		StoreDir:   filepath.Join(cfg.DataDir, "nats"),
