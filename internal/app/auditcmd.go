@@ -29,14 +29,11 @@ func auditCmd(ctx context.Context, cfg Config, sub string, args []string, out io
 			return fmt.Errorf("anchor: %w (as 'audit verify' prints the head)", err)
 		}
 	}
-	s, err := openStore(ctx, cfg)
+	s, err := openMigratedStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if cur, err := s.Current(ctx); err != nil || !cur {
-		return errors.New("the database is not migrated; run 'multijuego migrate up' first")
-	}
 	rep, err := s.VerifyAudit(ctx, anchor)
 	if err != nil {
 		return err

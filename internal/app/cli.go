@@ -17,6 +17,7 @@ import (
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/seal"
+	"github.com/multijuego/multijuego/internal/store"
 )
 
 const usage = `multijuego: an open-source backend for real-time multiplayer games.
@@ -243,14 +244,11 @@ func accounts(ctx context.Context, cfg Config, sub string, args []string, out io
 	if len(args) != 2 {
 		return errors.New("usage: multijuego accounts set-roles USERNAME ROLES (for example: alice player,admin)")
 	}
-	s, err := openStore(ctx, cfg)
+	s, err := openMigratedStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if cur, err := s.Current(ctx); err != nil || !cur {
-		return errors.New("the database is not migrated; run 'multijuego migrate up' first")
-	}
 	mem := kv.NewMemory(kv.MemoryOptions{}) // the CLI never logs anyone in: throttles unused
 	defer mem.Close()
 	keys, err := cfg.keysDir()
@@ -277,6 +275,20 @@ func accounts(ctx context.Context, cfg Config, sub string, args []string, out io
 	}
 	fmt.Fprintf(out, "%s (%s) now has roles %s\n", a.Username, a.ID, strings.Join(a.Roles, ","))
 	return nil
+}
+
+// openMigratedStore opens the store for a command that needs its schema
+// current (it does not migrate).
+func openMigratedStore(ctx context.Context, cfg Config) (*store.Store, error) {
+	s, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cur, err := s.Current(ctx); err != nil || !cur {
+		s.Close()
+		return nil, errors.New("the database is not migrated; run 'multijuego migrate up' first")
+	}
+	return s, nil
 }
 
 func getOK(ctx context.Context, url string) error {

@@ -83,7 +83,8 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer halt()
 
-	if err := r.waitProgress(ctx, cfg.Warmup, "warm-up", &next); err != nil {
+	line := func() string { return fmt.Sprintf("%d logins, %d errors", next.Load(), r.errors.Load()) }
+	if err := r.waitProgress(ctx, cfg.Warmup, "warm-up", line); err != nil {
 		return nil, err
 	}
 	cpu0, wall0 := selfCPU(), time.Now()
@@ -93,7 +94,7 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 		srv0, _ = procCPU(cfg.PID)
 	}
 	r.window.Store(true)
-	err := r.waitProgress(ctx, cfg.Duration, "measuring", &next)
+	err := r.waitProgress(ctx, cfg.Duration, "measuring", line)
 	r.window.Store(false)
 	wall := time.Since(wall0).Seconds()
 	busy1, _ := machineBusy()
@@ -199,8 +200,8 @@ func loginError(err error) string {
 const authLimitsHint = "a login storm comes from one address: unless the server is the embedded default listening on loopback " +
 	"(which exempts loopback clients), start it with --limits-ip-auth off, and --auth-signup-ip-limit 100000000 for --new-accounts"
 
-// waitProgress waits d, writing a progress line every 5 s.
-func (r *run) waitProgress(ctx context.Context, d time.Duration, phase string, logins *atomic.Int64) error {
+// waitProgress waits d, writing phase and what line says every 5 s.
+func (r *run) waitProgress(ctx context.Context, d time.Duration, phase string, line func() string) error {
 	deadline := time.Now().Add(d)
 	for {
 		left := time.Until(deadline)
@@ -212,7 +213,7 @@ func (r *run) waitProgress(ctx context.Context, d time.Duration, phase string, l
 			return ctx.Err()
 		case <-time.After(min(left, 5*time.Second)):
 		}
-		r.progressf("%s: %d logins, %d errors", phase, logins.Load(), r.errors.Load())
+		r.progressf("%s: %s", phase, line())
 	}
 }
 

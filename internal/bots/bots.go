@@ -349,22 +349,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		wwg.Wait()
 	}()
-	progress := func(d time.Duration, phase string) error {
-		deadline := time.Now().Add(d)
-		for {
-			left := time.Until(deadline)
-			if left <= 0 {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(min(left, 5*time.Second)):
-			}
-			r.progressf("%s: %d connected, %d seated, %d disconnects, %d errors", phase, r.connected.Load(), r.seated.Load(), r.disconnects.Load(), r.errors.Load())
-		}
+	line := func() string {
+		return fmt.Sprintf("%d connected, %d seated, %d disconnects, %d errors", r.connected.Load(), r.seated.Load(), r.disconnects.Load(), r.errors.Load())
 	}
-	if err := progress(cfg.Warmup, "warm-up"); err != nil {
+	if err := r.waitProgress(ctx, cfg.Warmup, "warm-up", line); err != nil {
 		return nil, err
 	}
 	var ticksBefore promHistogram
@@ -380,7 +368,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		srv0, _ = procCPU(cfg.PID)
 	}
 	r.window.Store(true)
-	err := progress(cfg.Duration, "measuring")
+	err := r.waitProgress(ctx, cfg.Duration, "measuring", line)
 	r.window.Store(false)
 	if err != nil {
 		return nil, err
