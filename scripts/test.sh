@@ -46,6 +46,14 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# helm for the chart test (deploy/chart_test.go). A `go install`ed helm
+# reports its version as v3.22 (no patch): that is what is matched.
+echo "== helm v3.22.0 for the chart test (deploy/chart_test.go)"
+export PATH="$PATH:$(go env GOPATH)/bin"
+if ! helm version --template '{{.Version}}' 2>/dev/null | grep -q '^v3\.22'; then
+  go install helm.sh/helm/v3/cmd/helm@v3.22.0
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 # The realtime tests again on wsnet's portable (stream) backend, which
