@@ -56,6 +56,7 @@ type Main struct {
 	Modes  []Mode // the game modes the game role offers
 
 	store    *store.Store
+	vault    *store.Vault // data keys of personal data (personal.go); with the auth role
 	volatile *volatile
 	auth     *auth.Service
 	verifier *auth.Verifier
@@ -153,6 +154,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		if m.vault, err = protectStore(ctx, m.Config, keys, m.store, m.Logger); err != nil {
+			return err
+		}
+		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "vault", Check: m.vault.Ping})
 		deps := auth.Deps{Store: m.store, KV: m.volatile.kv,
 			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger, LoopbackSignups: m.Config.devServer()}
 		if m.volatile.throttleKV != nil {
@@ -336,6 +341,10 @@ func (m *Main) Close() error {
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
 		m.store = nil
+	}
+	if m.vault != nil {
+		errs = append(errs, m.vault.Close())
+		m.vault = nil
 	}
 	return errors.Join(errs...)
 }

@@ -115,8 +115,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	case "migrate":
 		err = migrate(ctx, cfg, sub, stdout)
 	case "keys":
+		if sub == "seal-data" {
+			err = sealData(ctx, cfg, stdout)
+			break
+		}
 		var rotated map[string]any
-		if rotated, err = keys(cfg, sub, stdout); err == nil && rotated != nil {
+		if rotated, err = keys(ctx, cfg, sub, stdout); err == nil && rotated != nil {
 			auditKeyRotation(ctx, cfg, sub, rotated, stdout)
 		}
 	case "config":
@@ -185,7 +189,7 @@ func migrate(ctx context.Context, cfg Config, sub string, out io.Writer) error {
 
 // keys runs a keys subcommand; after a rotation it returns what it rotated,
 // for the audit log.
-func keys(cfg Config, sub string, out io.Writer) (rotated map[string]any, err error) {
+func keys(ctx context.Context, cfg Config, sub string, out io.Writer) (rotated map[string]any, err error) {
 	dir, err := cfg.keysDir()
 	if err != nil {
 		return nil, err
@@ -202,13 +206,22 @@ func keys(cfg Config, sub string, out io.Writer) (rotated map[string]any, err er
 		}
 		fmt.Fprintf(out, "new key-encryption key %d in %s; %d key files in %s sealed under it; keys sealed under older versions stay readable\n",
 			v, cfg.KeyringFile(), n, dir.Path)
-		return map[string]any{"kek_version": v, "resealed": n}, nil
+		d, err := rewrapDataKeys(ctx, cfg, dir, out)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "%d data keys rewrapped under it\n", d)
+		return map[string]any{"kek_version": v, "resealed": n, "data_keys": d}, nil
 	case "rewrap":
 		n, err := dir.Rewrap()
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(out, "%d key files in %s sealed under the current key-encryption key\n", n, dir.Path)
+		d, err := rewrapDataKeys(ctx, cfg, dir, out)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "%d key files in %s and %d data keys sealed under the current key-encryption key\n", n, dir.Path, d)
 		return nil, nil
 	case "rotate":
 		kid, err := auth.RotateKeys(dir, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew, time.Now())
@@ -234,7 +247,7 @@ func keys(cfg Config, sub string, out io.Writer) (rotated map[string]any, err er
 		}
 		return nil, tw.Flush()
 	}
-	return nil, fmt.Errorf("unknown command 'keys %s' (try rotate, list, rotate-kek or rewrap)", sub)
+	return nil, fmt.Errorf("unknown command 'keys %s' (try rotate, list, rotate-kek, rewrap or seal-data)", sub)
 }
 
 func accounts(ctx context.Context, cfg Config, sub string, args []string, out io.Writer, log interface{ Info(string, ...any) }) error {
@@ -255,6 +268,11 @@ func accounts(ctx context.Context, cfg Config, sub string, args []string, out io
 	if err != nil {
 		return err
 	}
+	vault, err := protectStore(ctx, cfg, keys, s, nil)
+	if err != nil {
+		return err
+	}
+	defer vault.Close()
 	svc, err := auth.New(ctx, cfg.Auth, keys, auth.Deps{Store: s, KV: mem})
 	if err != nil {
 		return err

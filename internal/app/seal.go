@@ -15,6 +15,9 @@ import (
 type SealConfig struct {
 	Provider    string `yaml:"provider" help:"key provider sealing secrets at rest: local (a keyring file; the only one built so far)"`
 	KeyringFile string `yaml:"keyring_file" help:"local provider: the keyring file of key-encryption keys (mode 0600; default: keyring.kek in the keys dir, so nodes sharing that share it); keep it elsewhere for the keys dir alone to be useless to a thief"`
+	// PersonalData and VaultURL: internal/app/personal.go.
+	PersonalData bool   `yaml:"personal_data" help:"seal personal data (emails, client addresses in the audit log) under per-account data keys before it is stored; off stores it in clear (lookups by email use a keyed hash either way)"`
+	VaultURL     string `yaml:"vault_url" secret:"true" help:"database of the per-account data keys (sqlite://PATH or postgres://...); default: vault.db in the keys dir on SQLite, the accounts database on PostgreSQL (then its backups hold the keys: give it a database of its own)"`
 }
 
 // Validate checks the seal settings.

@@ -214,3 +214,36 @@ func (s *Service) deviceSignup(ctx context.Context, deviceID string, m Meta) (To
 	p.Created = err == nil
 	return p, err
 }
+
+// BlindIndexKey is the deployment's key for blind indexes of personal
+// data (the email column's index): derived from the device-id secret, so
+// every node that shares the keys directory computes the same indexes and
+// nothing new has to be shared. Deriving separates the two uses.
+func BlindIndexKey(dir KeysDir) ([]byte, error) {
+	k, err := openDeviceKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte("mj-blind-index-key-v1"))
+	return m.Sum(nil), nil
+}
+
+// SealClear seals, batch by batch, the personal data stored in clear
+// (store.SealClear), calling progress after each batch when not nil, and
+// returns how many rows it changed.
+func SealClear(ctx context.Context, st interface {
+	SealClear(ctx context.Context, limit int) (int, error)
+}, progress func(total int)) (int, error) {
+	total := 0
+	for {
+		n, err := st.SealClear(ctx, 500)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+		if progress != nil {
+			progress(total)
+		}
+	}
+}

@@ -39,6 +39,7 @@ type Store interface {
 	AccountByDeviceIDs(ctx context.Context, ids ...string) (store.Account, string, error)
 	RekeyDevice(ctx context.Context, oldID, newID string) error
 	ClearDevices(ctx context.Context, hashedPrefix, after string, limit int) ([]string, error)
+	SealClear(ctx context.Context, limit int) (int, error)
 	ListAccounts(ctx context.Context, q store.AccountQuery) ([]store.Account, error)
 	WriteLogins(ctx context.Context, ws []store.LoginWrite) error
 	AddRefreshToken(ctx context.Context, t store.RefreshToken) error
@@ -258,6 +259,13 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Error("hash device ids stored in clear", "converted", n, "err", err)
 		} else if n > 0 {
 			s.log.Info("hashed device ids stored in clear", "devices", n)
+		}
+		// Likewise emails and audit addresses written before personal
+		// data was sealed (store.SealClear; lookups find them meanwhile).
+		if n, err := SealClear(ctx, s.st, nil); err != nil && ctx.Err() == nil {
+			s.log.Error("seal personal data stored in clear", "converted", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("sealed personal data stored in clear", "rows", n)
 		}
 		done <- struct{}{}
 	}()

@@ -244,7 +244,7 @@ func conflictField(s string) string {
 	switch {
 	case strings.Contains(s, "accounts_username_key"):
 		return "username"
-	case strings.Contains(s, "accounts_email_key"), strings.Contains(s, "accounts.email"):
+	case strings.Contains(s, "accounts_email_key"), strings.Contains(s, "accounts_email_index"), strings.Contains(s, "accounts.email"):
 		return "email"
 	case strings.Contains(s, "account_devices"), strings.Contains(s, "device_id"):
 		return "device_id"

@@ -43,7 +43,7 @@ func (s *Store) AccountByIdentity(ctx context.Context, issuer, subject string) (
 	if err != nil {
 		return Account{}, err
 	}
-	return s.scanAccount(st.QueryRowContext(ctx, issuer, subject))
+	return s.scanAccount(ctx, st.QueryRowContext(ctx, issuer, subject))
 }
 
 // Identities lists the identities linked to an account, oldest first.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 )
 
 // Logins: what a login writes (a new guest account with its device, a
@@ -37,11 +36,17 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 	if len(ws) == 0 {
 		return nil
 	}
+	if err := s.prepareOwners(ctx, ws); err != nil {
+		return err
+	}
 	var accounts, devices, identities, families, tokens, audit []any
 	for _, w := range ws {
 		if a := w.Account; a.ID != "" {
-			accounts = append(accounts, a.ID, a.Username, nullString(a.Email), nullString(a.PasswordHash), strings.Join(a.Roles, ","),
-				s.d.nullTime(a.BannedAt), a.BanReason, s.d.nullTime(a.RevokedBefore), s.d.time(a.CreatedAt), s.d.time(a.UpdatedAt))
+			row, err := s.accountRow(ctx, a)
+			if err != nil {
+				return err
+			}
+			accounts = append(accounts, row...)
 			if w.Device != "" {
 				devices = append(devices, w.Device, a.ID, s.d.time(a.CreatedAt))
 			}
@@ -55,7 +60,11 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 			tokens = append(tokens, t.Hash, t.FamilyID, t.AccountID, s.d.time(t.CreatedAt), s.d.time(t.ExpiresAt))
 		}
 		for _, e := range w.Audit {
-			audit = append(audit, s.d.time(e.At), e.Kind, nullString(e.AccountID), nullString(e.ActorID), e.IP, e.Detail)
+			ip, err := s.sealIP(ctx, e)
+			if err != nil {
+				return err
+			}
+			audit = append(audit, s.d.time(e.At), e.Kind, nullString(e.AccountID), nullString(e.ActorID), ip, e.Detail)
 		}
 	}
 	// Parents first: devices, identities and families refer to accounts, tokens to
@@ -66,7 +75,7 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 		cols int
 		args []any
 	}{
-		{`INSERT INTO accounts (` + accountCols + `) VALUES `, 10, accounts},
+		{`INSERT INTO accounts (` + accountInsertCols + `) VALUES `, 11, accounts},
 		{`INSERT INTO account_devices (device_id, account_id, created_at) VALUES `, 3, devices},
 		{`INSERT INTO account_identities (` + identityCols + `) VALUES `, 4, identities},
 		{`INSERT INTO refresh_families (id, account_id, created_at, expires_at) VALUES `, 4, families},
@@ -148,7 +157,7 @@ func (s *Store) AccountByDeviceIDs(ctx context.Context, ids ...string) (Account,
 	found := map[string]Account{}
 	for rows.Next() {
 		var id string
-		a, err := s.scanAccount(prefixedScanner{rows, &id})
+		a, err := s.scanAccount(ctx, prefixedScanner{rows, &id})
 		if err != nil {
 			return Account{}, "", err
 		}

@@ -134,6 +134,8 @@ type Store struct {
 	// stmts holds the statements of the login path prepared once
 	// (prepared), by stmtKey.
 	stmts sync.Map
+	// prot seals personal fields (personal.go); nil: in clear.
+	prot Protector
 }
 
 // Dialect names the engine: "sqlite" or "postgres".
@@ -166,7 +168,21 @@ func (s *Store) Close() error {
 
 const accountCols = `id, username, email, password_hash, roles, banned_at, ban_reason, revoked_before, created_at, updated_at`
 
-func (s *Store) scanAccount(row interface{ Scan(...any) error }) (Account, error) {
+// accountInsertCols are accountCols and the email's blind index.
+const accountInsertCols = accountCols + `, email_index`
+
+// accountRow is the values of accountInsertCols for a, its email sealed.
+func (s *Store) accountRow(ctx context.Context, a Account) ([]any, error) {
+	email, err := s.sealEmail(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return []any{a.ID, a.Username, email, nullString(a.PasswordHash), strings.Join(a.Roles, ","),
+		s.d.nullTime(a.BannedAt), a.BanReason, s.d.nullTime(a.RevokedBefore), s.d.time(a.CreatedAt), s.d.time(a.UpdatedAt),
+		s.emailIndex(a.Email)}, nil
+}
+
+func (s *Store) scanAccount(ctx context.Context, row interface{ Scan(...any) error }) (Account, error) {
 	var a Account
 	var email, hash sql.NullString
 	var roles string
@@ -177,7 +193,11 @@ func (s *Store) scanAccount(row interface{ Scan(...any) error }) (Account, error
 		}
 		return Account{}, err
 	}
-	a.Email, a.PasswordHash = email.String, hash.String
+	a.PasswordHash = hash.String
+	var err error
+	if a.Email, err = s.openEmail(ctx, a.ID, email.String); err != nil {
+		return Account{}, err
+	}
 	a.Roles = splitRoles(roles)
 	a.BannedAt, a.RevokedBefore, a.CreatedAt, a.UpdatedAt = banned.T, revoked.T, created.T, updated.T
 	return a, nil
@@ -203,10 +223,12 @@ func nullString(s string) any {
 // CreateAccount inserts a; when deviceID is not empty the device is linked in
 // the same transaction.
 func (s *Store) CreateAccount(ctx context.Context, a Account, deviceID string) error {
+	row, err := s.accountRow(ctx, a)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`,
-			a.ID, a.Username, nullString(a.Email), nullString(a.PasswordHash), strings.Join(a.Roles, ","),
-			s.d.nullTime(a.BannedAt), a.BanReason, s.d.nullTime(a.RevokedBefore), s.d.time(a.CreatedAt), s.d.time(a.UpdatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountInsertCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, row...)
 		if err != nil {
 			return s.d.conflict(err)
 		}
@@ -221,10 +243,14 @@ func (s *Store) CreateAccount(ctx context.Context, a Account, deviceID string) e
 
 // UpdateAccount writes every mutable field of a (all but id and created_at).
 func (s *Store) UpdateAccount(ctx context.Context, a Account) error {
+	email, err := s.sealEmail(ctx, a)
+	if err != nil {
+		return err
+	}
 	res, err := s.w.ExecContext(ctx, `UPDATE accounts SET username=$2, email=$3, password_hash=$4, roles=$5,
-		banned_at=$6, ban_reason=$7, revoked_before=$8, updated_at=$9 WHERE id=$1`,
-		a.ID, a.Username, nullString(a.Email), nullString(a.PasswordHash), strings.Join(a.Roles, ","),
-		s.d.nullTime(a.BannedAt), a.BanReason, s.d.nullTime(a.RevokedBefore), s.d.time(a.UpdatedAt))
+		banned_at=$6, ban_reason=$7, revoked_before=$8, updated_at=$9, email_index=$10 WHERE id=$1`,
+		a.ID, a.Username, email, nullString(a.PasswordHash), strings.Join(a.Roles, ","),
+		s.d.nullTime(a.BannedAt), a.BanReason, s.d.nullTime(a.RevokedBefore), s.d.time(a.UpdatedAt), s.emailIndex(a.Email))
 	if err != nil {
 		return s.d.conflict(err)
 	}
@@ -252,9 +278,22 @@ func (s *Store) AccountByUsername(ctx context.Context, username string) (Account
 	return s.account(ctx, `SELECT `+accountCols+` FROM accounts WHERE lower(username)=lower($1)`, username)
 }
 
-// AccountByEmail looks up a normalised (lower-case) email.
+// AccountByEmail looks up a normalised (lower-case) email by its blind
+// index, then among rows that hold it in clear (personal.go: written
+// without a protector, or before migration 0006).
 func (s *Store) AccountByEmail(ctx context.Context, email string) (Account, error) {
-	return s.account(ctx, `SELECT `+accountCols+` FROM accounts WHERE email=$1`, email)
+	const q = `SELECT ` + accountCols + ` FROM accounts WHERE `
+	if s.prot != nil {
+		a, err := s.account(ctx, q+`email_index=$1`, s.emailIndex(email).(string))
+		if !errors.Is(err, ErrNotFound) {
+			return a, err
+		}
+	}
+	a, err := s.account(ctx, q+`email_index=$1`, clearIndex+email)
+	if !errors.Is(err, ErrNotFound) {
+		return a, err
+	}
+	return s.account(ctx, q+`email_index IS NULL AND email=$1`, email)
 }
 
 // RekeyDevice replaces a device's stored id (the auth service's move from
@@ -299,7 +338,7 @@ func prefixed(p, cols string) string {
 }
 
 func (s *Store) account(ctx context.Context, query string, arg string) (Account, error) {
-	a, err := s.scanAccount(s.r.QueryRowContext(ctx, query, arg))
+	a, err := s.scanAccount(ctx, s.r.QueryRowContext(ctx, query, arg))
 	if err != nil {
 		return Account{}, err
 	}
@@ -326,8 +365,14 @@ func (s *Store) ListAccounts(ctx context.Context, q AccountQuery) ([]Account, er
 	var conds []string
 	var args []any
 	if q.Search != "" {
-		args = append(args, escapeLike(strings.ToLower(q.Search))+"%")
-		conds = append(conds, fmt.Sprintf(`(lower(username) LIKE $%d ESCAPE '\' OR email LIKE $%d ESCAPE '\')`, len(args), len(args)))
+		// Usernames by prefix; emails are sealed, so only a whole email
+		// matches (by its blind index).
+		search := strings.ToLower(strings.TrimSpace(q.Search))
+		args = append(args, escapeLike(search)+"%")
+		cond := fmt.Sprintf(`lower(username) LIKE $%d ESCAPE '\'`, len(args))
+		args = append(args, s.emailIndex(search), clearIndex+search, search)
+		cond += fmt.Sprintf(` OR email_index IN ($%d, $%d) OR (email_index IS NULL AND email=$%d)`, len(args)-2, len(args)-1, len(args))
+		conds = append(conds, "("+cond+")")
 	}
 	if q.After != "" {
 		args = append(args, q.After)
@@ -346,7 +391,7 @@ func (s *Store) ListAccounts(ctx context.Context, q AccountQuery) ([]Account, er
 	defer rows.Close()
 	var out []Account
 	for rows.Next() {
-		a, err := s.scanAccount(rows)
+		a, err := s.scanAccount(ctx, rows)
 		if err != nil {
 			return nil, err
 		}
@@ -495,8 +540,12 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
 
 // AppendAudit writes one audit event.
 func (s *Store) AppendAudit(ctx context.Context, e AuditEvent) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO audit_log (at, kind, account_id, actor_id, ip, detail) VALUES ($1,$2,$3,$4,$5,$6)`,
-		s.d.time(e.At), e.Kind, nullString(e.AccountID), nullString(e.ActorID), e.IP, e.Detail)
+	ip, err := s.sealIP(ctx, e)
+	if err != nil {
+		return err
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO audit_log (at, kind, account_id, actor_id, ip, detail) VALUES ($1,$2,$3,$4,$5,$6)`,
+		s.d.time(e.At), e.Kind, nullString(e.AccountID), nullString(e.ActorID), ip, e.Detail)
 	return err
 }
 
@@ -540,6 +589,9 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
 			return nil, err
 		}
 		e.At, e.AccountID, e.ActorID, e.ChainSeq = at.T, acc.String, actor.String, seq.Int64
+		if e.IP, err = s.openIP(ctx, e); err != nil {
+			return nil, err
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

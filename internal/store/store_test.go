@@ -56,3 +56,11 @@ func objects(sql string) string {
 	}
 	return strings.Join(out, " | ")
 }
+
+func TestSQLiteVault(t *testing.T) {
+	storetest.RunVault(t, func(t testing.TB) *store.Vault { return storetest.Vault(t, "") })
+}
+
+func TestPostgresVault(t *testing.T) {
+	storetest.RunVault(t, func(t testing.TB) *store.Vault { return storetest.Vault(t, storetest.PostgresURL(t)) })
+}

@@ -1,0 +1,77 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/seal"
+	"github.com/multijuego/multijuego/internal/store"
+)
+
+// sealData is `multijuego keys seal-data`: it seals the personal data a
+// database holds in clear (written before sealing, or with
+// seal.personal_data off), batch by batch with progress. It is safe while
+// servers run and resumable: stopped, it starts again where rows are left
+// in clear. Auth nodes do the same at start.
+func sealData(ctx context.Context, cfg Config, out io.Writer) error {
+	if !cfg.Seal.PersonalData {
+		return errors.New("seal.personal_data is off: nothing would be sealed")
+	}
+	s, err := openMigratedStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	keys, err := cfg.keysDir()
+	if err != nil {
+		return err
+	}
+	vault, err := protectStore(ctx, cfg, keys, s, nil)
+	if err != nil {
+		return err
+	}
+	defer vault.Close()
+	n, err := auth.SealClear(ctx, s, func(total int) { fmt.Fprintf(out, "sealed %d rows...\n", total) })
+	if err != nil {
+		return fmt.Errorf("after %d rows: %w (run it again to go on)", n, err)
+	}
+	chained, err := s.ResealAudit(ctx, 500)
+	if err != nil {
+		return fmt.Errorf("after %d rows: %w (run it again to go on)", n, err)
+	}
+	fmt.Fprintf(out, "sealed %d rows and %d chained audit rows; no personal data is left in clear\n", n, chained)
+	return nil
+}
+
+// rewrapDataKeys wraps every data key in the vault again under the
+// provider's current key-encryption key, page by page with progress,
+// while servers run (a key changed meanwhile is left as it is). Stopped,
+// it starts again from the beginning and skips the keys already done.
+func rewrapDataKeys(ctx context.Context, cfg Config, keys auth.KeysDir, out io.Writer) (int, error) {
+	p, ok := keys.Seal.(seal.Provider)
+	if !ok {
+		return 0, errors.New("seal: the key provider cannot wrap data keys")
+	}
+	v, err := store.OpenVault(ctx, store.Options{URL: cfg.VaultURL()})
+	if err != nil {
+		return 0, err
+	}
+	defer v.Close()
+	sealer := seal.New(p, 1)
+	total, after := 0, ""
+	for {
+		next, n, err := v.Rewrap(ctx, after, 500, func(k seal.Key) (seal.Key, bool, error) { return sealer.Rewrap(ctx, k) })
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("rewrap data keys after %q: %w (run 'multijuego keys rewrap' again)", after, err)
+		}
+		if next == "" {
+			return total, nil
+		}
+		after = next
+		fmt.Fprintf(out, "data keys: %d rewrapped so far (at owner %s)\n", total, after)
+	}
+}
