@@ -148,6 +148,7 @@ func TestConfigPrintMasksEverySecret(t *testing.T) {
 		"dynamodb_endpoint":    func(pw string) { cfg.DynamoDBEndpoint = "https://key:" + pw + "@dynamo.local:8000" },
 		"gateway.auth_url":     func(pw string) { cfg.Gateway.AuthURL = "https://gw:" + pw + "@auth.local:7350" },
 		"gateway.tls_key_file": func(pw string) { cfg.Gateway.TLSKeyFile = "/etc/" + pw + ".pem" },
+		"seal.vault_url":       func(pw string) { cfg.Seal.VaultURL = "postgres://vault:" + pw + "@127.0.0.1:5432/vault" },
 	}
 	// Not secrets themselves: names of files that hold them (shown, so an
 	// operator can see which file is read), a user name, sizes and periods.

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,12 +18,15 @@ import (
 // ciphertexts in it unreadable. Implementations are safe for concurrent
 // use.
 type Vault interface {
-	// Keys returns the keys of those owners that have one.
+	// Keys returns the keys of those owners that have one, and of those
+	// whose key was destroyed, without Wrapped bytes.
 	Keys(ctx context.Context, owners []string) (map[string]Key, error)
 	// AddKeys stores keys of owners that have none; a key of an owner
-	// that already has one is dropped (the first writer wins).
+	// that already has one, or had one destroyed, is dropped (the first
+	// writer wins).
 	AddKeys(ctx context.Context, keys []Key) error
-	// DeleteKey destroys an owner's key (none is not an error).
+	// DeleteKey destroys an owner's key and remembers that it did, so
+	// that none is made again for the owner (none is not an error).
 	DeleteKey(ctx context.Context, owner string) error
 }
 
@@ -61,11 +65,16 @@ func NewFields(p Provider, v Vault, indexKey []byte, on bool, cacheMax int) *Fie
 // Sealing reports whether Seal encrypts.
 func (f *Fields) Sealing() bool { return f.on }
 
-// Index is the blind index of a normalised value of field: a keyed
-// HMAC-SHA256, base64url, the same on every node, never the plaintext.
+// Index is the blind index of a normalised value of field: HMAC-SHA256
+// under the index key over the field name (length-prefixed) and the
+// value, base64url. Every node with the key computes the same; without it
+// the indexes cannot be tested against guesses; equal values in different
+// fields do not match.
 func (f *Fields) Index(field, value string) string {
 	m := hmac.New(sha256.New, f.index)
-	m.Write([]byte("mj-index-v1|" + field + "|"))
+	var n [binary.MaxVarintLen64]byte
+	m.Write(n[:binary.PutUvarint(n[:], uint64(len(field)))])
+	m.Write([]byte(field))
 	m.Write([]byte(value))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
@@ -154,6 +163,9 @@ func (f *Fields) key(ctx context.Context, owner string, create bool) (Key, error
 	k, ok := f.keys[owner]
 	f.mu.Unlock()
 	if ok {
+		if k.Wrapped == nil {
+			return Key{}, ErrErased
+		}
 		return k, nil
 	}
 	if create {
@@ -174,7 +186,7 @@ func (f *Fields) key(ctx context.Context, owner string, create bool) (Key, error
 	f.mu.Lock()
 	k, ok = f.keys[owner]
 	f.mu.Unlock()
-	if !ok {
+	if !ok || k.Wrapped == nil {
 		return Key{}, ErrErased
 	}
 	return k, nil
@@ -182,7 +194,8 @@ func (f *Fields) key(ctx context.Context, owner string, create bool) (Key, error
 
 // Seal encrypts field of record for owner and returns the text to store
 // (SealedPrefix + base64url); with sealing off, plain itself. An empty
-// value stays empty.
+// value stays empty. ErrErased when owner's key was destroyed: nothing
+// personal is stored for an erased owner.
 func (f *Fields) Seal(ctx context.Context, owner, record, field, plain string) (string, error) {
 	if !f.on || plain == "" {
 		return plain, nil
@@ -231,7 +244,7 @@ func (f *Fields) Destroy(ctx context.Context, owner string) error {
 		return fmt.Errorf("seal: destroy data key: %w", err)
 	}
 	f.mu.Lock()
-	delete(f.keys, owner)
+	f.rememberLocked(owner, Key{Owner: owner})
 	f.mu.Unlock()
 	f.sealer.Forget(owner)
 	return nil

@@ -161,37 +161,6 @@ func TestLocalUnknownVersion(t *testing.T) {
 	}
 }
 
-func TestIndex(t *testing.T) {
-	ctx := context.Background()
-	l, _ := openLocal(t)
-	w, err := seal.NewIndexKey(ctx, l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, err := seal.OpenIndex(ctx, l, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := seal.OpenIndex(ctx, l, w) // another node, same stored key
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(x.Sum("email", "ana@example.com"), y.Sum("email", "ana@example.com")) {
-		t.Error("one value, one key: the indexes differ")
-	}
-	if bytes.Equal(x.Sum("email", "ana@example.com"), x.Sum("email", "bob@example.com")) {
-		t.Error("two values share an index")
-	}
-	if bytes.Equal(x.Sum("email", "ana@example.com"), x.Sum("username", "ana@example.com")) {
-		t.Error("one value in two fields shares an index")
-	}
-	w2, _ := seal.NewIndexKey(ctx, l)
-	z, _ := seal.OpenIndex(ctx, l, w2)
-	if bytes.Equal(x.Sum("email", "a"), z.Sum("email", "a")) {
-		t.Error("two index keys give one index")
-	}
-}
-
 // The data-key cache is bounded: more owners than it holds still open,
 // through the provider.
 func TestSealerCacheBound(t *testing.T) {

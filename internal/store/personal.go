@@ -98,12 +98,18 @@ func (s *Store) openEmail(ctx context.Context, id, stored string) (string, error
 	return s.open(ctx, id, emailRecord(id), "email", stored)
 }
 
+// sealIP returns the ip column's value for e: sealed, or empty when e's
+// account was erased (its erasure's own audit row keeps no address).
 func (s *Store) sealIP(ctx context.Context, e AuditEvent) (string, error) {
 	if e.IP == "" || s.prot == nil {
 		return e.IP, nil
 	}
 	owner := auditOwnerOf(e)
-	return s.prot.Seal(ctx, owner, auditRecord(owner, e.Kind, e.At.UnixMicro()), "ip", e.IP)
+	v, err := s.prot.Seal(ctx, owner, auditRecord(owner, e.Kind, e.At.UnixMicro()), "ip", e.IP)
+	if errors.Is(err, seal.ErrErased) {
+		return "", nil
+	}
+	return v, err
 }
 
 func (s *Store) openIP(ctx context.Context, e AuditEvent) (string, error) {

@@ -45,7 +45,8 @@ func (v *Vault) Close() error { return v.s.Close() }
 // Ping checks that the vault's database answers.
 func (v *Vault) Ping(ctx context.Context) error { return v.s.Ping(ctx) }
 
-// Keys returns the keys of those owners that have one.
+// Keys returns the keys of those owners that have one; a destroyed key
+// comes back with no Wrapped bytes (a tombstone).
 func (v *Vault) Keys(ctx context.Context, owners []string) (map[string]seal.Key, error) {
 	out := make(map[string]seal.Key, len(owners))
 	const per = 500
@@ -98,9 +99,11 @@ func (v *Vault) AddKeys(ctx context.Context, keys []seal.Key) error {
 	})
 }
 
-// DeleteKey destroys owner's key.
+// DeleteKey destroys owner's key, leaving a tombstone (an empty wrapped
+// key) so that no new key is made for the owner afterwards.
 func (v *Vault) DeleteKey(ctx context.Context, owner string) error {
-	_, err := v.s.w.ExecContext(ctx, `DELETE FROM data_keys WHERE owner=$1`, owner)
+	_, err := v.s.w.ExecContext(ctx, `INSERT INTO data_keys (owner, key_id, wrapped, created_at) VALUES ($1, 0, '', $2)
+		ON CONFLICT (owner) DO UPDATE SET key_id=0, wrapped=''`, owner, time.Now().UnixMicro())
 	return err
 }
 
@@ -109,7 +112,7 @@ func (v *Vault) DeleteKey(ctx context.Context, owner string) error {
 // seen ("" when done) and how many keys it changed. A caller loops until
 // done; it may stop and start again from the owner it was given.
 func (v *Vault) Rewrap(ctx context.Context, after string, batch int, wrap func(seal.Key) (seal.Key, bool, error)) (string, int, error) {
-	rows, err := v.s.r.QueryContext(ctx, `SELECT owner, key_id, wrapped FROM data_keys WHERE owner > $1 ORDER BY owner LIMIT $2`, after, batch)
+	rows, err := v.s.r.QueryContext(ctx, `SELECT owner, key_id, wrapped FROM data_keys WHERE owner > $1 AND wrapped <> '' ORDER BY owner LIMIT $2`, after, batch)
 	if err != nil {
 		return after, 0, err
 	}
@@ -155,4 +158,9 @@ func (v *Vault) Rewrap(ctx context.Context, after string, batch int, wrap func(s
 
 func encodeWrapped(b []byte) string { return base64.RawStdEncoding.EncodeToString(b) }
 
-func decodeWrapped(s string) ([]byte, error) { return base64.RawStdEncoding.DecodeString(s) }
+func decodeWrapped(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil // a tombstone
+	}
+	return base64.RawStdEncoding.DecodeString(s)
+}

@@ -199,8 +199,18 @@ func RunVault(t *testing.T, open func(t testing.TB) *store.Vault) {
 	if err := v.DeleteKey(ctx, k1.Owner); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := v.Keys(ctx, []string{k1.Owner}); err != nil || len(got) != 0 {
-		t.Errorf("after delete: %+v, %v", got, err)
+	if got, err := v.Keys(ctx, []string{k1.Owner}); err != nil || len(got) != 1 || got[k1.Owner].Wrapped != nil {
+		t.Errorf("after delete: %+v, %v; want a tombstone", got, err)
+	}
+	// No key is made again for an erased owner.
+	if err := v.AddKeys(ctx, []seal.Key{{Owner: k1.Owner, ID: 1, Wrapped: []byte("again")}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v.Keys(ctx, []string{k1.Owner}); err != nil || got[k1.Owner].Wrapped != nil {
+		t.Errorf("a key added after the erasure: %+v, %v", got, err)
+	}
+	if err := v.DeleteKey(ctx, ID("never-had-one")); err != nil {
+		t.Errorf("erasing an owner without a key: %v", err)
 	}
 	// Rewrap walks every key in pages and resumes where it stopped.
 	many := make([]seal.Key, 7)
