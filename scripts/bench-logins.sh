@@ -7,6 +7,9 @@
 #
 #   scripts/bench-logins.sh [RUNS] [embedded|postgres|both]
 #
+# SERVER_FLAGS adds flags to the server (for example
+# SERVER_FLAGS=--seal-personal-data=false for the comparison with personal
+# data in clear); KINDS chooses "existing new" (the default) or one of them.
 # Each run prints: store, kind, then the load tool's JSON report on one
 # line. Loopback only.
 set -euo pipefail
@@ -37,7 +40,8 @@ run() { # STORE KIND
       --limits-ip-auth off --auth-signup-ip-limit 100000000)
   fi
   [ "$kind" = new ] && new=(--new-accounts)
-  "$bin" serve --data-dir "$work" --listen 127.0.0.1:7350 --log-level warn "${flags[@]}" >"$work/out" 2>"$work/log" &
+  # shellcheck disable=SC2086 # SERVER_FLAGS is a list of words
+  "$bin" serve --data-dir "$work" --listen 127.0.0.1:7350 --log-level warn "${flags[@]}" ${SERVER_FLAGS:-} >"$work/out" 2>"$work/log" &
   pid=$!
   for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:7350/readyz >/dev/null 2>&1 && break; sleep 0.1; done
   echo -n "$store $kind "
@@ -50,7 +54,7 @@ run() { # STORE KIND
 stores=(embedded postgres)
 [ "$which" != both ] && stores=("$which")
 for store in "${stores[@]}"; do
-  for kind in existing new; do
+  for kind in ${KINDS:-existing new}; do
     for _ in $(seq 1 "$runs"); do run "$store" "$kind"; done
   done
 done

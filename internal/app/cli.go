@@ -28,9 +28,12 @@ Usage:
   multijuego keys rotate|list [flags]      rotate or list the JWT signing keys in the keys directory
   multijuego keys rotate-kek|rewrap [flags]
                                            new key-encryption key in the keyring (and seal the key
-                                           files under it), or seal the key files under the current one
+                                           files and data keys under it), or seal them under the current one
+  multijuego keys seal-data [flags]        seal the personal data stored in clear (resumable)
   multijuego accounts set-roles USERNAME ROLES [flags]
                                            give an account roles (comma-separated: player,admin,service)
+  multijuego accounts reapply-erasures [flags]
+                                           after restoring a backup, delete again the accounts erased since
   multijuego audit verify [SEQ:HASH] [flags]
                                            check the audit log's hash chain (and that it still holds
                                            the head SEQ:HASH printed earlier); exit 1 if it does not
@@ -251,8 +254,11 @@ func keys(ctx context.Context, cfg Config, sub string, out io.Writer) (rotated m
 }
 
 func accounts(ctx context.Context, cfg Config, sub string, args []string, out io.Writer, log interface{ Info(string, ...any) }) error {
+	if sub == "reapply-erasures" {
+		return reapplyErasures(ctx, cfg, out)
+	}
 	if sub != "set-roles" {
-		return fmt.Errorf("unknown command 'accounts %s' (try set-roles)", sub)
+		return fmt.Errorf("unknown command 'accounts %s' (try set-roles or reapply-erasures)", sub)
 	}
 	if len(args) != 2 {
 		return errors.New("usage: multijuego accounts set-roles USERNAME ROLES (for example: alice player,admin)")

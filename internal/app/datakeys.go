@@ -75,3 +75,46 @@ func rewrapDataKeys(ctx context.Context, cfg Config, keys auth.KeysDir, out io.W
 		fmt.Fprintf(out, "data keys: %d rewrapped so far (at owner %s)\n", total, after)
 	}
 }
+
+// reapplyErasures is `multijuego accounts reapply-erasures`: after the
+// accounts database was restored from a backup, it deletes again the
+// accounts erased since (those whose data key the vault holds a tombstone
+// for), page by page with progress. Their personal fields were unreadable
+// already; this removes the rows, the blind index of their email with them.
+func reapplyErasures(ctx context.Context, cfg Config, out io.Writer) error {
+	s, err := openMigratedStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	keys, err := cfg.keysDir()
+	if err != nil {
+		return err
+	}
+	vault, err := protectStore(ctx, cfg, keys, s, nil)
+	if err != nil {
+		return err
+	}
+	defer vault.Close()
+	total, seen, after := 0, 0, ""
+	for {
+		ids, err := vault.Erased(ctx, after, 500)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			fmt.Fprintf(out, "%d erased accounts known to the vault; %d were back in the database and are deleted again\n", seen, total)
+			return nil
+		}
+		n, err := s.ReapplyErasures(ctx, ids)
+		total += n
+		if err != nil {
+			return fmt.Errorf("after %d accounts: %w (run it again to go on)", total, err)
+		}
+		seen += len(ids)
+		after = ids[len(ids)-1]
+		if n > 0 {
+			fmt.Fprintf(out, "deleted %d erased accounts again so far\n", total)
+		}
+	}
+}

@@ -67,7 +67,14 @@ func backupSQLite(t *testing.T, cfg app.Config) string {
 // before the erasure, restored afterwards, no longer reveals them.
 func TestErasureReachesBackups(t *testing.T) {
 	cfg := testConfig(t)
-	m, stop := startMain(t, cfg)
+	m, stopMain := startMain(t, cfg)
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			stopMain()
+		}
+	}
 	defer stop()
 	const email, password = "erase.me@example.com", "right-horse-battery"
 	call := func(method, path, token, body string) (int, map[string]any) {
@@ -143,4 +150,37 @@ func TestErasureReachesBackups(t *testing.T) {
 	if _, err := f.Open(context.Background(), id, "account:"+id, "email", sealedEmail); !errors.Is(err, seal.ErrErased) {
 		t.Errorf("opening the backup's email: %v, want erased", err)
 	}
+
+	// Restored in place of the database, then `accounts reapply-erasures`:
+	// the erased row goes again, the rest of the backup stays.
+	stop()
+	db.Close()
+	dbPath := filepath.Join(cfg.DataDir, "multijuego.db")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		_ = os.Remove(dbPath + suffix)
+	}
+	if err := os.WriteFile(dbPath, mustRead(t, backup), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	args := []string{"accounts", "reapply-erasures", "--data-dir", cfg.DataDir}
+	if code := app.Run(context.Background(), args, &out, &errb, nil); code != 0 {
+		t.Fatalf("reapply-erasures: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "1 were back in the database") {
+		t.Errorf("reapply-erasures said: %s", out.String())
+	}
+	s, _ = sealedStore(t, cfg, dbPath)
+	if _, err := s.AccountByID(context.Background(), id); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("erased account after reapply-erasures: %v, want not found", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

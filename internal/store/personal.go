@@ -255,3 +255,41 @@ func (s *Store) sealClearIPs(ctx context.Context, limit int) (int, error) {
 	}
 	return n, nil
 }
+
+// ReapplyErasures deletes the accounts among ids that exist (erased
+// accounts a restored backup brought back: their data keys are gone from
+// the vault) and returns how many it deleted.
+func (s *Store) ReapplyErasures(ctx context.Context, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM accounts WHERE id IN (`+s.placeholders(0, len(ids))+`)`, args...)
+	if err != nil {
+		return 0, err
+	}
+	var back []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		back = append(back, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range back {
+		if err := s.DeleteAccount(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -164,3 +164,22 @@ func decodeWrapped(s string) ([]byte, error) {
 	}
 	return base64.RawStdEncoding.DecodeString(s)
 }
+
+// Erased returns up to limit owners after after (in owner order) whose
+// key was destroyed: the accounts erased since the vault began.
+func (v *Vault) Erased(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := v.s.r.QueryContext(ctx, `SELECT owner FROM data_keys WHERE wrapped = '' AND owner > $1 ORDER BY owner LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
