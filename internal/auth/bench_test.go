@@ -150,7 +150,19 @@ func BenchmarkArgon2idDefaultParallel(b *testing.B) {
 var benchEngines = []struct {
 	name string
 	open func(testing.TB) *store.Store
-}{{"sqlite", storetest.SQLite}, {"postgres", storetest.Postgres}}
+}{{"sqlite", storetest.SQLite}, {"sqlite-sealed", sealed(storetest.SQLite)},
+	{"postgres", storetest.Postgres}, {"postgres-sealed", sealed(storetest.Postgres)}}
+
+// sealed opens stores that seal personal data, as nodes do (seal.personal_data):
+// the "-sealed" variants against the plain ones, same run, are the cost of
+// sealing the audit rows' addresses (and making data keys for new accounts).
+func sealed(open func(testing.TB) *store.Store) func(testing.TB) *store.Store {
+	return func(tb testing.TB) *store.Store {
+		s := open(tb)
+		storetest.Protect(tb, s)
+		return s
+	}
+}
 
 // parallel50 makes RunParallel use about 50 goroutines, the load tool's
 // default concurrency, whatever GOMAXPROCS is.

@@ -21,10 +21,10 @@ type Vault interface {
 	// Keys returns the keys of those owners that have one, and of those
 	// whose key was destroyed, without Wrapped bytes.
 	Keys(ctx context.Context, owners []string) (map[string]Key, error)
-	// AddKeys stores keys of owners that have none; a key of an owner
-	// that already has one, or had one destroyed, is dropped (the first
-	// writer wins).
-	AddKeys(ctx context.Context, keys []Key) error
+	// AddKeys stores keys of owners that have none and says how many it
+	// stored; a key of an owner that already has one, or had one
+	// destroyed, is dropped (the first writer wins).
+	AddKeys(ctx context.Context, keys []Key) (int, error)
 	// DeleteKey destroys an owner's key and remembers that it did, so
 	// that none is made again for the owner (none is not an error).
 	DeleteKey(ctx context.Context, owner string) error
@@ -107,11 +107,18 @@ func (f *Fields) Prepare(ctx context.Context, owners []string) error {
 		fresh = append(fresh, k)
 	}
 	if len(fresh) > 0 {
-		if err := f.vault.AddKeys(ctx, fresh); err != nil {
+		stored, err := f.vault.AddKeys(ctx, fresh)
+		if err != nil {
 			return fmt.Errorf("seal: store data keys: %w", err)
 		}
-		// Another node may have made some of these first: take what the
-		// vault holds.
+		for _, k := range fresh {
+			found[k.Owner] = k
+		}
+		if stored == len(fresh) {
+			return f.remember(found)
+		}
+		// Another node made some of these first (or erased the owner):
+		// take what the vault holds.
 		owners := make([]string, len(fresh))
 		for i, k := range fresh {
 			owners[i] = k.Owner
@@ -124,9 +131,13 @@ func (f *Fields) Prepare(ctx context.Context, owners []string) error {
 			found[o] = k
 		}
 	}
+	return f.remember(found)
+}
+
+func (f *Fields) remember(keys map[string]Key) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for o, k := range found {
+	for o, k := range keys {
 		f.rememberLocked(o, k)
 	}
 	return nil

@@ -82,21 +82,26 @@ func (v *Vault) Keys(ctx context.Context, owners []string) (map[string]seal.Key,
 	return out, nil
 }
 
-// AddKeys stores the keys of owners that have none, in one transaction;
-// an owner that already has a key keeps it.
-func (v *Vault) AddKeys(ctx context.Context, keys []seal.Key) error {
+// AddKeys stores the keys of owners that have none, in one transaction,
+// and returns how many it stored; an owner that already has a key (or a
+// tombstone) keeps it.
+func (v *Vault) AddKeys(ctx context.Context, keys []seal.Key) (int, error) {
 	if len(keys) == 0 {
-		return nil
+		return 0, nil
 	}
 	now := time.Now().UnixMicro()
 	args := make([]any, 0, 4*len(keys))
 	for _, k := range keys {
 		args = append(args, k.Owner, int64(k.ID), encodeWrapped(k.Wrapped), now)
 	}
-	return v.s.tx(ctx, func(tx *sql.Tx) error {
-		return v.s.execValues(ctx, tx, `INSERT INTO data_keys (owner, key_id, wrapped, created_at) VALUES `,
-			` ON CONFLICT (owner) DO NOTHING`, 4, args, nil)
+	n := 0
+	err := v.s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = v.s.execValuesCount(ctx, tx, `INSERT INTO data_keys (owner, key_id, wrapped, created_at) VALUES `,
+			` ON CONFLICT (owner) DO NOTHING`, 4, args)
+		return err
 	})
+	return n, err
 }
 
 // DeleteKey destroys owner's key, leaving a tombstone (an empty wrapped

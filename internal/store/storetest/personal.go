@@ -12,21 +12,21 @@ import (
 	"github.com/multijuego/multijuego/internal/store"
 )
 
-// Protect makes s seal personal data as a node does: a local keyring and a
-// vault (a SQLite file) in temporary directories, sealing on. It returns
-// the Fields, so a test can open what it reads raw.
+// Protect makes s seal personal data as a node does: a local keyring in a
+// temporary directory, a vault of the store's engine (a SQLite file, or a
+// PostgreSQL schema of its own), sealing on. It returns the Fields, so a
+// test can open what it reads raw.
 func Protect(t testing.TB, s *store.Store) *seal.Fields {
 	t.Helper()
-	dir := t.TempDir()
-	p, err := seal.OpenLocal(filepath.Join(dir, "keyring.kek"))
+	p, err := seal.OpenLocal(filepath.Join(t.TempDir(), "keyring.kek"))
 	if err != nil {
 		t.Fatalf("keyring: %v", err)
 	}
-	v, err := store.OpenVault(context.Background(), store.Options{URL: "sqlite://" + filepath.Join(dir, "vault.db")})
-	if err != nil {
-		t.Fatalf("vault: %v", err)
+	url := ""
+	if s.Dialect() == "postgres" {
+		url = PostgresURL(t)
 	}
-	t.Cleanup(func() { v.Close() })
+	v := Vault(t, url)
 	f := seal.NewFields(p, v, []byte(strings.Repeat("i", seal.KeySize)), true, 1000)
 	s.SetProtector(f)
 	return f
@@ -185,12 +185,12 @@ func RunVault(t *testing.T, open func(t testing.TB) *store.Vault) {
 	v := open(t)
 	k1 := seal.Key{Owner: ID("own"), ID: 1, Wrapped: []byte("wrapped-1\x00\xff")}
 	k2 := seal.Key{Owner: ID("own"), ID: 1, Wrapped: []byte("wrapped-2")}
-	if err := v.AddKeys(ctx, []seal.Key{k1, k2}); err != nil {
-		t.Fatal(err)
+	if n, err := v.AddKeys(ctx, []seal.Key{k1, k2}); err != nil || n != 2 {
+		t.Fatalf("AddKeys: %d, %v", n, err)
 	}
 	// A second key for an owner that has one is dropped: the first stays.
-	if err := v.AddKeys(ctx, []seal.Key{{Owner: k1.Owner, ID: 1, Wrapped: []byte("other")}}); err != nil {
-		t.Fatal(err)
+	if n, err := v.AddKeys(ctx, []seal.Key{{Owner: k1.Owner, ID: 1, Wrapped: []byte("other")}}); err != nil || n != 0 {
+		t.Fatalf("AddKeys again: %d, %v", n, err)
 	}
 	got, err := v.Keys(ctx, []string{k1.Owner, k2.Owner, "nobody"})
 	if err != nil || len(got) != 2 || string(got[k1.Owner].Wrapped) != string(k1.Wrapped) || string(got[k2.Owner].Wrapped) != string(k2.Wrapped) {
@@ -203,8 +203,8 @@ func RunVault(t *testing.T, open func(t testing.TB) *store.Vault) {
 		t.Errorf("after delete: %+v, %v; want a tombstone", got, err)
 	}
 	// No key is made again for an erased owner.
-	if err := v.AddKeys(ctx, []seal.Key{{Owner: k1.Owner, ID: 1, Wrapped: []byte("again")}}); err != nil {
-		t.Fatal(err)
+	if n, err := v.AddKeys(ctx, []seal.Key{{Owner: k1.Owner, ID: 1, Wrapped: []byte("again")}}); err != nil || n != 0 {
+		t.Fatalf("AddKeys after the erasure: %d, %v", n, err)
 	}
 	if got, err := v.Keys(ctx, []string{k1.Owner}); err != nil || got[k1.Owner].Wrapped != nil {
 		t.Errorf("a key added after the erasure: %+v, %v", got, err)
@@ -217,7 +217,7 @@ func RunVault(t *testing.T, open func(t testing.TB) *store.Vault) {
 	for i := range many {
 		many[i] = seal.Key{Owner: ID("page"), ID: 1, Wrapped: []byte("old")}
 	}
-	if err := v.AddKeys(ctx, many); err != nil {
+	if _, err := v.AddKeys(ctx, many); err != nil {
 		t.Fatal(err)
 	}
 	changed, after := 0, ""
