@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -174,8 +175,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		gd.Auth = m.auth
 		registerAuthMetrics(m.registry, m.auth.Tokens(), m.auth.Denylist(), m.auth)
 	}
+	var toAuth *http.Client // a gateway's calls to the auth role in another process
 	if slices.Contains(roles, RoleGateway) && m.auth == nil {
-		if m.verifier, err = openVerifier(ctx, m); err != nil {
+		t, err := authTransport(m.Config)
+		if err != nil {
+			return err
+		}
+		gd.AuthTransport, toAuth = t, &http.Client{Transport: t, Timeout: 5 * time.Second}
+		if m.verifier, err = openVerifier(ctx, m, toAuth); err != nil {
 			return err
 		}
 		gd.Identity = m.verifier
@@ -211,8 +218,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if slices.Contains(roles, RolePersistence) {
 		m.persist = openPersistence(m)
 	}
-	if !slices.Contains(roles, RoleAuth) && m.Config.Gateway.AuthURL != "" {
-		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(m.Config.Gateway.AuthURL)})
+	if toAuth != nil {
+		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(toAuth, m.Config.Gateway.AuthURL)})
 	}
 	if m.Config.Web.Enabled && slices.Contains(roles, RoleGateway) {
 		static, err := webui.New(web.Files(), m.Config.Web)
@@ -444,8 +451,8 @@ func Serve(ctx context.Context, cfg Config, modes []Mode, stdout io.Writer, log 
 	return errors.Join(runErr, m.Close())
 }
 
-func httpReady(base string) func(ctx context.Context) error {
+func httpReady(hc *http.Client, base string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		return getOK(ctx, strings.TrimRight(base, "/")+"/healthz")
+		return getOK(ctx, hc, strings.TrimRight(base, "/")+"/healthz")
 	}
 }

@@ -155,7 +155,8 @@ func TestConfigPrintMasksEverySecret(t *testing.T) {
 	notSecret := map[string]bool{"events.user": true, "events.password_file": true, "events.creds_file": true,
 		"events.nkey_seed_file": true, "events.signing_key_file": true, "auth.keys_dir": true, "auth.keys_reload": true,
 		"auth.token_cache": true, "auth.password_min_length": true, "auth.password_max_length": true, "limits.max_keys": true,
-		"seal.keyring_file": true, "redis_tls.key_file": true, "events.tls.key_file": true}
+		"seal.keyring_file": true, "redis_tls.key_file": true, "events.tls.key_file": true,
+		"gateway.auth_tls.key_file": true, "events.listen_tls.key_file": true}
 	looksSecret := regexp.MustCompile(`url|endpoint|key|password|token|secret|seed|cred`)
 	for _, f := range config.Fields(&cfg) {
 		if _, listed := secrets[f.Key]; !listed && !notSecret[f.Key] && (f.Secret || looksSecret.MatchString(f.Key)) {

@@ -315,12 +315,12 @@ func openMigratedStore(ctx context.Context, cfg Config) (*store.Store, error) {
 	return s, nil
 }
 
-func getOK(ctx context.Context, url string) error {
+func getOK(ctx context.Context, hc *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,9 @@ type MetricsConfig struct {
 // EventsConfig configures the event queue (NATS JetStream) and the
 // persistence role that consumes it.
 type EventsConfig struct {
-	Listen          string        `yaml:"listen" help:"embedded NATS only: a loopback HOST:PORT where it also accepts clients with the users of data_dir/nats/users.json (empty: in-process only)"`
+	Listen string `yaml:"listen" help:"embedded NATS only: a HOST:PORT where it also accepts clients with the users of data_dir/nats/users.json (empty: in-process only); a loopback address unless events.listen_tls is set"`
+	// ListenTLS is the TLS of the embedded NATS listener (events.listen).
+	ListenTLS       certs.Server  `yaml:"listen_tls"`
 	Sync            string        `yaml:"sync" help:"embedded NATS: default (an ack means written, fsync within 2 minutes) or always (an ack means fsynced; about 20x slower publishing)"`
 	Replicas        int           `yaml:"replicas" help:"JetStream replicas of the event streams (3 on a 3-node NATS cluster); an existing stream is raised to it, never lowered; 0: 1 for a new stream, an existing stream's count kept"`
 	DuplicateWindow time.Duration `yaml:"duplicate_window" help:"how long JetStream remembers event ids to drop duplicate publishes"`
@@ -311,6 +313,10 @@ func (c Config) Validate() error {
 	if e.Listen != "" {
 		_, _, err := net.SplitHostPort(e.Listen)
 		v.Check(err == nil, "events.listen", "must be HOST:PORT, got %q", e.Listen)
+	}
+	if e.ListenTLS.Set() {
+		v.Check(e.Listen != "" && c.NATSURL == "", "events.listen_tls", "is the TLS of the embedded NATS listener: set events.listen (and no nats_url) too")
+		v.Check(e.ListenTLS.CertFile != "" && e.ListenTLS.KeyFile != "", "events.listen_tls.cert_file", "events.listen_tls needs both cert_file and key_file")
 	}
 	v.Check(e.Sync == "default" || e.Sync == "always", "events.sync", "must be default or always, got %q", e.Sync)
 	v.Check(e.Replicas >= 0 && e.Replicas <= 5, "events.replicas", "must be between 0 and 5, got %d", e.Replicas)

@@ -20,7 +20,8 @@ import (
 // nats_url: an embedded queue belongs to its server process (start that
 // server with --events-listen HOST:PORT and pass --nats-url nats://HOST:PORT
 // and the server's --data-dir: the operator's credentials are read from
-// data_dir/nats/users.json). For an external NATS, the events.* credential
+// data_dir/nats/users.json; a listener with events.listen_tls takes
+// tls:// and events.tls.*). For an external NATS, the events.* credential
 // settings name the operator's.
 func dlq(ctx context.Context, cfg Config, sub string, args []string, in io.Reader, out io.Writer) error {
 	if cfg.NATSURL == "" {
@@ -38,8 +39,12 @@ func dlq(ctx context.Context, cfg Config, sub string, args []string, in io.Reade
 			auth = a
 		}
 	}
+	natsTLS, err := cfg.Events.TLS.Config("")
+	if err != nil {
+		return fmt.Errorf("events.tls: %w", err)
+	}
 	bus, err := events.Open(ctx, events.Config{URL: cfg.NATSURL, DuplicateWindow: cfg.Events.DuplicateWindow,
-		Roles: []string{events.RoleOperator}, Auth: auth}, nil)
+		Roles: []string{events.RoleOperator}, Auth: auth, TLS: natsTLS}, nil)
 	if err != nil {
 		if strings.Contains(err.Error(), "Authorization Violation") {
 			return fmt.Errorf("%w (the queue needs the operator's credentials: for an embedded queue pass the server's --data-dir, "+

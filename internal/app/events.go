@@ -75,10 +75,16 @@ func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events.tls: %w", err)
 	}
+	listenTLS, err := c.Events.ListenTLS.Config(func(err error) {
+		m.Logger.Error("events.listen_tls: certificate not reloaded; the previous one stays in use", "err", err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events.listen_tls: %w", err)
+	}
 	bus, err := events.Open(ctx, events.Config{
 		URL: c.NATSURL, DataDir: c.DataDir, Listen: c.Events.Listen,
 		DuplicateWindow: c.Events.DuplicateWindow, Sync: c.Events.Sync, Replicas: c.Events.Replicas,
-		Roles: busRoles(c.Roles), Auth: busAuth(c.Events), Signer: signer, TLS: natsTLS,
+		Roles: busRoles(c.Roles), Auth: busAuth(c.Events), Signer: signer, TLS: natsTLS, ListenTLS: listenTLS,
 	}, m.Logger)
 	if err != nil {
 		return nil, err

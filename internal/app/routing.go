@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
@@ -43,13 +45,28 @@ func nodeID(configured string) (string, error) {
 
 // openVerifier is the token check of a gateway without the auth role: the
 // auth role's JWKS and the shared deny list.
-func openVerifier(ctx context.Context, m *Main) (*auth.Verifier, error) {
+func openVerifier(ctx context.Context, m *Main, hc *http.Client) (*auth.Verifier, error) {
 	profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
 		cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
 	return auth.NewVerifier(ctx, m.Config.Auth, auth.VerifierDeps{
-		JWKSURL: strings.TrimRight(m.Config.Gateway.AuthURL, "/") + "/.well-known/jwks.json",
-		Store:   m.store, Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger,
+		JWKSURL: strings.TrimRight(m.Config.Gateway.AuthURL, "/") + "/.well-known/jwks.json", HTTPClient: hc,
+		Store: m.store, Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger,
 	})
+}
+
+// authTransport carries every call a gateway without the auth role makes
+// to it (proxied routes, JWKS, readiness): TLS as gateway.auth_tls says,
+// with a client certificate for mutual TLS.
+func authTransport(c Config) (*http.Transport, error) {
+	tlsCfg, err := c.Gateway.AuthTLS.Config("")
+	if err != nil {
+		return nil, fmt.Errorf("gateway.auth_tls: %w", err)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if tlsCfg != nil {
+		t.TLSClientConfig = tlsCfg
+	}
+	return t, nil
 }
 
 // openRouter connects this process's gateway and game node to the others

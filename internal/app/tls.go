@@ -3,6 +3,7 @@ package app
 import (
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/multijuego/multijuego/internal/certs"
@@ -10,7 +11,7 @@ import (
 
 // SecurityConfig holds the settings that trade convenience for safety.
 type SecurityConfig struct {
-	RequireTLS bool `yaml:"require_tls" help:"refuse to connect to PostgreSQL, Redis, NATS or DynamoDB on another machine without TLS (loopback is allowed); on in production"`
+	RequireTLS bool `yaml:"require_tls" help:"refuse to connect to PostgreSQL, Redis, NATS, DynamoDB or the auth role (gateway.auth_url) on another machine without TLS (loopback is allowed); on in production"`
 }
 
 // outgoing is one connection the process will make: what it is, the host
@@ -43,6 +44,11 @@ func outgoingConnections(c Config) []outgoing {
 				enc := strings.HasPrefix(u, "tls://") || c.Events.TLS.Set()
 				out = append(out, outgoing{"NATS at " + h + " (nats_url)", h, enc})
 			}
+		}
+	}
+	if roles := ExpandRoles(c.Roles); c.Gateway.AuthURL != "" && slices.Contains(roles, RoleGateway) && !slices.Contains(roles, RoleAuth) {
+		if u, err := url.Parse(c.Gateway.AuthURL); err == nil {
+			out = append(out, outgoing{"the auth role at " + u.Host + " (gateway.auth_url)", u.Host, u.Scheme == "https"})
 		}
 	}
 	if c.KVBackend() == "dynamodb" && c.DynamoDBEndpoint != "" {

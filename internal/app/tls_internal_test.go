@@ -37,6 +37,10 @@ func TestRequireTLS(t *testing.T) {
 		{"nats tls://", func(c *Config) { c.NATSURL = "tls://nats.internal:4222" }, ""},
 		{"nats with a CA", func(c *Config) { c.NATSURL = "nats://nats.internal:4222"; c.Events.TLS.CAFile = "/ca.pem" }, ""},
 		{"dynamodb http", func(c *Config) { c.KV, c.DynamoDBEndpoint = "dynamodb", "http://dynamo.internal:8000" }, "DynamoDB"},
+		{"auth_url http", func(c *Config) { c.Roles, c.Gateway.AuthURL = []string{"gateway"}, "http://auth.internal:7350" }, "the auth role at auth.internal:7350 (gateway.auth_url)"},
+		{"auth_url https", func(c *Config) { c.Roles, c.Gateway.AuthURL = []string{"gateway"}, "https://auth.internal:7350" }, ""},
+		{"auth_url on loopback", func(c *Config) { c.Roles, c.Gateway.AuthURL = []string{"gateway"}, "http://127.0.0.1:7350" }, ""},
+		{"auth_url unused with the auth role", func(c *Config) { c.Gateway.AuthURL = "http://auth.internal:7350" }, ""},
 		{"dynamodb https", func(c *Config) { c.KV, c.DynamoDBEndpoint = "dynamodb", "https://dynamodb.eu-west-1.amazonaws.com" }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

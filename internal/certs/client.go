@@ -32,13 +32,9 @@ func (c Client) Config(serverName string) (*tls.Config, error) {
 	}
 	cfg := &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := Pool(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("certs: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("certs: %s holds no PEM certificate", c.CAFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
@@ -50,6 +46,19 @@ func (c Client) Config(serverName string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
+}
+
+// Pool reads the PEM certificates of file (one or more CAs) into a pool.
+func Pool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("certs: %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // Loopback reports whether host (a name or an address, with or without a

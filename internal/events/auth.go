@@ -311,7 +311,8 @@ func checkListen(cfg Config) (host string, err error) {
 	}
 	if !loopback(host) && cfg.ListenTLS == nil {
 		return "", fmt.Errorf("events: events.listen %q is not a loopback address: the embedded NATS listener opens "+
-			"beyond this host only with credentials and TLS, and no TLS is configured for it; listen on 127.0.0.1 "+
+			"beyond this host only with credentials and TLS, and no TLS is configured for it; give it TLS "+
+			"(events.listen_tls.cert_file and key_file, and client_ca_file for mutual TLS), listen on 127.0.0.1 "+
 			"(multijuego dlq then uses the credentials in data_dir/%s), or set nats_url to an external NATS "+
 			"with TLS and per-role users (docs/operations.md)", cfg.Listen, EmbeddedUsersFile)
 	}

@@ -93,8 +93,10 @@ type Config struct {
 	// mutual TLS, presents a client certificate; nil: TLS only if a URL is
 	// tls:// (system roots) or the server asks for it.
 	TLS *tls.Config
-	// ListenTLS (embedded only) is the TLS of the Listen listener. Without
-	// it the listener opens on a loopback address only.
+	// ListenTLS (embedded only) is the TLS of the Listen listener: TLS
+	// only, and with ClientAuth tls.RequireAndVerifyClientCert a client
+	// certificate its ClientCAs signed (the in-process connection needs
+	// none). Without it the listener opens on a loopback address only.
 	ListenTLS *tls.Config
 	// Signer is the deployment's event signing key: Publishers on this bus
 	// sign with it and persistence Consumers check with it, unless given
@@ -280,6 +282,7 @@ func startEmbedded(cfg Config, nodePassword string, log *slog.Logger) (*server.S
 		o.Host = host
 		if cfg.ListenTLS != nil {
 			o.TLSConfig, o.TLS = cfg.ListenTLS, true
+			o.TLSVerify = cfg.ListenTLS.ClientAuth == tls.RequireAndVerifyClientCert
 		}
 	}
 	ns, err := server.NewServer(o)

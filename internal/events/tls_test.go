@@ -2,9 +2,11 @@ package events
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/multijuego/multijuego/internal/certs"
 	"github.com/multijuego/multijuego/internal/events/eventstest"
@@ -55,5 +57,79 @@ func TestExternalNATSOverMutualTLS(t *testing.T) {
 	if b, err := Open(context.Background(), Config{URL: "nats://127.0.0.1:" + itoa(srv.Port)}, testLog(t)); err == nil {
 		b.Close()
 		t.Error("nats:// without TLS settings connected to a server with a private CA")
+	}
+}
+
+// The embedded listener with TLS and required client certificates: a
+// nats.go client with the role's password and a certificate from the
+// listener's client CA gets in; plaintext, no certificate, an expired
+// certificate, one from another CA, or a client that does not trust the
+// listener's CA are refused. The in-process connection needs none.
+func TestEmbeddedListenerMutualTLS(t *testing.T) {
+	pki := tlstest.NewPKI(t, t.TempDir())
+	listenTLS, err := certs.Server{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientCAFile: pki.CAFile}.Config(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	b := openEmbedded(t, Config{Listen: "127.0.0.1:" + port, ListenTLS: listenTLS})
+	if err := b.Ready(context.Background()); err != nil {
+		t.Fatalf("in-process connection: %v", err)
+	}
+	a, ok, err := EmbeddedAuth(b.cfg.DataDir, RoleOperator)
+	if err != nil || !ok {
+		t.Fatalf("operator credentials: %v %v", ok, err)
+	}
+	connect := func(scheme string, c certs.Client) error {
+		t.Helper()
+		opts := []nats.Option{nats.UserInfo(a.User, a.Password), nats.MaxReconnects(0)}
+		if c.Set() {
+			cfg, err := c.Config("127.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts = append(opts, nats.Secure(cfg))
+		}
+		nc, err := nats.Connect(scheme+"://127.0.0.1:"+port, opts...)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		return nc.Flush()
+	}
+	if err := connect("tls", certs.Client{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}); err != nil {
+		t.Fatalf("the right CA and a client certificate: %v", err)
+	}
+	other := tlstest.NewPKI(t, t.TempDir())
+	expiredCert, expiredKey := pki.Expired(t, "expired")
+	for name, c := range map[string]struct {
+		scheme string
+		client certs.Client
+	}{
+		"plaintext":                          {"nats", certs.Client{}},
+		"no client certificate":              {"tls", certs.Client{CAFile: pki.CAFile}},
+		"a client certificate of another CA": {"tls", certs.Client{CAFile: pki.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey}},
+		"an expired client certificate":      {"tls", certs.Client{CAFile: pki.CAFile, CertFile: expiredCert, KeyFile: expiredKey}},
+		"a client that trusts another CA":    {"tls", certs.Client{CAFile: other.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}},
+	} {
+		if err := connect(c.scheme, c.client); err == nil {
+			t.Errorf("%s: connected", name)
+		}
+	}
+}
+
+// With TLS the listener may open beyond loopback (it always has
+// credentials: the embedded users); without, it may not.
+func TestEmbeddedListenBeyondLoopbackNeedsTLS(t *testing.T) {
+	pki := tlstest.NewPKI(t, t.TempDir())
+	listenTLS, err := certs.Server{CertFile: pki.ServerCert, KeyFile: pki.ServerKey}.Config(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkListen(Config{Listen: "0.0.0.0:4222", ListenTLS: listenTLS}); err != nil {
+		t.Errorf("0.0.0.0 with TLS: %v", err)
+	}
+	if _, err := checkListen(Config{Listen: "0.0.0.0:4222"}); err == nil || !strings.Contains(err.Error(), "events.listen_tls") {
+		t.Errorf("0.0.0.0 without TLS: %v, want a refusal naming events.listen_tls", err)
 	}
 }

@@ -42,8 +42,12 @@ type Config struct {
 	TLSCertFile       string        `yaml:"tls_cert_file" help:"PEM certificate (chain); with tls_key_file, serve HTTPS and wss:// (TLS 1.2 minimum, HSTS); re-read when the files change and on SIGHUP, open connections keep theirs"`
 	TLSKeyFile        string        `yaml:"tls_key_file" help:"PEM private key for tls_cert_file" secret:"true"`
 	TLSSelfSigned     bool          `yaml:"tls_self_signed" help:"serve HTTPS with a self-signed development certificate for localhost, 127.0.0.1 and ::1, made and kept in data_dir/tls (renewed a week before it expires); not with tls_cert_file"`
+	TLSClientCAFile   string        `yaml:"tls_client_ca_file" help:"PEM CA(s): the listener then requires a client certificate signed by one of them and refuses any other peer at the handshake (mutual TLS); for a listener only other roles call (the auth role run alone), not one players reach; needs tls_cert_file or tls_self_signed"`
 	TrustedProxies    []string      `yaml:"trusted_proxies" help:"CIDRs of proxies whose X-Forwarded-For is believed (comma-separated)"`
 	AuthURL           string        `yaml:"auth_url" help:"base URL of the auth role, when this process runs the gateway without it"`
+	// AuthTLS is the TLS of the calls to AuthURL (proxied routes, JWKS,
+	// readiness).
+	AuthTLS certs.Client `yaml:"auth_tls"`
 
 	AllowedOrigins  []string      `yaml:"allowed_origins" help:"Origins allowed to open realtime sockets (comma-separated; * for any); empty: the server's own origin only"`
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"largest realtime message a client may send, in bytes"`
@@ -112,10 +116,14 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 		u, err := url.Parse(o)
 		v.Check(o == "*" || (err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == ""), k("allowed_origins"), "%q is not an origin (example: https://game.example.com)", o)
 	}
+	v.Check(c.TLSClientCAFile == "" || c.TLSCertFile != "" || c.TLSSelfSigned, k("tls_client_ca_file"), "asks for client certificates over TLS: set tls_cert_file and tls_key_file (or tls_self_signed) too")
 	if c.AuthURL != "" {
 		u, err := url.Parse(c.AuthURL)
 		v.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", k("auth_url"), "must be an http(s) URL, got %q", c.AuthURL)
+		v.Check(!c.AuthTLS.Set() || (err == nil && u.Scheme == "https"), k("auth_tls"), "auth_tls.* are for an https:// auth_url, got %q", c.AuthURL)
 	}
+	v.Check(!c.AuthTLS.Set() || c.AuthURL != "", k("auth_tls"), "auth_tls.* are the TLS of the calls to auth_url: set auth_url too")
+	v.Check((c.AuthTLS.CertFile == "") == (c.AuthTLS.KeyFile == ""), k("auth_tls.cert_file"), "auth_tls.cert_file and auth_tls.key_file go together: set both or neither")
 }
 
 // ReadyCheck is one dependency /readyz checks.
@@ -145,8 +153,10 @@ type Identity interface {
 // Deps are the gateway's dependencies.
 type Deps struct {
 	// Auth is the auth service when the auth role runs in this process;
-	// nil means requests for it are proxied to Config.AuthURL.
-	Auth *auth.Service
+	// nil means requests for it are proxied to Config.AuthURL, through
+	// AuthTransport (nil: http.DefaultTransport).
+	Auth          *auth.Service
+	AuthTransport http.RoundTripper
 	// Identity checks tokens for every protected route; nil means Auth
 	// (and then no route needs a token but those Auth serves).
 	Identity Identity
@@ -222,6 +232,7 @@ type Server struct {
 	static       http.Handler
 	reg          *prometheus.Registry
 	cert         *certs.Source // nil: plain HTTP
+	tlsConfig    *tls.Config   // the listener's, with cert
 }
 
 // New builds the gateway and its routes.
@@ -252,6 +263,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 		s.cert = src
+		s.tlsConfig = &tls.Config{GetCertificate: src.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
+		if err := certs.RequireClientCerts(s.tlsConfig, cfg.TLSClientCAFile); err != nil {
+			return nil, fmt.Errorf("gateway: tls_client_ca_file: %w", err)
+		}
 	}
 	s.metrics = newHTTPMetrics(d.Registry)
 	s.limitMetrics = newLimitMetrics(d.Registry)
@@ -280,7 +295,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gateway: auth_url: %w", err)
 		}
-		proxy := s.proxyTo(target)
+		proxy := s.proxyTo(target, d.AuthTransport)
 		for _, prefix := range []string{"/v1/auth/", "/v1/account", "/v1/account/", "/v1/admin/", "/.well-known/jwks.json"} {
 			mux.Handle(prefix, proxy)
 		}
@@ -356,8 +371,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cert != nil {
 		// As http.Server.ServeTLS would, on a listener that lets the
 		// realtime transport take upgraded sockets off crypto/tls.
-		ln = wsnet.ListenTLS(ln, &tls.Config{GetCertificate: s.cert.GetCertificate,
-			NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+		ln = wsnet.ListenTLS(ln, s.tlsConfig)
 		stop := reloadOnHangup(ctx, s.cert, s.log)
 		defer stop()
 	}
@@ -467,11 +481,13 @@ func apiPath(p string) bool {
 	return p == "/v1" || strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/.well-known/")
 }
 
-// proxyTo forwards requests for the auth role to another process. The
+// proxyTo forwards requests for the auth role to another process, through
+// transport (mutual TLS with gateway.auth_tls; nil: the default). The
 // client's address travels in X-Forwarded-For; the auth role must list this
 // gateway in gateway.trusted_proxies to believe it.
-func (s *Server) proxyTo(target *url.URL) http.Handler {
+func (s *Server) proxyTo(target *url.URL, transport http.RoundTripper) http.Handler {
 	return &httputil.ReverseProxy{
+		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Del("X-Forwarded-For")

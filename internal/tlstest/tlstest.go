@@ -60,7 +60,7 @@ func Files(tb testing.TB, dir string) (certFile, keyFile string, roots *x509.Cer
 // and a client, each usable as both), as files in one directory, for tests
 // of TLS and mutual TLS to real servers.
 type PKI struct {
-	CAFile                string
+	CAFile, CAKeyFile     string
 	ServerCert, ServerKey string
 	ClientCert, ClientKey string
 }
@@ -80,7 +80,7 @@ func NewPKI(tb testing.TB, dir string) PKI {
 		}
 		return p
 	}
-	p := PKI{CAFile: write("ca.pem", caCert)}
+	p := PKI{CAFile: write("ca.pem", caCert), CAKeyFile: write("ca-key.pem", caKey)}
 	for _, who := range []string{"server", "client"} {
 		c, k, err := certs.Issue(caCert, caKey, who, []string{"127.0.0.1", "localhost"}, now, 24*time.Hour)
 		if err != nil {
@@ -93,4 +93,32 @@ func NewPKI(tb testing.TB, dir string) PKI {
 		}
 	}
 	return p
+}
+
+// Expired writes a client certificate for 127.0.0.1 signed by p's CA
+// that expired an hour ago (name.pem, name-key.pem, next to the CA) and
+// returns its two paths: a peer a mutual TLS listener must refuse.
+func (p PKI) Expired(tb testing.TB, name string) (certFile, keyFile string) {
+	tb.Helper()
+	caCert, err := os.ReadFile(p.CAFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	caKey, err := os.ReadFile(p.CAKeyFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Issue starts validity an hour before its now: valid from -3h to -1h.
+	c, k, err := certs.Issue(caCert, caKey, name, []string{"127.0.0.1", "localhost"}, time.Now().Add(-2*time.Hour), time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := filepath.Dir(p.CAFile)
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	for f, b := range map[string][]byte{certFile: c, keyFile: k} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return certFile, keyFile
 }
