@@ -2,10 +2,7 @@ package main_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/multijuego/multijuego/client"
+	"github.com/multijuego/multijuego/internal/app"
 	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/events/eventstest"
 )
@@ -105,9 +103,15 @@ func lockedBus(t *testing.T) (p *proc, dir, url string, users map[string]string)
 	srv.Stop()
 	dir = t.TempDir()
 	p = start(t, "--data-dir", dir, "--events-listen", addr)
-	b, err := os.ReadFile(filepath.Join(dir, events.EmbeddedUsersFile))
-	if err != nil || json.Unmarshal(b, &users) != nil {
-		t.Fatalf("users file: %v", err)
+	cfg := app.DefaultConfig()
+	cfg.DataDir = dir
+	users = map[string]string{}
+	for _, role := range events.Roles {
+		a, ok, err := app.EmbeddedBusAuth(context.Background(), cfg, role) // the file is sealed
+		if err != nil || !ok {
+			t.Fatalf("users file, %s: %v %v", role, ok, err)
+		}
+		users[role] = a.Password
 	}
 	return p, dir, "nats://" + addr, users
 }

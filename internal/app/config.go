@@ -97,7 +97,7 @@ type EventsConfig struct {
 	PasswordFile   string `yaml:"password_file" help:"external NATS: file whose first line is events.user's password"`
 	CredsFile      string `yaml:"creds_file" help:"external NATS: credentials file (user JWT and nkey seed) of this process's connection"`
 	NkeySeedFile   string `yaml:"nkey_seed_file" help:"external NATS: file holding this process's nkey user seed (SU...)"`
-	SigningKeyFile string `yaml:"signing_key_file" help:"key (hex, 32 bytes or more, mode 0600) game nodes sign events with and persistence checks them with; the same file on every game and persistence node, required with nats_url; empty with the embedded NATS: data_dir/events-signing.key, made on first start"`
+	SigningKeyFile string `yaml:"signing_key_file" help:"key (hex, 32 bytes or more, mode 0600) game nodes sign events with and persistence checks them with; the same file on every game and persistence node, required with nats_url; read sealed or in clear, never rewritten; empty with the embedded NATS: data_dir/events-signing.key, made on first start sealed by the key provider"`
 	// TLS of the connection to an external NATS (nats_url).
 	TLS certs.Client `yaml:"tls"`
 }

@@ -20,9 +20,9 @@ import (
 // nats_url: an embedded queue belongs to its server process (start that
 // server with --events-listen HOST:PORT and pass --nats-url nats://HOST:PORT
 // and the server's --data-dir: the operator's credentials are read from
-// data_dir/nats/users.json; a listener with events.listen_tls takes
-// tls:// and events.tls.*). For an external NATS, the events.* credential
-// settings name the operator's.
+// data_dir/nats/users.json, opened with the server's key provider; a
+// listener with events.listen_tls takes tls:// and events.tls.*). For an
+// external NATS, the events.* credential settings name the operator's.
 func dlq(ctx context.Context, cfg Config, sub string, args []string, in io.Reader, out io.Writer) error {
 	if cfg.NATSURL == "" {
 		return errors.New("dlq needs the queue's address: --nats-url nats://HOST:PORT (for the embedded queue, start the server with --events-listen 127.0.0.1:4223 and use --nats-url nats://127.0.0.1:4223)")
@@ -31,7 +31,7 @@ func dlq(ctx context.Context, cfg Config, sub string, args []string, in io.Reade
 	defer cancel()
 	auth := busAuth(cfg.Events)
 	if auth == (events.Auth{}) {
-		a, ok, err := events.EmbeddedAuth(cfg.DataDir, events.RoleOperator)
+		a, ok, err := EmbeddedBusAuth(ctx, cfg, events.RoleOperator)
 		if err != nil {
 			return err
 		}

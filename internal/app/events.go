@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/persist"
 	"github.com/multijuego/multijuego/match"
@@ -37,25 +40,65 @@ func busRoles(roles []string) []string {
 	return out
 }
 
+// What the key provider binds to each sealed secret of the event bus, so
+// that none opens in another's place: the signing key, and the embedded
+// NATS users file.
+var (
+	signingKeyAAD = []byte("mj-events-signing-key")
+	natsUsersAAD  = []byte("mj-nats-users")
+)
+
+// busSealer seals one secret of the event bus with the key provider.
+func busSealer(c Config, aad []byte) (events.KeySealer, error) {
+	p, err := openSeal(c)
+	if err != nil {
+		return nil, err
+	}
+	return auth.LineSealer{W: p, AAD: aad}, nil
+}
+
+// EmbeddedBusAuth returns the credentials of role on the embedded NATS of
+// the server whose configuration is c (its data_dir/nats/users.json,
+// sealed by its key provider); ok is false when there is none.
+func EmbeddedBusAuth(ctx context.Context, c Config, role string) (a events.Auth, ok bool, err error) {
+	if _, err := os.Stat(filepath.Join(c.DataDir, events.EmbeddedUsersFile)); errors.Is(err, fs.ErrNotExist) {
+		return events.Auth{}, false, nil // no keyring opened (made) for nothing
+	}
+	ks, err := busSealer(c, natsUsersAAD)
+	if err != nil {
+		return events.Auth{}, false, err
+	}
+	return events.EmbeddedAuth(ctx, c.DataDir, role, ks)
+}
+
 // eventSigner loads the key game nodes sign events with and persistence
 // checks them with: events.signing_key_file, required with nats_url by a
-// process that signs or checks (several processes must share it); with
-// the embedded NATS, data_dir/events-signing.key by default, made on
-// first start. Nil for a process that does neither (a gateway).
-func eventSigner(c Config) (*events.Signer, error) {
+// process that signs or checks (several processes must share it; read
+// sealed or in clear, never rewritten); with the embedded NATS,
+// data_dir/events-signing.key by default, made sealed on first start by
+// the key provider (seal.provider), and sealed at start if found in
+// clear. Nil for a process that does neither (a gateway).
+func eventSigner(ctx context.Context, c Config) (*events.Signer, error) {
 	roles := ExpandRoles(c.Roles)
 	if !slices.Contains(roles, RoleGame) && !slices.Contains(roles, RolePersistence) {
 		return nil, nil
 	}
-	switch {
-	case c.Events.SigningKeyFile != "":
-		return events.LoadSigningKey(c.Events.SigningKeyFile)
-	case c.NATSURL != "":
+	if c.Events.SigningKeyFile == "" && c.NATSURL != "" {
 		return nil, errors.New("events.signing_key_file is required with nats_url when this process runs the game or persistence role: " +
 			"the same key file on every game and persistence node (make one with `openssl rand -hex 32 > events.key && chmod 600 events.key`); " +
 			"events not signed with it are dead-lettered")
 	}
-	return events.LoadOrCreateSigningKey(filepath.Join(c.DataDir, signingKeyFile))
+	ks, err := busSealer(c, signingKeyAAD)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a KMS round trip at most
+	defer cancel()
+	if c.Events.SigningKeyFile != "" {
+		s, _, err := events.LoadSigningKey(ctx, c.Events.SigningKeyFile, ks)
+		return s, err
+	}
+	return events.LoadOrCreateSigningKey(ctx, filepath.Join(c.DataDir, signingKeyFile), ks)
 }
 
 // busAuth is this process's credentials for an external NATS.
@@ -67,7 +110,7 @@ func busAuth(e EventsConfig) events.Auth {
 // cluster at nats_url, or one embedded in this process.
 func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
 	c := m.Config
-	signer, err := eventSigner(c)
+	signer, err := eventSigner(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +124,16 @@ func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("events.listen_tls: %w", err)
 	}
+	var usersSealer events.KeySealer
+	if c.NATSURL == "" {
+		if usersSealer, err = busSealer(c, natsUsersAAD); err != nil {
+			return nil, err
+		}
+	}
 	bus, err := events.Open(ctx, events.Config{
 		URL: c.NATSURL, DataDir: c.DataDir, Listen: c.Events.Listen,
 		DuplicateWindow: c.Events.DuplicateWindow, Sync: c.Events.Sync, Replicas: c.Events.Replicas,
-		Roles: busRoles(c.Roles), Auth: busAuth(c.Events), Signer: signer, TLS: natsTLS, ListenTLS: listenTLS,
+		Roles: busRoles(c.Roles), Auth: busAuth(c.Events), Signer: signer, TLS: natsTLS, ListenTLS: listenTLS, UsersSealer: usersSealer,
 	}, m.Logger)
 	if err != nil {
 		return nil, err

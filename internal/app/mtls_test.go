@@ -179,7 +179,7 @@ func TestEmbeddedNATSListenerTLS(t *testing.T) {
 	}
 	_, stop := startMain(t, cfg)
 	defer stop()
-	op, ok, err := events.EmbeddedAuth(cfg.DataDir, events.RoleOperator)
+	op, ok, err := app.EmbeddedBusAuth(context.Background(), cfg, events.RoleOperator)
 	if err != nil || !ok {
 		t.Fatalf("operator credentials: %v %v", ok, err)
 	}

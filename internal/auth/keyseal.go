@@ -77,32 +77,75 @@ func (d KeysDir) sealInPlace(files []keyFile) error {
 	return nil
 }
 
+// LineSealer keeps a secret sealed in a one-line file: "sealed:" and the
+// base64 of the secret wrapped by W with AAD bound (AAD names the secret,
+// so a sealed line copied into another secret's file does not open). The
+// device-id secret is kept so, and so is the events signing key
+// (internal/app).
+type LineSealer struct {
+	W   Wrapper
+	AAD []byte
+}
+
+// SealLine seals secret into its line (without a newline).
+func (s LineSealer) SealLine(ctx context.Context, secret []byte) (string, error) {
+	if s.W == nil {
+		return "", errors.New("keys: no key provider to seal with")
+	}
+	w, err := s.W.Wrap(ctx, secret, s.AAD)
+	if err != nil {
+		return "", err
+	}
+	return sealedPrefix + base64.StdEncoding.EncodeToString(w), nil
+}
+
+// OpenLine opens a line SealLine wrote. A line that is not sealed comes
+// back with sealed false and no secret, for the caller to read in its
+// clear format.
+func (s LineSealer) OpenLine(ctx context.Context, line string) (secret []byte, sealed bool, err error) {
+	b64, ok := strings.CutPrefix(strings.TrimSpace(line), sealedPrefix)
+	if !ok {
+		return nil, false, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, true, fmt.Errorf("keys: sealed secret: %w", err)
+	}
+	if s.W == nil {
+		return nil, true, errors.New("keys: the key is sealed and no key provider is configured")
+	}
+	secret, err = s.W.Unwrap(ctx, raw, s.AAD)
+	return secret, true, err
+}
+
 // encodeDeviceKey is the device-id secret's file content.
 func (d KeysDir) encodeDeviceKey(key []byte) (string, error) {
-	w, ok, err := d.seal(key, deviceAAD)
+	if d.Seal == nil {
+		return base64.StdEncoding.EncodeToString(key) + "\n", nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wrapTimeout)
+	defer cancel()
+	line, err := LineSealer{W: d.Seal, AAD: deviceAAD}.SealLine(ctx, key)
 	if err != nil {
 		return "", fmt.Errorf("keys: seal the device-id secret: %w", err)
 	}
-	if !ok {
-		return base64.StdEncoding.EncodeToString(key) + "\n", nil
-	}
-	return sealedPrefix + base64.StdEncoding.EncodeToString(w) + "\n", nil
+	return line + "\n", nil
 }
 
 // decodeDeviceKey reads the device-id secret's file content; clear says
 // it was stored in clear.
 func (d KeysDir) decodeDeviceKey(data string) (key []byte, clear bool, err error) {
-	data = strings.TrimSpace(data)
-	sealed, isSealed := strings.CutPrefix(data, sealedPrefix)
-	raw, err := base64.StdEncoding.DecodeString(sealed)
+	ctx, cancel := context.WithTimeout(context.Background(), wrapTimeout)
+	defer cancel()
+	key, sealed, err := LineSealer{W: d.Seal, AAD: deviceAAD}.OpenLine(ctx, data)
+	if sealed {
+		return key, false, err
+	}
+	key, err = base64.StdEncoding.DecodeString(strings.TrimSpace(data))
 	if err != nil {
 		return nil, false, err
 	}
-	if !isSealed {
-		return raw, true, nil
-	}
-	key, err = d.unseal(raw, deviceAAD)
-	return key, false, err
+	return key, true, nil
 }
 
 // Rewrap writes every signing key and the device-id secret of d again,

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -179,18 +180,18 @@ func (a Auth) options() ([]nats.Option, error) {
 const (
 	nodeUser = "node"
 	// EmbeddedUsersFile, under DataDir, holds the embedded server's users
-	// and passwords (JSON: role -> password), mode 0600, made on first
-	// start.
+	// and passwords (JSON: role -> password; sealed when
+	// Config.UsersSealer is set), mode 0600, made on first start.
 	EmbeddedUsersFile = "nats/users.json"
 )
 
 // EmbeddedAuth returns the credentials of role on the embedded server
-// whose data directory is dataDir (the file EmbeddedUsersFile): what
-// `multijuego dlq` uses to reach a server's --events-listen. ok is false
-// when the file does not exist.
-func EmbeddedAuth(dataDir, role string) (a Auth, ok bool, err error) {
+// whose data directory is dataDir (the file EmbeddedUsersFile, opened
+// with ks when sealed): what `multijuego dlq` uses to reach a server's
+// --events-listen. ok is false when the file does not exist.
+func EmbeddedAuth(ctx context.Context, dataDir, role string, ks KeySealer) (a Auth, ok bool, err error) {
 	path := filepath.Join(dataDir, EmbeddedUsersFile)
-	users, err := readUsers(path)
+	users, _, err := readUsers(ctx, path, ks)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Auth{}, false, nil
 	}
@@ -204,33 +205,44 @@ func EmbeddedAuth(dataDir, role string) (a Auth, ok bool, err error) {
 	return Auth{User: role, Password: pw}, true, nil
 }
 
-func readUsers(path string) (map[string]string, error) {
+// readUsers reads the users file: JSON, sealed by ks or in clear.
+func readUsers(ctx context.Context, path string, ks KeySealer) (users map[string]string, inClear bool, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var users map[string]string
+	inClear = true
+	if ks != nil {
+		plain, sealed, err := ks.OpenLine(ctx, string(b))
+		if err != nil {
+			return nil, false, fmt.Errorf("events: %s: %w", path, err)
+		}
+		if sealed {
+			b, inClear = plain, false
+		}
+	}
 	if err := json.Unmarshal(b, &users); err != nil {
-		return nil, fmt.Errorf("events: %s: %w", path, err)
+		return nil, false, fmt.Errorf("events: %s: %w", path, err)
 	}
-	return users, nil
+	return users, inClear, nil
 }
 
 // embeddedUsers reads the users file, making it (and any role missing
-// from it) with random passwords; the file is 0600 in a 0700 directory.
-func embeddedUsers(dataDir string) (map[string]string, error) {
+// from it) with random passwords, sealed by ks (nil: in clear); a file
+// found in clear is sealed. The file is 0600 in a 0700 directory.
+func embeddedUsers(ctx context.Context, dataDir string, ks KeySealer) (map[string]string, error) {
 	path := filepath.Join(dataDir, EmbeddedUsersFile)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	users, err := readUsers(path)
+	users, inClear, err := readUsers(ctx, path, ks)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	if users == nil {
 		users = map[string]string{}
 	}
-	changed := false
+	changed := inClear && ks != nil
 	for _, r := range Roles {
 		if users[r] == "" {
 			users[r], changed = randomSecret(), true
@@ -238,8 +250,16 @@ func embeddedUsers(dataDir string) (map[string]string, error) {
 	}
 	if changed {
 		b, _ := json.MarshalIndent(users, "", "  ")
+		b = append(b, '\n')
+		if ks != nil {
+			line, err := ks.SealLine(ctx, b)
+			if err != nil {
+				return nil, fmt.Errorf("events: seal %s: %w", path, err)
+			}
+			b = []byte(line + "\n")
+		}
 		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		if err := os.WriteFile(tmp, b, 0o600); err != nil {
 			return nil, fmt.Errorf("events: write %s: %w", tmp, err)
 		}
 		if err := os.Rename(tmp, path); err != nil {
@@ -261,7 +281,8 @@ func randomSecret() string {
 // serverUsers are the embedded server's users: one per role, reachable
 // over the listener, and the in-process node user with the permissions of
 // cfg's roles. The server gets bcrypt hashes of the passwords, so it holds
-// none in clear (the clients' copies are in users.json, 0600).
+// none in clear (the clients' copies are in users.json, 0600, sealed when
+// Config.UsersSealer is set).
 func serverUsers(cfg Config, users map[string]string, nodePassword string) ([]*server.User, error) {
 	hashed := func(pw string) (string, error) {
 		// The minimum cost: the passwords are 24 random bytes, not

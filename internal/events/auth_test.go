@@ -107,7 +107,7 @@ func TestEmbeddedPermissions(t *testing.T) {
 		t.Fatal("the in-process user connected over the network")
 	}
 	as := func(role string) *probe {
-		a, ok, err := EmbeddedAuth(dir, role)
+		a, ok, err := EmbeddedAuth(context.Background(), dir, role, nil)
 		if err != nil || !ok {
 			t.Fatalf("EmbeddedAuth(%s): %v %v", role, ok, err)
 		}
@@ -166,7 +166,7 @@ func TestEmbeddedPermissions(t *testing.T) {
 	}
 
 	// The operator's credentials work through Open (the dlq commands).
-	a, _, _ := EmbeddedAuth(dir, RoleOperator)
+	a, _, _ := EmbeddedAuth(context.Background(), dir, RoleOperator, nil)
 	op, err := Open(context.Background(), Config{URL: url, Auth: a, Roles: []string{RoleOperator}}, testLog(t))
 	if err != nil {
 		t.Fatalf("operator Open: %v", err)
@@ -178,10 +178,10 @@ func TestEmbeddedPermissions(t *testing.T) {
 func TestEmbeddedUsersStable(t *testing.T) {
 	dir := t.TempDir()
 	b := openEmbedded(t, Config{DataDir: dir})
-	a1, _, _ := EmbeddedAuth(dir, RoleOperator)
+	a1, _, _ := EmbeddedAuth(context.Background(), dir, RoleOperator, nil)
 	b.Close()
 	openEmbedded(t, Config{DataDir: dir})
-	a2, _, _ := EmbeddedAuth(dir, RoleOperator)
+	a2, _, _ := EmbeddedAuth(context.Background(), dir, RoleOperator, nil)
 	if a1.Password == "" || a1 != a2 {
 		t.Fatalf("operator credentials changed across a restart: %+v then %+v", a1, a2)
 	}

@@ -98,6 +98,9 @@ type Config struct {
 	// certificate its ClientCAs signed (the in-process connection needs
 	// none). Without it the listener opens on a loopback address only.
 	ListenTLS *tls.Config
+	// UsersSealer (embedded only) seals EmbeddedUsersFile, the passwords
+	// of the embedded server's users, at rest; nil keeps it in clear.
+	UsersSealer KeySealer
 	// Signer is the deployment's event signing key: Publishers on this bus
 	// sign with it and persistence Consumers check with it, unless given
 	// their own. Nil: unsigned and unchecked (tests).
@@ -203,7 +206,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	var err error
 	if cfg.URL == "" {
 		nodePassword := randomSecret()
-		if b.ns, err = startEmbedded(cfg, nodePassword, log); err != nil {
+		if b.ns, err = startEmbedded(ctx, cfg, nodePassword, log); err != nil {
 			return nil, err
 		}
 		opts = append(opts, nats.InProcessServer(b.ns), nats.UserInfo(nodeUser, nodePassword))
@@ -252,8 +255,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	return b, nil
 }
 
-func startEmbedded(cfg Config, nodePassword string, log *slog.Logger) (*server.Server, error) {
-	users, err := embeddedUsers(cfg.DataDir)
+func startEmbedded(ctx context.Context, cfg Config, nodePassword string, log *slog.Logger) (*server.Server, error) {
+	users, err := embeddedUsers(ctx, cfg.DataDir, cfg.UsersSealer)
 	if err != nil {
 		return nil, err
 	}

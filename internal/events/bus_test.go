@@ -105,7 +105,7 @@ func TestEmbeddedListen(t *testing.T) {
 	srv.Stop()
 	dir := t.TempDir()
 	b := openEmbedded(t, Config{DataDir: dir, Listen: "127.0.0.1:" + itoa(port)})
-	auth, ok, err := EmbeddedAuth(dir, RoleOperator)
+	auth, ok, err := EmbeddedAuth(context.Background(), dir, RoleOperator, nil)
 	if err != nil || !ok {
 		t.Fatalf("EmbeddedAuth: %v, %v", ok, err)
 	}

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -73,35 +74,59 @@ func (s *Signer) Verify(data []byte, sig string) error {
 	return nil
 }
 
-// LoadSigningKey reads a signing key file: hex (at least 64 digits, what
-// LoadOrCreateSigningKey writes and `openssl rand -hex 32` makes), one
-// line. The file must not be readable by group or others.
-func LoadSigningKey(path string) (*Signer, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("events: signing key: %w", err)
-	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("events: signing key %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("events: signing key %s: not hex: %w", path, err)
-	}
-	s, err := NewSigner(key)
-	if err != nil {
-		return nil, fmt.Errorf("%w (%s)", err, path)
-	}
-	return s, nil
+// KeySealer keeps a secret of the bus sealed at rest (the signing key,
+// the embedded server's users file): auth.LineSealer with the
+// deployment's key provider (seal.provider), as the token signing keys
+// are.
+type KeySealer interface {
+	SealLine(ctx context.Context, secret []byte) (string, error)
+	// OpenLine reports sealed false for a line it did not seal.
+	OpenLine(ctx context.Context, line string) (secret []byte, sealed bool, err error)
 }
 
-// LoadOrCreateSigningKey is LoadSigningKey, making the file (32 random
-// bytes, mode 0600) when it does not exist: for a deployment whose game
-// and persistence roles share one data directory.
-func LoadOrCreateSigningKey(path string) (*Signer, error) {
+// LoadSigningKey reads a signing key file: one line, sealed by ks, or in
+// clear as hex (at least 64 digits, what `openssl rand -hex 32` makes).
+// The file must not be readable by group or others. ks nil reads clear
+// keys only. It reports whether the key was in clear.
+func LoadSigningKey(ctx context.Context, path string, ks KeySealer) (s *Signer, inClear bool, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, fmt.Errorf("events: signing key: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, false, fmt.Errorf("events: signing key %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	}
+	var key []byte
+	sealed := false
+	if ks != nil {
+		if key, sealed, err = ks.OpenLine(ctx, string(b)); err != nil {
+			return nil, false, fmt.Errorf("events: signing key %s: %w", path, err)
+		}
+	}
+	if !sealed {
+		if key, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil {
+			return nil, false, fmt.Errorf("events: signing key %s: not hex: %w", path, err)
+		}
+	}
+	if s, err = NewSigner(key); err != nil {
+		return nil, false, fmt.Errorf("%w (%s)", err, path)
+	}
+	return s, !sealed, nil
+}
+
+// LoadOrCreateSigningKey is LoadSigningKey for a key file this process
+// owns (a deployment whose game and persistence roles share one data
+// directory): it makes the file (32 random bytes, sealed by ks, mode
+// 0600) when it does not exist, and rewrites a key found in clear sealed.
+// ks nil keeps the key in clear (tests).
+func LoadOrCreateSigningKey(ctx context.Context, path string, ks KeySealer) (*Signer, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
+		line, err := keyLine(ctx, key, ks)
+		if err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("events: signing key: %w", err)
 		}
@@ -110,7 +135,7 @@ func LoadOrCreateSigningKey(path string) (*Signer, error) {
 			return nil, fmt.Errorf("events: signing key: %w", err)
 		}
 		if err == nil {
-			_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+			_, werr := f.WriteString(line)
 			if cerr := f.Close(); werr == nil {
 				werr = cerr
 			}
@@ -119,5 +144,32 @@ func LoadOrCreateSigningKey(path string) (*Signer, error) {
 			}
 		}
 	}
-	return LoadSigningKey(path)
+	s, inClear, err := LoadSigningKey(ctx, path, ks)
+	if err != nil || !inClear || ks == nil {
+		return s, err
+	}
+	line, err := keyLine(ctx, s.key, ks)
+	if err != nil {
+		return nil, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(line), 0o600); err != nil {
+		return nil, fmt.Errorf("events: reseal the signing key: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, errors.Join(fmt.Errorf("events: reseal the signing key: %w", err), os.Remove(tmp))
+	}
+	return s, nil
+}
+
+// keyLine is a key file's content: sealed by ks, or hex without one.
+func keyLine(ctx context.Context, key []byte, ks KeySealer) (string, error) {
+	if ks == nil {
+		return hex.EncodeToString(key) + "\n", nil
+	}
+	line, err := ks.SealLine(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("events: seal the signing key: %w", err)
+	}
+	return line + "\n", nil
 }

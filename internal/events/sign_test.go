@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,14 +11,14 @@ import (
 
 func TestSigner(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keys", "events.key")
-	s, err := LoadOrCreateSigningKey(path)
+	s, err := LoadOrCreateSigningKey(context.Background(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file: %v, %v; want mode 0600", fi, err)
 	}
-	again, err := LoadOrCreateSigningKey(path)
+	again, err := LoadOrCreateSigningKey(context.Background(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,14 +50,14 @@ func TestSigner(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadSigningKey(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, err := LoadSigningKey(context.Background(), path, nil); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable key: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad")
 	if err := os.WriteFile(bad, []byte("not hex\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadSigningKey(bad); err == nil {
+	if _, _, err := LoadSigningKey(context.Background(), bad, nil); err == nil {
 		t.Fatal("non-hex key accepted")
 	}
 }

@@ -76,7 +76,7 @@ func TestEmbeddedListenerMutualTLS(t *testing.T) {
 	if err := b.Ready(context.Background()); err != nil {
 		t.Fatalf("in-process connection: %v", err)
 	}
-	a, ok, err := EmbeddedAuth(b.cfg.DataDir, RoleOperator)
+	a, ok, err := EmbeddedAuth(context.Background(), b.cfg.DataDir, RoleOperator, nil)
 	if err != nil || !ok {
 		t.Fatalf("operator credentials: %v %v", ok, err)
 	}
