@@ -256,6 +256,9 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 	checkNoSecretLiteral(t, c, fromSecret)
 	checkPorts(t, c, cfg)
 	checkProbes(t, c, cfg)
+	if cfg.Security.RequireTLS && cfg.Gateway.AuthURL != "" && (!strings.HasPrefix(cfg.Gateway.AuthURL, "https://") || cfg.Gateway.AuthTLS.CAFile == "") {
+		t.Errorf("security.require_tls with gateway.auth_url %q and auth_tls %+v: the gateway refuses to start", cfg.Gateway.AuthURL, cfg.Gateway.AuthTLS)
+	}
 	checkDrain(t, spec, c, cfg, r)
 	checkSecurity(t, spec)
 	checkWritablePaths(t, spec, c, cfg)
@@ -335,6 +338,14 @@ func checkProbes(t *testing.T, c corev1.Container, cfg app.Config) {
 		probe *corev1.Probe
 		path  string
 	}{{"liveness", c.LivenessProbe, "/healthz"}, {"readiness", c.ReadinessProbe, "/readyz"}, {"startup", c.StartupProbe, "/healthz"}} {
+		if cfg.Gateway.TLSClientCAFile != "" {
+			// A listener that requires client certificates: the kubelet
+			// has none, so TCP.
+			if p.probe == nil || p.probe.TCPSocket == nil || p.probe.TCPSocket.Port != intstr.FromString("http") {
+				t.Errorf("%s probe %+v, want TCP on port http (client certificates required)", p.name, p.probe)
+			}
+			continue
+		}
 		// The probes stay on listen whatever metrics.listen says
 		// (docs/operations.md): the port named http.
 		if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != p.path ||
