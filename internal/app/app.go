@@ -99,7 +99,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
-	if err := checkOutgoingTLS(m.Config, m.Logger); err != nil {
+	if err := CheckOutgoingTLS(m.Config, m.Logger); err != nil {
 		return err
 	}
 	roles := ExpandRoles(m.Config.Roles)

@@ -152,6 +152,7 @@ func DefaultConfig() Config {
 		Listen:         "127.0.0.1:7350",
 		Roles:          []string{"all"},
 		Seal:           SealConfig{Provider: "local", PersonalData: true},
+		Security:       SecurityConfig{RequireTLS: true},
 		Log:            LogConfig{Format: "text", Level: "info"},
 		Store:          StoreConfig{MaxOpenConns: 10, BusyTimeout: 5 * time.Second, AutoMigrate: true},
 		Cache:          CacheConfig{MaxBytes: 64 << 20, Near: true, NearMaxAge: 30 * time.Second, Timeout: 250 * time.Millisecond, AccountTTL: 5 * time.Minute, LeaderboardTTL: 2 * time.Second},

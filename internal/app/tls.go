@@ -11,7 +11,7 @@ import (
 
 // SecurityConfig holds the settings that trade convenience for safety.
 type SecurityConfig struct {
-	RequireTLS bool `yaml:"require_tls" help:"refuse to connect to PostgreSQL, Redis, NATS, DynamoDB or the auth role (gateway.auth_url) on another machine without TLS (loopback is allowed); on in production"`
+	RequireTLS bool `yaml:"require_tls" help:"refuse to connect to PostgreSQL, Redis, NATS, DynamoDB or the auth role (gateway.auth_url) on another machine without TLS (loopback is always allowed, so the embedded default and a one-machine install are unaffected); on by default, turn off only on a network you trust"`
 }
 
 // outgoing is one connection the process will make: what it is, the host
@@ -81,9 +81,9 @@ func urlHosts(s string) []string {
 	return hosts
 }
 
-// checkOutgoingTLS applies security.require_tls to every connection c
+// CheckOutgoingTLS applies security.require_tls to every connection c
 // makes, and warns about plaintext to another machine when it is off.
-func checkOutgoingTLS(c Config, log *slog.Logger) error {
+func CheckOutgoingTLS(c Config, log *slog.Logger) error {
 	for _, o := range outgoingConnections(c) {
 		if err := certs.RequireTLS(c.Security.RequireTLS, o.what, o.host, o.encrypted); err != nil {
 			return err

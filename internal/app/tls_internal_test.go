@@ -47,7 +47,7 @@ func TestRequireTLS(t *testing.T) {
 			c := DefaultConfig()
 			tc.set(&c)
 			c.Security.RequireTLS = true
-			err := checkOutgoingTLS(c, slog.New(slog.DiscardHandler))
+			err := CheckOutgoingTLS(c, slog.New(slog.DiscardHandler))
 			switch {
 			case tc.refuse == "" && err != nil:
 				t.Errorf("refused: %v", err)
@@ -56,7 +56,7 @@ func TestRequireTLS(t *testing.T) {
 			}
 			c.Security.RequireTLS = false
 			logs := &logtest.Buffer{}
-			if err := checkOutgoingTLS(c, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+			if err := CheckOutgoingTLS(c, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
 				t.Errorf("require_tls off: %v", err)
 			}
 			if warned := strings.Contains(logs.String(), "without TLS"); warned != (tc.refuse != "") {
