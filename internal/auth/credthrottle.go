@@ -18,7 +18,14 @@ const AuditThrottled = "throttled"
 // ScopeDeviceIP is the device-login limit per client IP (device_ip_failures).
 const ScopeDeviceIP = "device_ip"
 
-func deviceMissKey(ip string) string { return fmt.Sprintf("throttle:devmiss:%s", ip) }
+func (t *Throttle) deviceMissKey(ip string) string { return "throttle:devmiss:" + t.name(ip) }
+
+// auditedKey marks a refusal of subject in scope as written to the audit
+// log for its window.
+func (t *Throttle) auditedKey(scope, subject string) string {
+	subject = t.name(subject)
+	return fmt.Sprintf("throttle:audited:%s:%d:%s", scope, len(subject), subject)
+}
 
 // deviceAllowed says whether ip may try a device login: it may not once it
 // has named device_ip_failures unknown devices in the failure window that it
@@ -28,7 +35,7 @@ func deviceMissKey(ip string) string { return fmt.Sprintf("throttle:devmiss:%s",
 // can send. Sign-ups (a new device that makes a guest account) are held to
 // the sign-up limit, so they are not counted here.
 func (s *Service) deviceAllowed(ctx context.Context, ip string, now time.Time) (time.Duration, bool) {
-	n, reset := s.throttle.count(ctx, deviceMissKey(ip))
+	n, reset := s.throttle.count(ctx, s.throttle.deviceMissKey(ip))
 	if n >= s.throttle.limit(s.cfg.DeviceIPFailures) {
 		return retryAfter(reset, now, s.cfg.FailureWindow), false
 	}
@@ -38,7 +45,7 @@ func (s *Service) deviceAllowed(ctx context.Context, ip string, now time.Time) (
 // deviceMiss records a device login from ip that named an unknown device
 // and could not sign up.
 func (s *Service) deviceMiss(ctx context.Context, ip string) {
-	if _, err := s.throttle.c.Incr(ctx, deviceMissKey(ip), 1, s.cfg.FailureWindow); err != nil {
+	if _, err := s.throttle.c.Incr(ctx, s.throttle.deviceMissKey(ip), 1, s.cfg.FailureWindow); err != nil {
 		s.throttle.failed("incr", err)
 	}
 }
@@ -50,7 +57,7 @@ func (s *Service) deviceMiss(ctx context.Context, ip string) {
 // which bounds the window of the once-only mark.
 func (s *Service) refuseThrottled(ctx context.Context, scope, subject, accountID string, retry time.Duration, m Meta) error {
 	s.throttle.Refused.Add(1)
-	key := fmt.Sprintf("throttle:audited:%s:%d:%s", scope, len(subject), subject)
+	key := s.throttle.auditedKey(scope, subject)
 	n, err := s.throttle.c.Incr(ctx, key, 1, max(retry, time.Second))
 	if err != nil {
 		s.throttle.failed("incr", err)
@@ -73,7 +80,7 @@ func (s *Service) loginThrottled(ctx context.Context, scope, ident string, byEma
 	}
 	accountID := ""
 	if scope != ScopeIP {
-		if _, err := s.throttle.c.Get(ctx, fmt.Sprintf("throttle:audited:%s:%d:%s", scope, len(subject), subject)); errors.Is(err, kv.ErrNotFound) {
+		if _, err := s.throttle.c.Get(ctx, s.throttle.auditedKey(scope, subject)); errors.Is(err, kv.ErrNotFound) {
 			a, _ := s.lookup(ctx, ident, byEmail)
 			accountID = a.ID
 		}

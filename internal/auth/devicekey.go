@@ -224,9 +224,14 @@ func BlindIndexKey(dir KeysDir) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := hmac.New(sha256.New, k)
-	m.Write([]byte("mj-blind-index-key-v1"))
-	return m.Sum(nil), nil
+	return derivedKey(k, "mj-blind-index-key-v1"), nil
+}
+
+// derivedKey is a key for one use, derived from the device-id secret.
+func derivedKey(secret []byte, use string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(use))
+	return m.Sum(nil)
 }
 
 // SealClear seals, batch by batch, the personal data stored in clear

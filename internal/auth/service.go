@@ -220,6 +220,7 @@ func New(ctx context.Context, cfg Config, keysDir KeysDir, d Deps) (*Service, er
 			KnownIPTTL: cfg.SessionTTL,
 		}, d.KV, log),
 	}
+	s.throttle.nameKey = derivedKey(deviceKey, "mj-throttle-names-v1")
 	if d.FallbackKV != nil {
 		s.throttle.withFallback(d.FallbackKV, d.FallbackRate, now)
 	}

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +55,11 @@ type Throttle struct {
 	// every limit applied while it answers.
 	fc   *fallbackCounters
 	rate float64
+
+	// nameKey, when set, turns the identifiers in keys (addresses, emails,
+	// usernames) into keyed hashes (pseudonymous), so that the shared
+	// store (Redis: a dump, a MONITOR) holds no personal data in clear.
+	nameKey []byte
 
 	// StoreErrors counts operations that failed open (for metrics).
 	StoreErrors atomic.Int64
@@ -109,12 +117,25 @@ func (t *Throttle) Degraded(ctx context.Context) error {
 	return t.fc.degraded(ctx, t.rate)
 }
 
-// Keys are length-prefixed so no identifier can forge another's key.
-func ipKey(ip string) string { return fmt.Sprintf("throttle:ip:%s", ip) }
-func pairKey(kind, account, ip string) string {
-	return fmt.Sprintf("throttle:%s:%d:%s:%s", kind, len(account), account, ip)
+// name is an identifier as it appears in keys: a keyed hash (HMAC-SHA256,
+// base64url, 128 bits) when the throttle has a nameKey, else as it is.
+func (t *Throttle) name(v string) string {
+	if t.nameKey == nil {
+		return v
+	}
+	m := hmac.New(sha256.New, t.nameKey)
+	m.Write([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
-func accountKey(account string) string {
+
+// Keys are length-prefixed so no identifier can forge another's key.
+func (t *Throttle) ipKey(ip string) string { return "throttle:ip:" + t.name(ip) }
+func (t *Throttle) pairKey(kind, account, ip string) string {
+	account = t.name(account)
+	return fmt.Sprintf("throttle:%s:%d:%s:%s", kind, len(account), account, t.name(ip))
+}
+func (t *Throttle) accountKey(account string) string {
+	account = t.name(account)
 	return fmt.Sprintf("throttle:acct:%d:%s", len(account), account)
 }
 
@@ -169,19 +190,19 @@ const (
 // the attack slows to one guess per address per window, and the owner's
 // first try from a new address still goes through.
 func (t *Throttle) AttemptScope(ctx context.Context, ip, account string, now time.Time) (retry time.Duration, scope string, ok bool) {
-	n, err := t.c.Incr(ctx, ipKey(ip), 1, t.cfg.IPWindow)
+	n, err := t.c.Incr(ctx, t.ipKey(ip), 1, t.cfg.IPWindow)
 	if err != nil {
 		t.failed("incr", err)
 	} else if n > t.limit(t.cfg.IPLimit) {
-		_, reset := t.count(ctx, ipKey(ip))
+		_, reset := t.count(ctx, t.ipKey(ip))
 		return retryAfter(reset, now, t.cfg.IPWindow), ScopeIP, false
 	}
-	pairFails, reset := t.count(ctx, pairKey("fail", account, ip))
+	pairFails, reset := t.count(ctx, t.pairKey("fail", account, ip))
 	if pairFails >= t.limit(t.cfg.AccountIPFailures) {
 		return retryAfter(reset, now, t.cfg.FailureWindow), ScopeAccountIP, false
 	}
-	if n, reset := t.count(ctx, accountKey(account)); n >= t.limit(t.cfg.AccountFailures) && pairFails > 0 {
-		if _, err := t.c.Get(ctx, pairKey("known", account, ip)); err != nil {
+	if n, reset := t.count(ctx, t.accountKey(account)); n >= t.limit(t.cfg.AccountFailures) && pairFails > 0 {
+		if _, err := t.c.Get(ctx, t.pairKey("known", account, ip)); err != nil {
 			return retryAfter(reset, now, t.cfg.FailureWindow), ScopeAccount, false
 		}
 	}
@@ -190,20 +211,20 @@ func (t *Throttle) AttemptScope(ctx context.Context, ip, account string, now tim
 
 // Failure records a failed login.
 func (t *Throttle) Failure(ctx context.Context, ip, account string) {
-	if _, err := t.c.Incr(ctx, pairKey("fail", account, ip), 1, t.cfg.FailureWindow); err != nil {
+	if _, err := t.c.Incr(ctx, t.pairKey("fail", account, ip), 1, t.cfg.FailureWindow); err != nil {
 		t.failed("incr", err)
 	}
-	if _, err := t.c.Incr(ctx, accountKey(account), 1, t.cfg.FailureWindow); err != nil {
+	if _, err := t.c.Incr(ctx, t.accountKey(account), 1, t.cfg.FailureWindow); err != nil {
 		t.failed("incr", err)
 	}
 }
 
 // Success clears the (account, IP) failures and trusts the pair.
 func (t *Throttle) Success(ctx context.Context, ip, account string) {
-	if err := t.c.Delete(ctx, pairKey("fail", account, ip)); err != nil {
+	if err := t.c.Delete(ctx, t.pairKey("fail", account, ip)); err != nil {
 		t.failed("delete", err)
 	}
-	if _, err := t.c.Put(ctx, pairKey("known", account, ip), []byte{1}, t.cfg.KnownIPTTL); err != nil {
+	if _, err := t.c.Put(ctx, t.pairKey("known", account, ip), []byte{1}, t.cfg.KnownIPTTL); err != nil {
 		t.failed("put", err)
 	}
 }
@@ -226,7 +247,7 @@ func NewLimiter(name string, limit int, window time.Duration, c Counters, t *Thr
 
 // Allow counts a hit for key and says whether it is within the limit.
 func (l *Limiter) Allow(ctx context.Context, key string, now time.Time) (retry time.Duration, ok bool) {
-	k := fmt.Sprintf("limit:%s:%s", l.name, key)
+	k := fmt.Sprintf("limit:%s:%s", l.name, l.t.name(key))
 	n, err := l.c.Incr(ctx, k, 1, l.window)
 	if err != nil {
 		l.t.failed("incr", err)
