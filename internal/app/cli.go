@@ -37,6 +37,12 @@ Usage:
   multijuego audit verify [SEQ:HASH] [flags]
                                            check the audit log's hash chain (and that it still holds
                                            the head SEQ:HASH printed earlier); exit 1 if it does not
+  multijuego backup --to FILE [flags]       the embedded default's database, streams and keys in one
+                                           archive, consistent while the server runs (pass its
+                                           --events-listen as --nats-url); see docs/operations.md
+  multijuego restore --from FILE [--force] [flags]
+                                           a backup into a new --data-dir (--force moves what is
+                                           there aside), checked against its checksums
   multijuego config print [flags]          print the effective configuration, secrets masked
   multijuego certs init DIR | issue DIR NAME HOST,...
                                            a development CA and certificates for TLS between roles
@@ -77,6 +83,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return bots.Main(ctx, args, stdout, stderr)
 	}
 	sub := ""
+	var err error
 	if cmd == "migrate" || cmd == "keys" || cmd == "config" || cmd == "accounts" || cmd == "dlq" || cmd == "audit" {
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			fmt.Fprintf(stderr, "multijuego %s: missing subcommand\n\n%s", cmd, usage)
@@ -97,6 +104,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 			}
 		}
 		args = kept
+	}
+	var own map[string]string // backup and restore's own flags
+	var force bool
+	if cmd == "backup" || cmd == "restore" {
+		var set map[string]bool
+		if own, set, args, err = cutFlags(args, []string{"to", "from"}, []string{"force"}); err != nil {
+			fmt.Fprintf(stderr, "multijuego %s: %v\n", cmd, err)
+			return 2
+		}
+		force = set["force"]
 	}
 	cfg, rest, err := LoadConfig("multijuego "+cmd, args, environ, stderr)
 	rest = append(rest, dlqFlags...)
@@ -138,6 +155,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		err = dlq(ctx, cfg, sub, rest, os.Stdin, stdout)
 	case "audit":
 		err = auditCmd(ctx, cfg, sub, rest, stdout, time.Now())
+	case "backup":
+		err = backup(ctx, cfg, own["to"], stdout)
+	case "restore":
+		err = restore(ctx, cfg, own["from"], force, stdout)
 	default:
 		fmt.Fprintf(stderr, "multijuego: unknown command %q\n\n%s", cmd, usage)
 		return 2

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/persist"
 )
 
@@ -29,28 +28,8 @@ func dlq(ctx context.Context, cfg Config, sub string, args []string, in io.Reade
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	auth := busAuth(cfg.Events)
-	if auth == (events.Auth{}) {
-		a, ok, err := EmbeddedBusAuth(ctx, cfg, events.RoleOperator)
-		if err != nil {
-			return err
-		}
-		if ok {
-			auth = a
-		}
-	}
-	natsTLS, err := cfg.Events.TLS.Config("")
+	bus, err := operatorBus(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("events.tls: %w", err)
-	}
-	bus, err := events.Open(ctx, events.Config{URL: cfg.NATSURL, DuplicateWindow: cfg.Events.DuplicateWindow,
-		Roles: []string{events.RoleOperator}, Auth: auth, TLS: natsTLS}, nil)
-	if err != nil {
-		if strings.Contains(err.Error(), "Authorization Violation") {
-			return fmt.Errorf("%w (the queue needs the operator's credentials: for an embedded queue pass the server's --data-dir, "+
-				"which holds them in %s; for an external NATS --events-user operator --events-password-file FILE, or --events-creds-file)",
-				err, events.EmbeddedUsersFile)
-		}
 		return err
 	}
 	defer bus.Close()

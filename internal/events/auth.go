@@ -96,7 +96,10 @@ func RolePermissions(prefix, routerPrefix string, roles ...string) Permissions {
 			add(&p.Publish, dl, api+"CONSUMER.CREATE."+es+".>", api+"CONSUMER.DURABLE.CREATE."+es+".*", api+"CONSUMER.INFO."+es+".*",
 				api+"CONSUMER.MSG.NEXT."+es+".*", "$JS.ACK."+es+".>")
 		case RoleOperator:
-			add(&p.Publish, api+">", ev, dl, "$JS.ACK."+ds+".>")
+			// $JS.SNAPSHOT: acknowledging a snapshot's chunks and sending a
+			// restore's (multijuego backup and restore).
+			add(&p.Publish, api+">", ev, dl, "$JS.ACK."+ds+".>",
+				"$JS.SNAPSHOT.ACK."+es+".>", "$JS.SNAPSHOT.ACK."+ds+".>", "$JS.SNAPSHOT.RESTORE."+es+".>", "$JS.SNAPSHOT.RESTORE."+ds+".>")
 		}
 	}
 	return p

@@ -101,6 +101,10 @@ type Config struct {
 	// UsersSealer (embedded only) seals EmbeddedUsersFile, the passwords
 	// of the embedded server's users, at rest; nil keeps it in clear.
 	UsersSealer KeySealer
+	// NoStreams leaves the streams as they are, or absent, instead of
+	// creating or updating them: for restoring them from snapshots
+	// (Bus.Restore), which refuses a stream that exists.
+	NoStreams bool
 	// Signer is the deployment's event signing key: Publishers on this bus
 	// sign with it and persistence Consumers check with it, unless given
 	// their own. Nil: unsigned and unchecked (tests).
@@ -168,6 +172,7 @@ type Bus struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	closed chan struct{} // closed by the connection's ClosedHandler
+	unlock func()        // embedded only: releases the store directory's lock
 
 	asyncErrors atomic.Int64 // errors the connection reported (slow consumers among them)
 
@@ -205,8 +210,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	}
 	var err error
 	if cfg.URL == "" {
+		if b.unlock, err = lockStore(filepath.Join(cfg.DataDir, "nats")); err != nil {
+			return nil, err
+		}
 		nodePassword := randomSecret()
 		if b.ns, err = startEmbedded(ctx, cfg, nodePassword, log); err != nil {
+			b.unlock()
 			return nil, err
 		}
 		opts = append(opts, nats.InProcessServer(b.ns), nats.UserInfo(nodeUser, nodePassword))
@@ -247,6 +256,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	if b.js, err = jetstream.New(b.nc); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("events: jetstream: %w", err)
+	}
+	if cfg.NoStreams {
+		return b, nil
 	}
 	if err := b.ensureStreams(ctx); err != nil {
 		b.Close()
@@ -466,6 +478,9 @@ func (b *Bus) shutdownServer() {
 	if b.ns != nil {
 		b.ns.Shutdown()
 		b.ns.WaitForShutdown()
+	}
+	if b.unlock != nil {
+		b.unlock()
 	}
 }
 

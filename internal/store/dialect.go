@@ -110,7 +110,7 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(o.MaxOpenConns)
 	r.SetMaxIdleConns(o.MaxOpenConns)
-	return &Store{d: sqliteDialect{}, w: w, r: r, dn: "sqlite"}, nil
+	return &Store{d: sqliteDialect{}, w: w, r: r, dn: "sqlite", file: path}, nil
 }
 
 // ownerOnly makes the database file readable by its owner only (0600):

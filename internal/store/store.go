@@ -131,6 +131,8 @@ type Store struct {
 	w  *sql.DB // writes (SQLite: the single writer connection)
 	r  *sql.DB // reads (SQLite: a read-only pool; PostgreSQL: same as w)
 	dn string
+	// file is the SQLite database file ("" on PostgreSQL), for BackupTo.
+	file string
 	// stmts holds the statements of the login path prepared once
 	// (prepared), by stmtKey.
 	stmts sync.Map

@@ -22,6 +22,33 @@ import (
 type PrivatePostgres struct {
 	Port int
 	Dir  string // the data directory
+	// Base is the directory Dir is in, the server user's: room for a
+	// test's own files that the server reads or writes (a WAL archive).
+	Base string
+
+	bin      string // the directory of initdb, pg_ctl and the others
+	uid, gid int    // the server's user as root; -1 otherwise
+}
+
+// Command is a PostgreSQL program (pg_ctl, pg_basebackup, ...) from the
+// server's installation, run as the server's user.
+func (p *PrivatePostgres) Command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(p.bin, name), args...)
+	if p.uid >= 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(p.uid), Gid: uint32(p.gid)}}
+	}
+	return cmd
+}
+
+// Chown gives path to the server's user (as root; otherwise it is the
+// test's already).
+func (p *PrivatePostgres) Chown(t testing.TB, path string) {
+	t.Helper()
+	if p.uid >= 0 {
+		if err := os.Chown(path, p.uid, p.gid); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // PrivateOptions configure a PrivatePostgres.
@@ -75,7 +102,13 @@ func StartPrivatePostgres(t testing.TB, o PrivateOptions) *PrivatePostgres {
 			t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
 		}
 	}
-	p := &PrivatePostgres{Port: freePort(t), Dir: filepath.Join(base, "data")}
+	// initdb may be a link in PATH to the installation's bin directory,
+	// which has every program.
+	real, err := filepath.EvalSymlinks(initdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &PrivatePostgres{Port: FreePort(t), Dir: filepath.Join(base, "data"), Base: base, bin: filepath.Dir(real), uid: uid, gid: gid}
 	if uid >= 0 {
 		if err := os.Chown(base, uid, gid); err != nil {
 			t.Fatal(err)
@@ -106,7 +139,8 @@ func StartPrivatePostgres(t testing.TB, o PrivateOptions) *PrivatePostgres {
 	return p
 }
 
-func freePort(t testing.TB) int {
+// FreePort is a free loopback TCP port.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
