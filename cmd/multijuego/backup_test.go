@@ -83,15 +83,14 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	addr := strings.TrimPrefix(srv.URL(), "nats://")
 	srv.Stop()
 	src := t.TempDir()
-	p := start(t, "--data-dir", src, "--events-listen", addr)
+	// Matches the bots leave at the end of their run end within seconds.
+	p := start(t, "--data-dir", src, "--events-listen", addr, "--game-disconnect-grace", "1s", "--game-empty-timeout", "1s")
 	ctx := context.Background()
-	alice, err := client.New(p.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := alice.Device(ctx, "backup-alice-device")
-	if err != nil {
-		t.Fatal(err)
+	// An account with an email: sealed under its data key in the vault,
+	// found by the blind index.
+	code, reg := p.call("POST", "/v1/auth/register", "", map[string]string{"username": "alice", "email": "alice@example.com", "password": "correct horse battery"})
+	if code != 201 {
+		t.Fatalf("register: %d %v", code, reg)
 	}
 
 	bots := exec.Command(binary, "bots", "--url", p.url, "--mode", "tictactoe", "--players", "40", "--prefix", "backup-",
@@ -143,8 +142,45 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	if out, code := runCmd(t, "restore", "--from", archive, "--data-dir", src); code != 1 || !strings.Contains(out, "is not empty") {
 		t.Fatalf("restore over a data dir: exit %d\n%s", code, out)
 	}
-	// A damaged archive (a byte changed in its last file, the events
-	// snapshot) is refused, and nothing is put in place.
+	checkDamagedRefused(t, archive)
+	dst := filepath.Join(t.TempDir(), "restored")
+	out, code = runCmd(t, "restore", "--from", archive, "--data-dir", dst)
+	if code != 0 || !strings.Contains(out, "files checked against the manifest") {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	t.Logf("restore:\n%s", out)
+
+	r := start(t, "--data-dir", dst)
+	waitPersisted(t, r)
+	checkRestored(t, dst, before, after, final)
+
+	// The keys came back: alice's token verifies and shows her email (the
+	// vault), she logs in by email (the blind index), a bot's device finds
+	// its account (the device-id key).
+	if code, body := r.call("GET", "/v1/account", str(reg, "access_token"), nil); code != 200 || str(body, "email") != "alice@example.com" {
+		t.Errorf("token from before the backup on the restored server: %d %v", code, body)
+	}
+	code, login := r.call("POST", "/v1/auth/login", "", map[string]string{"email": "alice@example.com", "password": "correct horse battery"})
+	if code != 200 || str(login, "account_id") != str(reg, "account_id") {
+		t.Errorf("login by email after restore: %d %v, want account %s", code, login, str(reg, "account_id"))
+	}
+	bot, err := client.New(r.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := bot.Device(ctx, "backup-0-device"); err != nil || !before.accounts[tok.AccountID] {
+		t.Errorf("a bot's device login after restore: account %q (%v), not one of the accounts backed up", tok.AccountID, err)
+	}
+	if code := r.stop(); code != 0 {
+		t.Fatalf("restored server exit %d", code)
+	}
+}
+
+// checkDamagedRefused checks that a damaged copy of archive (a byte
+// changed in its last file, the events snapshot) is refused, and nothing
+// put in place.
+func checkDamagedRefused(t *testing.T, archive string) {
+	t.Helper()
 	raw, err := os.ReadFile(archive)
 	if err != nil {
 		t.Fatal(err)
@@ -161,15 +197,13 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(bad, "multijuego.db")); err == nil {
 		t.Fatal("a damaged archive's database was put in place")
 	}
-	dst := filepath.Join(t.TempDir(), "restored")
-	out, code = runCmd(t, "restore", "--from", archive, "--data-dir", dst)
-	if code != 0 || !strings.Contains(out, "files checked against the manifest") {
-		t.Fatalf("restore: exit %d\n%s", code, out)
-	}
-	t.Logf("restore:\n%s", out)
+}
 
-	r := start(t, "--data-dir", dst)
-	waitPersisted(t, r)
+// checkRestored compares the restored database with the source's rows
+// before the backup, after it, and in the end: every row from before is
+// there, none the source never had; each result counted once.
+func checkRestored(t *testing.T, dst string, before, after, final rowSets) {
+	t.Helper()
 	restored := readRows(t, dst)
 	for _, c := range []struct {
 		what                string
@@ -206,35 +240,21 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 		t.Errorf("%d result rows, %d distinct (%v)", rows, distinct, err)
 	}
 
-	// The keys came back: alice's token verifies, her device finds her.
-	if code, body := r.call("GET", "/v1/account", tok.AccessToken, nil); code != 200 || str(body, "id") != tok.AccountID {
-		t.Errorf("token from before the backup on the restored server: %d %v", code, body)
-	}
-	again, err := client.New(r.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok2, err := again.Device(ctx, "backup-alice-device"); err != nil || tok2.AccountID != tok.AccountID {
-		t.Errorf("device login after restore: account %q (%v), want %q", tok2.AccountID, err, tok.AccountID)
-	}
-	if code := r.stop(); code != 0 {
-		t.Fatalf("restored server exit %d", code)
-	}
 }
 
 // waitPersisted waits until the server's persistence has written every
 // event in its stream.
 func waitPersisted(t *testing.T, p *proc) {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for metric(t, p, "multijuego_persist_lag") != 0 || metric(t, p, "multijuego_matches_live") != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("persistence lag %v, %v matches live after 45s (processed %v, retried %v, duplicates %v, dead-lettered %v, buffered %v)",
+			t.Fatalf("persistence lag %v, %v matches live after 30s (processed %v, retried %v, duplicates %v, dead-lettered %v, buffered %v)",
 				metric(t, p, "multijuego_persist_lag"), metric(t, p, "multijuego_matches_live"), metric(t, p, "multijuego_persist_processed_total"),
 				metric(t, p, "multijuego_persist_retried_total"), metric(t, p, "multijuego_persist_duplicates_total"),
 				metric(t, p, "multijuego_persist_dead_lettered_total"), metric(t, p, "multijuego_events_buffered"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("%s: persistence caught up in %s", p.url, time.Until(deadline.Add(-45*time.Second)).Abs().Round(time.Millisecond))
+	t.Logf("%s: persistence caught up in %s", p.url, time.Until(deadline.Add(-30*time.Second)).Abs().Round(time.Millisecond))
 }

@@ -27,12 +27,15 @@ import (
 //	                  excepted
 //	keys/...          auth.keys_dir: signing keys, device-id key
 //	keyring.kek       seal.keyring_file
+//	vault.db          the data keys' vault (seal.vault_url, by default
+//	                  vault.db in the keys dir), copied like the database
 //	nats/NAME.snapshot  a JetStream snapshot of stream NAME
 const (
 	backupFormat   = 1
 	manifestName   = "manifest.json"
 	archiveDB      = "data/multijuego.db"
 	archiveKeyring = "keyring.kek"
+	archiveVault   = "vault.db"
 )
 
 // manifest describes a backup archive.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/multijuego/multijuego/internal/events"
+	"github.com/multijuego/multijuego/internal/store"
 )
 
 // backup is `multijuego backup --to FILE`: the embedded default's state,
@@ -70,16 +71,33 @@ func backup(ctx context.Context, cfg Config, to string, out io.Writer) error {
 	if m.Streams, err = snapshotStreams(ctx, cfg, staging, p); err != nil {
 		return err
 	}
+	vault, err := vaultFile(cfg)
+	if err != nil {
+		return err
+	}
+	// The vault is a live SQLite database: copied like the accounts'.
+	isVault := func(abs string) bool { return vault != "" && strings.HasPrefix(abs, vault) }
 	p.step("backup: copying the files in %s, %s and %s", data, keys, keyring)
 	if err := copyTree(data, filepath.Join(staging, "data"), func(rel string) bool {
 		abs := filepath.Join(data, rel)
 		return strings.HasPrefix(rel, "multijuego.db") || rel == filepath.Join("nats", "jetstream") || rel == filepath.Join("nats", "LOCK") ||
-			within(abs, keys) || abs == keyring
+			within(abs, keys) || abs == keyring || isVault(abs)
 	}); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	if err := copyTree(keys, filepath.Join(staging, "keys"), func(rel string) bool { return filepath.Join(keys, rel) == keyring }); err != nil {
+	if err := copyTree(keys, filepath.Join(staging, "keys"), func(rel string) bool {
+		abs := filepath.Join(keys, rel)
+		return abs == keyring || isVault(abs)
+	}); err != nil {
 		return fmt.Errorf("backup: %w", err)
+	}
+	if vault != "" {
+		if _, err := os.Stat(vault); err == nil {
+			p.step("backup: copying the vault %s", vault)
+			if err := sqliteCopy(ctx, vault, filepath.Join(staging, archiveVault)); err != nil {
+				return fmt.Errorf("backup: the vault: %w", err)
+			}
+		}
 	}
 	if err := copyFile(keyring, filepath.Join(staging, archiveKeyring)); err != nil {
 		return fmt.Errorf("backup: the keyring: %w", err)
@@ -104,6 +122,25 @@ func backup(ctx context.Context, cfg Config, to string, out io.Writer) error {
 	p.step("backup: %s written in %s: %s, %d files, schema version %d, %s",
 		to, time.Since(start).Round(time.Millisecond), mib(size), len(m.Files), m.SchemaVersion, streamSummary(m.Streams))
 	return nil
+}
+
+// vaultFile is the SQLite file of the data keys' vault, absolute.
+func vaultFile(cfg Config) (string, error) {
+	u := cfg.VaultURL()
+	if !strings.HasPrefix(u, "sqlite://") {
+		return "", errors.New("backup: seal.vault_url is not a SQLite file; back that database up with its own tools")
+	}
+	return filepath.Abs(strings.TrimPrefix(u, "sqlite://"))
+}
+
+// sqliteCopy writes a consistent copy of the SQLite database at path.
+func sqliteCopy(ctx context.Context, path, to string) error {
+	s, err := store.Open(ctx, store.Options{URL: "sqlite://" + path})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.BackupTo(ctx, to)
 }
 
 func streamSummary(streams []events.SnapshotInfo) string {

@@ -36,7 +36,11 @@ func restore(ctx context.Context, cfg Config, from string, force bool, out io.Wr
 	}
 	p := &progress{out: out}
 	start := time.Now()
-	if err := clearTargets(force, p, data, keys, keyring); err != nil {
+	vault, err := vaultFile(cfg)
+	if err != nil {
+		return err
+	}
+	if err := clearTargets(force, p, data, keys, keyring, vault); err != nil {
 		return err
 	}
 	staging, err := os.MkdirTemp(filepath.Dir(data), "."+filepath.Base(data)+".restoring-*")
@@ -54,7 +58,8 @@ func restore(ctx context.Context, cfg Config, from string, force bool, out io.Wr
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
 	}
-	moves := [][2]string{{filepath.Join(staging, "keys"), keys}, {filepath.Join(staging, archiveKeyring), keyring}}
+	moves := [][2]string{{filepath.Join(staging, "keys"), keys}, {filepath.Join(staging, archiveKeyring), keyring},
+		{filepath.Join(staging, archiveVault), vault}}
 	entries, err := os.ReadDir(filepath.Join(staging, "data"))
 	if err != nil {
 		return err
@@ -80,9 +85,9 @@ func restore(ctx context.Context, cfg Config, from string, force bool, out io.Wr
 
 // clearTargets checks that the directories and file a restore writes are
 // empty or absent; with force, it moves those that are not aside.
-func clearTargets(force bool, p *progress, data, keys, keyring string) error {
+func clearTargets(force bool, p *progress, data string, others ...string) error {
 	suffix := ".before-restore-" + time.Now().UTC().Format("20060102T150405")
-	for _, t := range []string{data, keys, keyring} {
+	for _, t := range append([]string{data}, others...) {
 		if t != data && within(t, data) {
 			continue // moved with data_dir
 		}

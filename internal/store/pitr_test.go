@@ -71,8 +71,34 @@ func TestPostgresPointInTimeRecovery(t *testing.T) {
 		}
 	}
 
-	// Recover: the base backup in a new data directory, the archive's WAL
-	// replayed up to the target, then promoted.
+	rec := recoverTo(ctx, t, pg, backup, archive, target)
+	got := map[string]int{}
+	rows, err := rec.QueryContext(ctx, `SELECT phase, count(*) FROM drill GROUP BY phase`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var phase string
+		var n int
+		if err := rows.Scan(&phase, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[phase] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got["base"] != 10 || got["before"] != 10 || got["after"] != 0 {
+		t.Fatalf("recovered to %s: rows by phase %v, want base 10, before 10, after 0", target.UTC().Format(time.RFC3339Nano), got)
+	}
+}
+
+// recoverTo recovers the base backup in backup (its own directory, made
+// the new data directory) to target with the WAL in archive, starts it with
+// pg_ctl and waits until it is promoted.
+func recoverTo(ctx context.Context, t *testing.T, pg *storetest.PrivatePostgres, backup, archive string, target time.Time) *sql.DB {
+	t.Helper()
 	port := storetest.FreePort(t)
 	appendTo(t, filepath.Join(backup, "postgresql.auto.conf"),
 		fmt.Sprintf("port = %d", port),
@@ -103,26 +129,7 @@ func TestPostgresPointInTimeRecovery(t *testing.T) {
 			t.Fatalf("still recovering after 30s\n%s", log)
 		}
 	}
-	got := map[string]int{}
-	rows, err := rec.QueryContext(ctx, `SELECT phase, count(*) FROM drill GROUP BY phase`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var phase string
-		var n int
-		if err := rows.Scan(&phase, &n); err != nil {
-			t.Fatal(err)
-		}
-		got[phase] = n
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if got["base"] != 10 || got["before"] != 10 || got["after"] != 0 {
-		t.Fatalf("recovered to %s: rows by phase %v, want base 10, before 10, after 0", target.UTC().Format(time.RFC3339Nano), got)
-	}
+	return rec
 }
 
 func pgConn(t *testing.T, port int) *sql.DB {
