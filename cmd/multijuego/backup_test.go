@@ -133,9 +133,7 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	// Everything the source ever committed, once its persistence is done.
 	waitPersisted(t, p)
 	final := readRows(t, src)
-	if code := p.stop(); code != 0 {
-		t.Fatalf("source server exit %d", code)
-	}
+	stopAndBackUpOffline(t, p, src)
 
 	// The running server's data dir is not a restore target, and a
 	// backup without --nats-url refuses to open the queue under it.
@@ -173,6 +171,23 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	}
 	if code := r.stop(); code != 0 {
 		t.Fatalf("restored server exit %d", code)
+	}
+}
+
+// stopAndBackUpOffline stops the server p after checking that a backup
+// without --nats-url, which would open the embedded store itself, is
+// refused while p holds it; then it backs the stopped server up so.
+func stopAndBackUpOffline(t *testing.T, p *proc, src string) {
+	t.Helper()
+	offline := filepath.Join(t.TempDir(), "offline.backup")
+	if out, code := runCmd(t, "backup", "--to", offline, "--data-dir", src); code != 1 || !strings.Contains(out, "a server is running") {
+		t.Fatalf("backup next to a running server without --nats-url: exit %d\n%s", code, out)
+	}
+	if code := p.stop(); code != 0 {
+		t.Fatalf("source server exit %d", code)
+	}
+	if out, code := runCmd(t, "backup", "--to", offline, "--data-dir", src); code != 0 || !strings.Contains(out, "written in") {
+		t.Fatalf("backup of a stopped server: exit %d\n%s", code, out)
 	}
 }
 
