@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/multijuego/multijuego/internal/seal"
 )
 
 // HeaderSignature carries an event's signature: "v1=" and the unpadded
@@ -86,15 +88,18 @@ type KeySealer interface {
 
 // LoadSigningKey reads a signing key file: one line, sealed by ks, or in
 // clear as hex (at least 64 digits, what `openssl rand -hex 32` makes).
-// The file must not be readable by group or others. ks nil reads clear
+// The file must be its owner's only (seal.PrivateFile: a read-only
+// Secret mount readable by its group is accepted). ks nil reads clear
 // keys only. It reports whether the key was in clear.
 func LoadSigningKey(ctx context.Context, path string, ks KeySealer) (s *Signer, inClear bool, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, false, fmt.Errorf("events: signing key: %w", err)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, false, fmt.Errorf("events: signing key %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	if fi, err := os.Stat(path); err == nil {
+		if err := seal.PrivateFile(path, fi.Mode().Perm()); err != nil {
+			return nil, false, fmt.Errorf("events: signing key: %w", err)
+		}
 	}
 	var key []byte
 	sealed := false

@@ -47,11 +47,19 @@ func TestSigner(t *testing.T) {
 	if _, err := NewSigner(make([]byte, 31)); err == nil {
 		t.Fatal("31-byte key accepted")
 	}
-	if err := os.Chmod(path, 0o644); err != nil {
+	// Readable by others and read-only: refused (it cannot be tightened);
+	// read-only for its group (a mounted Secret): read.
+	if err := os.Chmod(path, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadSigningKey(context.Background(), path, nil); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, err := LoadSigningKey(context.Background(), path, nil); err == nil || !strings.Contains(err.Error(), "open to others") {
 		t.Fatalf("world-readable key: %v", err)
+	}
+	if err := os.Chmod(path, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadSigningKey(context.Background(), path, nil); err != nil {
+		t.Fatalf("a key mounted read-only for its group: %v", err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad")
 	if err := os.WriteFile(bad, []byte("not hex\n"), 0o600); err != nil {

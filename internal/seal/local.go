@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -166,10 +167,8 @@ func (l *Local) reload() error {
 	if err != nil {
 		return err
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(l.path, 0o600); err != nil {
-			return err
-		}
+	if err := PrivateFile(l.path, st.Mode().Perm()); err != nil {
+		return err
 	}
 	stamp := fileStamp{st.ModTime(), st.Size()}
 	if stamp == l.stamp {
@@ -269,4 +268,23 @@ func localVersion(wrapped []byte) (uint32, error) {
 		return 0, ErrFormat
 	}
 	return binary.BigEndian.Uint32(wrapped[2:6]), nil
+}
+
+// PrivateFile checks that a file holding a secret is its owner's only, and
+// tightens it to 0600 when it is writable and open to others. A read-only
+// file readable by its group (0440, 0400: a Kubernetes Secret mounted with
+// fsGroup for a non-root process) is accepted as it is; one readable or
+// writable by others, or writable by its group, is refused.
+func PrivateFile(path string, perm fs.FileMode) error {
+	switch {
+	case perm&0o077 == 0:
+		return nil
+	case perm&0o222 == 0 && perm&0o037 == 0:
+		return nil // read-only, group may read: a mounted Secret
+	case perm&0o200 != 0:
+		if err := os.Chmod(path, 0o600); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is open to others (mode %v) and cannot be tightened: make it 0600, or 0440 read-only", path, perm)
 }

@@ -65,6 +65,24 @@ func TestLocalKeyringFileMode(t *testing.T) {
 	if m := mode(); m != 0o600 {
 		t.Errorf("keyring mode after open %v, want 0600", m)
 	}
+	// A Secret mounted for a non-root process: read-only, readable by its
+	// group. Opened as it is.
+	if err := os.Chmod(path, 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seal.OpenLocal(path); err != nil {
+		t.Errorf("a read-only keyring readable by its group: %v", err)
+	}
+	if m := mode(); m != 0o440 {
+		t.Errorf("read-only keyring mode after open %v, want 0440 left as it is", m)
+	}
+	// Readable by everyone and not writable: refused.
+	if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seal.OpenLocal(path); err == nil {
+		t.Error("a keyring readable by everyone was opened")
+	}
 }
 
 // A process that opened the keyring before another rotated it (the CLI
