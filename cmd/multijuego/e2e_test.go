@@ -48,13 +48,14 @@ func TestMain(m *testing.M) {
 
 // proc is the real binary, started as an operator would.
 type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	args   []string // start's arguments, for a restart
-	url    string
-	stderr *bytes.Buffer
-	mu     *sync.Mutex
-	done   chan error
+	t       *testing.T
+	cmd     *exec.Cmd
+	args    []string // start's arguments, for a restart
+	url     string
+	version string // as the binary printed it at start
+	stderr  *bytes.Buffer
+	mu      *sync.Mutex
+	done    chan error
 }
 
 type lockedBuffer struct {
@@ -70,8 +71,14 @@ func (l lockedBuffer) Write(p []byte) (int, error) {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startBinary(t, binary, args...)
+}
+
+// startBinary is start with the executable bin (another build, say).
+func startBinary(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, args: args, stderr: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--auth-hash-concurrency", "1"}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--auth-hash-concurrency", "1"}, args...)...)
 	p.cmd.Env = append(os.Environ(), "MULTIJUEGO_LOG_FORMAT=json")
 	p.cmd.Stderr = lockedBuffer{p.mu, p.stderr}
 	stdout, err := p.cmd.StdoutPipe()
@@ -81,12 +88,12 @@ func start(t *testing.T, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	urlc := make(chan string, 1)
+	urlc := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if _, u, ok := strings.Cut(sc.Text(), "listening on "); ok {
-				urlc <- u
+			if v, u, ok := strings.Cut(sc.Text(), " listening on "); ok {
+				urlc <- [2]string{strings.TrimPrefix(v, "multijuego "), u}
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
@@ -102,7 +109,8 @@ func start(t *testing.T, args ...string) *proc {
 		}
 	})
 	select {
-	case p.url = <-urlc:
+	case vu := <-urlc:
+		p.version, p.url = vu[0], vu[1]
 	case err := <-p.done:
 		t.Fatalf("server exited at start: %v\n%s", err, p.log())
 	case <-time.After(30 * time.Second):
