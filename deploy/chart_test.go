@@ -265,12 +265,13 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment) {
 	checkDrain(t, spec, c, cfg, r)
 	checkSecurity(t, spec)
 	checkWritablePaths(t, spec, c, cfg)
-	checkKeyCopy(t, spec)
-	for _, ct := range append(spec.InitContainers, c) {
-		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			if ct.Resources.Requests.Name(res, "").IsZero() || ct.Resources.Limits.Name(res, "").IsZero() {
-				t.Errorf("container %s: no %s request and limit", ct.Name, res)
-			}
+	checkKeyMounts(t, spec, c, cfg)
+	if len(spec.InitContainers) > 0 {
+		t.Errorf("init containers %v: the pod runs the multijuego image alone", spec.InitContainers)
+	}
+	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if c.Resources.Requests.Name(res, "").IsZero() || c.Resources.Limits.Name(res, "").IsZero() {
+			t.Errorf("no %s request and limit", res)
 		}
 	}
 	zone := false
@@ -385,7 +386,7 @@ func checkSecurity(t *testing.T, spec corev1.PodSpec) {
 		ps.SeccompProfile == nil || ps.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("pod securityContext %+v, want non-root and seccomp RuntimeDefault", ps)
 	}
-	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+	for _, c := range spec.Containers {
 		sc := c.SecurityContext
 		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
@@ -397,63 +398,36 @@ func checkSecurity(t *testing.T, spec corev1.PodSpec) {
 	}
 }
 
-// checkWritablePaths: with a read-only root, data_dir and the keys dir lie
-// on a writable volume (emptyDir or claim), every file setting on a mounted
-// volume, and the key files the process refuses when group-readable on an
-// emptyDir the init container filled, never straight on a Secret volume.
+// checkWritablePaths: with a read-only root, data_dir lies on a writable
+// volume (emptyDir or claim) and every file setting on a mounted volume.
 func checkWritablePaths(t *testing.T, spec corev1.PodSpec, c corev1.Container, cfg app.Config) {
 	t.Helper()
-	volumeAt := func(ct corev1.Container, path string) *corev1.Volume {
-		best := ""
-		var v *corev1.Volume
-		for _, m := range ct.VolumeMounts {
-			if (path == m.MountPath || strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/")) && len(m.MountPath) > len(best) {
-				i := slices.IndexFunc(spec.Volumes, func(vol corev1.Volume) bool { return vol.Name == m.Name })
-				if i >= 0 {
-					best, v = m.MountPath, &spec.Volumes[i]
-				}
-			}
-		}
-		return v
-	}
-	writable := func(v *corev1.Volume) bool {
-		return v != nil && (v.EmptyDir != nil || v.PersistentVolumeClaim != nil)
-	}
-	if !writable(volumeAt(c, cfg.DataDir)) {
+	if v, _ := volumeAt(spec, c, cfg.DataDir); v == nil || (v.EmptyDir == nil && v.PersistentVolumeClaim == nil) {
 		t.Errorf("data_dir %s is not on an emptyDir or claim", cfg.DataDir)
-	}
-	private := []string{cfg.Events.SigningKeyFile}
-	if slices.Contains(app.ExpandRoles(cfg.Roles), app.RoleAuth) {
-		private = append(private, cfg.KeysDir())
-	}
-	for _, p := range private {
-		if p == "" {
-			continue
-		}
-		v := volumeAt(c, p)
-		if !writable(v) {
-			t.Errorf("%s is not on an emptyDir or claim (a Secret volume is group-readable; the process refuses it)", p)
-		}
-		if v != nil && v.EmptyDir != nil && !initFills(spec, v.Name) {
-			t.Errorf("%s is on the emptyDir %s that no init container fills", p, v.Name)
-		}
 	}
 	files := []string{cfg.Events.PasswordFile, cfg.Events.CredsFile, cfg.Events.NkeySeedFile, cfg.Events.TLS.CAFile, cfg.Events.TLS.CertFile,
 		cfg.Events.TLS.KeyFile, cfg.RedisTLS.CAFile, cfg.RedisTLS.CertFile, cfg.RedisTLS.KeyFile, cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile}
 	for _, f := range files {
-		if f != "" && volumeAt(c, f) == nil {
+		if v, _ := volumeAt(spec, c, f); f != "" && v == nil {
 			t.Errorf("%s is on no mounted volume", f)
 		}
 	}
 }
 
-func initFills(spec corev1.PodSpec, volume string) bool {
-	for _, ic := range spec.InitContainers {
-		if slices.ContainsFunc(ic.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == volume && !m.ReadOnly }) {
-			return true
+// volumeAt is the volume container c sees path on, and its mount.
+func volumeAt(spec corev1.PodSpec, c corev1.Container, path string) (*corev1.Volume, corev1.VolumeMount) {
+	var (
+		v    *corev1.Volume
+		best corev1.VolumeMount
+	)
+	for _, m := range c.VolumeMounts {
+		if (path == m.MountPath || strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/")) && len(m.MountPath) > len(best.MountPath) {
+			if i := slices.IndexFunc(spec.Volumes, func(vol corev1.Volume) bool { return vol.Name == m.Name }); i >= 0 {
+				v, best = &spec.Volumes[i], m
+			}
 		}
 	}
-	return false
+	return v, best
 }
 
 func ptrOr(p *int64) int64 {

@@ -1,0 +1,424 @@
+package deploy_test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/multijuego/multijuego/internal/app"
+	"github.com/multijuego/multijuego/internal/redistest"
+	"github.com/multijuego/multijuego/internal/store/storetest"
+)
+
+// requiredKeys are the files of the keys Secret every auth replica must
+// share: one a replica made for itself would hash device ids and seal keys
+// differently from the others'.
+var requiredKeys = []string{"device-id.key", "keyring.kek"}
+
+// checkKeyMounts: the events signing key and the auth role's keys
+// directory are Secret volumes mounted as they are: read-only, files 0440
+// readable through the pod's fsGroup, which the process accepts
+// (seal.PrivateFile; TestKeysOnSecretMount starts the binary on such a
+// directory). The keys Secret's required files are items of a volume the
+// container mounts, so the kubelet does not start a pod whose Secret lacks
+// one (a volume no container mounts is not set up, hence not checked).
+func checkKeyMounts(t *testing.T, spec corev1.PodSpec, c corev1.Container, cfg app.Config) {
+	t.Helper()
+	secretAt := func(what, path string) (*corev1.SecretVolumeSource, string) {
+		v, m := volumeAt(spec, c, path)
+		if v == nil || v.Secret == nil {
+			t.Errorf("%s %s is not on a Secret volume", what, path)
+			return nil, ""
+		}
+		if !m.ReadOnly || v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o440 {
+			t.Errorf("%s: volume %s mounted readOnly %v, defaultMode %v, want read-only and 0440", what, v.Name, m.ReadOnly, ptrOr32(v.Secret.DefaultMode))
+		}
+		return v.Secret, strings.TrimPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/")
+	}
+	onSecret := false
+	if f := cfg.Events.SigningKeyFile; f != "" {
+		onSecret = true
+		if s, rel := secretAt("events.signing_key_file", f); s != nil && !slices.ContainsFunc(s.Items, func(k corev1.KeyToPath) bool { return k.Path == rel }) {
+			t.Errorf("the events signing key's volume lists items %v, want the file %s among them", s.Items, rel)
+		}
+	}
+	if slices.Equal(cfg.Roles, []string{app.RoleAuth}) {
+		onSecret = true
+		checkKeysDir(t, spec, c, cfg, secretAt)
+	}
+	if ps := spec.SecurityContext; onSecret && (ps == nil || ps.FSGroup == nil || *ps.FSGroup == 0) {
+		t.Errorf("pod securityContext %+v: no fsGroup, so the non-root process cannot read the 0440 Secret files", ps)
+	}
+}
+
+// checkKeysDir: the auth role's keys directory is its Secret whole (the
+// signing keys' files are named by their kid, unknown when the chart
+// renders), the keyring in it; the data keys' vault is elsewhere (the
+// database) since the directory is read-only; and the container mounts a
+// volume of the same Secret listing the required files.
+func checkKeysDir(t *testing.T, spec corev1.PodSpec, c corev1.Container, cfg app.Config,
+	secretAt func(what, path string) (*corev1.SecretVolumeSource, string)) {
+	t.Helper()
+	dir := cfg.KeysDir()
+	s, rel := secretAt("auth.keys_dir", dir)
+	if s == nil {
+		return
+	}
+	if rel != dir || len(s.Items) > 0 {
+		t.Errorf("auth.keys_dir %s: %q of a volume with items %v, want the mount of the whole Secret", dir, rel, s.Items)
+	}
+	if k, _ := secretAt("seal.keyring_file", cfg.KeyringFile()); k != s {
+		t.Errorf("seal.keyring_file %s is not on the keys Secret's volume", cfg.KeyringFile())
+	}
+	if vault := cfg.VaultURL(); strings.Contains(vault, dir) {
+		t.Errorf("seal.vault_url %s is in the read-only keys directory", vault)
+	}
+	for _, m := range c.VolumeMounts {
+		i := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+		if i < 0 || spec.Volumes[i].Secret == nil || spec.Volumes[i].Secret.SecretName != s.SecretName {
+			continue
+		}
+		var listed []string
+		for _, k := range spec.Volumes[i].Secret.Items {
+			if k.Key == k.Path {
+				listed = append(listed, k.Key)
+			}
+		}
+		if !m.ReadOnly || spec.Volumes[i].Secret.Optional != nil && *spec.Volumes[i].Secret.Optional {
+			continue
+		}
+		if !slices.ContainsFunc(requiredKeys, func(k string) bool { return !slices.Contains(listed, k) }) {
+			return
+		}
+	}
+	t.Errorf("no mounted, non-optional volume of Secret %s lists %v as items: a Secret without them would start the pod", s.SecretName, requiredKeys)
+}
+
+func ptrOr32(p *int32) string {
+	if p == nil {
+		return "unset"
+	}
+	return fmt.Sprintf("%#o", *p)
+}
+
+// podUser is the chart's podSecurity.user and group: the process's uid and
+// the fsGroup its Secret volumes are readable by.
+const podUser = 65532
+
+// TestKeysOnSecretMount starts the real binary's auth role, as uid 65532,
+// on a keys directory laid out as the kubelet lays out the chart's keys
+// Secret volume (read-only directories, files 0440 owned by root with
+// group fsGroup, reached through the ..data symlink), with PostgreSQL and
+// Redis as in split mode: it becomes ready, logs a device in and leaves
+// the directory as it was. A Secret lacking a required file, were the
+// kubelet's items check not there, stops the process naming the file.
+func TestKeysOnSecretMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		// Only root can lay files out as the kubelet does (owned by
+		// root, group 65532) and run the process as another user.
+		t.Skip("needs root, to lay out the Secret volume as the kubelet does and run the process as uid 65532")
+	}
+	root, err := os.MkdirTemp("", "keymount")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(root, "multijuego")
+	if out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/multijuego").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	pg, rd := storetest.PostgresURL(t), redistest.URL(t)
+
+	// The keys directory as docs/operations.md makes it for the Secret:
+	// one start of the embedded default.
+	made := filepath.Join(root, "keys")
+	once := serve(t, bin, false, "--auth-keys-dir", made, "--data-dir", filepath.Join(root, "once"))
+	if code := once.stop(t); code != 0 {
+		t.Fatalf("the keys-making start exited %d\n%s", code, once.log())
+	}
+	files := secretFiles(t, made)
+	delete(files, "vault.db") // that start's own vault, left out as the docs say
+	for _, f := range requiredKeys {
+		if _, ok := files[f]; !ok {
+			t.Fatalf("one start made %v, without %s", slices.Sorted(maps.Keys(files)), f)
+		}
+	}
+
+	t.Logf("the Secret's files: %v", slices.Sorted(maps.Keys(files)))
+	for _, missing := range append([]string{""}, requiredKeys...) {
+		name := "complete"
+		if missing != "" {
+			name = "without " + missing
+		}
+		t.Run(name, func(t *testing.T) {
+			mount := secretVolume(t, root, files, missing)
+			before := snapshot(t, mount)
+			data, err := os.MkdirTemp(root, "data")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(data, podUser, podUser); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"--roles", "auth", "--node-id", "auth-0", "--auth-keys-dir", mount, "--data-dir", data,
+				"--database-url", pg, "--redis-url", rd, "--redis-prefix", redistest.Prefix(t)}
+			if missing != "" {
+				cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+				cmd.SysProcAttr = asPodUser()
+				out, err := cmd.CombinedOutput()
+				if err == nil || !strings.Contains(string(out), missing) {
+					t.Fatalf("auth role on a Secret without %s: %v, want a failed start naming the file\n%s", missing, err, out)
+				}
+				t.Logf("%v: %s", err, bytes.TrimSpace(out))
+				return
+			}
+			p := serve(t, bin, true, args...)
+			p.waitReady(t)
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			res, err := http.Post(p.url+"/v1/auth/device", "application/json", strings.NewReader(`{"device_id":"device-keymount-test"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = json.NewDecoder(res.Body).Decode(&tok)
+			res.Body.Close()
+			if res.StatusCode >= 300 || err != nil || tok.AccessToken == "" {
+				t.Fatalf("device login: %d %v %+v\n%s", res.StatusCode, err, tok, p.log())
+			}
+			if code := p.stop(t); code != 0 {
+				t.Errorf("auth role exited %d after SIGTERM\n%s", code, p.log())
+			}
+			if after := snapshot(t, mount); !maps.Equal(before, after) {
+				t.Errorf("the read-only keys directory changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+}
+
+// secretFiles reads what `kubectl create secret generic --from-file=DIR`
+// takes from dir: its regular files.
+func secretFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			if files[e.Name()], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return files
+}
+
+// secretVolume lays files (but the one named skip) out as the kubelet
+// does for a Secret volume with defaultMode 0440, fsGroup 65532 and
+// readOnly: a timestamped directory holding the files, a ..data symlink to
+// it and one symlink per file; root owns everything, group 65532.
+func secretVolume(t *testing.T, parent string, files map[string][]byte, skip string) string {
+	t.Helper()
+	mount, err := os.MkdirTemp(parent, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := "..2026_12_03_10_00_00.000000001"
+	own := func(path string, mode os.FileMode) {
+		if err := os.Chown(path, 0, podUser); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(mount, ts), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if name == skip {
+			continue
+		}
+		p := filepath.Join(mount, ts, name)
+		if err := os.WriteFile(p, body, 0o400); err != nil {
+			t.Fatal(err)
+		}
+		own(p, 0o440)
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(mount, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(ts, filepath.Join(mount, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	own(filepath.Join(mount, ts), 0o550)
+	own(mount, 0o550)
+	return mount
+}
+
+// snapshot is every entry under dir: its mode, owner and content.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		desc := fmt.Sprintf("%v %d:%d", fi.Mode(), st.Uid, st.Gid)
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			desc += " -> " + target
+			if err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		out[strings.TrimPrefix(path, dir)] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func asPodUser() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: podUser, Gid: podUser}}
+}
+
+// served is one `multijuego serve` of the real binary.
+type served struct {
+	cmd  *exec.Cmd
+	url  string
+	out  *lockedBuffer
+	done chan error
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// serve starts `multijuego serve` on a loopback port (as uid 65532 when
+// podUser says so) and waits for the URL it prints. It is killed at the
+// test's end if still running.
+func serve(t *testing.T, bin string, asPod bool, args ...string) *served {
+	t.Helper()
+	p := &served{out: &lockedBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--auth-hash-concurrency", "1"}, args...)...)
+	if asPod {
+		p.cmd.SysProcAttr = asPodUser()
+	}
+	p.cmd.Stderr = p.out
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urlc := make(chan string, 1)
+	go func() { // ends when the process closes its stdout
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, u, ok := strings.Cut(sc.Text(), "listening on "); ok {
+				select {
+				case urlc <- u:
+				default:
+				}
+			}
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	select {
+	case p.url = <-urlc:
+	case err := <-p.done:
+		t.Fatalf("serve exited at start: %v\n%s", err, p.log())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve printed no URL within 60s\n%s", p.log())
+	}
+	return p
+}
+
+func (p *served) log() string {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return p.out.buf.String()
+}
+
+func (p *served) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(p.url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 30s (%v)\n%s", err, p.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *served) stop(t *testing.T) int {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("still running 60s after SIGTERM\n%s", p.log())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
