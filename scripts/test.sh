@@ -46,6 +46,18 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+echo "== buildah, podman and runc for the image test (cmd/multijuego/image_test.go)"
+if ! command -v buildah >/dev/null || ! command -v podman >/dev/null || ! command -v runc >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q buildah podman runc >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q buildah podman runc >/dev/null; } ||
+      echo "could not install buildah, podman and runc; the image test will fail with CI=true and skip otherwise"
+  else
+    echo "buildah, podman or runc missing and no apt-get as root: install them for the image test"
+  fi
+fi
+
 # helm for the chart test (deploy/chart_test.go). A `go install`ed helm
 # reports its version as v3.22 (no patch): that is what is matched.
 echo "== helm v3.22.0 for the chart test (deploy/chart_test.go)"
