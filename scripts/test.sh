@@ -3,8 +3,10 @@
 # (SQLite always; PostgreSQL at 127.0.0.1:5432 unless
 # MULTIJUEGO_TEST_DATABASE_URL says otherwise; NATS with JetStream at
 # 127.0.0.1:4222 unless MULTIJUEGO_TEST_NATS_URL says otherwise; with CI=true
-# a missing PostgreSQL or NATS fails the run), then each fuzz target for a
-# fixed number of executions.
+# a missing PostgreSQL or NATS fails the run; SoftHSM2, for the pkcs11 key
+# provider, is installed with apt when missing, and with CI=true its
+# absence fails those tests), then each fuzz target for a fixed number of
+# executions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,8 +68,24 @@ if ! helm version --template '{{.Version}}' 2>/dev/null | grep -q '^v3\.22'; the
   go install helm.sh/helm/v3/cmd/helm@v3.22.0
 fi
 
+echo "== SoftHSM2 for the pkcs11 key provider's tests (internal/seal/hsm/softhsmtest)"
+if [ ! -e /usr/lib/softhsm/libsofthsm2.so ] || ! command -v softhsm2-util >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q softhsm2 >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q softhsm2 >/dev/null; } ||
+      echo "could not install softhsm2; the pkcs11 tests will fail with CI=true and skip otherwise"
+  else
+    echo "no SoftHSM2 and no apt-get as root: install Debian's softhsm2 package for the pkcs11 tests"
+  fi
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
+# A static build (CGO_ENABLED=0, as scripts/release.sh makes) has no
+# PKCS#11 binding and must say so.
+echo "== without cgo: the pkcs11 provider's error"
+CGO_ENABLED=0 go test -count=1 -run 'NoCgo|NeedsCgo|WithoutCgo' ./internal/seal/hsm/ ./internal/app/
 # The realtime tests again on wsnet's portable (stream) backend, which
 # macOS and Windows run and Linux uses for TLS.
 echo "== realtime tests on the portable WebSocket backend"

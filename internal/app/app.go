@@ -72,6 +72,8 @@ type Main struct {
 	// metricsListener is metrics.listen's, nil without it.
 	metricsListener net.Listener
 	registry        *prometheus.Registry
+	// keyProvider seals the signing keys and wraps the data keys; closed last.
+	keyProvider keyProvider
 }
 
 // NewLogger builds the structured logger the configuration asks for.
@@ -151,10 +153,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if needs(roles, "keys") {
 		profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
 			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
-		keys, err := m.Config.keysDir()
+		keys, provider, err := m.Config.keysDir(ctx)
 		if err != nil {
 			return err
 		}
+		m.keyProvider = provider
 		if m.vault, err = protectStore(ctx, m.Config, keys, m.store, m.Logger); err != nil {
 			return err
 		}
@@ -352,6 +355,10 @@ func (m *Main) Close() error {
 	if m.vault != nil {
 		errs = append(errs, m.vault.Close())
 		m.vault = nil
+	}
+	if m.keyProvider != nil {
+		errs = append(errs, m.keyProvider.Close())
+		m.keyProvider = nil
 	}
 	return errors.Join(errs...)
 }

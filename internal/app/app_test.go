@@ -149,13 +149,15 @@ func TestConfigPrintMasksEverySecret(t *testing.T) {
 		"gateway.auth_url":     func(pw string) { cfg.Gateway.AuthURL = "https://gw:" + pw + "@auth.local:7350" },
 		"gateway.tls_key_file": func(pw string) { cfg.Gateway.TLSKeyFile = "/etc/" + pw + ".pem" },
 		"seal.vault_url":       func(pw string) { cfg.Seal.VaultURL = "postgres://vault:" + pw + "@127.0.0.1:5432/vault" },
+		"seal.awskms.endpoint": func(pw string) { cfg.Seal.AWSKMS.Endpoint = "https://k:" + pw + "@kms.local" },
 	}
 	// Not secrets themselves: names of files that hold them (shown, so an
 	// operator can see which file is read), a user name, sizes and periods.
 	notSecret := map[string]bool{"events.user": true, "events.password_file": true, "events.creds_file": true,
 		"events.nkey_seed_file": true, "events.signing_key_file": true, "auth.keys_dir": true, "auth.keys_reload": true,
 		"auth.token_cache": true, "auth.password_min_length": true, "auth.password_max_length": true, "limits.max_keys": true,
-		"seal.keyring_file": true, "redis_tls.key_file": true, "events.tls.key_file": true,
+		"seal.keyring_file": true, "seal.pkcs11.token": true, "seal.pkcs11.pin_file": true, "seal.pkcs11.pin_env": true,
+		"seal.pkcs11.key_label": true, "seal.awskms.key_id": true, "redis_tls.key_file": true, "events.tls.key_file": true,
 		"gateway.auth_tls.key_file": true, "events.listen_tls.key_file": true}
 	looksSecret := regexp.MustCompile(`url|endpoint|key|password|token|secret|seed|cred`)
 	for _, f := range config.Fields(&cfg) {

@@ -16,7 +16,6 @@ import (
 	"github.com/multijuego/multijuego/internal/bots"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/kv"
-	"github.com/multijuego/multijuego/internal/seal"
 	"github.com/multijuego/multijuego/internal/store"
 )
 
@@ -214,28 +213,25 @@ func migrate(ctx context.Context, cfg Config, sub string, out io.Writer) error {
 // keys runs a keys subcommand; after a rotation it returns what it rotated,
 // for the audit log.
 func keys(ctx context.Context, cfg Config, sub string, out io.Writer) (rotated map[string]any, err error) {
-	dir, err := cfg.keysDir()
+	dir, provider, err := cfg.keysDir(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer provider.Close()
 	switch sub {
 	case "rotate-kek":
-		v, err := seal.Rotate(cfg.KeyringFile(), time.Now())
+		rotated, msg, err := rotateKEK(ctx, cfg, provider, dir)
 		if err != nil {
 			return nil, err
 		}
-		n, err := dir.Rewrap()
-		if err != nil {
-			return nil, fmt.Errorf("new key-encryption key %d in %s, but sealing the keys again failed (run 'multijuego keys rewrap'): %w", v, cfg.KeyringFile(), err)
-		}
-		fmt.Fprintf(out, "new key-encryption key %d in %s; %d key files in %s sealed under it; keys sealed under older versions stay readable\n",
-			v, cfg.KeyringFile(), n, dir.Path)
+		fmt.Fprintln(out, msg)
 		d, err := rewrapDataKeys(ctx, cfg, dir, out)
 		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(out, "%d data keys rewrapped under it\n", d)
-		return map[string]any{"kek_version": v, "resealed": n, "data_keys": d}, nil
+		rotated["data_keys"] = d
+		return rotated, nil
 	case "rewrap":
 		n, err := dir.Rewrap()
 		if err != nil {
@@ -291,10 +287,11 @@ func accounts(ctx context.Context, cfg Config, sub string, args []string, out io
 	defer s.Close()
 	mem := kv.NewMemory(kv.MemoryOptions{}) // the CLI never logs anyone in: throttles unused
 	defer mem.Close()
-	keys, err := cfg.keysDir()
+	keys, provider, err := cfg.keysDir(ctx)
 	if err != nil {
 		return err
 	}
+	defer provider.Close()
 	vault, err := protectStore(ctx, cfg, keys, s, nil)
 	if err != nil {
 		return err

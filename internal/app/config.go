@@ -19,6 +19,7 @@ import (
 	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/router"
+	"github.com/multijuego/multijuego/internal/seal/hsm"
 	"github.com/multijuego/multijuego/internal/webui"
 )
 
@@ -151,7 +152,7 @@ func DefaultConfig() Config {
 		DataDir:        "./data",
 		Listen:         "127.0.0.1:7350",
 		Roles:          []string{"all"},
-		Seal:           SealConfig{Provider: "local", PersonalData: true},
+		Seal:           SealConfig{Provider: "local", PersonalData: true, PKCS11: PKCS11Config{KeyLabel: hsm.DefaultKeyLabel}},
 		Security:       SecurityConfig{RequireTLS: true},
 		Log:            LogConfig{Format: "text", Level: "info"},
 		Store:          StoreConfig{MaxOpenConns: 10, BusyTimeout: 5 * time.Second, AutoMigrate: true},

@@ -25,10 +25,11 @@ func sealData(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	keys, err := cfg.keysDir()
+	keys, provider, err := cfg.keysDir(ctx)
 	if err != nil {
 		return err
 	}
+	defer provider.Close()
 	vault, err := protectStore(ctx, cfg, keys, s, nil)
 	if err != nil {
 		return err
@@ -87,10 +88,11 @@ func reapplyErasures(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	keys, err := cfg.keysDir()
+	keys, provider, err := cfg.keysDir(ctx)
 	if err != nil {
 		return err
 	}
+	defer provider.Close()
 	vault, err := protectStore(ctx, cfg, keys, s, nil)
 	if err != nil {
 		return err

@@ -48,13 +48,14 @@ var (
 	natsUsersAAD  = []byte("mj-nats-users")
 )
 
-// busSealer seals one secret of the event bus with the key provider.
-func busSealer(c Config, aad []byte) (events.KeySealer, error) {
-	p, err := openSeal(c)
+// busSealer seals one secret of the event bus with the key provider,
+// open until the caller calls done.
+func busSealer(ctx context.Context, c Config, aad []byte) (ks events.KeySealer, done func() error, err error) {
+	p, err := openSeal(ctx, c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return auth.LineSealer{W: p, AAD: aad}, nil
+	return auth.LineSealer{W: p, AAD: aad}, p.Close, nil
 }
 
 // EmbeddedBusAuth returns the credentials of role on the embedded NATS of
@@ -64,10 +65,11 @@ func EmbeddedBusAuth(ctx context.Context, c Config, role string) (a events.Auth,
 	if _, err := os.Stat(filepath.Join(c.DataDir, events.EmbeddedUsersFile)); errors.Is(err, fs.ErrNotExist) {
 		return events.Auth{}, false, nil // no keyring opened (made) for nothing
 	}
-	ks, err := busSealer(c, natsUsersAAD)
+	ks, done, err := busSealer(ctx, c, natsUsersAAD)
 	if err != nil {
 		return events.Auth{}, false, err
 	}
+	defer done()
 	return events.EmbeddedAuth(ctx, c.DataDir, role, ks)
 }
 
@@ -88,10 +90,11 @@ func eventSigner(ctx context.Context, c Config) (*events.Signer, error) {
 			"the same key file on every game and persistence node (make one with `openssl rand -hex 32 > events.key && chmod 600 events.key`); " +
 			"events not signed with it are dead-lettered")
 	}
-	ks, err := busSealer(c, signingKeyAAD)
+	ks, done, err := busSealer(ctx, c, signingKeyAAD)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a KMS round trip at most
 	defer cancel()
 	if c.Events.SigningKeyFile != "" {
@@ -126,9 +129,11 @@ func openEvents(ctx context.Context, m *Main) (*events.Bus, error) {
 	}
 	var usersSealer events.KeySealer
 	if c.NATSURL == "" {
-		if usersSealer, err = busSealer(c, natsUsersAAD); err != nil {
+		var done func() error
+		if usersSealer, done, err = busSealer(ctx, c, natsUsersAAD); err != nil {
 			return nil, err
 		}
+		defer done() // events.Open uses it while it opens, not after
 	}
 	bus, err := events.Open(ctx, events.Config{
 		URL: c.NATSURL, DataDir: c.DataDir, Listen: c.Events.Listen,

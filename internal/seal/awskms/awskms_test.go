@@ -13,14 +13,15 @@ import (
 
 	"github.com/multijuego/multijuego/internal/seal"
 	"github.com/multijuego/multijuego/internal/seal/awskms"
+	"github.com/multijuego/multijuego/internal/seal/awskms/kmstest"
 	"github.com/multijuego/multijuego/internal/seal/sealtest"
 )
 
 const alias = "alias/multijuego"
 
-func options(f *standIn) awskms.Options {
-	return awskms.Options{KeyID: alias, Region: f.region, Endpoint: f.srv.URL, MaxBackoff: 5 * time.Millisecond,
-		Credentials: credentials.NewStaticCredentialsProvider(f.creds.AccessKeyID, f.creds.SecretAccessKey, "")}
+func options(f *kmstest.StandIn) awskms.Options {
+	return awskms.Options{KeyID: alias, Region: f.Region, Endpoint: f.URL(), MaxBackoff: 5 * time.Millisecond,
+		Credentials: credentials.NewStaticCredentialsProvider(f.Creds.AccessKeyID, f.Creds.SecretAccessKey, "")}
 }
 
 func open(t *testing.T, opts awskms.Options) *awskms.Provider {
@@ -36,14 +37,14 @@ func open(t *testing.T, opts awskms.Options) *awskms.Provider {
 // point the alias at it.
 func TestConformance(t *testing.T) {
 	sealtest.Provider(t, func(t *testing.T) (seal.Provider, func()) {
-		f := newStandIn(t)
-		f.newKey(alias)
+		f := kmstest.New(t)
+		f.NewKey(alias)
 		t.Cleanup(func() {
-			if n := f.badSignatures(); n != 0 {
+			if n := f.BadSignatures(); n != 0 {
 				t.Errorf("%d requests with a bad signature", n)
 			}
 		})
-		return open(t, options(f)), func() { f.newKey(alias) }
+		return open(t, options(f)), func() { f.NewKey(alias) }
 	})
 }
 
@@ -57,52 +58,52 @@ func apiCode(err error) string {
 
 // The stand-in really checks signatures: a wrong secret is refused.
 func TestWrongSecretRefused(t *testing.T) {
-	f := newStandIn(t)
-	f.newKey(alias)
+	f := kmstest.New(t)
+	f.NewKey(alias)
 	opts := options(f)
-	opts.Credentials = credentials.NewStaticCredentialsProvider(f.creds.AccessKeyID, "not-the-secret", "")
+	opts.Credentials = credentials.NewStaticCredentialsProvider(f.Creds.AccessKeyID, "not-the-secret", "")
 	_, err := awskms.Open(context.Background(), opts)
 	if apiCode(err) != "InvalidSignatureException" {
 		t.Fatalf("Open with a wrong secret: %v, want InvalidSignatureException", err)
 	}
-	if f.badSignatures() == 0 || f.count("DescribeKey") != 0 {
-		t.Errorf("bad signatures %d, DescribeKey served %d times; want >0 and 0", f.badSignatures(), f.count("DescribeKey"))
+	if f.BadSignatures() == 0 || f.Count("DescribeKey") != 0 {
+		t.Errorf("bad signatures %d, DescribeKey served %d times; want >0 and 0", f.BadSignatures(), f.Count("DescribeKey"))
 	}
 }
 
 func TestRetries(t *testing.T) {
 	ctx := context.Background()
-	f := newStandIn(t)
-	f.newKey(alias)
+	f := kmstest.New(t)
+	f.NewKey(alias)
 	p := open(t, options(f))
 	plain := bytes.Repeat([]byte{9}, seal.KeySize)
 
 	// Throttling and KMS's internal errors are retried...
-	f.failNext(400, "ThrottlingException", 1)
-	f.failNext(500, "KMSInternalException", 1)
+	f.FailNext(400, "ThrottlingException", 1)
+	f.FailNext(500, "KMSInternalException", 1)
 	w, err := p.Wrap(ctx, plain, nil)
 	if err != nil {
 		t.Fatalf("Wrap after a throttle and an internal error: %v", err)
 	}
-	if n := f.count("Encrypt"); n != 3 {
+	if n := f.Count("Encrypt"); n != 3 {
 		t.Errorf("Encrypt tried %d times, want 3", n)
 	}
 	// ...up to MaxAttempts (3), then the error says why.
-	f.failNext(400, "ThrottlingException", 3)
+	f.FailNext(400, "ThrottlingException", 3)
 	_, err = p.Unwrap(ctx, w, nil)
 	if apiCode(err) != "ThrottlingException" || errors.Is(err, seal.ErrOpen) {
 		t.Errorf("Unwrap throttled 3 times: %v, want ThrottlingException (not ErrOpen)", err)
 	}
-	if n := f.count("Decrypt"); n != 3 {
+	if n := f.Count("Decrypt"); n != 3 {
 		t.Errorf("Decrypt tried %d times, want 3", n)
 	}
 	// A refusal is not retried.
-	f.failNext(400, "AccessDeniedException", 1)
+	f.FailNext(400, "AccessDeniedException", 1)
 	_, err = p.Unwrap(ctx, w, nil)
 	if apiCode(err) != "AccessDeniedException" || errors.Is(err, seal.ErrOpen) {
 		t.Errorf("Unwrap denied: %v, want AccessDeniedException (not ErrOpen)", err)
 	}
-	if n := f.count("Decrypt"); n != 4 {
+	if n := f.Count("Decrypt"); n != 4 {
 		t.Errorf("Decrypt tried %d times in all, want 4 (no retry of a denial)", n)
 	}
 	if got, err := p.Unwrap(ctx, w, nil); err != nil || !bytes.Equal(got, plain) {
@@ -114,15 +115,15 @@ func TestRetries(t *testing.T) {
 // says it, not a ciphertext that does not open; enabled again, it works.
 func TestKeyStates(t *testing.T) {
 	ctx := context.Background()
-	f := newStandIn(t)
-	arn := f.newKey(alias)
+	f := kmstest.New(t)
+	arn := f.NewKey(alias)
 	p := open(t, options(f))
 	w, err := p.Wrap(ctx, make([]byte, seal.KeySize), []byte("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for state, code := range map[string]string{"Disabled": "DisabledException", "PendingDeletion": "KMSInvalidStateException"} {
-		f.setState(arn, state)
+		f.SetState(arn, state)
 		if _, err := p.Unwrap(ctx, w, []byte("a")); apiCode(err) != code || errors.Is(err, seal.ErrOpen) {
 			t.Errorf("Unwrap under a %s key: %v, want %s", state, err, code)
 		}
@@ -133,15 +134,15 @@ func TestKeyStates(t *testing.T) {
 			t.Errorf("Open on a %s key: %v, want it refused", state, err)
 		}
 	}
-	f.setState(arn, "Enabled")
+	f.SetState(arn, "Enabled")
 	if _, err := p.Unwrap(ctx, w, []byte("a")); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestOpenErrors(t *testing.T) {
-	f := newStandIn(t)
-	f.newKey(alias)
+	f := kmstest.New(t)
+	f.NewKey(alias)
 	for name, tc := range map[string]struct {
 		change func(*awskms.Options)
 		want   string
@@ -159,12 +160,12 @@ func TestOpenErrors(t *testing.T) {
 
 // A context that ends stops the retries.
 func TestContextBoundsRetries(t *testing.T) {
-	f := newStandIn(t)
-	f.newKey(alias)
+	f := kmstest.New(t)
+	f.NewKey(alias)
 	opts := options(f)
 	opts.MaxBackoff, opts.MaxAttempts = time.Second, 10
 	p := open(t, opts)
-	f.failNext(400, "ThrottlingException", 10)
+	f.FailNext(400, "ThrottlingException", 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -1,4 +1,6 @@
-package awskms_test
+// Package kmstest is a stand-in for AWS KMS on loopback, for tests of the
+// awskms key provider: no KMS-compatible server can run here.
+package kmstest
 
 import (
 	"bytes"
@@ -23,16 +25,16 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// standIn is a stand-in for KMS on loopback: it speaks the JSON 1.1
+// StandIn is a stand-in for KMS on loopback: it speaks the JSON 1.1
 // protocol (X-Amz-Target: TrentService.Encrypt, Decrypt, DescribeKey),
 // checks every request's SigV4 signature by signing it again with the
 // credentials it knows, and answers AWS-shaped errors, including those a
-// test queues with failNext. It is not KMS: its ciphertext blobs are its
+// test queues with FailNext. It is not KMS: its ciphertext blobs are its
 // own (key id | nonce | AES-GCM with the encryption context as aad).
-type standIn struct {
-	t      testing.TB
-	creds  aws.Credentials
-	region string
+type StandIn struct {
+	// Creds are the only credentials it accepts; Region the only region.
+	Creds  aws.Credentials
+	Region string
 	srv    *httptest.Server
 
 	mu      sync.Mutex
@@ -55,20 +57,24 @@ type fakeError struct {
 
 const account = "111122223333"
 
-func newStandIn(t testing.TB) *standIn {
-	f := &standIn{t: t, region: "eu-west-1", keys: map[string]*fakeKey{}, aliases: map[string]string{}, calls: map[string]int{},
-		creds: aws.Credentials{AccessKeyID: "AKIDSTANDIN", SecretAccessKey: "stand-in-secret", Source: "test"}}
+// New starts a stand-in with no keys, stopped when the test ends.
+func New(t testing.TB) *StandIn {
+	f := &StandIn{Region: "eu-west-1", keys: map[string]*fakeKey{}, aliases: map[string]string{}, calls: map[string]int{},
+		Creds: aws.Credentials{AccessKeyID: "AKIDSTANDIN", SecretAccessKey: "stand-in-secret", Source: "test"}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-func (f *standIn) arn(id string) string {
-	return "arn:aws:kms:" + f.region + ":" + account + ":key/" + id
+// URL is the stand-in's endpoint.
+func (f *StandIn) URL() string { return f.srv.URL }
+
+func (f *StandIn) arn(id string) string {
+	return "arn:aws:kms:" + f.Region + ":" + account + ":key/" + id
 }
 
 // newKey makes a key and points alias at it (when alias is not empty).
-func (f *standIn) newKey(alias string) string {
+func (f *StandIn) NewKey(alias string) string {
 	k := make([]byte, 32)
 	rand.Read(k)
 	b, _ := aes.NewCipher(k)
@@ -83,13 +89,16 @@ func (f *standIn) newKey(alias string) string {
 	return f.arn(id)
 }
 
-func (f *standIn) setState(arn, state string) {
+// SetState sets the state of the key arn names: Enabled, Disabled or
+// PendingDeletion.
+func (f *StandIn) SetState(arn, state string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.keys[strings.TrimPrefix(arn, f.arn(""))].state = state
 }
 
-func (f *standIn) failNext(status int, code string, n int) {
+// FailNext makes the next n signed requests fail with an AWS error.
+func (f *StandIn) FailNext(status int, code string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for range n {
@@ -97,19 +106,22 @@ func (f *standIn) failNext(status int, code string, n int) {
 	}
 }
 
-func (f *standIn) count(op string) int {
+// Count is how many signed requests of operation op (Encrypt, Decrypt,
+// DescribeKey) arrived, failed ones included.
+func (f *StandIn) Count(op string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[op]
 }
 
-func (f *standIn) badSignatures() int {
+// BadSignatures is how many requests were refused for their signature.
+func (f *StandIn) BadSignatures() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.badSigs
 }
 
-func (f *standIn) serve(w http.ResponseWriter, r *http.Request) {
+func (f *StandIn) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
@@ -171,7 +183,7 @@ func (f *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *standIn) decrypt(w http.ResponseWriter, keyID string, blob []byte, ec map[string]string) {
+func (f *StandIn) decrypt(w http.ResponseWriter, keyID string, blob []byte, ec map[string]string) {
 	const idLen = 36
 	if len(blob) < idLen+12+16 {
 		awsError(w, 400, "InvalidCiphertextException", "")
@@ -203,7 +215,7 @@ func (f *standIn) decrypt(w http.ResponseWriter, keyID string, blob []byte, ec m
 }
 
 // usable answers KMS's error for a missing or unusable key, or returns k.
-func (f *standIn) usable(w http.ResponseWriter, k *fakeKey, name string) *fakeKey {
+func (f *StandIn) usable(w http.ResponseWriter, k *fakeKey, name string) *fakeKey {
 	switch {
 	case k == nil:
 		awsError(w, 400, "NotFoundException", "no key "+name)
@@ -217,8 +229,8 @@ func (f *standIn) usable(w http.ResponseWriter, k *fakeKey, name string) *fakeKe
 	return nil
 }
 
-func (f *standIn) resolve(name string) *fakeKey {
-	name = strings.TrimPrefix(name, "arn:aws:kms:"+f.region+":"+account+":")
+func (f *StandIn) resolve(name string) *fakeKey {
+	name = strings.TrimPrefix(name, "arn:aws:kms:"+f.Region+":"+account+":")
 	if id, ok := f.aliases[name]; ok {
 		name = id
 	}
@@ -236,13 +248,13 @@ var authRE = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/,]+)/(\d{8})/(
 
 // checkSignature checks the Authorization header's form and scope, then
 // signs the request again with the stand-in's credentials and compares.
-func (f *standIn) checkSignature(r *http.Request, body []byte) (code, msg string) {
+func (f *StandIn) checkSignature(r *http.Request, body []byte) (code, msg string) {
 	m := authRE.FindStringSubmatch(r.Header.Get("Authorization"))
 	if m == nil {
 		return "IncompleteSignatureException", "malformed Authorization header: " + r.Header.Get("Authorization")
 	}
 	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if err != nil || when.Format("20060102") != m[2] || m[3] != f.region || m[1] != f.creds.AccessKeyID {
+	if err != nil || when.Format("20060102") != m[2] || m[3] != f.Region || m[1] != f.Creds.AccessKeyID {
 		return "IncompleteSignatureException", "bad X-Amz-Date or credential scope"
 	}
 	signed := strings.Split(m[4], ";")
@@ -263,7 +275,7 @@ func (f *standIn) checkSignature(r *http.Request, body []byte) (code, msg string
 		}
 	}
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(context.Background(), f.creds, again, hex.EncodeToString(sum[:]), "kms", f.region, when); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), f.Creds, again, hex.EncodeToString(sum[:]), "kms", f.Region, when); err != nil {
 		return "InternalFailure", err.Error()
 	}
 	if again.Header.Get("Authorization") != r.Header.Get("Authorization") {
