@@ -19,8 +19,8 @@ import (
 )
 
 // SealConfig chooses the key provider that seals secrets at rest (the
-// signing keys and the device-id secret today; personal data fields are
-// issue 19's next step, docs/architecture.md "Not built yet").
+// signing keys, the device-id secret, the event bus's secrets) and wraps
+// the per-account data keys of personal data.
 type SealConfig struct {
 	Provider    string       `yaml:"provider" help:"key provider sealing secrets at rest: local (a keyring file), pkcs11 (an HSM; needs a build with cgo) or awskms (AWS KMS)"`
 	KeyringFile string       `yaml:"keyring_file" help:"local provider: the keyring file of key-encryption keys (mode 0600; default: keyring.kek in the keys dir, so nodes sharing that share it); keep it elsewhere for the keys dir alone to be useless to a thief"`
