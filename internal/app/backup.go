@@ -140,10 +140,11 @@ func operatorBus(ctx context.Context, cfg Config) (*events.Bus, error) {
 // embeddedOperatorBus opens the embedded queue in data_dir itself (no
 // server may run there), as the operator; noStreams for a restore.
 func embeddedOperatorBus(ctx context.Context, cfg Config, noStreams bool) (*events.Bus, error) {
-	sealer, err := busSealer(cfg, natsUsersAAD)
+	sealer, done, err := busSealer(ctx, cfg, natsUsersAAD)
 	if err != nil {
 		return nil, err
 	}
+	defer done() // events.Open uses it while it opens, not after
 	return events.Open(ctx, events.Config{DataDir: cfg.DataDir, DuplicateWindow: cfg.Events.DuplicateWindow,
 		Roles: []string{events.RoleOperator}, UsersSealer: sealer, NoStreams: noStreams}, nil)
 }
