@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -127,7 +128,8 @@ const podUser = 65532
 // Secret volume (read-only directories, files 0440 owned by root with
 // group fsGroup, reached through the ..data symlink), with PostgreSQL and
 // Redis as in split mode: it becomes ready, logs a device in and leaves
-// the directory as it was. A Secret lacking a required file, were the
+// the directory as it was, and signs with a rotated key once the volume
+// is updated as the kubelet updates it. A Secret lacking a required file, were the
 // kubelet's items check not there, stops the process naming the file.
 func TestKeysOnSecretMount(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -192,19 +194,26 @@ func TestKeysOnSecretMount(t *testing.T) {
 				t.Logf("%v: %s", err, bytes.TrimSpace(out))
 				return
 			}
-			p := serve(t, bin, true, args...)
+			p := serve(t, bin, true, append(args, "--auth-keys-reload", "1s")...)
 			p.waitReady(t)
-			var tok struct {
-				AccessToken string `json:"access_token"`
+			kid := deviceLoginKid(t, p)
+			if after := snapshot(t, mount); !maps.Equal(before, after) {
+				t.Errorf("the read-only keys directory changed:\nbefore %v\nafter  %v", before, after)
 			}
-			res, err := http.Post(p.url+"/v1/auth/device", "application/json", strings.NewReader(`{"device_id":"device-keymount-test"}`))
-			if err != nil {
-				t.Fatal(err)
+			// A rotation as docs/operations.md has it: `keys rotate` on
+			// a copy, the Secret updated. The kubelet updates the
+			// mounted volume in place; the running process signs with
+			// the new key after its next reload.
+			newKid := rotateOnCopy(t, bin, root, files)
+			project(t, mount, "..2026_12_03_10_05_00.000000002", secretFiles(t, filepath.Join(root, "rotated")))
+			before = snapshot(t, mount)
+			for deadline := time.Now().Add(15 * time.Second); !jwksHas(t, p, newKid); time.Sleep(200 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("JWKS without %s 15s after the Secret got it\n%s", newKid, p.log())
+				}
 			}
-			err = json.NewDecoder(res.Body).Decode(&tok)
-			res.Body.Close()
-			if res.StatusCode >= 300 || err != nil || tok.AccessToken == "" {
-				t.Fatalf("device login: %d %v %+v\n%s", res.StatusCode, err, tok, p.log())
+			if kid = deviceLoginKid(t, p); kid != newKid {
+				t.Errorf("after the rotation, a token signed by %s, want %s", kid, newKid)
 			}
 			if code := p.stop(t); code != 0 {
 				t.Errorf("auth role exited %d after SIGTERM\n%s", code, p.log())
@@ -237,45 +246,133 @@ func secretFiles(t *testing.T, dir string) map[string][]byte {
 
 // secretVolume lays files (but the one named skip) out as the kubelet
 // does for a Secret volume with defaultMode 0440, fsGroup 65532 and
-// readOnly: a timestamped directory holding the files, a ..data symlink to
-// it and one symlink per file; root owns everything, group 65532.
+// readOnly: root owns everything, group 65532, directories 0550.
 func secretVolume(t *testing.T, parent string, files map[string][]byte, skip string) string {
 	t.Helper()
 	mount, err := os.MkdirTemp(parent, "secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := "..2026_12_03_10_00_00.000000001"
-	own := func(path string, mode os.FileMode) {
-		if err := os.Chown(path, 0, podUser); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(path, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
+	files = maps.Clone(files)
+	delete(files, skip)
+	project(t, mount, "..2026_12_03_10_00_00.000000001", files)
+	ownRead(t, mount, 0o550)
+	return mount
+}
+
+// project writes files into mount as the kubelet's atomic writer does: a
+// new timestamped directory ts holding them, a symlink per file into
+// ..data, and ..data switched to ts in one rename.
+func project(t *testing.T, mount, ts string, files map[string][]byte) {
+	t.Helper()
 	if err := os.Mkdir(filepath.Join(mount, ts), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	for name, body := range files {
-		if name == skip {
-			continue
-		}
 		p := filepath.Join(mount, ts, name)
 		if err := os.WriteFile(p, body, 0o400); err != nil {
 			t.Fatal(err)
 		}
-		own(p, 0o440)
-		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(mount, name)); err != nil {
+		ownRead(t, p, 0o440)
+		link := filepath.Join(mount, name)
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Symlink(ts, filepath.Join(mount, "..data")); err != nil {
+	ownRead(t, filepath.Join(mount, ts), 0o550)
+	if err := os.Symlink(ts, filepath.Join(mount, "..data_tmp")); err != nil {
 		t.Fatal(err)
 	}
-	own(filepath.Join(mount, ts), 0o550)
-	own(mount, 0o550)
-	return mount
+	if err := os.Rename(filepath.Join(mount, "..data_tmp"), filepath.Join(mount, "..data")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ownRead gives path to root, group 65532, with mode.
+func ownRead(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chown(path, 0, podUser); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rotateOnCopy runs `multijuego keys rotate` on a copy of the keys files
+// (ROOT/rotated) and returns the new key's kid.
+func rotateOnCopy(t *testing.T, bin, root string, files map[string][]byte) string {
+	t.Helper()
+	dir := filepath.Join(root, "rotated")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(bin, "keys", "rotate", "--auth-keys-dir", dir).CombinedOutput()
+	kid, _, _ := strings.Cut(strings.TrimPrefix(string(out), "new signing key "), " ")
+	if err != nil || !strings.HasPrefix(string(out), "new signing key ") {
+		t.Fatalf("keys rotate: %v\n%s", err, out)
+	}
+	return kid
+}
+
+// jwksHas reports whether the JWKS p serves has kid.
+func jwksHas(t *testing.T, p *served, kid string) bool {
+	t.Helper()
+	res, err := http.Get(p.url + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("JWKS: %d %v", res.StatusCode, err)
+	}
+	return slices.ContainsFunc(set.Keys, func(k struct {
+		Kid string `json:"kid"`
+	}) bool {
+		return k.Kid == kid
+	})
+}
+
+// deviceLoginKid logs a device in and returns the kid its access token
+// is signed under.
+func deviceLoginKid(t *testing.T, p *served) string {
+	t.Helper()
+	res, err := http.Post(p.url+"/v1/auth/device", "application/json", strings.NewReader(`{"device_id":"device-keymount-test"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	var header struct {
+		Kid string `json:"kid"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&tok)
+	if err == nil {
+		var b []byte
+		h, _, _ := strings.Cut(tok.AccessToken, ".")
+		if b, err = base64.RawURLEncoding.DecodeString(h); err == nil {
+			err = json.Unmarshal(b, &header)
+		}
+	}
+	if res.StatusCode >= 300 || err != nil || header.Kid == "" {
+		t.Fatalf("device login: %d %v, token %q\n%s", res.StatusCode, err, tok.AccessToken, p.log())
+	}
+	return header.Kid
 }
 
 // snapshot is every entry under dir: its mode, owner and content.
