@@ -229,7 +229,11 @@ func keys(ctx context.Context, cfg Config, sub string, out io.Writer) (rotated m
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(out, "%d data keys rewrapped under it\n", d)
+		b, err := resealBusSecrets(ctx, cfg, dir.Seal)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "%d data keys and %d event bus secrets rewrapped under it\n", d, b)
 		rotated["data_keys"] = d
 		return rotated, nil
 	case "rewrap":
@@ -241,7 +245,11 @@ func keys(ctx context.Context, cfg Config, sub string, out io.Writer) (rotated m
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(out, "%d key files in %s and %d data keys sealed under the current key-encryption key\n", n, dir.Path, d)
+		b, err := resealBusSecrets(ctx, cfg, dir.Seal)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(out, "%d key files in %s, %d data keys and %d event bus secrets sealed under the current key-encryption key\n", n, dir.Path, d, b)
 		return nil, nil
 	case "rotate":
 		kid, err := auth.RotateKeys(dir, cfg.Auth.AccessTTL+cfg.Auth.ClockSkew, time.Now())

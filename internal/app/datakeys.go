@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/events"
 	"github.com/multijuego/multijuego/internal/seal"
 	"github.com/multijuego/multijuego/internal/store"
 )
@@ -119,4 +121,27 @@ func reapplyErasures(ctx context.Context, cfg Config, out io.Writer) error {
 			fmt.Fprintf(out, "deleted %d erased accounts again so far\n", total)
 		}
 	}
+}
+
+// resealBusSecrets seals the embedded event bus's secrets again under the
+// provider's current key-encryption key: data_dir/events-signing.key and
+// the embedded NATS users file, when they exist. An events.signing_key_file
+// given by the operator is left as it is (several processes with their own
+// keyrings may share it). It returns how many files it resealed.
+func resealBusSecrets(ctx context.Context, cfg Config, w auth.Wrapper) (int, error) {
+	n := 0
+	if cfg.Events.SigningKeyFile == "" {
+		ok, err := events.ResealSigningKey(ctx, filepath.Join(cfg.DataDir, signingKeyFile), auth.LineSealer{W: w, AAD: signingKeyAAD})
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	ok, err := events.ResealUsers(ctx, cfg.DataDir, auth.LineSealer{W: w, AAD: natsUsersAAD})
+	if ok {
+		n++
+	}
+	return n, err
 }

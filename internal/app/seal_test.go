@@ -57,6 +57,10 @@ func TestServeSealsKeysInKMS(t *testing.T) {
 		t.Fatalf("keys rewrap: exit %d: %s", code, out)
 	}
 	checkSealed(t, cfg.KeysDir(), kmsKey(second))
+	// The event bus's secrets too: the signing key and the NATS users file.
+	if n := countSealed(t, cfg.DataDir, kmsKey(second)) + countSealed(t, filepath.Join(cfg.DataDir, "nats"), kmsKey(second)); n != 2 {
+		t.Errorf("%d event bus secrets sealed under the new key, want 2", n)
+	}
 
 	m, stop = startMain(t, cfg)
 	defer stop()
@@ -125,18 +129,31 @@ func postJSON(t *testing.T, url, body string) (*http.Response, map[string]any) {
 // in dir are sealed, and that ok says yes to each wrapped key.
 func checkSealed(t *testing.T, dir string, ok func(wrapped []byte) bool) {
 	t.Helper()
+	if n := countSealed(t, dir, ok); n < 2 {
+		t.Errorf("%d sealed files in %s, want a signing key and the device-id secret", n, dir)
+	}
+}
+
+// countSealed checks the sealed files in dir with ok and counts them.
+func countSealed(t *testing.T, dir string, ok func(wrapped []byte) bool) int {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sealed := 0
 	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var wrapped []byte
 		switch {
+		case bytes.HasPrefix(b, []byte("sealed:")):
+			wrapped, _ = base64.StdEncoding.DecodeString(strings.TrimSpace(strings.TrimPrefix(string(b), "sealed:")))
 		case strings.HasSuffix(e.Name(), ".json"):
 			var kf struct {
 				Seed       []byte `json:"seed"`
@@ -149,8 +166,6 @@ func checkSealed(t *testing.T, dir string, ok func(wrapped []byte) bool) {
 				t.Errorf("%s holds its seed in clear", e.Name())
 			}
 			wrapped = kf.SealedSeed
-		case bytes.HasPrefix(b, []byte("sealed:")):
-			wrapped, _ = base64.StdEncoding.DecodeString(strings.TrimSpace(strings.TrimPrefix(string(b), "sealed:")))
 		default:
 			continue
 		}
@@ -159,7 +174,5 @@ func checkSealed(t *testing.T, dir string, ok func(wrapped []byte) bool) {
 		}
 		sealed++
 	}
-	if sealed < 2 {
-		t.Errorf("%d sealed files in %s, want a signing key and the device-id secret", sealed, dir)
-	}
+	return sealed
 }

@@ -252,27 +252,46 @@ func embeddedUsers(ctx context.Context, dataDir string, ks KeySealer) (map[strin
 		}
 	}
 	if changed {
-		b, _ := json.MarshalIndent(users, "", "  ")
-		b = append(b, '\n')
-		if ks != nil {
-			line, err := ks.SealLine(ctx, b)
-			if err != nil {
-				return nil, fmt.Errorf("events: seal %s: %w", path, err)
-			}
-			b = []byte(line + "\n")
-		}
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			return nil, fmt.Errorf("events: write %s: %w", tmp, err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			return nil, fmt.Errorf("events: %w", err)
+		if err := writeUsers(ctx, path, users, ks); err != nil {
+			return nil, err
 		}
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
 	return users, nil
+}
+
+// writeUsers writes the users file, sealed by ks (nil: in clear).
+func writeUsers(ctx context.Context, path string, users map[string]string, ks KeySealer) error {
+	b, _ := json.MarshalIndent(users, "", "  ")
+	b = append(b, '\n')
+	if ks != nil {
+		line, err := ks.SealLine(ctx, b)
+		if err != nil {
+			return fmt.Errorf("events: seal %s: %w", path, err)
+		}
+		b = []byte(line + "\n")
+	}
+	if err := replaceFile(path, b); err != nil {
+		return fmt.Errorf("events: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ResealUsers seals the embedded server's users file in dataDir again
+// with ks, under the key provider's current key-encryption key (after a
+// rotation). It reports false when there is no file.
+func ResealUsers(ctx context.Context, dataDir string, ks KeySealer) (bool, error) {
+	path := filepath.Join(dataDir, EmbeddedUsersFile)
+	users, _, err := readUsers(ctx, path, ks)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, writeUsers(ctx, path, users, ks)
 }
 
 func randomSecret() string {

@@ -157,14 +157,44 @@ func LoadOrCreateSigningKey(ctx context.Context, path string, ks KeySealer) (*Si
 	if err != nil {
 		return nil, err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(line), 0o600); err != nil {
+	if err := replaceFile(path, []byte(line)); err != nil {
 		return nil, fmt.Errorf("events: reseal the signing key: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, errors.Join(fmt.Errorf("events: reseal the signing key: %w", err), os.Remove(tmp))
-	}
 	return s, nil
+}
+
+// ResealSigningKey seals the signing key file at path again with ks, under
+// the key provider's current key-encryption key (after a rotation). It
+// reports false when there is no file.
+func ResealSigningKey(ctx context.Context, path string, ks KeySealer) (bool, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	s, _, err := LoadSigningKey(ctx, path, ks)
+	if err != nil {
+		return false, err
+	}
+	line, err := keyLine(ctx, s.key, ks)
+	if err != nil {
+		return false, err
+	}
+	if err := replaceFile(path, []byte(line)); err != nil {
+		return false, fmt.Errorf("events: reseal the signing key: %w", err)
+	}
+	return true, nil
+}
+
+// replaceFile writes b to path (mode 0600) through a temporary file and a
+// rename, so a reader sees the old content or the new, never a part.
+func replaceFile(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return errors.Join(err, os.Remove(tmp))
+	}
+	return nil
 }
 
 // keyLine is a key file's content: sealed by ks, or hex without one.
