@@ -315,7 +315,8 @@ func rotateOnCopy(t *testing.T, bin, root string, files map[string][]byte) strin
 			t.Fatal(err)
 		}
 	}
-	out, err := exec.Command(bin, "keys", "rotate", "--auth-keys-dir", dir).CombinedOutput()
+	// data_dir given: its default, ./data, would be made in the package's directory.
+	out, err := exec.Command(bin, "keys", "rotate", "--auth-keys-dir", dir, "--data-dir", filepath.Join(root, "rotate-data")).CombinedOutput()
 	kid, _, _ := strings.Cut(strings.TrimPrefix(string(out), "new signing key "), " ")
 	if err != nil || !strings.HasPrefix(string(out), "new signing key ") {
 		t.Fatalf("keys rotate: %v\n%s", err, out)
