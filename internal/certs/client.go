@@ -83,5 +83,5 @@ func RequireTLS(require bool, what, host string, encrypted bool) error {
 	if !require || encrypted || Loopback(host) {
 		return nil
 	}
-	return fmt.Errorf("%s is not over TLS and security.require_tls is on: use a TLS URL (see docs/operations.md, \"TLS to PostgreSQL, Redis and NATS\") or turn security.require_tls off", what)
+	return fmt.Errorf("%s is not over TLS and security.require_tls is on: use a TLS URL (see docs/security.md, \"TLS to PostgreSQL, Redis and NATS\") or turn security.require_tls off", what)
 }
