@@ -82,18 +82,32 @@ func (f *Fields) Index(field, value string) string {
 // Prepare makes sure every owner has a data key, reading the missing ones
 // from the vault and creating those it lacks in one write. Sealing for
 // many owners (a batch of logins) calls it first so that Seal then costs
-// no round trip.
-func (f *Fields) Prepare(ctx context.Context, owners []string) error {
-	if !f.on || len(owners) == 0 {
+// no round trip. Owners in created are new (accounts this batch creates):
+// their keys are made without asking the vault first.
+func (f *Fields) Prepare(ctx context.Context, owners, created []string) error {
+	if !f.on || len(owners)+len(created) == 0 {
 		return nil
 	}
-	missing := f.uncached(owners)
+	isNew := make(map[string]bool, len(created))
+	for _, o := range created {
+		isNew[o] = true
+	}
+	missing := f.uncached(append(owners, created...))
 	if len(missing) == 0 {
 		return nil
 	}
-	found, err := f.vault.Keys(ctx, missing)
-	if err != nil {
-		return fmt.Errorf("seal: read data keys: %w", err)
+	var lookup []string
+	for _, o := range missing {
+		if !isNew[o] {
+			lookup = append(lookup, o)
+		}
+	}
+	found := map[string]Key{}
+	if len(lookup) > 0 {
+		var err error
+		if found, err = f.vault.Keys(ctx, lookup); err != nil {
+			return fmt.Errorf("seal: read data keys: %w", err)
+		}
 	}
 	var fresh []Key
 	for _, o := range missing {
@@ -180,7 +194,7 @@ func (f *Fields) key(ctx context.Context, owner string, create bool) (Key, error
 		return k, nil
 	}
 	if create {
-		if err := f.Prepare(ctx, []string{owner}); err != nil {
+		if err := f.Prepare(ctx, []string{owner}, nil); err != nil {
 			return Key{}, err
 		}
 	} else {

@@ -112,7 +112,7 @@ func TestFieldsConcurrent(t *testing.T) {
 	ctx := context.Background()
 	f, _ := newFields(t, true)
 	owners := []string{"o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8"}
-	if err := f.Prepare(ctx, owners); err != nil {
+	if err := f.Prepare(ctx, owners[:4], owners[4:]); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup

@@ -83,7 +83,7 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 		{`INSERT INTO audit_log (at, kind, account_id, actor_id, ip, detail) VALUES `, 6, audit},
 	} {
 		var err error
-		if chunks, err = s.insertChunks(ctx, chunks, in.head, in.cols, in.args); err != nil {
+		if chunks, err = s.insertChunks(ctx, chunks, in.head, "", in.cols, in.args); err != nil {
 			return err
 		}
 	}
@@ -106,17 +106,18 @@ type insertChunk struct {
 	args []any
 }
 
-// insertChunks appends to cs the INSERTs of args (rows of cols values) in
+// insertChunks appends to cs the INSERTs of args (rows of cols values; tail
+// after the values, such as an ON CONFLICT clause) in
 // chunks of power-of-two sizes, 37 rows as 32 + 4 + 1: every statement text
 // is one of a few per table, prepared once on the writer, so a batch of any
 // size is parsed by nobody.
-func (s *Store) insertChunks(ctx context.Context, cs []insertChunk, head string, cols int, args []any) ([]insertChunk, error) {
+func (s *Store) insertChunks(ctx context.Context, cs []insertChunk, head, tail string, cols int, args []any) ([]insertChunk, error) {
 	for len(args) > 0 {
 		n := min(len(args)/cols, maxChunkRows)
 		for n&(n-1) != 0 {
 			n &= n - 1 // the highest power of two not above n
 		}
-		st, err := s.prepared(ctx, s.w, head+s.placeholders(cols, n))
+		st, err := s.prepared(ctx, s.w, head+s.placeholders(cols, n)+tail)
 		if err != nil {
 			return nil, err
 		}

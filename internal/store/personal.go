@@ -30,8 +30,9 @@ import (
 type Protector interface {
 	// Index is the blind index of a normalised value of field.
 	Index(field, value string) string
-	// Prepare makes sure each owner has a data key, in one write.
-	Prepare(ctx context.Context, owners []string) error
+	// Prepare makes sure each owner has a data key, in one write; the
+	// owners in created are new accounts, known to have none.
+	Prepare(ctx context.Context, owners, created []string) error
 	// Seal returns the text to store for plain.
 	Seal(ctx context.Context, owner, record, field, plain string) (string, error)
 	// Open returns the plaintext of a stored value (one stored in clear
@@ -137,18 +138,23 @@ func (s *Store) prepareOwners(ctx context.Context, ws []LoginWrite) error {
 	if s.prot == nil {
 		return nil
 	}
-	var owners []string
+	var owners, created []string
 	for _, w := range ws {
-		if w.Account.ID != "" && w.Account.Email != "" {
-			owners = append(owners, w.Account.ID)
+		fresh := w.Account.ID != ""
+		if fresh && w.Account.Email != "" {
+			created = append(created, w.Account.ID)
 		}
 		for _, e := range w.Audit {
-			if e.IP != "" {
-				owners = append(owners, auditOwnerOf(e))
+			switch o := auditOwnerOf(e); {
+			case e.IP == "":
+			case fresh && o == w.Account.ID:
+				created = append(created, o)
+			default:
+				owners = append(owners, o)
 			}
 		}
 	}
-	return s.prot.Prepare(ctx, owners)
+	return s.prot.Prepare(ctx, owners, created)
 }
 
 // eraseKey destroys an account's data key.

@@ -94,12 +94,27 @@ func (v *Vault) AddKeys(ctx context.Context, keys []seal.Key) (int, error) {
 	for _, k := range keys {
 		args = append(args, k.Owner, int64(k.ID), encodeWrapped(k.Wrapped), now)
 	}
+	// Prepared multi-row statements of a few sizes (insertChunks), as the
+	// login batches use: a batch's keys cost no statement parsing.
+	chunks, err := v.s.insertChunks(ctx, nil, `INSERT INTO data_keys (owner, key_id, wrapped, created_at) VALUES `,
+		` ON CONFLICT (owner) DO NOTHING`, 4, args)
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	err := v.s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		n, err = v.s.execValuesCount(ctx, tx, `INSERT INTO data_keys (owner, key_id, wrapped, created_at) VALUES `,
-			` ON CONFLICT (owner) DO NOTHING`, 4, args)
-		return err
+	err = v.s.tx(ctx, func(tx *sql.Tx) error {
+		for _, c := range chunks {
+			res, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, c.args...)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += int(k)
+		}
+		return nil
 	})
 	return n, err
 }
