@@ -288,24 +288,14 @@ func accounts(ctx context.Context, cfg Config, sub string, args []string, out io
 	if len(args) != 2 {
 		return errors.New("usage: multijuego accounts set-roles USERNAME ROLES (for example: alice player,admin)")
 	}
-	s, err := openMigratedStore(ctx, cfg)
+	ss, err := openSealedStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer ss.Close()
 	mem := kv.NewMemory(kv.MemoryOptions{}) // the CLI never logs anyone in: throttles unused
 	defer mem.Close()
-	keys, provider, err := cfg.keysDir(ctx)
-	if err != nil {
-		return err
-	}
-	defer provider.Close()
-	vault, err := protectStore(ctx, cfg, keys, s, nil)
-	if err != nil {
-		return err
-	}
-	defer vault.Close()
-	svc, err := auth.New(ctx, cfg.Auth, keys, auth.Deps{Store: s, KV: mem})
+	svc, err := auth.New(ctx, cfg.Auth, ss.keys, auth.Deps{Store: ss.store, KV: mem})
 	if err != nil {
 		return err
 	}

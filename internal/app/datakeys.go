@@ -22,21 +22,12 @@ func sealData(ctx context.Context, cfg Config, out io.Writer) error {
 	if !cfg.Seal.PersonalData {
 		return errors.New("seal.personal_data is off: nothing would be sealed")
 	}
-	s, err := openMigratedStore(ctx, cfg)
+	ss, err := openSealedStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	keys, provider, err := cfg.keysDir(ctx)
-	if err != nil {
-		return err
-	}
-	defer provider.Close()
-	vault, err := protectStore(ctx, cfg, keys, s, nil)
-	if err != nil {
-		return err
-	}
-	defer vault.Close()
+	defer ss.Close()
+	s := ss.store
 	n, err := auth.SealClear(ctx, s, func(total int) { fmt.Fprintf(out, "sealed %d rows...\n", total) })
 	if err != nil {
 		return fmt.Errorf("after %d rows: %w (run it again to go on)", n, err)
@@ -85,21 +76,12 @@ func rewrapDataKeys(ctx context.Context, cfg Config, keys auth.KeysDir, out io.W
 // for), page by page with progress. Their personal fields were unreadable
 // already; this removes the rows, the blind index of their email with them.
 func reapplyErasures(ctx context.Context, cfg Config, out io.Writer) error {
-	s, err := openMigratedStore(ctx, cfg)
+	ss, err := openSealedStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	keys, provider, err := cfg.keysDir(ctx)
-	if err != nil {
-		return err
-	}
-	defer provider.Close()
-	vault, err := protectStore(ctx, cfg, keys, s, nil)
-	if err != nil {
-		return err
-	}
-	defer vault.Close()
+	defer ss.Close()
+	s, vault := ss.store, ss.vault
 	total, seen, after := 0, 0, ""
 	for {
 		ids, err := vault.Erased(ctx, after, 500)
@@ -144,4 +126,39 @@ func resealBusSecrets(ctx context.Context, cfg Config, w auth.Wrapper) (int, err
 		n++
 	}
 	return n, err
+}
+
+// sealedStore is the migrated store of a CLI command that reads or writes
+// accounts, sealing personal data as a node does, with what it opened.
+type sealedStore struct {
+	store    *store.Store
+	keys     auth.KeysDir
+	vault    *store.Vault
+	provider keyProvider
+}
+
+// openSealedStore opens the migrated store, the keys directory's provider
+// and the vault, and sets the store's protector.
+func openSealedStore(ctx context.Context, cfg Config) (*sealedStore, error) {
+	s, err := openMigratedStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys, provider, err := cfg.keysDir(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	vault, err := protectStore(ctx, cfg, keys, s, nil)
+	if err != nil {
+		provider.Close()
+		s.Close()
+		return nil, err
+	}
+	return &sealedStore{store: s, keys: keys, vault: vault, provider: provider}, nil
+}
+
+// Close closes the vault, the store and the provider.
+func (ss *sealedStore) Close() error {
+	return errors.Join(ss.vault.Close(), ss.store.Close(), ss.provider.Close())
 }
