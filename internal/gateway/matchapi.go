@@ -108,12 +108,21 @@ func (s *Server) createMatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	info, ok := s.matches.Get(id)
-	if !ok {
-		writeError(w, r, s.log, matchError(match.ErrNotFound))
-		return
+	writeJSON(w, http.StatusCreated, matchResponse(s.created(id, req.Mode)))
+}
+
+// created returns the summary of the match just made as id. The match
+// exists, but reading its summary is a second call to the game node that
+// may fail where the creation did not (the node's subscription not yet
+// known to the gateway's NATS server, a NATS reconnect): then the answer
+// is what the creation itself tells, the id and the mode, open and empty,
+// never an error or an empty id for a match the client can join.
+func (s *Server) created(id, mode string) match.Info {
+	if info, ok := s.matches.Get(id); ok {
+		return info
 	}
-	writeJSON(w, http.StatusCreated, matchResponse(info))
+	s.log.Warn("match created; its summary could not be read", "match", id)
+	return match.Info{ID: id, Mode: mode, Open: true}
 }
 
 func (s *Server) listMatches(w http.ResponseWriter, r *http.Request) {

@@ -292,8 +292,7 @@ func (rt *realtime) control(ctx context.Context, s *session, env envelope) {
 			rt.fail(s, env.CID, err)
 			return
 		}
-		info, _ := rt.engine.Get(id)
-		rt.send(s, "match.created", env.CID, matchResponse(info))
+		rt.send(s, "match.created", env.CID, matchResponse(rt.gw.created(id, req.Mode)))
 	case "match.list":
 		var req struct {
 			Mode  string `json:"mode"`
