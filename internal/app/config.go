@@ -319,6 +319,7 @@ func (c Config) Validate() error {
 	if e.ListenTLS.Set() {
 		v.Check(e.Listen != "" && c.NATSURL == "", "events.listen_tls", "is the TLS of the embedded NATS listener: set events.listen (and no nats_url) too")
 		v.Check(e.ListenTLS.CertFile != "" && e.ListenTLS.KeyFile != "", "events.listen_tls.cert_file", "events.listen_tls needs both cert_file and key_file")
+		v.Check(len(e.ListenTLS.ClientNames) == 0 || e.ListenTLS.ClientCAFile != "", "events.listen_tls.client_names", "names the client certificates accepted: set events.listen_tls.client_ca_file too")
 	}
 	v.Check(e.Sync == "default" || e.Sync == "always", "events.sync", "must be default or always, got %q", e.Sync)
 	v.Check(e.Replicas >= 0 && e.Replicas <= 5, "events.replicas", "must be between 0 and 5, got %d", e.Replicas)

@@ -31,12 +31,14 @@ func TestSplitRolesMutualTLS(t *testing.T) {
 	pki := tlstest.NewPKI(t, t.TempDir())
 	other := tlstest.NewPKI(t, t.TempDir())
 	expiredCert, expiredKey := pki.Expired(t, "expired")
+	gameCert, gameKey := pki.Issue(t, "game-0")
 
 	authCfg := testConfig(t)
 	authCfg.Roles = []string{"auth"}
 	authCfg.Gateway.TrustedProxies = []string{"127.0.0.0/8"}
 	authCfg.Gateway.TLSCertFile, authCfg.Gateway.TLSKeyFile = pki.ServerCert, pki.ServerKey
 	authCfg.Gateway.TLSClientCAFile = pki.CAFile
+	authCfg.Gateway.TLSClientNames = []string{"client"} // the gateway's certificate
 	if err := authCfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +109,10 @@ func TestSplitRolesMutualTLS(t *testing.T) {
 		t.Errorf("a certificate of the deployment's CA: %v", err)
 	}
 	for name, c := range map[string]certs.Client{
-		"no client certificate":              {CAFile: pki.CAFile},
-		"a client certificate of another CA": {CAFile: pki.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey},
-		"an expired client certificate":      {CAFile: pki.CAFile, CertFile: expiredCert, KeyFile: expiredKey},
+		"no client certificate":                                          {CAFile: pki.CAFile},
+		"a client certificate of another CA":                             {CAFile: pki.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey},
+		"an expired client certificate":                                  {CAFile: pki.CAFile, CertFile: expiredCert, KeyFile: expiredKey},
+		"the CA's certificate of another role (not in tls_client_names)": {CAFile: pki.CAFile, CertFile: gameCert, KeyFile: gameKey},
 	} {
 		if err := call(c); err == nil {
 			t.Errorf("%s: the auth role answered", name)

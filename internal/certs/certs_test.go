@@ -124,3 +124,41 @@ func TestSourceReloadsChangedFiles(t *testing.T) {
 		t.Errorf("a missing file: %v, want ErrNotExist", err)
 	}
 }
+
+// A listener's client names match the certificate's common name or a DNS
+// name, exactly or by a prefix ending in *; nothing else.
+func TestMatchName(t *testing.T) {
+	ca, caKey, err := certs.NewCA("test CA", t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := certs.Issue(ca, caKey, "gw-0", []string{"gw-0.internal", "127.0.0.1"}, t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		names []string
+		want  bool
+	}{
+		{[]string{"gw-0"}, true},
+		{[]string{"gw-0.internal"}, true},
+		{[]string{"gw-*"}, true},
+		{[]string{"game-*", "gw-0"}, true},
+		{[]string{"*"}, true},
+		{[]string{"gw"}, false},
+		{[]string{"gw-1", "game-*"}, false},
+		{[]string{"127.0.0.1"}, false}, // addresses are not names
+		{nil, false},
+	} {
+		if got := certs.MatchName(pair.Leaf, c.names); got != c.want {
+			t.Errorf("MatchName(gw-0, %q) = %v, want %v", c.names, got, c.want)
+		}
+	}
+	if err := certs.RequireClientCerts(&tls.Config{}, "", []string{"gw-*"}); err == nil {
+		t.Error("client names without a client CA file: accepted")
+	}
+}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,6 +115,41 @@ func TestEmbeddedListenerMutualTLS(t *testing.T) {
 	} {
 		if err := connect(c.scheme, c.client); err == nil {
 			t.Errorf("%s: connected", name)
+		}
+	}
+}
+
+// With client_names, a certificate of the same CA for another name (a
+// role this listener is not for) is refused at the handshake too.
+func TestEmbeddedListenerClientNames(t *testing.T) {
+	pki := tlstest.NewPKI(t, t.TempDir())
+	listenTLS, err := certs.Server{CertFile: pki.ServerCert, KeyFile: pki.ServerKey, ClientCAFile: pki.CAFile, ClientNames: []string{"client", "persist-*"}}.Config(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	b := openEmbedded(t, Config{Listen: "127.0.0.1:" + port, ListenTLS: listenTLS})
+	a, ok, err := EmbeddedAuth(context.Background(), b.cfg.DataDir, RoleOperator, nil)
+	if err != nil || !ok {
+		t.Fatalf("operator credentials: %v %v", ok, err)
+	}
+	persistCert, persistKey := pki.Issue(t, "persist-1")
+	gwCert, gwKey := pki.Issue(t, "gw-0")
+	for _, c := range []struct {
+		cert, key string
+		want      bool
+	}{{pki.ClientCert, pki.ClientKey, true}, {persistCert, persistKey, true}, {gwCert, gwKey, false}} {
+		cfg, err := certs.Client{CAFile: pki.CAFile, CertFile: c.cert, KeyFile: c.key}.Config("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect("tls://127.0.0.1:"+port, nats.UserInfo(a.User, a.Password), nats.Secure(cfg), nats.MaxReconnects(0))
+		if err == nil {
+			err = nc.Flush()
+			nc.Close()
+		}
+		if (err == nil) != c.want {
+			t.Errorf("%s: connect error %v, want connected %v", filepath.Base(c.cert), err, c.want)
 		}
 	}
 }

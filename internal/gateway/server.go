@@ -43,6 +43,7 @@ type Config struct {
 	TLSKeyFile        string        `yaml:"tls_key_file" help:"PEM private key for tls_cert_file" secret:"true"`
 	TLSSelfSigned     bool          `yaml:"tls_self_signed" help:"serve HTTPS with a self-signed development certificate for localhost, 127.0.0.1 and ::1, made and kept in data_dir/tls (renewed a week before it expires); not with tls_cert_file"`
 	TLSClientCAFile   string        `yaml:"tls_client_ca_file" help:"PEM CA(s): the listener then requires a client certificate signed by one of them and refuses any other peer at the handshake (mutual TLS); for a listener only other roles call (the auth role run alone), not one players reach; needs tls_cert_file or tls_self_signed"`
+	TLSClientNames    []string      `yaml:"tls_client_names" help:"with tls_client_ca_file: the only client certificate names accepted (common name or DNS name; a trailing * matches any suffix, e.g. gw-*), so that of the roles the CA signs for only gateways call; empty: any certificate of the CA"`
 	TrustedProxies    []string      `yaml:"trusted_proxies" help:"CIDRs of proxies whose X-Forwarded-For is believed (comma-separated)"`
 	AuthURL           string        `yaml:"auth_url" help:"base URL of the auth role, when this process runs the gateway without it"`
 	// AuthTLS is the TLS of the calls to AuthURL (proxied routes, JWKS,
@@ -117,6 +118,7 @@ func (c Config) Validate(v *config.Validator, prefix string) {
 		v.Check(o == "*" || (err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.Path == ""), k("allowed_origins"), "%q is not an origin (example: https://game.example.com)", o)
 	}
 	v.Check(c.TLSClientCAFile == "" || c.TLSCertFile != "" || c.TLSSelfSigned, k("tls_client_ca_file"), "asks for client certificates over TLS: set tls_cert_file and tls_key_file (or tls_self_signed) too")
+	v.Check(len(c.TLSClientNames) == 0 || c.TLSClientCAFile != "", k("tls_client_names"), "names the client certificates accepted: set tls_client_ca_file too")
 	if c.AuthURL != "" {
 		u, err := url.Parse(c.AuthURL)
 		v.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "", k("auth_url"), "must be an http(s) URL, got %q", c.AuthURL)
@@ -264,7 +266,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		}
 		s.cert = src
 		s.tlsConfig = &tls.Config{GetCertificate: src.GetCertificate, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12}
-		if err := certs.RequireClientCerts(s.tlsConfig, cfg.TLSClientCAFile); err != nil {
+		if err := certs.RequireClientCerts(s.tlsConfig, cfg.TLSClientCAFile, cfg.TLSClientNames); err != nil {
 			return nil, fmt.Errorf("gateway: tls_client_ca_file: %w", err)
 		}
 	}

@@ -100,6 +100,20 @@ func NewPKI(tb testing.TB, dir string) PKI {
 // returns its two paths: a peer a mutual TLS listener must refuse.
 func (p PKI) Expired(tb testing.TB, name string) (certFile, keyFile string) {
 	tb.Helper()
+	// Issue starts validity an hour before its now: valid from -3h to -1h.
+	return p.issue(tb, name, time.Now().Add(-2*time.Hour), time.Hour)
+}
+
+// Issue writes a certificate for name (its common name; for 127.0.0.1
+// and localhost) signed by p's CA, valid for a day, next to the CA, and
+// returns its two paths: another role's certificate from the same CA.
+func (p PKI) Issue(tb testing.TB, name string) (certFile, keyFile string) {
+	tb.Helper()
+	return p.issue(tb, name, time.Now(), 24*time.Hour)
+}
+
+func (p PKI) issue(tb testing.TB, name string, now time.Time, validity time.Duration) (certFile, keyFile string) {
+	tb.Helper()
 	caCert, err := os.ReadFile(p.CAFile)
 	if err != nil {
 		tb.Fatal(err)
@@ -108,8 +122,7 @@ func (p PKI) Expired(tb testing.TB, name string) (certFile, keyFile string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	// Issue starts validity an hour before its now: valid from -3h to -1h.
-	c, k, err := certs.Issue(caCert, caKey, name, []string{"127.0.0.1", "localhost"}, time.Now().Add(-2*time.Hour), time.Hour)
+	c, k, err := certs.Issue(caCert, caKey, name, []string{"127.0.0.1", "localhost"}, now, validity)
 	if err != nil {
 		tb.Fatal(err)
 	}
