@@ -137,15 +137,17 @@ func (r *rollout) backEnd(d *deployment, seats []*arenaSeat) {
 	}
 }
 
-// gateways replaces each gateway while bots play on the other one. The
-// arena players, on gateway 2, are closed by its drain ("going away") and
-// reconnect to gateway 1. It returns the games the bots completed.
+// gateways replaces each gateway while bots play on both (--reconnect):
+// those on the replaced one are closed by its drain and resume their
+// matches through the other. So are the arena players, on gateway 2
+// ("going away"), reconnected to gateway 1. It returns the games the bots
+// completed.
 func (r *rollout) gateways(d *deployment, seats []*arenaSeat) (games int64) {
 	t := r.t
 	t.Helper()
 	for i := range d.gws {
 		other := d.gws[1-i]
-		load := startLoad(t, d, "tictactoe", 8, 10*time.Second, "--url", other.url, "--prefix", fmt.Sprintf("upgrade-gw%d-", i+1))
+		load := startLoad(t, d, "tictactoe", 8, 10*time.Second, "--reconnect", "--prefix", fmt.Sprintf("upgrade-gw%d-", i+1))
 		load.waitSeated(t)
 		replaced := time.Now()
 		var closed int
@@ -172,7 +174,12 @@ func (r *rollout) gateways(d *deployment, seats []*arenaSeat) (games int64) {
 		if len(back) > 0 {
 			t.Logf("gw%d replaced: %d arena players closed by its drain, states again on gw%d within %s (from SIGTERM)", i+1, closed, 2-i, slices.Max(back).Round(time.Millisecond))
 		}
-		games += load.report(t).GamesCompleted
+		rep := load.report(t) // every bot closed by the drain back, no error
+		if rep.Reconnects < 4 {
+			t.Errorf("gw%d replaced: %d bots reconnected, want the 4 of the 8 that played through it", i+1, rep.Reconnects)
+		}
+		t.Logf("gw%d replaced: %d bots resumed their matches through gw%d", i+1, rep.Reconnects, 2-i)
+		games += rep.GamesCompleted
 	}
 	return games
 }

@@ -22,7 +22,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -69,6 +68,7 @@ type Config struct {
 	MetricsURL  string        // the server's Prometheus endpoint ("" : the first URL + /metrics, "-": none)
 	Progress    io.Writer     // progress lines (nil: none)
 	JoinTimeout time.Duration // time allowed to seat everyone (0: 30s + 1ms per player)
+	Reconnect   bool          // a player whose socket the server closes connects again and resumes (reconnect.go)
 }
 
 func (c *Config) defaults() error {
@@ -178,6 +178,7 @@ type Result struct {
 	GamesCompleted     int64       `json:"games_completed,omitempty"`
 	MovesResent        int64       `json:"moves_resent,omitempty"` // tictactoe: moves no state answered within resendAfter
 	Disconnects        int64       `json:"disconnects"`
+	Reconnects         int64       `json:"reconnects,omitempty"` // --reconnect: disconnected players connected again
 	Errors             int64       `json:"errors"`
 	ErrorSamples       []string    `json:"error_samples,omitempty"`
 	AuthS              float64     `json:"auth_s"`
@@ -227,6 +228,8 @@ type run struct {
 	leaving atomic.Bool // the run is over: players leave
 
 	disconnects atomic.Int64
+	reconnected atomic.Int64 // --reconnect: players connected again after a disconnect
+	rc          *reconnects  // --reconnect: the reconnections under way
 	errors      atomic.Int64
 	games       atomic.Int64
 	resent      atomic.Int64
@@ -265,7 +268,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Mode == ModeAuth {
 		return runAuth(ctx, cfg)
 	}
-	r := &run{cfg: cfg, urls: cfg.urls(), start: time.Now(), hc: newHTTPClient(cfg.Concurrency)}
+	r := &run{cfg: cfg, urls: cfg.urls(), start: time.Now(), hc: newHTTPClient(cfg.Concurrency), rc: newReconnects()}
 	defer r.hc.CloseIdleConnections()
 	for _, u := range r.urls {
 		t, err := parseTarget(u)
@@ -295,7 +298,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); rd.loop(stop) }()
 	}
-	defer func() { r.leaveAll(); close(stop); wg.Wait(); r.closeAll() }()
+	defer func() { r.leaveAll(); r.rc.stop(); close(stop); wg.Wait(); r.closeAll() }()
 
 	// 1. Accounts.
 	t0 := time.Now()
@@ -411,6 +414,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.PlayersInMatches = int(r.seated.Load())
 	res.InputsSentPerS = round2(float64(snap2.inputs-snap.inputs) / wall)
 	res.Disconnects = r.disconnects.Load()
+	res.Reconnects = r.reconnected.Load()
 	res.Errors = r.errors.Load()
 	res.GamesCompleted = r.games.Load()
 	res.MovesResent = r.resent.Load()
@@ -448,7 +452,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	check(res.PlayersConnected == cfg.Players, "%d of %d players connected", res.PlayersConnected, cfg.Players)
-	check(res.Disconnects == 0, "%d disconnects", res.Disconnects)
+	if cfg.Reconnect {
+		check(res.Reconnects == res.Disconnects, "%d disconnects, %d players connected again", res.Disconnects, res.Reconnects)
+	} else {
+		check(res.Disconnects == 0, "%d disconnects", res.Disconnects)
+	}
 	check(res.Errors == 0, "%d errors", res.Errors)
 	if cfg.Mode != ModeIdle {
 		check(res.PlayersInMatches == cfg.Players, "%d of %d players seated", res.PlayersInMatches, cfg.Players)
@@ -485,11 +493,7 @@ func (r *run) connectAll(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for b := range jobs {
-				var src netip.Addr
-				if r.cfg.SourceIPs > 1 {
-					src = netip.AddrFrom4([4]byte{127, 0, 0, byte(1 + b.idx%r.cfg.SourceIPs)})
-				}
-				s, rest, err := dial(r.targets[b.idx%len(r.targets)], src, b.token, 10*time.Second)
+				s, rest, err := dial(r.targets[b.idx%len(r.targets)], r.sourceAddr(b.idx), b.token, 10*time.Second)
 				if err != nil {
 					r.fail("player %d: %v", b.idx, err)
 					continue
@@ -667,7 +671,8 @@ type bot struct {
 	pendingAt   atomic.Int64 // when it was last sent (run.now)
 	resends     atomic.Int32
 
-	joining atomic.Pointer[string] // the match of the last join sent, for its error
+	joining     atomic.Pointer[string] // the match of the last join sent, for its error
+	resumeToken atomic.Pointer[string] // of the match it is in (set by the reader), for a reconnection
 
 	// Writer-owned.
 	seq    uint32
@@ -769,5 +774,8 @@ func (b *bot) lost(why string) {
 	n := b.run.disconnects.Add(1)
 	if n <= 5 {
 		b.run.progressf("player %d disconnected: %s", b.idx, why)
+	}
+	if b.run.cfg.Reconnect && !b.run.leaving.Load() {
+		b.run.rc.start(b.reconnect)
 	}
 }

@@ -86,6 +86,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.PID, "pid", 0, "the server's process id, to report its CPU and memory")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "the server's Prometheus endpoint (default the first URL's /metrics; - for none); the game nodes' endpoints comma-separated for a split deployment")
 	fs.DurationVar(&c.JoinTimeout, "join-timeout", 0, "time allowed to seat every player (default 30s + 1ms per player)")
+	fs.BoolVar(&c.Reconnect, "reconnect", false, "a player whose socket the server closes (a gateway drained or restarted) connects again, to the next --url first, and resumes its match; the run then fails only on players that do not come back")
 	fs.StringVar(&fc.Kind, "flood-kind", FloodHTTP, "flood: http (one request over and over) or ws-control (control messages on sockets)")
 	fs.IntVar(&fc.RPS, "flood-rps", 0, "flood: requests or messages per second (0: as fast as the connections go)")
 	fs.IntVar(&fc.Conns, "flood-conns", 4, "flood: connections (http: keep-alive connections; ws-control: sockets, one device each)")

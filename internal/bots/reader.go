@@ -39,6 +39,11 @@ func newReader(r *run, i int) (*reader, error) {
 func (rd *reader) add(b *bot) error {
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
+	return rd.addLocked(b)
+}
+
+// addLocked is add with rd.mu held.
+func (rd *reader) addLocked(b *bot) error {
 	if len(b.in) > 0 {
 		// Bytes that came with the handshake answer: parse them first.
 		rest := b.in
@@ -262,10 +267,12 @@ func (rd *reader) onText(b *bot, p []byte) {
 	case "session.started":
 	case "match.joined":
 		var j struct {
-			MatchID string `json:"match_id"`
+			MatchID     string `json:"match_id"`
+			ResumeToken string `json:"resume_token"`
 		}
 		_ = json.Unmarshal(env.Payload, &j)
 		b.matchID = j.MatchID
+		b.resumeToken.Store(&j.ResumeToken)
 		b.movedAt, b.seenMoves = -1, 0
 		b.pendingMove.Store(0)
 		b.resends.Store(0)
@@ -280,6 +287,7 @@ func (rd *reader) onText(b *bot, p []byte) {
 		}
 	case "match.left":
 		b.matchID, b.slot = "", -1
+		b.resumeToken.Store(nil)
 		b.leftMatch()
 		if b.seated.Swap(false) {
 			rd.run.seated.Add(-1)
@@ -326,6 +334,9 @@ func (rd *reader) onText(b *bot, p []byte) {
 				rd.run.fail("player %d: join %s: server error: %s", b.idx, *id, env.Payload)
 				return
 			}
+		case "r":
+			rd.run.fail("player %d: resume %s after reconnecting: server error: %s", b.idx, b.matchID, env.Payload)
+			return
 		}
 		rd.run.fail("player %d: server error: %s", b.idx, env.Payload)
 	}
