@@ -390,6 +390,9 @@ type Info struct {
 	InputsDropped     uint64 // inputs refused because the queue was full
 	InputsRateLimited uint64 // inputs refused by the rate limit
 	FramesDropped     uint64 // frames Sender.Send refused
+	// Node is the game node that runs the match, as a router across
+	// processes reports it; empty from an engine alone.
+	Node string
 }
 
 // End ends match id at once, as an operator does: players are told

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -304,10 +305,58 @@ func TestSplitDeployment(t *testing.T) {
 	if n := metric(t, d.games[0], "multijuego_matches_live"); n != 0 {
 		t.Fatalf("a draining node got a new match (%v live)", n)
 	}
+	splitAdminMatches(t, d, admin)
 	for _, p := range append(append([]*proc{d.auth, d.persist}, d.games...), d.gws...) {
 		if code := p.stop(); code != 0 {
 			t.Errorf("%s exited %d\n%s", p.url, code, p.log())
 		}
+	}
+}
+
+// splitAdminMatches: an operator lists the live matches of every game
+// node on a gateway run without the auth role, each with the node that
+// runs it, and ends one; the end is in the audit log, as that operator.
+func splitAdminMatches(t *testing.T, d *deployment, admin string) {
+	t.Helper()
+	code, body := d.gws[0].call("GET", "/v1/admin/matches", admin, nil)
+	list, _ := body["matches"].([]any)
+	if code != 200 || len(list) == 0 {
+		t.Fatalf("admin matches on a gateway: %d %v", code, body)
+	}
+	first, _ := list[0].(map[string]any)
+	if node := str(first, "node"); node != "game1" && node != "game2" {
+		t.Errorf("admin matches: node %q, want the game node that runs it", node)
+	}
+	id := str(first, "match_id")
+	if code, body := d.gws[1].call("POST", "/v1/admin/matches/"+id+"/end", admin, map[string]string{"reason": "split test"}); code != 204 {
+		t.Fatalf("end a match through a gateway: %d %v", code, body)
+	}
+	live := func() bool {
+		_, body := d.gws[0].call("GET", "/v1/admin/matches", admin, nil)
+		list, _ := body["matches"].([]any)
+		return slices.ContainsFunc(list, func(m any) bool { mm, _ := m.(map[string]any); return str(mm, "match_id") == id })
+	}
+	for deadline := time.Now().Add(3 * time.Second); live(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("match %s still live after its end", id)
+		}
+	}
+	code, body = d.gws[1].call("GET", "/v1/admin/audit?kind=admin_end_match", admin, nil)
+	events, _ := body["events"].([]any)
+	if code != 200 || len(events) != 1 {
+		t.Fatalf("audit of the end: %d %v", code, body)
+	}
+	e := events[0].(map[string]any)
+	var detail map[string]string
+	_ = json.Unmarshal([]byte(str(e, "detail")), &detail)
+	if detail["match_id"] != id || detail["reason"] != "split test" || str(e, "actor_id") == "" {
+		t.Errorf("audit row of the end: %v", e)
+	}
+	if code, body := d.gws[0].call("GET", "/v1/admin/players/online", admin, nil); code != 200 || str(body, "node") != "gw1" {
+		t.Errorf("players online on a gateway: %d %v", code, body)
+	}
+	if code, _ := d.gws[0].call("GET", "/v1/admin/matches", "", nil); code != 401 {
+		t.Errorf("admin matches without a token: %d, want 401", code)
 	}
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -35,13 +36,9 @@ const CloseKicked = 4003
 
 func (s *Server) adminRoutes(mux *http.ServeMux) {
 	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.requireRole(auth.RoleAdmin, h) }
-	if s.matches != nil {
-		mux.HandleFunc("GET /v1/admin/matches", admin(s.adminMatches))
-		mux.HandleFunc("POST /v1/admin/matches/{id}/end", admin(s.adminEndMatch))
-	}
-	if s.rt != nil {
-		mux.HandleFunc("GET /v1/admin/players/online", admin(s.adminOnline))
-	}
+	// A gateway without the auth role writes an operator's end of a
+	// match here (adminmatches.go).
+	mux.HandleFunc("POST /v1/admin/audit/match-end", admin(s.adminAuditMatchEnd))
 	// A kick reaches every gateway through the deny list, so this process
 	// needs no socket of its own.
 	mux.HandleFunc("POST /v1/admin/players/{id}/kick", admin(s.adminKick))
@@ -90,7 +87,7 @@ func (s *Server) adminMatches(w http.ResponseWriter, r *http.Request) {
 			ids = []string{}
 		}
 		out.Matches = append(out.Matches, AdminMatchResponse{
-			MatchResponse: matchResponse(i), Node: s.node, PlayerIDs: ids,
+			MatchResponse: matchResponse(i), Node: cmp.Or(i.Node, s.node), PlayerIDs: ids,
 			TickMs:        float64(i.TickTime.Microseconds()) / 1000,
 			InputsDropped: i.InputsDropped, InputsRateLimited: i.InputsRateLimited, FramesDropped: i.FramesDropped,
 		})
@@ -112,24 +109,6 @@ func (s *Server) reasonBody(w http.ResponseWriter, r *http.Request) (string, boo
 		return "", false
 	}
 	return req.Reason, true
-}
-
-func (s *Server) adminEndMatch(w http.ResponseWriter, r *http.Request) {
-	reason, ok := s.reasonBody(w, r)
-	if !ok {
-		return
-	}
-	id := r.PathValue("id")
-	why := "ended_by_operator"
-	if reason != "" {
-		why += ": " + reason
-	}
-	if err := s.matches.End(r.Context(), id, why); err != nil {
-		writeError(w, r, s.log, matchError(err))
-		return
-	}
-	s.auth.RecordAdminAction(r.Context(), PrincipalFrom(r.Context()), "end_match", "", s.meta(r), map[string]any{"match_id": id, "reason": reason})
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // OnlinePlayer is one account with an open realtime socket on this node.

@@ -215,7 +215,8 @@ type Server struct {
 	dlq      DeadLetters
 	node     string
 	rt       *realtime
-	quota    *matchQuota // nil: no match limits
+	quota    *matchQuota   // nil: no match limits
+	endAudit matchEndAudit // where an operator's end of a match is audited (adminmatches.go)
 	// sessionPrefix starts every realtime session id.
 	sessionPrefix string
 	ready         []ReadyCheck
@@ -329,6 +330,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if d.Auth != nil {
 		s.adminRoutes(mux)
+	}
+	if s.endAudit = newMatchEndAudit(s, cfg, d); d.Matches != nil && s.endAudit != nil {
+		s.adminMatchRoutes(mux)
 	}
 	if d.Nodes != nil && d.Identity != nil {
 		s.nodeRoutes(mux)

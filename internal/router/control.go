@@ -177,6 +177,7 @@ func (r *Router) Nodes(ctx context.Context) ([]NodeRecord, error) { return r.reg
 func (r *Router) Get(id string) (match.Info, bool) {
 	if r.engine != nil {
 		if i, ok := r.engine.Get(id); ok {
+			i.Node = r.cfg.NodeID
 			return i, true
 		}
 	}
@@ -195,6 +196,9 @@ func (r *Router) List(f match.Filter) []match.Info {
 	var out []match.Info
 	if r.engine != nil {
 		out = r.engine.List(f)
+		for i := range out {
+			out[i].Node = r.cfg.NodeID
+		}
 	}
 	nodes, err := r.directory(ctx)
 	if err != nil {

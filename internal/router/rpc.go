@@ -74,16 +74,22 @@ type info struct {
 	PlayerIDs  []string  `json:"player_ids,omitempty"`
 	TickTimeNS int64     `json:"tick_time_ns,omitempty"`
 	Node       string    `json:"node"`
+	// The match's counters (match.Info), for the admin API.
+	InputsDropped     uint64 `json:"inputs_dropped,omitempty"`
+	InputsRateLimited uint64 `json:"inputs_rate_limited,omitempty"`
+	FramesDropped     uint64 `json:"frames_dropped,omitempty"`
 }
 
 func toInfo(i match.Info, node string) info {
 	return info{ID: i.ID, Mode: i.Mode, Label: i.Label, TickRate: i.TickRate, Players: i.Players, MaxPlayers: i.MaxPlayers,
-		Open: i.Open, Created: i.Created, PlayerIDs: i.PlayerIDs, TickTimeNS: int64(i.TickTime), Node: node}
+		Open: i.Open, Created: i.Created, PlayerIDs: i.PlayerIDs, TickTimeNS: int64(i.TickTime), Node: node,
+		InputsDropped: i.InputsDropped, InputsRateLimited: i.InputsRateLimited, FramesDropped: i.FramesDropped}
 }
 
 func (i info) match() match.Info {
 	return match.Info{ID: i.ID, Mode: i.Mode, Label: i.Label, TickRate: i.TickRate, Players: i.Players, MaxPlayers: i.MaxPlayers,
-		Open: i.Open, Created: i.Created, PlayerIDs: i.PlayerIDs, TickTime: time.Duration(i.TickTimeNS)}
+		Open: i.Open, Created: i.Created, PlayerIDs: i.PlayerIDs, TickTime: time.Duration(i.TickTimeNS), Node: i.Node,
+		InputsDropped: i.InputsDropped, InputsRateLimited: i.InputsRateLimited, FramesDropped: i.FramesDropped}
 }
 
 type reply struct {
