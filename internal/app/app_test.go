@@ -190,6 +190,13 @@ func TestRunExitCodes(t *testing.T) {
 	if code := app.Run(context.Background(), []string{"serve", "--listen", "bad"}, &out, &errb, nil); code != 2 {
 		t.Fatalf("bad config: exit %d", code)
 	}
+	// Help alone lists the commands (bare flags are serve's, but not this).
+	for _, h := range []string{"help", "-h", "--help"} {
+		out.Reset()
+		if code := app.Run(context.Background(), []string{h}, &out, &errb, nil); code != 0 || !strings.Contains(out.String(), "multijuego migrate") {
+			t.Errorf("%s: exit %d, want the commands: %q", h, code, out.String())
+		}
+	}
 }
 
 // Loki-style: two processes' worth of roles in one test, an auth-only Main

@@ -60,11 +60,16 @@ increasing order of precedence. 'multijuego serve --help' lists them all.
 // game modes `serve` offers.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string, modes ...Mode) int {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	switch {
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
 		cmd, args = args[0], args[1:]
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		// Bare flags are serve's ('multijuego --listen ...'), but help
+		// alone asks for the commands; 'serve --help' lists the flags.
+		cmd = "help"
 	}
 	switch cmd {
-	case "help", "-h", "--help":
+	case "help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	case "version":
