@@ -62,6 +62,32 @@ func (m *match) handoff() {
 		cp.Seats = append([]SeatState(nil), s.Seats...)
 		fn(cp)
 	}
+	m.removeHere()
+}
+
+// Abandon stops match id between two ticks and removes it without a word
+// to anyone: no snapshot, no end, no results, no frame to its players. It
+// is for a copy that must not go on because another engine runs the match
+// now (a game node that lost its directory lease while cut off: the node
+// that took the match over restored it from a snapshot). [ErrNotFound] if
+// it is not here.
+func (e *Engine) Abandon(ctx context.Context, id string) error {
+	m := e.get(id)
+	if m == nil {
+		return ErrNotFound
+	}
+	op := ctlOp{kind: opAbandon, reply: make(chan ctlReply, 1)}
+	if err := m.send(ctx, op); err != nil {
+		return err
+	}
+	_, err := m.await(context.Background(), op.reply)
+	return err
+}
+
+// removeHere removes the match from this engine, answers the pending
+// request and ends the goroutine's loop: the match goes on elsewhere (a
+// handoff), or must not go on here (an abandon).
+func (m *match) removeHere() {
 	m.finished = true
 	m.d.active = false
 	m.e.remove(m.id)

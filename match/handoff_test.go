@@ -169,3 +169,39 @@ func validTicTacToe(t *testing.T) []byte {
 	}
 	return b
 }
+
+// Abandon removes a match with no word to anyone: no snapshot, no end, no
+// frame after it; the match is gone from this engine and takes nothing.
+func TestAbandon(t *testing.T) {
+	ctx := context.Background()
+	a := newNode(t)
+	id, err := a.e.Create(ctx, tictactoe.Mode, match.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := match.Presence{UserID: "ux", SessionID: "gw/sx"}
+	if err := a.e.Join(ctx, id, x, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.tick()
+	sent := len(a.sent.Sent())
+	if err := a.e.Abandon(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	a.tick()
+	a.tick()
+	if _, ok := a.e.Get(id); ok {
+		t.Error("the match is still here after Abandon")
+	}
+	if err := a.e.Input(id, x, tictactoe.OpMove, []byte{4}); !errors.Is(err, match.ErrNotFound) {
+		t.Errorf("input after Abandon: %v, want ErrNotFound", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.ends) != 0 || len(a.snaps) != 0 || len(a.sent.Sent()) != sent || len(a.sent.Closed()) != 0 {
+		t.Errorf("after Abandon: %d ends, %d snapshots, %d frames (was %d), want none new", len(a.ends), len(a.snaps), len(a.sent.Sent()), sent)
+	}
+	if err := a.e.Abandon(ctx, id); !errors.Is(err, match.ErrNotFound) {
+		t.Errorf("a second Abandon: %v, want ErrNotFound", err)
+	}
+}

@@ -22,6 +22,7 @@ const (
 	opSnapshot
 	opEnd
 	opHandoff
+	opAbandon
 )
 
 // ctlOp is a request queued to the match goroutine.
@@ -298,6 +299,10 @@ func (m *match) control(op ctlOp) {
 	case opHandoff:
 		m.reply, m.replyVal = op.reply, r
 		m.handoff()
+		return
+	case opAbandon:
+		m.reply, m.replyVal = op.reply, r
+		m.removeHere()
 		return
 	}
 	// Answer once the request's consequences are carried out; finish

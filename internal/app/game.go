@@ -148,6 +148,7 @@ func registerGameMetrics(reg *prometheus.Registry, e *match.Engine, n *gamenode.
 		counterOf("multijuego_match_snapshots_dropped_total", "Match snapshots dropped because too many were waiting.", &n.SnapshotsDropped),
 		counterOf("multijuego_gamenode_write_errors_total", "Failed writes of snapshots and directory leases.", &n.WriteErrors),
 		counterOf("multijuego_gamenode_leases_lost_total", "Directory leases found held by another node.", &n.LeasesLost),
+		counterOf("multijuego_gamenode_matches_abandoned_total", "Matches this node stopped because another node holds their lease (it took them over while this node was cut off).", &n.Abandoned),
 	)
 }
 

@@ -61,6 +61,8 @@ func (c *Config) defaults() {
 // Matches is what the node needs from the match engine.
 type Matches interface {
 	List(f match.Filter) []match.Info
+	// Abandon stops a match without a word: another node runs it now.
+	Abandon(ctx context.Context, id string) error
 }
 
 // Record is a directory entry: where a live match runs.
@@ -142,7 +144,8 @@ type Node struct {
 	ended   map[string]struct{} // matches whose final snapshot is written: never claimed again; Run's goroutine only
 
 	// Counters for metrics and tests.
-	SnapshotsWritten, SnapshotsDropped, WriteErrors, LeasesLost atomic.Int64
+	SnapshotsWritten, SnapshotsDropped, WriteErrors, LeasesLost, Abandoned atomic.Int64
+	Renewals                                                               atomic.Int64 // lease writes (claims and renewals) that held
 }
 
 // New returns a node; call Run to start writing, and pass OnSnapshot as the
@@ -250,53 +253,23 @@ func (n *Node) requeue(s match.Snapshot) {
 }
 
 // heartbeat claims or renews the directory lease of every live match and
-// releases those of matches that are gone.
+// releases those of matches that are gone. A match whose record another
+// node holds (it took the match over while this node was cut off from the
+// store) is abandoned here: the other copy is the match now (fencing).
 func (n *Node) heartbeat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
+	var lost []string
 	n.leaseMu.Lock()
-	defer n.leaseMu.Unlock()
 	live := map[string]bool{}
-	ttl := 3 * n.cfg.Heartbeat
 	for _, m := range n.matches.List(match.Filter{}) {
 		live[m.ID] = true
 		if _, done := n.ended[m.ID]; done {
 			continue // ended; the engine has not removed it yet
 		}
-		rec, err := json.Marshal(Record{MatchID: m.ID, Node: n.cfg.NodeID, Mode: m.Mode, Label: m.Label, Players: m.Players,
-			MaxPlayers: m.MaxPlayers, Open: m.Open, Renewed: time.Now().UTC()})
-		if err != nil {
-			continue
+		if n.renew(ctx, m) {
+			lost = append(lost, m.ID)
 		}
-		key := directoryPrefix + m.ID
-		ver, held := n.leases[m.ID]
-		if held {
-			ver, err = n.kv.CompareAndSet(ctx, key, rec, ttl, ver)
-			switch {
-			case errors.Is(err, kv.ErrVersionMismatch):
-				// Another node claimed the match after our lease lapsed.
-				delete(n.leases, m.ID)
-				n.LeasesLost.Add(1)
-				n.log.Error("directory lease lost to another node", "match", m.ID)
-				continue
-			case errors.Is(err, kv.ErrNotFound):
-				held = false // our lease expired unclaimed: claim it again
-			}
-		}
-		if !held {
-			ver, err = n.kv.PutIfAbsent(ctx, key, rec, ttl)
-			if errors.Is(err, kv.ErrExists) {
-				n.LeasesLost.Add(1)
-				n.log.Error("directory record held by another node", "match", m.ID)
-				continue
-			}
-		}
-		if err != nil {
-			n.WriteErrors.Add(1)
-			n.log.Error("renew directory lease", "match", m.ID, "err", err)
-			continue
-		}
-		n.leases[m.ID] = ver
 	}
 	n.releaseGone(ctx, live)
 	for id := range n.ended {
@@ -304,6 +277,67 @@ func (n *Node) heartbeat(ctx context.Context) {
 			delete(n.ended, id)
 		}
 	}
+	n.leaseMu.Unlock()
+	for _, id := range lost {
+		if err := n.matches.Abandon(ctx, id); err != nil && !errors.Is(err, match.ErrNotFound) {
+			n.log.Error("abandon a match another node runs", "match", id, "err", err)
+			continue
+		}
+		n.Abandoned.Add(1)
+		n.log.Warn("match abandoned: another node runs it now", "match", id)
+	}
+}
+
+// renew claims or renews m's lease, with n.leaseMu held. It reports
+// whether another node holds m's record: then this node must stop m.
+func (n *Node) renew(ctx context.Context, m match.Info) (lost bool) {
+	rec, err := json.Marshal(Record{MatchID: m.ID, Node: n.cfg.NodeID, Mode: m.Mode, Label: m.Label, Players: m.Players,
+		MaxPlayers: m.MaxPlayers, Open: m.Open, Renewed: time.Now().UTC()})
+	if err != nil {
+		return false
+	}
+	key, ttl := directoryPrefix+m.ID, 3*n.cfg.Heartbeat
+	ver, held := n.leases[m.ID]
+	if held {
+		ver, err = n.kv.CompareAndSet(ctx, key, rec, ttl, ver)
+		if errors.Is(err, kv.ErrNotFound) {
+			held = false // our lease expired unclaimed: claim it again
+		}
+	}
+	if !held {
+		ver, err = n.kv.PutIfAbsent(ctx, key, rec, ttl)
+	}
+	if errors.Is(err, kv.ErrVersionMismatch) || errors.Is(err, kv.ErrExists) {
+		// Someone else's record, or ours at a version we did not see (a
+		// write that timed out here but was applied): read whose.
+		it, gerr := n.kv.Get(ctx, key)
+		var r Record
+		if gerr == nil && json.Unmarshal(it.Value, &r) == nil && r.Node == n.cfg.NodeID {
+			n.leases[m.ID] = it.Version
+			n.Renewals.Add(1)
+			return false
+		}
+		if gerr != nil && !errors.Is(gerr, kv.ErrNotFound) {
+			n.WriteErrors.Add(1)
+			return false // whose is unknown: try again at the next heartbeat
+		}
+		if errors.Is(gerr, kv.ErrNotFound) {
+			delete(n.leases, m.ID)
+			return false // gone meanwhile: claimed again at the next heartbeat
+		}
+		delete(n.leases, m.ID)
+		n.LeasesLost.Add(1)
+		n.log.Error("directory lease held by another node", "match", m.ID, "node", r.Node)
+		return true
+	}
+	if err != nil {
+		n.WriteErrors.Add(1)
+		n.log.Error("renew directory lease", "match", m.ID, "err", err)
+		return false
+	}
+	n.leases[m.ID] = ver
+	n.Renewals.Add(1)
+	return false
 }
 
 func (n *Node) liveIDs() map[string]bool {

@@ -166,17 +166,44 @@ func TestLeases(t *testing.T) {
 			rec, err := gamenode.Lookup(ctx, store, a.id)
 			return err == nil && rec.Node == "node-a"
 		})
-		// Node B claims to host the same match id (a split brain): refused.
-		b := gamenode.New(gamenode.Config{NodeID: "node-b", Heartbeat: 50 * time.Millisecond}, store,
-			fakeMatches{{ID: a.id, Mode: tictactoe.Mode}}, nil)
-		bctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- b.Run(bctx) }()
-		eventually(t, "node B to see the lease is taken", func() bool { return b.LeasesLost.Load() > 0 })
-		cancel()
-		<-done
-		if rec, _ := gamenode.Lookup(ctx, store, a.id); rec.Node != "node-a" {
-			t.Fatalf("record taken over: %+v", rec)
+		// Node B runs the same match too (restored from A's snapshot while
+		// A still holds the lease: a split brain). B's claim is refused and
+		// B abandons its copy; A's goes on.
+		a.move(a.x, 0)
+		a.move(a.o, 1)
+		var snap match.Snapshot
+		eventually(t, "a snapshot of A's match", func() bool {
+			var err error
+			snap, _, err = gamenode.LoadSnapshot(ctx, store, a.id)
+			return err == nil
+		})
+		b := newRig(t, store, "node-b", 50*time.Millisecond)
+		if err := b.engine.Restore(ctx, snap); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "node B to abandon its copy", func() bool { return b.node.Abandoned.Load() == 1 })
+		if _, ok := b.engine.Get(a.id); ok {
+			t.Fatal("node B still runs the match after abandoning it")
+		}
+		if _, ok := a.engine.Get(a.id); !ok || a.node.Abandoned.Load() != 0 {
+			t.Fatal("node A stopped its match")
+		}
+		if rec, _ := gamenode.Lookup(ctx, store, a.id); rec.Node != "node-a" || b.node.LeasesLost.Load() == 0 {
+			t.Fatalf("record taken over: %+v (B lost %d)", rec, b.node.LeasesLost.Load())
+		}
+		// A's own record at a version A did not see (a renewal that timed
+		// out at A but was applied): A adopts it and goes on.
+		it, err := store.Get(ctx, "match:dir:"+a.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Put(ctx, "match:dir:"+a.id, it.Value, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		renewals := a.node.Renewals.Load()
+		eventually(t, "node A to renew again", func() bool { return a.node.Renewals.Load() > renewals+1 })
+		if _, ok := a.engine.Get(a.id); !ok || a.node.Abandoned.Load() != 0 {
+			t.Fatal("node A abandoned its own match over a record it wrote")
 		}
 		// Node A stops renewing (as if it died): the record expires.
 		a.stop()
@@ -191,6 +218,8 @@ func TestLeases(t *testing.T) {
 type fakeMatches []match.Info
 
 func (f fakeMatches) List(match.Filter) []match.Info { return f }
+
+func (fakeMatches) Abandon(context.Context, string) error { return nil }
 
 // OnSnapshot never blocks and keeps only the latest snapshot per match;
 // beyond MaxPending matches it drops, but never a final snapshot.
