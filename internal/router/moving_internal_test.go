@@ -24,7 +24,7 @@ func movingWait(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func (noMatches) List(match.Filter) []match.Info { return nil }
+func (noMatches) List(match.Filter) []match.Info        { return nil }
 func (noMatches) Abandon(context.Context, string) error { return match.ErrNotFound }
 
 // TestMoving: a request that finds no host is tried again while the match
