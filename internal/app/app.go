@@ -153,6 +153,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if needs(roles, "keys") {
 		profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
 			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
+		devices := cache.NewTyped[string](m.volatile.cache, "device", 1,
+			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "device", Logger: m.Logger})
 		keys, provider, err := m.Config.keysDir(ctx)
 		if err != nil {
 			return err
@@ -163,7 +165,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "vault", Check: m.vault.Ping})
 		deps := auth.Deps{Store: m.store, KV: m.volatile.kv,
-			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Logger: m.Logger, LoopbackSignups: m.Config.devServer()}
+			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Devices: devices, Logger: m.Logger, LoopbackSignups: m.Config.devServer()}
 		if m.volatile.throttleKV != nil {
 			deps.FallbackKV, deps.FallbackRate = m.volatile.throttleKV, m.Config.Limits.Fallback
 		}

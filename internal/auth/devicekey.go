@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/multijuego/multijuego/internal/errcode"
 	"github.com/multijuego/multijuego/internal/store"
 )
 
@@ -132,12 +133,11 @@ func (s *Service) deviceHash(deviceID string) string {
 	return DeviceHashPrefix + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// accountByDevice finds the account of a device id by its keyed hash, or
+// accountByDevice finds the account of a device id by its keyed hash h, or
 // by the id in clear in a database written before hashing (one query for
 // both, so a first login costs no second round trip), converting the row on
 // a clear hit. Devices is not filled.
-func (s *Service) accountByDevice(ctx context.Context, deviceID string) (store.Account, error) {
-	h := s.deviceHash(deviceID)
+func (s *Service) accountByDevice(ctx context.Context, deviceID, h string) (store.Account, error) {
 	a, stored, err := s.st.AccountByDeviceIDs(ctx, h, deviceID)
 	if err != nil || stored == h {
 		return a, err
@@ -146,6 +146,41 @@ func (s *Service) accountByDevice(ctx context.Context, deviceID string) (store.A
 		s.log.Warn("hash a device id stored in clear", "account", a.ID, "err", err)
 	}
 	return a, nil
+}
+
+// deviceAccount is a device login's account: its id, username, roles and
+// whether it is banned. With the caches (Deps.Devices and Deps.Profiles) a
+// known device reads no table: its hash gives the account id (a device is
+// linked once and stays with its account until the account is deleted), and
+// the id gives the cached profile, which every write of the account (a ban,
+// a role or name change) and its deletion invalidate on every node. A
+// cached device whose account is gone (deleted: its profile no longer
+// loads) is dropped and looked up again, so the id is free for a new
+// account as before. store.ErrNotFound for a device not linked to any
+// account; nothing is cached for it.
+func (s *Service) deviceAccount(ctx context.Context, deviceID string) (a store.Account, banned bool, err error) {
+	h := s.deviceHash(deviceID)
+	if s.devices == nil || s.profiles == nil {
+		a, err = s.accountByDevice(ctx, deviceID, h)
+		return a, a.Banned(), err
+	}
+	id, err := s.devices.GetOrLoad(ctx, h, s.profileTTL, func(ctx context.Context) (string, error) {
+		a, err := s.accountByDevice(ctx, deviceID, h)
+		return a.ID, err
+	})
+	if err != nil {
+		return store.Account{}, false, err
+	}
+	p, err := loadProfile(ctx, s.st, s.profiles, s.profileTTL, id)
+	if errcode.Is(err, errcode.NotFound) {
+		_ = s.devices.Delete(context.WithoutCancel(ctx), h)
+		a, err = s.accountByDevice(ctx, deviceID, h)
+		return a, a.Banned(), err
+	}
+	if err != nil {
+		return store.Account{}, false, err
+	}
+	return store.Account{ID: p.ID, Username: p.Username, Roles: p.Roles}, p.Banned, nil
 }
 
 // hashLegacyDevices converts every device id stored in clear to its keyed
@@ -175,7 +210,7 @@ func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPai
 	if retry, ok := s.deviceAllowed(ctx, m.IP, s.now()); !ok {
 		return TokenPair{}, s.refuseThrottled(ctx, ScopeDeviceIP, m.IP, "", retry, m)
 	}
-	a, err := s.accountByDevice(ctx, deviceID)
+	a, banned, err := s.deviceAccount(ctx, deviceID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		p, err := s.deviceSignup(ctx, deviceID, m)
@@ -184,13 +219,13 @@ func (s *Service) Device(ctx context.Context, deviceID string, m Meta) (TokenPai
 			return p, err
 		}
 		// Two first logins of one device raced; the other one won.
-		if a, err = s.accountByDevice(ctx, deviceID); err != nil {
+		if a, banned, err = s.deviceAccount(ctx, deviceID); err != nil {
 			return TokenPair{}, err
 		}
 	case err != nil:
 		return TokenPair{}, err
 	}
-	if a.Banned() {
+	if banned {
 		s.audit(ctx, AuditLoginFail, a.ID, "", m, map[string]any{"reason": "banned", "device": true})
 		return TokenPair{}, errBanned
 	}

@@ -94,6 +94,14 @@ type ProfileCache interface {
 	Delete(ctx context.Context, keys ...string) error
 }
 
+// DeviceCache is what the service needs from the cache (cache.Typed) to
+// find a device's account without a query: keyed device id hash to account
+// id (devicekey.go).
+type DeviceCache interface {
+	GetOrLoad(ctx context.Context, key string, ttl time.Duration, loader func(context.Context) (string, error)) (string, error)
+	Delete(ctx context.Context, keys ...string) error
+}
+
 // Profile is the public view of an account: what GET /v1/account shows and
 // what the cache holds (never the password hash).
 type Profile struct {
@@ -126,6 +134,7 @@ type Service struct {
 	st         Store
 	profiles   ProfileCache
 	profileTTL time.Duration
+	devices    DeviceCache
 	hasher     *Hasher
 	tokens     *Tokens
 	deny       *Denylist
@@ -164,6 +173,11 @@ type Deps struct {
 	// of an account invalidates its entry at once.
 	Profiles   ProfileCache
 	ProfileTTL time.Duration
+	// Devices maps device id hashes to account ids (cache.Typed[string]),
+	// for ProfileTTL too: with Profiles, a device login of a known device
+	// reads no table (devicekey.go). Nil (or Profiles nil): every device
+	// login reads the store.
+	Devices DeviceCache
 	// LoopbackSignups exempts sign-ups from loopback addresses from the
 	// per-IP limit: a developer's own server on the embedded default,
 	// where the demo and the load tool make every account from 127.0.0.1.
@@ -210,7 +224,7 @@ func New(ctx context.Context, cfg Config, keysDir KeysDir, d Deps) (*Service, er
 		conc = runtime.GOMAXPROCS(0)
 	}
 	s := &Service{
-		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now, profiles: d.Profiles, profileTTL: d.ProfileTTL,
+		cfg: cfg, st: d.Store, keys: keys, deny: deny, log: log, now: now, profiles: d.Profiles, profileTTL: d.ProfileTTL, devices: d.Devices,
 		loopbackSignups: d.LoopbackSignups, oidc: oidc, deviceKey: deviceKey, logins: newLoginWriter(d.Store, loginBatch, loginQueue),
 		hasher: NewHasher(Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism}, conc, cfg.HashQueue),
 		tokens: NewTokens(TokenConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.AccessTTL, Skew: cfg.ClockSkew, CacheSize: cfg.TokenCache}, keys, deny, now),

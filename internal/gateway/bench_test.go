@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/cache"
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/ratelimit"
 	"github.com/multijuego/multijuego/internal/store/storetest"
@@ -57,11 +59,16 @@ func BenchmarkAuthenticatedRequest(b *testing.B) {
 // BenchmarkDeviceLoginHTTP serves POST /v1/auth/device for 1,000 existing
 // devices through the whole handler chain (decode, throttle, lookup,
 // session and audit rows by the group commit, signing, JSON) on SQLite,
+// with the account and device caches of a server (in memory),
 // from about 50 goroutines, without the network: the server's share of
 // what multijuego bots --mode auth measures.
 func BenchmarkDeviceLoginHTTP(b *testing.B) {
 	st := storetest.SQLite(b)
-	svc, err := auth.New(context.Background(), auth.DefaultConfig(), auth.KeysDir{Path: b.TempDir()}, auth.Deps{Store: st, KV: newKV(b), LoopbackSignups: true})
+	mem := cache.NewMemory(cache.MemoryOptions{})
+	b.Cleanup(func() { mem.Close() })
+	svc, err := auth.New(context.Background(), auth.DefaultConfig(), auth.KeysDir{Path: b.TempDir()}, auth.Deps{Store: st, KV: newKV(b), LoopbackSignups: true,
+		Profiles: cache.NewTyped[auth.Profile](mem, "account", 1, cache.TypedOptions{}), ProfileTTL: 5 * time.Minute,
+		Devices: cache.NewTyped[string](mem, "device", 1, cache.TypedOptions{})})
 	if err != nil {
 		b.Fatal(err)
 	}

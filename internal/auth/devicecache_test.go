@@ -1,0 +1,87 @@
+package auth_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/multijuego/multijuego/internal/auth"
+	"github.com/multijuego/multijuego/internal/cache"
+	"github.com/multijuego/multijuego/internal/errcode"
+	"github.com/multijuego/multijuego/internal/store/storetest"
+)
+
+// A known device's login reads its account from the caches (device hash to
+// account id, then the profile), and everything that changes what a login
+// may get invalidates them: a ban, a role change, the account's deletion.
+func TestDeviceLoginCache(t *testing.T) {
+	clk := newClock()
+	st := storetest.SQLite(t)
+	mem := cache.NewMemory(cache.MemoryOptions{Now: clk.Now})
+	t.Cleanup(func() { mem.Close() })
+	s, err := auth.New(ctx, testConfig(), auth.KeysDir{Path: t.TempDir()}, auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now,
+		Profiles: cache.NewTyped[auth.Profile](mem, "account", 1, cache.TypedOptions{}), ProfileTTL: time.Minute,
+		Devices: cache.NewTyped[string](mem, "device", 1, cache.TypedOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dev = "cached-device-0001"
+	first, err := s.Device(ctx, dev, meta)
+	if err != nil || !first.Created {
+		t.Fatalf("first login: %+v, %v", first, err)
+	}
+	login := func() *auth.Principal {
+		t.Helper()
+		clk.Advance(time.Second) // tokens of different seconds
+		p, err := s.Device(ctx, dev, meta)
+		if err != nil || p.Created || p.AccountID != first.AccountID {
+			t.Fatalf("login: %+v, %v (account %s)", p, err, first.AccountID)
+		}
+		pr, err := s.Authenticate(p.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pr
+	}
+	// Served from the cache: a change behind the service's back is not seen.
+	a, _ := st.AccountByID(ctx, first.AccountID)
+	name := a.Username
+	login()
+	a.Username = "changed-directly"
+	if err := st.UpdateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if p := login(); p.Username != name {
+		t.Fatalf("username %q, want the cached %q", p.Username, name)
+	}
+
+	// A role change through the service shows in the next login's token.
+	if _, err := s.SetRoles(ctx, nil, first.AccountID, []string{auth.RolePlayer, auth.RoleAdmin}, meta); err != nil {
+		t.Fatal(err)
+	}
+	if p := login(); !slices.Contains(p.Roles, auth.RoleAdmin) || p.Username != "changed-directly" {
+		t.Fatalf("after the role change: %+v", p)
+	}
+	// A ban refuses the next login at once; lifting it lets it in again.
+	if _, err := s.Ban(ctx, nil, first.AccountID, "test", meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Device(ctx, dev, meta)
+	wantCode(t, err, errcode.Banned)
+	if _, err := s.Unban(ctx, nil, first.AccountID, meta); err != nil {
+		t.Fatal(err)
+	}
+	login()
+	// A deleted account's device is free: its next login makes a new account.
+	if err := s.AdminDeleteAccount(ctx, nil, first.AccountID, meta); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Device(ctx, dev, meta)
+	if err != nil || !again.Created || again.AccountID == first.AccountID {
+		t.Fatalf("after deletion: %+v, %v", again, err)
+	}
+	clk.Advance(time.Second)
+	if p, err := s.Device(ctx, dev, meta); err != nil || p.AccountID != again.AccountID {
+		t.Fatalf("the new account's next login: %+v, %v", p, err)
+	}
+}
