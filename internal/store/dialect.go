@@ -91,8 +91,9 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 		o.BusyTimeout.Milliseconds())
 	// One writer connection, transactions take the write lock up front
 	// (BEGIN IMMEDIATE), so writers queue on the Go side instead of failing
-	// with SQLITE_BUSY in the middle of a transaction.
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	// with SQLITE_BUSY in the middle of a transaction. It never
+	// checkpoints: a connection of its own does, on a timer (checkpoint.go).
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -110,7 +111,15 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(o.MaxOpenConns)
 	r.SetMaxIdleConns(o.MaxOpenConns)
-	return &Store{d: sqliteDialect{}, w: w, r: r, dn: "sqlite", file: path}, nil
+	ck, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	return &Store{d: sqliteDialect{}, w: w, r: r, dn: "sqlite", file: path, stopCheckpoints: startCheckpoints(ck)}, nil
 }
 
 // ownerOnly makes the database file readable by its owner only (0600):

@@ -138,6 +138,9 @@ type Store struct {
 	stmts sync.Map
 	// prot seals personal fields (personal.go); nil: in clear.
 	prot Protector
+	// stopCheckpoints stops SQLite's checkpoints (checkpoint.go); nil on
+	// PostgreSQL.
+	stopCheckpoints func() error
 }
 
 // Dialect names the engine: "sqlite" or "postgres".
@@ -157,6 +160,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the prepared statements and the connection pools.
 func (s *Store) Close() error {
 	var err error
+	if s.stopCheckpoints != nil {
+		err = s.stopCheckpoints()
+	}
 	s.stmts.Range(func(_, v any) bool {
 		err = errors.Join(err, v.(*sql.Stmt).Close())
 		return true
