@@ -140,6 +140,17 @@ func (d *Denylist) Check(p *Principal) Verdict {
 	return Allowed
 }
 
+// AccountRevoked reports whether the account has a live account-wide
+// revocation or kick: a ban, a role removal, a password change, a deletion
+// or an operator's kick within the last access-token lifetime.
+func (d *Denylist) AccountRevoked(accountID string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	_, revoked := d.accounts[accountID]
+	_, kicked := d.kicks[accountID]
+	return revoked || kicked
+}
+
 // Sync reads revocations added since the last sync and forgets expired ones.
 func (d *Denylist) Sync(ctx context.Context) error {
 	now := d.now()

@@ -13,15 +13,17 @@ import (
 
 // A known device's login reads its account from the caches (device hash to
 // account id, then the profile), and everything that changes what a login
-// may get invalidates them: a ban, a role change, the account's deletion.
+// may get invalidates them or sends the login to the store: a ban, a role
+// change (here or by another process), the account's deletion.
 func TestDeviceLoginCache(t *testing.T) {
 	clk := newClock()
 	st := storetest.SQLite(t)
 	mem := cache.NewMemory(cache.MemoryOptions{Now: clk.Now})
 	t.Cleanup(func() { mem.Close() })
-	s, err := auth.New(ctx, testConfig(), auth.KeysDir{Path: t.TempDir()}, auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now,
-		Profiles: cache.NewTyped[auth.Profile](mem, "account", 1, cache.TypedOptions{}), ProfileTTL: time.Minute,
-		Devices: cache.NewTyped[string](mem, "device", 1, cache.TypedOptions{})})
+	profiles := cache.NewTyped[auth.Profile](mem, "account", 1, cache.TypedOptions{})
+	keys := auth.KeysDir{Path: t.TempDir()}
+	s, err := auth.New(ctx, testConfig(), keys, auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now,
+		Profiles: profiles, ProfileTTL: time.Minute, Devices: cache.NewTyped[string](mem, "device", 1, cache.TypedOptions{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +64,31 @@ func TestDeviceLoginCache(t *testing.T) {
 	if p := login(); !slices.Contains(p.Roles, auth.RoleAdmin) || p.Username != "changed-directly" {
 		t.Fatalf("after the role change: %+v", p)
 	}
-	// A ban refuses the next login at once; lifting it lets it in again.
+	// A role removed by another process (the command line: no caches)
+	// reaches the next login once the deny list has synced its revocation,
+	// though the profile cached here is not invalidated.
+	cli, err := auth.New(ctx, testConfig(), keys, auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if _, err := cli.SetRoles(ctx, nil, first.AccountID, []string{auth.RolePlayer}, meta); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Denylist().Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := login(); slices.Contains(p.Roles, auth.RoleAdmin) {
+		t.Fatalf("after the role removal elsewhere: %+v", p)
+	}
+	// A ban refuses the next login at once, even with a profile from before
+	// the ban in the cache (a load that raced the invalidation); lifting it
+	// lets it in again.
+	stale, _ := s.Profile(ctx, first.AccountID)
 	if _, err := s.Ban(ctx, nil, first.AccountID, "test", meta); err != nil {
+		t.Fatal(err)
+	}
+	if err := profiles.Set(ctx, first.AccountID, stale, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.Device(ctx, dev, meta)

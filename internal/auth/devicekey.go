@@ -153,11 +153,16 @@ func (s *Service) accountByDevice(ctx context.Context, deviceID, h string) (stor
 // known device reads no table: its hash gives the account id (a device is
 // linked once and stays with its account until the account is deleted), and
 // the id gives the cached profile, which every write of the account (a ban,
-// a role or name change) and its deletion invalidate on every node. A
-// cached device whose account is gone (deleted: its profile no longer
-// loads) is dropped and looked up again, so the id is free for a new
-// account as before. store.ErrNotFound for a device not linked to any
-// account; nothing is cached for it.
+// a role or name change) and its deletion invalidate on every node. An
+// account the deny list holds an account-wide revocation of (a ban, a role
+// removal, a password change, a deletion, a kick: made here, or on another
+// node or by the command line and synced) is read from the store instead,
+// so a profile cached before such a change (a load that raced the
+// invalidation) never decides a login once the deny list has the change. A
+// cached device whose account is gone (its profile no longer loads) is
+// dropped and looked up again, so the id is free for a new account as
+// before. store.ErrNotFound for a device not linked to any account; nothing
+// is cached for it.
 func (s *Service) deviceAccount(ctx context.Context, deviceID string) (a store.Account, banned bool, err error) {
 	h := s.deviceHash(deviceID)
 	if s.devices == nil || s.profiles == nil {
@@ -170,6 +175,10 @@ func (s *Service) deviceAccount(ctx context.Context, deviceID string) (a store.A
 	})
 	if err != nil {
 		return store.Account{}, false, err
+	}
+	if s.deny.AccountRevoked(id) {
+		a, err = s.accountByDevice(ctx, deviceID, h)
+		return a, a.Banned(), err
 	}
 	p, err := loadProfile(ctx, s.st, s.profiles, s.profileTTL, id)
 	if errcode.Is(err, errcode.NotFound) {
