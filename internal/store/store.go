@@ -157,7 +157,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the prepared statements and the connection pools.
+// Close stops the checkpoints and closes the prepared statements and the
+// connection pools.
 func (s *Store) Close() error {
 	var err error
 	if s.stopCheckpoints != nil {
