@@ -9,7 +9,9 @@
 #
 # SERVER_FLAGS adds flags to the server (for example
 # SERVER_FLAGS=--seal-personal-data=false for the comparison with personal
-# data in clear); KINDS chooses "existing new" (the default) or one of them.
+# data in clear); KINDS chooses "existing new" (the default) or one of them;
+# BIN runs that multijuego binary instead of building this tree (to
+# compare two builds, alternate them run by run).
 # Each run prints: store, kind, then the load tool's JSON report on one
 # line. Loopback only.
 set -euo pipefail
@@ -18,7 +20,7 @@ runs=${1:-3}
 which=${2:-both}
 duration=${DURATION:-30s}
 bin=$(mktemp -d)/multijuego
-go build -o "$bin" ./cmd/multijuego
+if [ -n "${BIN:-}" ]; then cp "$BIN" "$bin"; else go build -o "$bin" ./cmd/multijuego; fi
 pid= work=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
