@@ -2,13 +2,19 @@ package web_test
 
 import (
 	"bytes"
+	"io"
 	"io/fs"
 	"maps"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/andybalholm/brotli"
+
+	"github.com/multijuego/multijuego/internal/webui"
 	"github.com/multijuego/multijuego/web"
 	"github.com/multijuego/multijuego/web/build/bundle"
 )
@@ -78,6 +84,68 @@ func TestFiles(t *testing.T) {
 	}
 	if _, ok := embedded[bundle.SDKPath]; !ok {
 		t.Fatalf("web.Files() has no %s", bundle.SDKPath)
+	}
+}
+
+// TestBrotliVariantsMatchSources decodes every embedded X.br and compares
+// it with X (whatever encoder wrote it), checks that the SDK, the pages
+// and the bundles have one, and that the server sends it for
+// Accept-Encoding: br.
+func TestBrotliVariantsMatchSources(t *testing.T) {
+	files := web.Files()
+	var variants []string
+	err := fs.WalkDir(files, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		base, ok := strings.CutSuffix(p, webui.BrotliSuffix)
+		if !ok {
+			return nil
+		}
+		if !webui.Compressible(base) {
+			t.Errorf("%s: a brotli variant of a type the server does not compress", p)
+		}
+		src, err := fs.ReadFile(files, base)
+		if err != nil {
+			t.Errorf("%s has no source beside it: %v", p, err)
+			return nil
+		}
+		br, err := fs.ReadFile(files, p)
+		if err != nil {
+			return err
+		}
+		got, err := io.ReadAll(brotli.NewReader(bytes.NewReader(br)))
+		if err != nil || !bytes.Equal(got, src) {
+			t.Errorf("%s does not decode to %s (%v): %s", p, base, err, regenerate)
+		}
+		variants = append(variants, base)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{bundle.SDKPath, "index.html", "admin/index.html"} {
+		if !slices.Contains(variants, want) {
+			t.Errorf("%s has no brotli variant (have %q)", want, variants)
+		}
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(variants), func(p string) bool { return !strings.HasPrefix(p, bundle.AssetsDir+"/") })); n < 3 {
+		t.Errorf("%d fingerprinted assets have a brotli variant, want the game, the admin console and the style sheet", n)
+	}
+
+	h, err := webui.New(files, webui.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/"+bundle.SDKPath, nil)
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	sdk, _ := fs.ReadFile(files, bundle.SDKPath)
+	got, err := io.ReadAll(brotli.NewReader(rec.Body))
+	if rec.Header().Get("Content-Encoding") != "br" || rec.Header().Get("Vary") != "Accept-Encoding" || err != nil || !bytes.Equal(got, sdk) {
+		t.Errorf("GET /%s with br: Content-Encoding %q, Vary %q, decoded body equal to the file: %v (%v)",
+			bundle.SDKPath, rec.Header().Get("Content-Encoding"), rec.Header().Get("Vary"), bytes.Equal(got, sdk), err)
 	}
 }
 

@@ -1,9 +1,12 @@
 // Package webui serves the browser files (demo game, admin console, SDK)
 // from an fs.FS, in a way a CDN in front can cache without special rules.
 //
-// Every file is read once when the handler is built: its strong ETag is the
-// hash of its content, and compressible files get gzip and brotli variants,
-// kept only when smaller. A request costs a map lookup and a write.
+// Every file is read once when the handler is built. Compressible files get
+// a gzip variant, made then with the standard library, and a brotli variant
+// if the files hold one made at build time (X.br beside X: the binary has
+// no brotli encoder; web/build writes them for the embedded files); a
+// variant is kept only when smaller. Each variant's strong ETag is the hash
+// of its bytes. A request costs a map lookup and a write.
 // Fingerprinted names (esbuild's [name]-[hash], e.g. game-5LQ3K2ZB.js) are
 // cached for a year as immutable; everything else is revalidated (no-cache
 // plus ETag). Every response carries the security headers: a
@@ -27,8 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/andybalholm/brotli"
 
 	"github.com/multijuego/multijuego/internal/config"
 )
@@ -57,10 +58,12 @@ const (
 	cacheNone       = "no-store"
 )
 
-// brotliQuality trades startup time for size: quality 11 saves about 8%
-// more than 6 on a JavaScript bundle but takes about 20 times longer, and
-// every process start (and every test that starts one) pays it.
-const brotliQuality = 6
+// BrotliSuffix names a file's brotli variant: for a compressible file X,
+// X.br in the same fs.FS must be X compressed with brotli; it is served
+// for X with Content-Encoding: br and is not a file of its own. Nothing
+// checks that it decodes to X (the binary has no brotli code): whoever
+// writes it must (web/build does; a test in web/ decodes them).
+const BrotliSuffix = ".br"
 
 // fileType is what the table knows about an extension.
 type fileType struct {
@@ -91,6 +94,9 @@ var types = map[string]fileType{
 	".woff2":       {"font/woff2", false},
 	".woff":        {"font/woff", false},
 }
+
+// Compressible reports whether files named so get compressed variants.
+func Compressible(name string) bool { return typeOf(name).compress }
 
 func typeOf(name string) fileType {
 	if t, ok := types[strings.ToLower(path.Ext(name))]; ok {
@@ -191,7 +197,34 @@ func New(files fs.FS, cfg Config) (*Handler, error) {
 			{"X-Frame-Options", hv("DENY")},
 		},
 	}
-	err = fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+	bodies, err := readFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("webui: %w", err)
+	}
+	for name, body := range bodies {
+		if base, ok := strings.CutSuffix(name, BrotliSuffix); ok && Compressible(base) {
+			if _, ok := bodies[base]; ok {
+				continue // a variant of base
+			}
+		}
+		var br []byte
+		if Compressible(name) {
+			br = bodies[name+BrotliSuffix]
+		}
+		a, err := newAsset(name, body, br)
+		if err != nil {
+			return nil, fmt.Errorf("webui: %w", err)
+		}
+		h.add(a)
+	}
+	return h, nil
+}
+
+// readFiles reads every regular file of files, skipping dot files and dot
+// directories.
+func readFiles(files fs.FS) (map[string][]byte, error) {
+	bodies := map[string][]byte{}
+	err := fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -205,37 +238,34 @@ func New(files fs.FS, cfg Config) (*Handler, error) {
 			return nil
 		}
 		body, err := fs.ReadFile(files, name)
-		if err != nil {
-			return err
-		}
-		a, err := newAsset(name, body)
-		if err != nil {
-			return err
-		}
-		for _, v := range a.variants {
-			h.bytes[v.coding] += len(v.body)
-		}
-		h.files["/"+name] = a
-		if path.Base(name) == "index.html" {
-			dir := path.Dir(name)
-			if dir == "." {
-				h.files["/"] = a
-			} else {
-				h.files["/"+dir+"/"] = a
-				h.redirects["/"+dir] = "/" + dir + "/"
-			}
-		}
-		return nil
+		bodies[name] = body
+		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("webui: %w", err)
-	}
-	return h, nil
+	return bodies, err
 }
 
-func newAsset(name string, body []byte) (*asset, error) {
-	sum := sha256.Sum256(body)
-	tag := base64.RawURLEncoding.EncodeToString(sum[:15])
+// add puts a under its URL paths (a folder's index.html also at the
+// folder's path, and the path without the slash redirected there).
+func (h *Handler) add(a *asset) {
+	for _, v := range a.variants {
+		h.bytes[v.coding] += len(v.body)
+	}
+	h.files["/"+a.name] = a
+	if path.Base(a.name) == "index.html" {
+		dir := path.Dir(a.name)
+		if dir == "." {
+			h.files["/"] = a
+		} else {
+			h.files["/"+dir+"/"] = a
+			h.redirects["/"+dir] = "/" + dir + "/"
+		}
+	}
+}
+
+// newAsset makes the variants of one file: identity, gzip and the given
+// brotli bytes (empty: none), the compressed ones only for compressible
+// types and only when smaller.
+func newAsset(name string, body, br []byte) (*asset, error) {
 	t := typeOf(name)
 	a := &asset{name: name, hType: hv(t.contentType), hCache: hv(cacheRevalidate)}
 	if Fingerprinted(name) {
@@ -246,22 +276,18 @@ func newAsset(name string, body []byte) (*asset, error) {
 		// may import the SDK straight from here.
 		a.hCORS = hv("*")
 	}
-	a.identity = newVariant(identity, body, `"`+tag+`"`)
+	a.identity = newVariant(identity, body)
 	a.variants = []*variant{a.identity}
 	if t.compress {
 		gz, err := compressGzip(body)
 		if err != nil {
 			return nil, fmt.Errorf("%s: gzip: %w", name, err)
 		}
-		br, err := compressBrotli(body)
-		if err != nil {
-			return nil, fmt.Errorf("%s: brotli: %w", name, err)
-		}
 		if len(gz) < len(body) {
-			a.variants = append(a.variants, newVariant(gzipCoding, gz, `"`+tag+`-gz"`))
+			a.variants = append(a.variants, newVariant(gzipCoding, gz))
 		}
-		if len(br) < len(body) {
-			a.variants = append(a.variants, newVariant(brCoding, br, `"`+tag+`-br"`))
+		if len(br) > 0 && len(br) < len(body) {
+			a.variants = append(a.variants, newVariant(brCoding, br))
 		}
 	}
 	sort.SliceStable(a.variants, func(i, j int) bool { return len(a.variants[i].body) < len(a.variants[j].body) })
@@ -269,7 +295,16 @@ func newAsset(name string, body []byte) (*asset, error) {
 	return a, nil
 }
 
-func newVariant(c coding, body []byte, etag string) *variant {
+// newVariant stores body under c. Its ETag is the hash of body (not of
+// the identity bytes: two encoders' outputs are different representations),
+// with the coding as a suffix for people reading headers.
+func newVariant(c coding, body []byte) *variant {
+	sum := sha256.Sum256(body)
+	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:15])
+	if c != identity {
+		etag += "-" + c.String()
+	}
+	etag += `"`
 	v := &variant{coding: c, body: body, etag: etag, hETag: hv(etag), hLength: hv(strconv.Itoa(len(body))), identity: c == identity}
 	if c != identity {
 		v.hEncode = hv(c.String())
@@ -283,18 +318,6 @@ func compressGzip(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(b); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-func compressBrotli(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	w := brotli.NewWriterLevel(&buf, brotliQuality)
 	if _, err := w.Write(b); err != nil {
 		return nil, err
 	}

@@ -31,7 +31,10 @@ var (
 	pngBytes  = "\x89PNG\r\n\x1a\n" + strings.Repeat("\x00", 2000) // compressible bytes, but PNG is never recompressed
 )
 
-func fixture() fstest.MapFS {
+// fixture is a site with the brotli variants web/build would write.
+func fixture() fstest.MapFS { return withBrotli(plainFixture()) }
+
+func plainFixture() fstest.MapFS {
 	return fstest.MapFS{
 		"index.html":                   {Data: []byte(indexHTML)},
 		"admin/index.html":             {Data: []byte(adminHTML)},
@@ -56,6 +59,24 @@ func fixture() fstest.MapFS {
 		"play/index.html":              {Data: []byte("<!doctype html><title>play</title>")},
 		"assets/NOTHASHED-abcdefgh.js": {Data: []byte("x")},
 	}
+}
+
+// withBrotli adds X.br beside every compressible file X, as web/build does.
+func withBrotli(files fstest.MapFS) fstest.MapFS {
+	var names []string
+	for name := range files {
+		if webui.Compressible(name) {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		var buf bytes.Buffer
+		w := brotli.NewWriterLevel(&buf, brotli.BestCompression)
+		_, _ = w.Write(files[name].Data) // a bytes.Buffer does not fail
+		_ = w.Close()
+		files[name+webui.BrotliSuffix] = &fstest.MapFile{Data: buf.Bytes()}
+	}
+	return files
 }
 
 func newHandler(t testing.TB, origins ...string) *webui.Handler {
@@ -315,6 +336,60 @@ func TestEncodingNegotiation(t *testing.T) {
 				t.Errorf("%s %q: %s body %d bytes, not smaller than %d", path, tc.accept, enc, len(r.body), len(want))
 			}
 		}
+	}
+}
+
+// A brotli variant comes only from an X.br file beside X (the binary
+// cannot make one): it is served for X, never as a file of its own, and
+// without it X has gzip and identity only.
+func TestBrotliVariantFiles(t *testing.T) {
+	h := newHandler(t)
+	for _, p := range []string{"/assets/game-5LQ3K2ZB.js.br", "/index.html.br", "/sdk/multijuego.js.br"} {
+		if r := serve(h, "GET", p); r.status != 404 {
+			t.Errorf("%s: %d, want 404 (a variant, not a file)", p, r.status)
+		}
+	}
+	br := serve(h, "GET", "/assets/game-5LQ3K2ZB.js", "Accept-Encoding", "br")
+	gz := serve(h, "GET", "/assets/game-5LQ3K2ZB.js", "Accept-Encoding", "gzip")
+	id := serve(h, "GET", "/assets/game-5LQ3K2ZB.js")
+	if br.header.Get("Content-Encoding") != "br" || string(decode(t, "br", br.body)) != gameJS {
+		t.Fatalf("br: Content-Encoding %q, body not the file", br.header.Get("Content-Encoding"))
+	}
+	if e := br.header.Get("ETag"); e == gz.header.Get("ETag") || e == id.header.Get("ETag") || !strings.HasSuffix(e, `-br"`) {
+		t.Errorf("ETags br %q, gzip %q, identity %q: want three distinct tags", e, gz.header.Get("ETag"), id.header.Get("ETag"))
+	}
+
+	plain, err := webui.New(plainFixture(), webui.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := plain.Stats(); st.BrotliBytes != 0 || st.GzipBytes == 0 {
+		t.Errorf("without .br files: Stats %+v, want gzip only", st)
+	}
+	for accept, want := range map[string]string{"br": "", "br, gzip": "gzip"} {
+		r := serve(plain, "GET", "/assets/game-5LQ3K2ZB.js", "Accept-Encoding", accept)
+		if r.status != 200 || r.header.Get("Content-Encoding") != want || r.header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("without .br files, Accept-Encoding %q: %d %q, want 200 %q with Vary", accept, r.status, r.header.Get("Content-Encoding"), want)
+		}
+	}
+
+	// A .br with no file beside it to be a variant of, or beside a type
+	// that is never compressed, is a file like any other.
+	files := plainFixture()
+	files["orphan.js.br"] = &fstest.MapFile{Data: []byte("x")}
+	files["logo.png.br"] = &fstest.MapFile{Data: []byte("y")}
+	files["index.html.br"] = &fstest.MapFile{Data: []byte(indexHTML)} // not smaller: unused
+	other, err := webui.New(files, webui.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"/orphan.js.br": "x", "/logo.png.br": "y"} {
+		if r := serve(other, "GET", p); r.status != 200 || string(r.body) != want || r.header.Get("Content-Type") != "application/octet-stream" {
+			t.Errorf("%s: %d %q %q, want 200 %q as application/octet-stream", p, r.status, r.body, r.header.Get("Content-Type"), want)
+		}
+	}
+	if r := serve(other, "GET", "/", "Accept-Encoding", "br"); r.header.Get("Content-Encoding") != "" {
+		t.Errorf("a .br no smaller than its file: served with Content-Encoding %q", r.header.Get("Content-Encoding"))
 	}
 }
 

@@ -2,7 +2,9 @@
 // TypeScript SDK (an ES module at a stable name, for pages without a bundler,
 // and the npm package's dist/index.js), the demo app's entry points under
 // fingerprinted names, its HTML pages with {{asset "src/x.ts"}} replaced by
-// those names, and its public files as they are.
+// those names, and its public files as they are; beside each file the
+// server compresses, its brotli variant (X.br, see webui.BrotliSuffix), so
+// the server needs no brotli encoder.
 //
 // The output is a function of the sources only (no clock, no absolute
 // paths), so a rebuild that changes nothing writes the same bytes; the
@@ -23,7 +25,10 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/andybalholm/brotli"
 	"github.com/evanw/esbuild/pkg/api"
+
+	"github.com/multijuego/multijuego/internal/webui"
 )
 
 // Config says where the sources are and where the output goes.
@@ -77,27 +82,66 @@ func Build(cfg Config) (*Result, error) {
 	}
 	res.SDK = sdk
 	res.Files[SDKPath] = sdk
-
-	if cfg.AppDir == "" {
-		return res, nil
-	}
-	if st, err := os.Stat(cfg.AppDir); errors.Is(err, fs.ErrNotExist) {
-		return res, nil
-	} else if err != nil {
-		return nil, err
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("bundle: app dir %s is not a directory", cfg.AppDir)
-	}
-	if err := buildApp(cfg.AppDir, res); err != nil {
+	if err := buildSite(cfg.AppDir, res); err != nil {
 		return nil, err
 	}
-	if err := renderPages(cfg.AppDir, res); err != nil {
-		return nil, err
-	}
-	if err := copyPublic(cfg.AppDir, res); err != nil {
+	if err := precompress(res.Files); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// buildSite adds the demo app's files, if appDir holds an app.
+func buildSite(appDir string, res *Result) error {
+	if appDir == "" {
+		return nil
+	}
+	if st, err := os.Stat(appDir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	} else if !st.IsDir() {
+		return fmt.Errorf("bundle: app dir %s is not a directory", appDir)
+	}
+	if err := buildApp(appDir, res); err != nil {
+		return err
+	}
+	if err := renderPages(appDir, res); err != nil {
+		return err
+	}
+	return copyPublic(appDir, res)
+}
+
+// precompress adds X.br beside every file X the server compresses
+// (webui.Compressible), when it is smaller than X. Quality 11, brotli's
+// best: the build pays for it once, not every process start.
+func precompress(files map[string][]byte) error {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if !webui.Compressible(name) {
+			continue
+		}
+		variant := name + webui.BrotliSuffix
+		if _, dup := files[variant]; dup {
+			return fmt.Errorf("bundle: %s clashes with the brotli variant of %s", variant, name)
+		}
+		var buf bytes.Buffer
+		w := brotli.NewWriterLevel(&buf, brotli.BestCompression)
+		if _, err := w.Write(files[name]); err != nil {
+			return fmt.Errorf("bundle: brotli %s: %w", name, err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("bundle: brotli %s: %w", name, err)
+		}
+		if buf.Len() < len(files[name]) {
+			files[variant] = buf.Bytes()
+		}
+	}
+	return nil
 }
 
 // buildSDK bundles web/sdk/src/index.ts into one readable ES module.

@@ -2,6 +2,7 @@ package bundle_test
 
 import (
 	"bytes"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/andybalholm/brotli"
+
+	"github.com/multijuego/multijuego/internal/webui"
 	"github.com/multijuego/multijuego/web/build/bundle"
 )
 
@@ -93,6 +97,28 @@ func TestBuildFixture(t *testing.T) {
 			t.Errorf("unexpected output %s", p)
 		}
 	}
+	checkBrotli(t, res.Files, "index.html", "docs/guide/index.html", bundle.SDKPath, strings.TrimPrefix(res.Assets["src/main.ts"], "/"))
+}
+
+// checkBrotli checks that each of names has a brotli variant that decodes
+// to it, and that only compressible files have one.
+func checkBrotli(t *testing.T, files map[string][]byte, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		br, ok := files[name+webui.BrotliSuffix]
+		if !ok {
+			t.Errorf("%s has no brotli variant", name)
+			continue
+		}
+		if got, err := io.ReadAll(brotli.NewReader(bytes.NewReader(br))); err != nil || !bytes.Equal(got, files[name]) {
+			t.Errorf("%s%s does not decode to %s (%v)", name, webui.BrotliSuffix, name, err)
+		}
+	}
+	for p := range files {
+		if base, ok := strings.CutSuffix(p, webui.BrotliSuffix); ok && !webui.Compressible(base) {
+			t.Errorf("%s: a brotli variant of a file the server does not compress", p)
+		}
+	}
 }
 
 func TestBuildIsDeterministic(t *testing.T) {
@@ -162,15 +188,22 @@ func TestBuildRefusesPublicClash(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "public/sdk/multijuego.js clashes with a built file") {
 		t.Fatalf("got %v, want a clash error", err)
 	}
+
+	cfg = fixture(t)
+	os.WriteFile(filepath.Join(cfg.AppDir, "public", "robots.txt.br"), []byte("x"), 0o644)
+	if _, err := bundle.Build(cfg); err == nil || !strings.Contains(err.Error(), "robots.txt.br clashes with the brotli variant of robots.txt") {
+		t.Fatalf("got %v, want a clash with the brotli variant", err)
+	}
 }
 
 func TestBuildWithoutApp(t *testing.T) {
 	cfg := fixture(t)
 	cfg.AppDir = filepath.Join(t.TempDir(), "none")
 	res := build(t, cfg)
-	if got := slices.Sorted(maps.Keys(res.Files)); !slices.Equal(got, []string{bundle.SDKPath}) {
-		t.Fatalf("without an app: got files %q, want only the SDK", got)
+	if got := slices.Sorted(maps.Keys(res.Files)); !slices.Equal(got, []string{bundle.SDKPath, bundle.SDKPath + webui.BrotliSuffix}) {
+		t.Fatalf("without an app: got files %q, want only the SDK and its brotli variant", got)
 	}
+	checkBrotli(t, res.Files, bundle.SDKPath)
 }
 
 func TestBuildNeedsSDKEntry(t *testing.T) {
