@@ -5,8 +5,9 @@
 # 127.0.0.1:4222 unless MULTIJUEGO_TEST_NATS_URL says otherwise; with CI=true
 # a missing PostgreSQL or NATS fails the run; SoftHSM2, for the pkcs11 key
 # provider, is installed with apt when missing, and with CI=true its
-# absence fails those tests), then each fuzz target for a fixed number of
-# executions.
+# absence fails those tests; so are Chromium, buildah, podman, runc and
+# promtool, and helm with go install), then each fuzz target for a fixed
+# number of executions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,6 +67,21 @@ echo "== helm v3.22.0 for the chart test (deploy/chart_test.go)"
 export PATH="$PATH:$(go env GOPATH)/bin"
 if ! helm version --template '{{.Version}}' 2>/dev/null | grep -q '^v3\.22'; then
   go install helm.sh/helm/v3/cmd/helm@v3.22.0
+fi
+
+# promtool, from Debian's prometheus package (2.42): `go install` of
+# promtool did not finish building in 15 minutes on these machines. The
+# tests use only its promtool, not the Prometheus server it also holds.
+echo "== promtool for the alert rules test (deploy/alerts_test.go)"
+if ! command -v promtool >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; } ||
+      echo "could not install prometheus (promtool); the alert rules test will fail with CI=true and skip otherwise"
+  else
+    echo "no promtool and no apt-get as root: install Debian's prometheus package for the alert rules test"
+  fi
 fi
 
 echo "== SoftHSM2 for the pkcs11 key provider's tests (internal/seal/hsm/softhsmtest)"
