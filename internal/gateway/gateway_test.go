@@ -444,6 +444,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	if r.status != 200 || !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Fatalf("openapi: %d openapi=%q", r.status, doc.OpenAPI)
 	}
+	// What is served is openapi.json (embedded as openapi.json.gz).
+	if src, err := os.ReadFile("openapi.json"); err != nil || !bytes.Equal(r.body, src) {
+		t.Fatalf("GET /v1/openapi.json is not openapi.json (%v): openapi.json.gz is stale, run `go generate ./internal/gateway`", err)
+	}
 	var documented []string
 	for path, ops := range doc.Paths {
 		for method := range ops {
