@@ -5,7 +5,6 @@ go 1.26.8
 require github.com/multijuego/multijuego v0.0.0-00010101000000-000000000000
 
 require (
-	github.com/andybalholm/brotli v1.2.8 // indirect
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/aws/aws-sdk-go-v2 v1.48.0 // indirect
 	github.com/aws/aws-sdk-go-v2/config v1.33.15 // indirect
