@@ -100,6 +100,10 @@ type session struct {
 	slot  *socketSlot // its place among the gateway's sockets, nil in tests that build sessions by hand
 	mu    sync.Mutex
 	match string // the match this socket plays in, "" when none
+	// joining is the match a join of this socket is under way in: the
+	// match's frames reach the player as soon as the engine seats it,
+	// before the join's answer, and a client may answer them with inputs.
+	joining string
 
 	// bucket limits its text messages; only OnMessage touches it
 	// (realtime_limits.go).
@@ -118,6 +122,17 @@ func (s *session) currentMatch() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.match
+}
+
+// inputMatch is where the socket's inputs go: its match, or the one it is
+// being seated in.
+func (s *session) inputMatch() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.match != "" {
+		return s.match
+	}
+	return s.joining
 }
 
 type realtime struct {
@@ -357,7 +372,17 @@ func (rt *realtime) join(ctx context.Context, s *session, cid, id string, meta m
 		rt.fail(s, cid, errcode.New(errcode.Conflict, "Leave your current match first."))
 		return
 	}
-	if err := rt.engine.Join(ctx, id, s.presence(), meta); err != nil {
+	s.mu.Lock()
+	s.joining = id
+	s.mu.Unlock()
+	err := rt.engine.Join(ctx, id, s.presence(), meta)
+	s.mu.Lock()
+	s.joining = ""
+	if err == nil {
+		s.match = id
+	}
+	s.mu.Unlock()
+	if err != nil {
 		if !timedOut(err) {
 			rt.fail(s, cid, joinError(err))
 			return
@@ -366,9 +391,6 @@ func (rt *realtime) join(ctx context.Context, s *session, cid, id string, meta m
 		rt.abandonJoin(id, s)
 		return
 	}
-	s.mu.Lock()
-	s.match = id
-	s.mu.Unlock()
 	token := "mjs_" + newRequestID() + newRequestID()
 	claims, _ := json.Marshal(map[string]string{"account_id": s.p.AccountID, "match_id": id})
 	if _, err := rt.tickets.PutIfAbsent(ctx, resumeKey(token), claims, rt.gw.cfg.ResumeTTL); err != nil {
@@ -467,7 +489,7 @@ func splitInput(frame []byte) (op match.OpCode, payload []byte, ok bool) {
 // input forwards a binary frame to the socket's match: op code (uint16 LE)
 // then the game's payload.
 func (rt *realtime) input(s *session, frame []byte) {
-	m := s.currentMatch()
+	m := s.inputMatch()
 	op, data, ok := splitInput(frame)
 	switch {
 	case !ok:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/multijuego/multijuego/games/arena"
 	"github.com/multijuego/multijuego/games/tictactoe"
+	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/match"
 )
 
@@ -550,4 +551,55 @@ func TestRealtimeRosterHasUsernames(t *testing.T) {
 		}
 		return
 	}
+}
+
+// heldJoin is an engine whose Join, for one user, seats the player and
+// then waits for release before it answers: the match's frames reach that
+// player before the gateway's match.joined, as they may over the router.
+type heldJoin struct {
+	gateway.Engine
+	user    string
+	release chan struct{}
+}
+
+func (h heldJoin) Join(ctx context.Context, id string, p match.Presence, meta map[string]string) error {
+	err := h.Engine.Join(ctx, id, p, meta)
+	if p.Username == h.user {
+		<-h.release
+	}
+	return err
+}
+
+// A player who answers the match's frames before its join's answer (the
+// frames come as soon as the engine seats it) has its inputs taken, not
+// refused with "Join a match before sending inputs" (the image test's bot
+// met that once in CI).
+func TestRealtimeInputBeforeJoinAnswer(t *testing.T) {
+	release := make(chan struct{})
+	e := newEnvWith(t, func(d *gateway.Deps) { d.Matches = heldJoin{Engine: d.Matches, user: "late", release: release} })
+	x, _ := e.connect("early")
+	o, _ := e.connect("late")
+	x.sendJSON("match.create", "c", map[string]any{"mode": "tictactoe"})
+	id, _ := x.expect("match.created").Payload["match_id"].(string)
+	x.sendJSON("match.join", "j", map[string]any{"match_id": id})
+	x.expect("match.joined")
+	o.sendJSON("match.join", "j", map[string]any{"match_id": id})
+	x.stateUntil(func(st tictactoe.State) bool { return st.Turn == "X" })
+	x.move(4)
+	o.stateUntil(func(st tictactoe.State) bool { return st.Moves == 1 })
+	o.move(0) // before match.joined: the join is held
+	for {
+		env, bin, err := o.next()
+		if err != nil {
+			t.Fatalf("waiting for the second move's state: %v", err)
+		}
+		if bin == nil {
+			t.Fatalf("got %s %v before the move's state, want the state", env.Type, env.Payload)
+		}
+		if len(bin) > 12 && match.OpCode(binary.LittleEndian.Uint16(bin[1:])) == tictactoe.OpState && strings.Contains(string(bin[12+int(bin[11]):]), `"moves":2`) {
+			break
+		}
+	}
+	close(release)
+	o.expect("match.joined")
 }
