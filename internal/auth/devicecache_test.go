@@ -110,3 +110,41 @@ func TestDeviceLoginCache(t *testing.T) {
 		t.Fatalf("the new account's next login: %+v, %v", p, err)
 	}
 }
+
+// A ban made on another node reaches this node's device logins before its
+// deny list syncs it, though its cached profile says "not banned": the
+// login's own commit reads the ban and writes no session, so no token
+// comes out of the window.
+func TestDeviceLoginBannedElsewhere(t *testing.T) {
+	clk := newClock()
+	st := storetest.SQLite(t)
+	mem := cache.NewMemory(cache.MemoryOptions{Now: clk.Now})
+	t.Cleanup(func() { mem.Close() })
+	keys := auth.KeysDir{Path: t.TempDir()}
+	s, err := auth.New(ctx, testConfig(), keys, auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now,
+		Profiles: cache.NewTyped[auth.Profile](mem, "account", 1, cache.TypedOptions{}), ProfileTTL: time.Minute,
+		Devices: cache.NewTyped[string](mem, "device", 1, cache.TypedOptions{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := auth.New(ctx, testConfig(), keys, auth.Deps{Store: st, KV: memKV(t, clk.Now), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dev = "banned-elsewhere-0001"
+	first, err := s.Device(ctx, dev, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if _, err := s.Device(ctx, dev, meta); err != nil { // the caches hold the device and its profile
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if _, err := other.Ban(ctx, nil, first.AccountID, "elsewhere", meta); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	_, err = s.Device(ctx, dev, meta)
+	wantCode(t, err, errcode.Banned)
+}

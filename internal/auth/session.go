@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,6 +39,12 @@ func (s *Service) startSession(ctx context.Context, a store.Account, w store.Log
 	}
 	w.Family, w.Token = fam, rt
 	if err := s.logins.write(ctx, w); err != nil {
+		if errors.Is(err, store.ErrBanned) {
+			// Banned after the account was read (a cached profile on a
+			// node whose deny list has not synced yet, or a read that
+			// raced the ban): the session's rows are not written.
+			return TokenPair{}, errBanned
+		}
 		return TokenPair{}, err
 	}
 	return p, nil

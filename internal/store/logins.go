@@ -31,7 +31,13 @@ type LoginWrite struct {
 // WriteLogins writes every login's rows in one transaction: all of them or,
 // on any error, none. The error is the first statement's that failed; a
 // unique violation is a *ConflictError, but in a batch of several logins it
-// does not say whose: write the logins one by one to tell.
+// does not say whose: write the logins one by one to tell. A session
+// (Family) of an account the batch does not create is written only if that
+// account is not banned when the transaction commits, read in it: else
+// ErrBanned (whose, again, one by one). A login decided on an account read
+// before a ban committed (a cached profile, a read that raced it) thus
+// commits either before the ban, and its token is voided by the ban's
+// revocation, or not at all.
 func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 	if len(ws) == 0 {
 		return nil
@@ -39,7 +45,7 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 	if err := s.prepareOwners(ctx, ws); err != nil {
 		return err
 	}
-	var accounts, devices, identities, families, tokens, audit []any
+	var accounts, devices, identities, families, tokens, audit, existing []any
 	for _, w := range ws {
 		if a := w.Account; a.ID != "" {
 			row, err := s.accountRow(ctx, a)
@@ -55,6 +61,9 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 			identities = append(identities, id.Issuer, id.Subject, id.AccountID, s.d.time(id.CreatedAt))
 		}
 		if f := w.Family; f.ID != "" {
+			if f.AccountID != w.Account.ID {
+				existing = append(existing, f.AccountID)
+			}
 			families = append(families, f.ID, f.AccountID, s.d.time(f.CreatedAt), s.d.time(f.ExpiresAt))
 			t := w.Token
 			tokens = append(tokens, t.Hash, t.FamilyID, t.AccountID, s.d.time(t.CreatedAt), s.d.time(t.ExpiresAt))
@@ -93,8 +102,26 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 				return s.d.conflict(err)
 			}
 		}
-		return nil
+		return s.noneBanned(ctx, tx, existing)
 	})
+}
+
+// noneBanned returns ErrBanned if one of the accounts ids is banned, read
+// in tx. One query per batch, by primary key.
+func (s *Store) noneBanned(ctx context.Context, tx *sql.Tx, ids []any) error {
+	for len(ids) > 0 {
+		n := min(len(ids), maxChunkRows)
+		var banned int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE banned_at IS NOT NULL AND id IN (`+s.placeholders(0, n)+`)`, ids[:n]...).Scan(&banned)
+		if err != nil {
+			return err
+		}
+		if banned > 0 {
+			return ErrBanned
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // maxChunkRows bounds the rows of one prepared multi-row INSERT.

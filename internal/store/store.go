@@ -28,6 +28,10 @@ import (
 // ErrNotFound is returned when the requested row does not exist.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrBanned is returned by WriteLogins when a login's account is banned
+// by the time its rows would commit: none is written.
+var ErrBanned = errors.New("store: the account is banned")
+
 // ErrTokenUsed is returned by ConsumeRefreshToken when the token was
 // already used; the token and its family are returned with it.
 var ErrTokenUsed = errors.New("store: refresh token already used")

@@ -133,3 +133,36 @@ func testAccountByDeviceIDs(t *testing.T, s *store.Store) {
 		t.Fatalf("unknown devices: err = %v, want ErrNotFound", err)
 	}
 }
+
+// testWriteLoginsBanned: a session of an existing account that is banned
+// by the time the batch commits is not written, nor is anything of its
+// batch (ErrBanned); written alone, the other logins go in.
+func testWriteLoginsBanned(t *testing.T, s *store.Store) {
+	ok := newAccount(ID("ok"))
+	mustCreate(t, s, ok, "")
+	banned := newAccount(ID("banned"))
+	mustCreate(t, s, banned, "")
+	banned.BannedAt, banned.BanReason = t0, "cheating"
+	if err := s.UpdateAccount(ctx, banned); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newAccount(ID("fresh"))
+	fresh.Email, fresh.PasswordHash = "", ""
+	ws := []store.LoginWrite{loginWrite(ok, false, ""), loginWrite(banned, false, ""), loginWrite(fresh, true, ID("dev"))}
+	if err := s.WriteLogins(ctx, ws); !errors.Is(err, store.ErrBanned) {
+		t.Fatalf("batch with a banned account's login: %v, want ErrBanned", err)
+	}
+	for _, w := range ws {
+		if _, err := s.RefreshFamily(ctx, w.Family.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("family %s of a refused batch: %v, want ErrNotFound", w.Family.ID, err)
+		}
+	}
+	for i, want := range []error{nil, store.ErrBanned, nil} {
+		if err := s.WriteLogins(ctx, ws[i:i+1]); !errors.Is(err, want) {
+			t.Fatalf("login %d alone: %v, want %v", i, err, want)
+		}
+	}
+	if _, err := s.RefreshFamily(ctx, ws[1].Family.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the banned account's session was written: %v", err)
+	}
+}

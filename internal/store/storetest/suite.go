@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"RekeyDevices", testRekeyDevices},
 		{"WriteLogins", testWriteLogins},
 		{"WriteLoginsAtomic", testWriteLoginsAtomic},
+		{"WriteLoginsBanned", testWriteLoginsBanned},
 		{"AccountByDeviceIDs", testAccountByDeviceIDs},
 		{"Identities", testIdentities},
 		{"DeleteAccount", testDeleteAccount},
