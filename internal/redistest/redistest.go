@@ -162,21 +162,29 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	defer cc.Close()
+	// Each node judges the cluster's state by its own view, which the
+	// others' gossip completes over a moment: wait until every node says
+	// ok (one saying it while another still answers CLUSTERDOWN failed
+	// the cache's conformance run once).
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		info, err := cc.ClusterInfo(ctx).Result()
-		cancel()
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
-			return c
+	for _, addr := range addrs {
+		nc := redis.NewClient(&redis.Options{Addr: addr})
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			info, err := nc.ClusterInfo(ctx).Result()
+			cancel()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				nc.Close()
+				t.Fatalf("cluster node %s not ok after 20s: %v %s", addr, err, info)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster not ok after 20s: %v %s", err, info)
-		}
-		time.Sleep(100 * time.Millisecond)
+		nc.Close()
 	}
+	return c
 }
 
 // URL is a redis-cluster:// URL naming every node.
