@@ -99,6 +99,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad database url", []string{"--database-url", "mysql://x"}, nil, "", "database_url: must start with postgres://"},
 		{"bad proxy cidr", []string{"--gateway-trusted-proxies", "10.0.0.1"}, nil, "", `gateway.trusted_proxies: "10.0.0.1" is not a CIDR`},
 		{"tls half set", []string{"--gateway-tls-cert-file", "c.pem"}, nil, "", "tls_cert_file and tls_key_file go together"},
+		{"client names without a client CA", []string{"--gateway-tls-client-names", "gw-*"}, nil, "", "gateway.tls_client_names: names the client certificates accepted: set tls_client_ca_file too"},
+		{"listener client names without a client CA", []string{"--events-listen", "127.0.0.1:4223", "--events-listen-tls-cert-file", "c.pem", "--events-listen-tls-key-file", "k.pem", "--events-listen-tls-client-names", "persist-*"}, nil, "", "events.listen_tls.client_names: names the client certificates accepted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args

@@ -165,9 +165,12 @@ func (s *Service) accountByDevice(ctx context.Context, deviceID, h string) (stor
 // is cached for it.
 func (s *Service) deviceAccount(ctx context.Context, deviceID string) (a store.Account, banned bool, err error) {
 	h := s.deviceHash(deviceID)
-	if s.devices == nil || s.profiles == nil {
-		a, err = s.accountByDevice(ctx, deviceID, h)
+	fromStore := func() (store.Account, bool, error) {
+		a, err := s.accountByDevice(ctx, deviceID, h)
 		return a, a.Banned(), err
+	}
+	if s.devices == nil || s.profiles == nil {
+		return fromStore()
 	}
 	id, err := s.devices.GetOrLoad(ctx, h, s.profileTTL, func(ctx context.Context) (string, error) {
 		a, err := s.accountByDevice(ctx, deviceID, h)
@@ -177,14 +180,12 @@ func (s *Service) deviceAccount(ctx context.Context, deviceID string) (a store.A
 		return store.Account{}, false, err
 	}
 	if s.deny.AccountRevoked(id) {
-		a, err = s.accountByDevice(ctx, deviceID, h)
-		return a, a.Banned(), err
+		return fromStore()
 	}
 	p, err := loadProfile(ctx, s.st, s.profiles, s.profileTTL, id)
 	if errcode.Is(err, errcode.NotFound) {
 		_ = s.devices.Delete(context.WithoutCancel(ctx), h)
-		a, err = s.accountByDevice(ctx, deviceID, h)
-		return a, a.Banned(), err
+		return fromStore()
 	}
 	if err != nil {
 		return store.Account{}, false, err

@@ -308,27 +308,7 @@ func (n *Node) renew(ctx context.Context, m match.Info) (lost bool) {
 		ver, err = n.kv.PutIfAbsent(ctx, key, rec, ttl)
 	}
 	if errors.Is(err, kv.ErrVersionMismatch) || errors.Is(err, kv.ErrExists) {
-		// Someone else's record, or ours at a version we did not see (a
-		// write that timed out here but was applied): read whose.
-		it, gerr := n.kv.Get(ctx, key)
-		var r Record
-		if gerr == nil && json.Unmarshal(it.Value, &r) == nil && r.Node == n.cfg.NodeID {
-			n.leases[m.ID] = it.Version
-			n.Renewals.Add(1)
-			return false
-		}
-		if gerr != nil && !errors.Is(gerr, kv.ErrNotFound) {
-			n.WriteErrors.Add(1)
-			return false // whose is unknown: try again at the next heartbeat
-		}
-		if errors.Is(gerr, kv.ErrNotFound) {
-			delete(n.leases, m.ID)
-			return false // gone meanwhile: claimed again at the next heartbeat
-		}
-		delete(n.leases, m.ID)
-		n.LeasesLost.Add(1)
-		n.log.Error("directory lease held by another node", "match", m.ID, "node", r.Node)
-		return true
+		return n.settle(ctx, m.ID, key)
 	}
 	if err != nil {
 		n.WriteErrors.Add(1)
@@ -338,6 +318,32 @@ func (n *Node) renew(ctx context.Context, m match.Info) (lost bool) {
 	n.leases[m.ID] = ver
 	n.Renewals.Add(1)
 	return false
+}
+
+// settle follows a lease write refused because the record of match id at
+// key is not the one n holds, with n.leaseMu held, and reports whether
+// another node runs the match now. Its own record at a version it did not
+// see (a write that timed out here but was applied) is adopted; a record
+// gone meanwhile, or unreadable, is the next heartbeat's.
+func (n *Node) settle(ctx context.Context, id, key string) (lost bool) {
+	it, err := n.kv.Get(ctx, key)
+	var r Record
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		delete(n.leases, id)
+		return false
+	case err != nil:
+		n.WriteErrors.Add(1)
+		return false
+	case json.Unmarshal(it.Value, &r) == nil && r.Node == n.cfg.NodeID:
+		n.leases[id] = it.Version
+		n.Renewals.Add(1)
+		return false
+	}
+	delete(n.leases, id)
+	n.LeasesLost.Add(1)
+	n.log.Error("directory lease held by another node", "match", id, "node", r.Node)
+	return true
 }
 
 func (n *Node) liveIDs() map[string]bool {

@@ -70,3 +70,37 @@ func TestAdminEndMatchThroughAuthRole(t *testing.T) {
 		t.Fatalf("audit rows of the end: %+v", audit.Events)
 	}
 }
+
+// The auth role's audit route for gateways takes only a well-formed end
+// from an admin: a malformed body, a missing or oversized field, or a
+// caller without the role is refused with the usual codes, and writes no
+// row.
+func TestAdminAuditMatchEndBadInput(t *testing.T) {
+	e := newEnv(t)
+	admin := e.adminToken("ops")
+	for _, c := range []struct {
+		token, body string
+		status      int
+		code        string
+	}{
+		{admin, `{"match_id":`, http.StatusBadRequest, "invalid_argument"},
+		{admin, `{"reason":"no id"}`, http.StatusBadRequest, "invalid_argument"},
+		{admin, `{"match_id":"` + strings.Repeat("m", 65) + `"}`, http.StatusBadRequest, "invalid_argument"},
+		{admin, `{"match_id":"m1","reason":"` + strings.Repeat("r", 201) + `"}`, http.StatusBadRequest, "invalid_argument"},
+		{admin, `{"match_id":"m1","extra":1}`, http.StatusBadRequest, "invalid_argument"},
+		{e.register("player").AccessToken, `{"match_id":"m1"}`, http.StatusForbidden, "permission_denied"},
+		{"", `{"match_id":"m1"}`, http.StatusUnauthorized, "unauthenticated"},
+	} {
+		r := e.do("POST", "/v1/admin/audit/match-end", c.token, "application/json", []byte(c.body))
+		if r.status != c.status || string(r.errBody(t).Code) != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.body, r.status, r.body, c.status, c.code)
+		}
+	}
+	var audit struct {
+		Events []gateway.AuditResponse `json:"events"`
+	}
+	e.do("GET", "/v1/admin/audit?kind=admin_end_match", admin, "", nil).json(t, &audit)
+	if len(audit.Events) != 0 {
+		t.Errorf("refused requests wrote %d audit rows", len(audit.Events))
+	}
+}
