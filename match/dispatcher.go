@@ -132,8 +132,50 @@ func (d *Dispatcher) SetLabel(label string) error {
 // reached) to [Config.OnEvent], which the server forwards to persistence as
 // a match.event. name is 1..64 bytes; data is JSON (or nil), at most
 // [MaxEventData] bytes, copied. Emit is for moments worth keeping, not for
-// per-tick state.
+// per-tick state. Data that identifies a person (a chat line, a typed
+// name, an address) goes through [Dispatcher.EmitPersonal] instead.
 func (d *Dispatcher) Emit(name string, data []byte) error {
+	if err := d.checkEvent(name, data); err != nil {
+		return err
+	}
+	if fn := d.m.e.cfg.OnEvent; fn != nil {
+		fn(d.event(name, data, ""))
+	}
+	return nil
+}
+
+// EmitPersonal is [Dispatcher.Emit] for a key moment whose data is
+// personal to one player (what owner typed or said, a name or address it
+// gave): the server seals data under owner's account data key before the
+// event leaves the game node, so the queue and the database hold it only
+// sealed; it is opened for owner and for administrators when read back,
+// and erasing owner's account makes it unreadable everywhere. The name
+// stays in clear: put nothing personal in it. owner is matched by UserID
+// (1..128 bytes) and need not hold a seat.
+//
+// It returns [ErrPersonalData], and reports nothing, when the server
+// cannot seal ([Config.OnPersonalEvent] is unset: a game node run without
+// the data key vault); a handler may then fall back to Emit without the
+// personal part. Name and data are checked as Emit checks them.
+func (d *Dispatcher) EmitPersonal(name string, owner Presence, data []byte) error {
+	if err := d.checkEvent(name, data); err != nil {
+		return err
+	}
+	if owner.UserID == "" || len(owner.UserID) > maxOwnerLen {
+		return fmt.Errorf("%w: owner's UserID must be 1..%d bytes", ErrInvalidEvent, maxOwnerLen)
+	}
+	fn := d.m.e.cfg.OnPersonalEvent
+	if fn == nil {
+		return ErrPersonalData
+	}
+	fn(d.event(name, data, owner.UserID))
+	return nil
+}
+
+// maxOwnerLen bounds EmitPersonal's owner: an account id.
+const maxOwnerLen = 128
+
+func (d *Dispatcher) checkEvent(name string, data []byte) error {
 	if err := d.check(); err != nil {
 		return err
 	}
@@ -143,10 +185,12 @@ func (d *Dispatcher) Emit(name string, data []byte) error {
 	if len(data) > MaxEventData || (len(data) > 0 && !json.Valid(data)) {
 		return fmt.Errorf("%w: event data must be JSON of at most %d bytes", ErrInvalidEvent, MaxEventData)
 	}
-	fn := d.m.e.cfg.OnEvent
-	if fn == nil {
-		return nil
-	}
+	return nil
+}
+
+// event makes the Event for an emitted key moment, numbering it among the
+// tick's events (Emit's and EmitPersonal's together).
+func (d *Dispatcher) event(name string, data []byte, owner string) Event {
 	var cp []byte
 	if len(data) > 0 {
 		cp = append([]byte(nil), data...)
@@ -157,15 +201,21 @@ func (d *Dispatcher) Emit(name string, data []byte) error {
 	}
 	seq := m.emitCount
 	m.emitCount++
-	fn(Event{MatchID: m.id, Mode: m.mode, Name: name, Data: cp, Tick: m.tick, Seq: uint16(min(seq, 0xFFFF)), Time: m.e.clock.Now(), Created: m.created})
-	return nil
+	return Event{MatchID: m.id, Mode: m.mode, Name: name, Data: cp, Owner: owner, Tick: m.tick,
+		Seq: uint16(min(seq, 0xFFFF)), Time: m.e.clock.Now(), Created: m.created}
 }
 
 // MaxEventData is the largest data [Dispatcher.Emit] accepts.
 const MaxEventData = 4096
 
-// ErrInvalidEvent is returned by [Dispatcher.Emit] for a bad name or data.
+// ErrInvalidEvent is returned by [Dispatcher.Emit] and
+// [Dispatcher.EmitPersonal] for a bad name, data or owner.
 var ErrInvalidEvent = errors.New("match: invalid event")
+
+// ErrPersonalData is returned by [Dispatcher.EmitPersonal] when this
+// server cannot seal personal data ([Config.OnPersonalEvent] is unset):
+// the event is not reported, so nothing personal leaves in clear.
+var ErrPersonalData = errors.New("match: this server cannot seal personal data; event not reported")
 
 // End ends the match with results once the callback returns: pending kicks
 // are dropped, every seated player is closed with [ReasonMatchEnded],

@@ -103,6 +103,12 @@ type Config struct {
 	// [Dispatcher.Emit], on the match goroutine. It must not block (queue
 	// the work).
 	OnEvent func(Event)
+	// OnPersonalEvent, if set, receives the events handlers report with
+	// [Dispatcher.EmitPersonal], on the match goroutine: their Data is
+	// personal to Event.Owner, and must be sealed under Owner's data key
+	// before it leaves the process. It must not block (queue the work).
+	// Unset, EmitPersonal refuses with [ErrPersonalData].
+	OnPersonalEvent func(Event)
 	// OnEnd, if set, is called on the match goroutine when a match ends,
 	// whatever the cause, after every player was closed. Persistence
 	// stores the results from here. It must not block for long.

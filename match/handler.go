@@ -211,8 +211,9 @@ type Started struct {
 	TickRate        int
 }
 
-// Event is a key moment a handler chose to report ([Dispatcher.Emit]),
-// passed to [Config.OnEvent]: persistence stores it with the match.
+// Event is a key moment a handler chose to report, passed to
+// [Config.OnEvent] ([Dispatcher.Emit]) or [Config.OnPersonalEvent]
+// ([Dispatcher.EmitPersonal]): persistence stores it with the match.
 type Event struct {
 	MatchID, Mode string
 	Name          string    // game-defined, e.g. "tag"
@@ -224,6 +225,9 @@ type Event struct {
 	// MatchID, Tick and Seq it names the event the same way if a match
 	// restored on another node plays that tick again.
 	Created time.Time
+	// Owner is the account (Presence.UserID) whose personal data Data is,
+	// for an event from [Dispatcher.EmitPersonal]; "" for Emit's.
+	Owner string
 }
 
 // Summary is what the engine reports to [Config.OnEnd] when a match ends,
