@@ -116,9 +116,14 @@ type MatchStarted struct {
 
 // MatchEvent is the payload of TypeMatchEvent: a key moment a handler
 // chooses to record (a goal, a level reached). Data is game-defined JSON.
+// A personal event (match.Dispatcher.EmitPersonal) names its Owner and
+// carries its data Sealed under the owner's data key instead (see
+// personal.go); with sealing turned off it carries Owner and Data.
 type MatchEvent struct {
-	Name string          `json:"name"`
-	Data json.RawMessage `json:"data,omitzero"`
+	Name   string          `json:"name"`
+	Data   json.RawMessage `json:"data,omitzero"`
+	Owner  string          `json:"owner,omitzero"`
+	Sealed string          `json:"sealed,omitzero"`
 }
 
 // MatchEnded is the payload of TypeMatchEnded: a match's results.
@@ -374,7 +379,7 @@ func appendString(b []byte, s string) []byte {
 // but data that is valid and compact (which validate and normalize make
 // sure of) and has none is already written as JSON v2 writes it.
 func encodePayload(p payload) ([]byte, error) {
-	if m, ok := p.(*MatchEvent); ok && bytes.IndexByte(m.Data, '\\') < 0 {
+	if m, ok := p.(*MatchEvent); ok && m.Owner == "" && m.Sealed == "" && bytes.IndexByte(m.Data, '\\') < 0 {
 		b := make([]byte, 0, len(`{"name":"","data":}`)+len(m.Name)+len(m.Data))
 		b = append(b, `{"name":`...)
 		b = appendString(b, m.Name)
@@ -525,7 +530,10 @@ func (p *MatchEvent) validate() error {
 	if len(p.Data) > 0 && !jsontext.Value(p.Data).IsValid() {
 		return fmt.Errorf("%w: match.event data is not JSON", ErrMalformed)
 	}
-	return nil
+	if err := checkString("owner", p.Owner, MaxIDLen, false); err != nil {
+		return err
+	}
+	return p.validateSealed()
 }
 
 func (p *MatchEvent) normalize() {

@@ -263,6 +263,10 @@ func FuzzDecode(f *testing.F) {
 		b, _ := Encode(ev)
 		f.Add(b)
 	}
+	pe, _ := NewMatchEvent("m", "n", MatchEvent{Name: "chat", Owner: "acc-1", Sealed: "sealed:AbC-_09"})
+	if b, err := Encode(pe); err == nil {
+		f.Add(b)
+	}
 	f.Add([]byte(`{"id":"","type":"match.ended","version":1,"data":{}}`))
 	f.Add([]byte(`{"data":null}`))
 	f.Add([]byte(`[]`))
