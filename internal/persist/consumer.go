@@ -547,7 +547,11 @@ func (c *Consumer) isolate(ctx context.Context, f *failures, items []*item) {
 func toChange(ev events.Event, payload any) (store.Change, error) {
 	switch p := payload.(type) {
 	case *events.MatchEvent:
-		return store.EventChange(store.MatchEventRecord{EventID: ev.ID, MatchID: ev.MatchID, Name: p.Name, At: ev.Time, Data: p.Data}), nil
+		data := []byte(p.Data)
+		if p.Sealed != "" {
+			data = []byte(p.Sealed) // stored sealed, as it came: only readers open it
+		}
+		return store.EventChange(store.MatchEventRecord{EventID: ev.ID, MatchID: ev.MatchID, Name: p.Name, At: ev.Time, Data: data, Owner: p.Owner}), nil
 	case *events.MatchStarted:
 		return store.StartChange(store.MatchStartRecord{EventID: ev.ID, MatchID: ev.MatchID, Mode: p.Mode,
 			Label: p.Label, Node: ev.Node, StartedAt: ev.Time}), nil

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/multijuego/multijuego/internal/seal"
 )
 
 // ErrInvalid is returned (wrapped, with the offending change) when a change
@@ -65,7 +67,11 @@ type MatchEventRecord struct {
 	MatchID string
 	Name    string
 	At      time.Time
-	Data    []byte // the game's JSON, or empty
+	Data    []byte // the game's JSON, or empty; sealed text when Owner is set and it starts with seal.SealedPrefix
+	// Owner is the account whose personal data Data is (a personal
+	// event), "" for an ordinary one. Stored as it came: sealed data is
+	// opened by the readers, never here.
+	Owner string
 }
 
 // Change is one event of a batch: exactly one of Start, End and Event is
@@ -164,6 +170,9 @@ func normalise(in []Change) ([]change, []MatchEventRecord, error) {
 			r := *c.Event
 			if r.EventID == "" || r.MatchID == "" || r.Name == "" || r.At.IsZero() {
 				return nil, nil, bad("match event %q: EventID, MatchID, Name and At are required", r.EventID)
+			}
+			if r.Owner == "" && seal.IsSealed(string(r.Data)) {
+				return nil, nil, bad("match event %q: sealed data needs its owner", r.EventID)
 			}
 			if len(r.Data) > MaxEventData {
 				return nil, nil, bad("match event %q: data of %d bytes, at most %d", r.EventID, len(r.Data), MaxEventData)
@@ -284,9 +293,9 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []MatchEventRe
 	}
 	if s.d.jsonRows() {
 		if rows, ok := eventsJSON(uniq); ok {
-			res, err := tx.ExecContext(ctx, `INSERT INTO match_events (event_id, match_id, name, at, data)
-				SELECT event_id, match_id, name, at, data FROM json_to_recordset($1::json)
-					AS r(event_id TEXT, match_id TEXT, name TEXT, at TIMESTAMPTZ, data TEXT)
+			res, err := tx.ExecContext(ctx, `INSERT INTO match_events (event_id, match_id, name, at, data, owner)
+				SELECT event_id, match_id, name, at, data, owner FROM json_to_recordset($1::json)
+					AS r(event_id TEXT, match_id TEXT, name TEXT, at TIMESTAMPTZ, data TEXT, owner TEXT)
 				ON CONFLICT (event_id) DO NOTHING`, rows)
 			if err != nil {
 				return 0, err
@@ -295,12 +304,12 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []MatchEventRe
 			return int(n), err
 		}
 	}
-	args := make([]any, 0, 5*len(uniq))
+	args := make([]any, 0, 6*len(uniq))
 	for _, e := range uniq {
-		args = append(args, e.EventID, e.MatchID, e.Name, s.d.time(e.At), string(e.Data))
+		args = append(args, e.EventID, e.MatchID, e.Name, s.d.time(e.At), string(e.Data), e.Owner)
 	}
-	return s.execValuesCount(ctx, tx, `INSERT INTO match_events (event_id, match_id, name, at, data) VALUES `,
-		` ON CONFLICT (event_id) DO NOTHING`, 5, args)
+	return s.execValuesCount(ctx, tx, `INSERT INTO match_events (event_id, match_id, name, at, data, owner) VALUES `,
+		` ON CONFLICT (event_id) DO NOTHING`, 6, args)
 }
 
 // eventsJSON writes evs as one JSON array of row objects, for
@@ -313,8 +322,8 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, evs []MatchEventRe
 func eventsJSON(evs []MatchEventRecord) (rows string, ok bool) {
 	n := 2
 	for _, e := range evs {
-		n += len(`{"event_id":"","match_id":"","name":"","at":"2006-01-02T15:04:05.999999Z","data":""},`) +
-			len(e.EventID) + len(e.MatchID) + len(e.Name) + len(e.Data) + len(e.Data)/8
+		n += len(`{"event_id":"","match_id":"","name":"","at":"2006-01-02T15:04:05.999999Z","data":"","owner":""},`) +
+			len(e.EventID) + len(e.MatchID) + len(e.Name) + len(e.Data) + len(e.Data)/8 + len(e.Owner)
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')
@@ -338,6 +347,10 @@ func eventsJSON(evs []MatchEventRecord) (rows string, ok bool) {
 		if b, err = jsontext.AppendQuote(b, e.Data); err != nil || bytes.IndexByte(e.Data, 0) >= 0 {
 			return "", false
 		}
+		b = append(b, `,"owner":`...)
+		if b, err = jsontext.AppendQuote(b, e.Owner); err != nil || strings.IndexByte(e.Owner, 0) >= 0 {
+			return "", false
+		}
 		b = append(b, '}')
 	}
 	return string(append(b, ']')), true
@@ -352,7 +365,7 @@ func (s *Store) MatchEvents(ctx context.Context, matchID, after string, limit in
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	rows, err := s.r.QueryContext(ctx, `SELECT event_id, match_id, name, at, data FROM match_events
+	rows, err := s.r.QueryContext(ctx, `SELECT event_id, match_id, name, at, data, owner FROM match_events
 		WHERE match_id=$1 AND event_id > $2 ORDER BY event_id LIMIT $3`, matchID, after, limit+1)
 	if err != nil {
 		return nil, "", err
@@ -363,7 +376,7 @@ func (s *Store) MatchEvents(ctx context.Context, matchID, after string, limit in
 		var e MatchEventRecord
 		var at dbTime
 		var data string
-		if err := rows.Scan(&e.EventID, &e.MatchID, &e.Name, &at, &data); err != nil {
+		if err := rows.Scan(&e.EventID, &e.MatchID, &e.Name, &at, &data, &e.Owner); err != nil {
 			return nil, "", err
 		}
 		e.At = at.T

@@ -668,3 +668,36 @@ func testPruneProcessed(t *testing.T, s *store.Store) {
 	// Forgotten ids are applied again: the retention must outlast redelivery.
 	mustApply(t, s, 3, cs...)
 }
+
+// A personal event's owner and sealed data come back as they were stored
+// (the store opens nothing), on both insert paths; sealed data without an
+// owner is refused.
+func testPersonalMatchEvents(t *testing.T, s *store.Store) {
+	id := UUIDv7()
+	rec := store.MatchEventRecord{EventID: UUIDv7(), MatchID: id, Name: "chat", At: t0, Data: []byte("sealed:AbC-_09"), Owner: "acc-a"}
+	odd := store.MatchEventRecord{EventID: UUIDv7(), MatchID: id, Name: "chat", At: t0, Data: []byte(`{"say":"hi"}`), Owner: `o"wner ñ`}
+	mustApply(t, s, 3, store.EventChange(rec), store.EventChange(odd), Ev(id, "tag", t0, `{}`))
+	got, _, err := s.MatchEvents(ctx, id, "", 0)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("events = %+v, %v", got, err)
+	}
+	byID := map[string]store.MatchEventRecord{}
+	for _, e := range got {
+		byID[e.EventID] = e
+	}
+	if e := byID[rec.EventID]; e.Owner != "acc-a" || string(e.Data) != "sealed:AbC-_09" {
+		t.Errorf("personal event read back = %+v (%s)", e, e.Data)
+	}
+	if e := byID[odd.EventID]; e.Owner != odd.Owner || string(e.Data) != `{"say":"hi"}` {
+		t.Errorf("personal event in clear read back = %+v (%s)", e, e.Data)
+	}
+	for _, e := range got {
+		if e.EventID != rec.EventID && e.EventID != odd.EventID && e.Owner != "" {
+			t.Errorf("ordinary event has owner %q", e.Owner)
+		}
+	}
+	bad := store.MatchEventRecord{EventID: UUIDv7(), MatchID: id, Name: "chat", At: t0, Data: []byte("sealed:AAAA")}
+	if _, err := s.ApplyChanges(ctx, []store.Change{store.EventChange(bad)}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("sealed data without owner: %v, want ErrInvalid", err)
+	}
+}

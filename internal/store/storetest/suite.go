@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"PlayerMatches", testPlayerMatches},
 		{"DerivedEqualsRecompute", testDerivedEqualsRecompute},
 		{"MatchEvents", testMatchEvents},
+		{"PersonalMatchEvents", testPersonalMatchEvents},
 		{"PruneProcessed", testPruneProcessed},
 	}
 	for _, tc := range tests {
