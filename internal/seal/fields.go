@@ -261,6 +261,35 @@ func (f *Fields) Open(ctx context.Context, owner, record, field, stored string) 
 // IsSealed reports whether a stored value was sealed.
 func IsSealed(stored string) bool { return strings.HasPrefix(stored, SealedPrefix) }
 
+// Refresh reads owners' keys from the vault again, in one read: a key
+// another node destroyed since this one cached it is then known here as
+// destroyed (Open gives ErrErased), instead of when the cache evicts it.
+// Readers that show personal data call it before opening.
+func (f *Fields) Refresh(ctx context.Context, owners []string) error {
+	if len(owners) == 0 {
+		return nil
+	}
+	found, err := f.vault.Keys(ctx, owners)
+	if err != nil {
+		return fmt.Errorf("seal: read data keys: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, o := range owners {
+		k, ok := found[o]
+		switch {
+		case !ok:
+			delete(f.keys, o) // none yet: asked again on next use
+		case k.Wrapped == nil:
+			f.rememberLocked(o, Key{Owner: o})
+			f.sealer.Forget(o)
+		default:
+			f.rememberLocked(o, k)
+		}
+	}
+	return nil
+}
+
 // Destroy destroys owner's data key in the vault and forgets it here:
 // every value sealed for owner, wherever a copy of it lives, no longer
 // opens. Other nodes drop it from memory when their cache evicts it.

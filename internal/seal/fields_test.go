@@ -140,3 +140,39 @@ func TestFieldsConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Two nodes on one vault: the second, whose cache holds the key, opens a
+// value after the first destroyed the key until it refreshes the owner;
+// then it gives ErrErased.
+func TestFieldsRefreshSeesAnotherNodesErasure(t *testing.T) {
+	ctx := context.Background()
+	l, _ := openLocal(t)
+	v := storetest.Vault(t, "")
+	idx := bytes.Repeat([]byte{7}, seal.KeySize)
+	a, b := seal.NewFields(l, v, idx, true, 4), seal.NewFields(l, v, idx, true, 4)
+	s, err := a.Seal(ctx, "acc1", "r", "f", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Open(ctx, "acc1", "r", "f", s); err != nil || got != "secret" {
+		t.Fatalf("Open on b: %q, %v", got, err)
+	}
+	if err := a.Destroy(ctx, "acc1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Open(ctx, "acc1", "r", "f", s); err != nil || got != "secret" {
+		t.Fatalf("b's cache before Refresh: %q, %v (the cache is what Refresh is for)", got, err)
+	}
+	if err := b.Refresh(ctx, []string{"acc1", "nobody"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Open(ctx, "acc1", "r", "f", s); !errors.Is(err, seal.ErrErased) {
+		t.Fatalf("Open after Refresh: %q, %v, want ErrErased", got, err)
+	}
+	if _, err := b.Seal(ctx, "acc1", "r", "f", "again"); !errors.Is(err, seal.ErrErased) {
+		t.Fatalf("Seal for an erased owner: %v, want ErrErased", err)
+	}
+	if _, err := b.Seal(ctx, "nobody", "r", "f", "x"); err != nil {
+		t.Fatalf("Seal for an owner refreshed while it had no key: %v", err)
+	}
+}
