@@ -141,11 +141,15 @@ func (s *Server) playerMatches(w http.ResponseWriter, r *http.Request) {
 }
 
 // MatchEventResponse is a key moment of a match, as its game emitted it.
+// A personal event (personal.go) names its Owner and says in Personal
+// whether Data is shown.
 type MatchEventResponse struct {
-	EventID string          `json:"event_id"`
-	Name    string          `json:"name"`
-	At      time.Time       `json:"at"`
-	Data    json.RawMessage `json:"data,omitempty"`
+	EventID  string          `json:"event_id"`
+	Name     string          `json:"name"`
+	At       time.Time       `json:"at"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	Owner    string          `json:"owner,omitempty"`
+	Personal string          `json:"personal,omitempty"`
 }
 
 func (s *Server) matchEvents(w http.ResponseWriter, r *http.Request) {
@@ -164,15 +168,7 @@ func (s *Server) matchEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	out := make([]MatchEventResponse, 0, len(list))
-	for _, e := range list {
-		ev := MatchEventResponse{EventID: e.EventID, Name: e.Name, At: e.At}
-		if json.Valid(e.Data) {
-			ev.Data = e.Data
-		}
-		out = append(out, ev)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next": next})
+	writeJSON(w, http.StatusOK, map[string]any{"events": s.eventResponses(r.Context(), list), "next": next})
 }
 
 // RankResponse is one leaderboard row.

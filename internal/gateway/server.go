@@ -181,6 +181,10 @@ type Deps struct {
 	// Records is the database of finished matches and leaderboards when
 	// the persistence role runs in this process: the read API.
 	Records Records
+	// Personal opens the data of personal match events for the read API
+	// (personal.go); nil on a node without the data key vault, which
+	// shows them as unavailable.
+	Personal PersonalData
 	// DeadLetters is the event queue's dead-letter queue when this process
 	// has one (game or persistence role): the admin API lists and replays it.
 	DeadLetters DeadLetters
@@ -216,6 +220,7 @@ type Server struct {
 	matches  Engine
 	nodes    Nodes
 	records  Records
+	personal PersonalData
 	dlq      DeadLetters
 	node     string
 	rt       *realtime
@@ -253,7 +258,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Identity == nil && d.Auth != nil {
 		d.Identity = d.Auth
 	}
-	s := &Server{cfg: cfg, auth: d.Auth, identity: d.Identity, matches: d.Matches, nodes: d.Nodes, records: d.Records, dlq: d.DeadLetters, node: d.NodeID, sessionPrefix: d.SessionPrefix, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry, limits: d.Limits}
+	s := &Server{cfg: cfg, auth: d.Auth, identity: d.Identity, matches: d.Matches, nodes: d.Nodes, records: d.Records, personal: d.Personal, dlq: d.DeadLetters, node: d.NodeID, sessionPrefix: d.SessionPrefix, ready: d.Ready, log: d.Logger, version: d.Version, reg: d.Registry, limits: d.Limits}
 	for _, c := range cfg.TrustedProxies {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
