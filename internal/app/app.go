@@ -28,6 +28,7 @@ import (
 	"github.com/multijuego/multijuego/internal/gateway"
 	"github.com/multijuego/multijuego/internal/persist"
 	"github.com/multijuego/multijuego/internal/router"
+	"github.com/multijuego/multijuego/internal/seal"
 	"github.com/multijuego/multijuego/internal/store"
 	"github.com/multijuego/multijuego/internal/webui"
 	"github.com/multijuego/multijuego/web"
@@ -56,8 +57,12 @@ type Main struct {
 	Stdout io.Writer
 	Modes  []Mode // the game modes the game role offers
 
-	store    *store.Store
-	vault    *store.Vault // data keys of personal data (personal.go); with the auth role
+	store *store.Store
+	vault *store.Vault // data keys of personal data (personal.go); with the auth role, or seal.vault_url
+	// personal seals and opens personal data with the vault's keys: the
+	// store's protector, personal match events (personalevents.go); nil
+	// on a node without the vault.
+	personal *seal.Fields
 	volatile *volatile
 	auth     *auth.Service
 	verifier *auth.Verifier
@@ -160,7 +165,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 		m.keyProvider = provider
-		if m.vault, err = protectStore(ctx, m.Config, keys, m.store, m.Logger); err != nil {
+		if m.vault, m.personal, err = protectStore(ctx, m.Config, keys, m.store, m.Logger); err != nil {
 			return err
 		}
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "vault", Check: m.vault.Ping})
@@ -200,6 +205,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "events", Check: m.bus.Ready})
 		gd.DeadLetters = persist.NewDLQ(m.bus)
 	}
+	if err := openPersonal(ctx, m, roles); err != nil {
+		return err
+	}
 	if needs(roles, "engine") {
 		if m.game, err = openGame(m); err != nil {
 			return err
@@ -216,6 +224,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		gd.LoopbackExempt = m.Config.devServer()
 		gd.Nodes = nodeAdmin{m.router}
 		gd.Records = m.store
+		if m.personal != nil {
+			gd.Personal = m.personal
+		}
 		if ttl := m.Config.Cache.LeaderboardTTL; ttl > 0 {
 			gd.Records = newCachedRecords(m.store, m.volatile.cache, m.volatile.metrics, ttl, m.Logger)
 		}

@@ -149,7 +149,7 @@ func openSealedStore(ctx context.Context, cfg Config) (*sealedStore, error) {
 		s.Close()
 		return nil, err
 	}
-	vault, err := protectStore(ctx, cfg, keys, s, nil)
+	vault, _, err := protectStore(ctx, cfg, keys, s, nil)
 	if err != nil {
 		provider.Close()
 		s.Close()

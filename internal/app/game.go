@@ -49,7 +49,9 @@ type game struct {
 	relay  *senderRelay
 	grace  time.Duration
 	pub    *events.Publisher
-	nodeID string
+	// personal seals personal events for pub; nil without the vault.
+	personal *personalEvents
+	nodeID   string
 	// drained is closed when the router has handed this node's matches
 	// over to other nodes; the engine shuts down what is left after it.
 	drained <-chan struct{}
@@ -71,6 +73,12 @@ func openGame(m *Main) (*game, error) {
 	var node *gamenode.Node
 	pub, hooks := newPublisher(m, m.bus, nodeID)
 	g.pub = pub
+	if m.personal != nil {
+		g.personal = newPersonalEvents(m.personal, pub, nodeID, m.Logger)
+		hooks.OnPersonalEvent = g.personal.enqueue
+		m.registry.MustRegister(counterOf("multijuego_events_personal_dropped_total",
+			"Personal match events lost before the queue: the sealing queue was full, sealing failed, or the owner's account was erased.", &g.personal.Dropped))
+	}
 	g.lost = func(s match.Snapshot, reason string) {
 		now := time.Now().UTC()
 		created := s.Created
@@ -84,7 +92,7 @@ func openGame(m *Main) (*game, error) {
 		Sender: g.relay, Logger: m.Logger, MaxMatches: c.MaxMatches,
 		DisconnectGrace: c.DisconnectGrace, ShutdownGrace: c.ShutdownGrace, EmptyTimeout: c.EmptyTimeout,
 		SnapshotEvery: c.SnapshotEvery, OnSnapshot: func(s match.Snapshot) { node.OnSnapshot(s) },
-		OnTick: onTick, OnStart: hooks.OnStart, OnEvent: hooks.OnEvent, OnEnd: hooks.OnEnd,
+		OnTick: onTick, OnStart: hooks.OnStart, OnEvent: hooks.OnEvent, OnPersonalEvent: hooks.OnPersonalEvent, OnEnd: hooks.OnEnd,
 	})
 	if err != nil {
 		return nil, err
@@ -127,8 +135,13 @@ func (g *game) run(ctx context.Context) error {
 	err := g.engine.Shutdown(sctx)
 	cancel()
 	// The matches' last results are queued: flush them, or spool them to
-	// disk for the next start.
+	// disk for the next start (personal events sealed first).
 	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if g.personal != nil {
+		if perr := g.personal.close(pctx); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}
 	if perr := g.pub.Close(pctx); perr != nil {
 		err = errors.Join(err, perr)
 	}

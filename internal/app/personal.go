@@ -33,24 +33,26 @@ func (c Config) VaultURL() string {
 }
 
 // protectStore makes st seal personal data (store/personal.go) with the
-// keys dir's provider, the vault and the blind index key. The caller
-// closes the vault it returns after st.
-func protectStore(ctx context.Context, c Config, keys auth.KeysDir, st *store.Store, log *slog.Logger) (*store.Vault, error) {
+// keys dir's provider, the vault and the blind index key, and returns the
+// vault (the caller closes it after st) and the Fields st seals with
+// (personal match events use them too).
+func protectStore(ctx context.Context, c Config, keys auth.KeysDir, st *store.Store, log *slog.Logger) (*store.Vault, *seal.Fields, error) {
 	p, ok := keys.Seal.(seal.Provider)
 	if !ok {
-		return nil, errors.New("seal: the key provider cannot wrap data keys")
+		return nil, nil, errors.New("seal: the key provider cannot wrap data keys")
 	}
 	idx, err := auth.BlindIndexKey(keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.Seal.VaultURL == "" && strings.HasPrefix(c.DatabaseURL, "postgres") && log != nil {
 		log.Warn("data keys are kept in the accounts database: its backups hold them, so erasing an account does not reach them; set seal.vault_url to a database of its own")
 	}
 	v, err := store.OpenVault(ctx, store.Options{URL: c.VaultURL(), MaxOpenConns: c.Store.MaxOpenConns, BusyTimeout: c.Store.BusyTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("seal: open the data key vault: %w", err)
+		return nil, nil, fmt.Errorf("seal: open the data key vault: %w", err)
 	}
-	st.SetProtector(seal.NewFields(p, v, idx, c.Seal.PersonalData, dataKeysCached))
-	return v, nil
+	f := seal.NewFields(p, v, idx, c.Seal.PersonalData, dataKeysCached)
+	st.SetProtector(f)
+	return v, f, nil
 }
