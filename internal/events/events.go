@@ -34,9 +34,13 @@ import (
 	"github.com/multijuego/multijuego/match"
 )
 
-// Version is the schema version this package writes and the only one it
-// reads.
-const Version = 1
+// Version is the schema version of every event but personal ones, which
+// are VersionPersonal (version 1 and a match.event's owner and sealed
+// fields: personal.go). This package writes and reads both.
+const (
+	Version         = 1
+	VersionPersonal = 2
+)
 
 // Event types.
 const (
@@ -202,7 +206,7 @@ func newEvent(id, matchID, node string, p payload) (Event, error) {
 	}
 	var err error
 	p.normalize()
-	ev := Event{ID: id, Type: p.eventType(), Version: Version, MatchID: matchID,
+	ev := Event{ID: id, Type: p.eventType(), Version: versionOf(p), MatchID: matchID,
 		Time: time.Now().UTC(), Node: node}
 	if err := ev.validate(); err != nil {
 		return Event{}, err
@@ -319,6 +323,9 @@ func parsePayload(ev Event) (payload, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
+	if v := versionOf(p); ev.Version != v {
+		return nil, invalid("version %d for this payload (want %d: version 2 is a personal match.event's, and only theirs)", ev.Version, v)
+	}
 	p.normalize()
 	return p, nil
 }
@@ -423,8 +430,8 @@ func invalid(format string, args ...any) error {
 
 func (ev *Event) validate() error {
 	switch {
-	case ev.Version != Version:
-		return invalid("unsupported version %d (want %d)", ev.Version, Version)
+	case ev.Version != Version && ev.Version != VersionPersonal:
+		return invalid("unsupported version %d (want %d or %d)", ev.Version, Version, VersionPersonal)
 	case ev.Type != TypeMatchStarted && ev.Type != TypeMatchEvent && ev.Type != TypeMatchEnded:
 		return invalid("unknown type %q", ev.Type)
 	case ev.Time.IsZero():

@@ -8,7 +8,9 @@ import (
 
 // Personal events. A key moment whose data is personal to one player
 // (match.Dispatcher.EmitPersonal) leaves the game node with its data
-// sealed (AES-256-GCM under the owner account's data key, internal/seal):
+// sealed (AES-256-GCM under the owner account's data key, internal/seal),
+// in an event of version VersionPersonal (2: consumers that know only
+// version 1 refuse it rather than misread it):
 //
 //	{"name":"chat","owner":"<account id>","sealed":"sealed:<base64url>"}
 //
@@ -26,6 +28,14 @@ const PersonalField = "data"
 // PersonalRecord is the record a personal event's data is sealed for: the
 // match and the event id, which the envelope carries too.
 func PersonalRecord(matchID, eventID string) string { return "event:" + matchID + ":" + eventID }
+
+// versionOf is the schema version an event with payload p is written in.
+func versionOf(p payload) int {
+	if m, ok := p.(*MatchEvent); ok && m.Owner != "" {
+		return VersionPersonal
+	}
+	return Version
+}
 
 // validateSealed checks a personal event's fields: a sealed value needs
 // an owner and replaces the data, and is seal.SealedPrefix and unpadded

@@ -80,3 +80,38 @@ func TestPersonalRecord(t *testing.T) {
 		t.Errorf("PersonalRecord = %q", got)
 	}
 }
+
+// Version 2 is a personal match.event's, and only theirs: a consumer that
+// knows version 1 only refuses personal events instead of misreading them.
+func TestPersonalEventVersion(t *testing.T) {
+	ev := personal(t, MatchEvent{Name: "chat", Owner: "acc-1", Sealed: "sealed:AA"})
+	if ev.Version != VersionPersonal {
+		t.Fatalf("personal event version %d, want %d", ev.Version, VersionPersonal)
+	}
+	if m := moment(t, "m1", 1); m.Version != Version {
+		t.Fatalf("ordinary event version %d", m.Version)
+	}
+	for _, c := range []struct {
+		name string
+		ev   Event
+		v    int
+	}{
+		{"personal at version 1", ev, Version},
+		{"ordinary match.event at version 2", moment(t, "m1", 1), VersionPersonal},
+		{"match.ended at version 2", ended(t, "m1"), VersionPersonal},
+		{"version 3", ev, 3},
+	} {
+		c.ev.Version = c.v
+		if _, err := Encode(c.ev); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Encode: %v, want ErrInvalid", c.name, err)
+		}
+		c.ev.wire = nil
+		b := appendEnvelope(nil, &c.ev)
+		if _, err := Decode(b); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Decode: %v, want ErrInvalid", c.name, err)
+		}
+		if _, _, err := Parse(b); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Parse: %v, want ErrInvalid", c.name, err)
+		}
+	}
+}
