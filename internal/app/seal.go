@@ -27,8 +27,8 @@ type SealConfig struct {
 	PKCS11      PKCS11Config `yaml:"pkcs11"`
 	AWSKMS      AWSKMSConfig `yaml:"awskms"`
 	// PersonalData and VaultURL: internal/app/personal.go.
-	PersonalData bool   `yaml:"personal_data" help:"seal personal data (emails, client addresses in the audit log) under per-account data keys before it is stored; off stores it in clear (lookups by email use a keyed hash either way)"`
-	VaultURL     string `yaml:"vault_url" secret:"true" help:"database of the per-account data keys (sqlite://PATH or postgres://...); default: vault.db in the keys dir on SQLite, the accounts database on PostgreSQL (then its backups hold the keys: give it a database of its own)"`
+	PersonalData bool   `yaml:"personal_data" help:"seal personal data (emails, client addresses in the audit log, personal match events) under per-account data keys before it is stored or queued; off stores it in clear (lookups by email use a keyed hash either way)"`
+	VaultURL     string `yaml:"vault_url" secret:"true" help:"database of the per-account data keys (sqlite://PATH or postgres://...); default: vault.db in the keys dir on SQLite, the accounts database on PostgreSQL (then its backups hold the keys: give it a database of its own). A game node or gateway run without the auth role uses it only when set (with the auth nodes' seal.provider settings): then it seals and opens personal match events"`
 }
 
 // PKCS11Config is the pkcs11 provider's: the token and how to log in. The
