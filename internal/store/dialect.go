@@ -87,7 +87,10 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 	if err := ownerOnly(path); err != nil {
 		return nil, fmt.Errorf("store: SQLite file %s: %w", path, err)
 	}
-	pragmas := fmt.Sprintf("_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)",
+	// temp_store(MEMORY): the statement journal SQLite keeps to undo one
+	// failing multi-row INSERT inside a transaction stays in memory; in a
+	// temporary file its page writes were 7 % of a login storm's CPU.
+	pragmas := fmt.Sprintf("_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)",
 		o.BusyTimeout.Milliseconds())
 	// One writer connection, transactions take the write lock up front
 	// (BEGIN IMMEDIATE), so writers queue on the Go side instead of failing

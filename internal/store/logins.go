@@ -96,30 +96,33 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 			return err
 		}
 	}
+	// The ban check: by primary key, prepared like the INSERTs (outside
+	// the transaction, on SQLite's one writer connection).
+	bans, err := s.insertChunks(ctx, nil, `SELECT count(*) FROM accounts WHERE banned_at IS NOT NULL AND id IN (`, `)`, 0, existing)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, c := range chunks {
 			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, c.args...); err != nil {
 				return s.d.conflict(err)
 			}
 		}
-		return s.noneBanned(ctx, tx, existing)
+		return noneBanned(ctx, tx, bans)
 	})
 }
 
-// noneBanned returns ErrBanned if one of the accounts ids is banned, read
-// in tx. One query per batch, by primary key.
-func (s *Store) noneBanned(ctx context.Context, tx *sql.Tx, ids []any) error {
-	for len(ids) > 0 {
-		n := min(len(ids), maxChunkRows)
+// noneBanned returns ErrBanned if one of the accounts the counts of bans
+// (prepared by WriteLogins) ask about is banned, read in tx.
+func noneBanned(ctx context.Context, tx *sql.Tx, bans []insertChunk) error {
+	for _, c := range bans {
 		var banned int
-		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE banned_at IS NOT NULL AND id IN (`+s.placeholders(0, n)+`)`, ids[:n]...).Scan(&banned)
-		if err != nil {
+		if err := tx.StmtContext(ctx, c.st).QueryRowContext(ctx, c.args...).Scan(&banned); err != nil {
 			return err
 		}
 		if banned > 0 {
 			return ErrBanned
 		}
-		ids = ids[n:]
 	}
 	return nil
 }
@@ -137,10 +140,12 @@ type insertChunk struct {
 // after the values, such as an ON CONFLICT clause) in
 // chunks of power-of-two sizes, 37 rows as 32 + 4 + 1: every statement text
 // is one of a few per table, prepared once on the writer, so a batch of any
-// size is parsed by nobody.
+// size is parsed by nobody. cols 0 makes an IN list of args, one value a
+// row.
 func (s *Store) insertChunks(ctx context.Context, cs []insertChunk, head, tail string, cols int, args []any) ([]insertChunk, error) {
+	width := max(cols, 1)
 	for len(args) > 0 {
-		n := min(len(args)/cols, maxChunkRows)
+		n := min(len(args)/width, maxChunkRows)
 		for n&(n-1) != 0 {
 			n &= n - 1 // the highest power of two not above n
 		}
@@ -148,8 +153,8 @@ func (s *Store) insertChunks(ctx context.Context, cs []insertChunk, head, tail s
 		if err != nil {
 			return nil, err
 		}
-		cs = append(cs, insertChunk{st, args[:n*cols]})
-		args = args[n*cols:]
+		cs = append(cs, insertChunk{st, args[:n*width]})
+		args = args[n*width:]
 	}
 	return cs, nil
 }
