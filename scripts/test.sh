@@ -118,7 +118,7 @@ for target in "FuzzDecodeJSON ./internal/gateway 40000" "FuzzVerify ./internal/a
   "FuzzRealtimeEnvelope ./internal/gateway 40000" "FuzzInputFrame ./internal/gateway 40000" "FuzzParseFrame ./internal/wsnet 40000" \
   "FuzzConsume ./internal/wsnet 40000" "FuzzParseFrame ./internal/bots 100000" "FuzzDecode ./internal/events 40000" "FuzzNewMatchEvent ./internal/events 40000" "FuzzCheckUUIDv7 ./internal/events 40000" \
   "FuzzAcceptEncoding ./internal/webui 100000" "FuzzPaths ./internal/webui 40000" \
-  "FuzzDecodeInputs ./internal/router 40000" "FuzzDecodeOut ./internal/router 40000" "FuzzParseJWKS ./internal/auth 20000" \
+  "FuzzDecodeInputs ./internal/router 40000" "FuzzDecodeOut ./internal/router 40000" "FuzzDecodeSocketOpened ./internal/router 20000" "FuzzParseJWKS ./internal/auth 20000" \
   "FuzzVerify ./internal/events 40000" "FuzzParseIPList ./internal/ratelimit 40000" "FuzzParseRule ./internal/ratelimit 40000" \
   "FuzzParams ./match 40000" "FuzzRecordOpen ./internal/wsnet 20000" "FuzzOpen ./internal/seal 40000" "FuzzIdentityToken ./internal/auth 40000" "FuzzIssuerJWKS ./internal/auth 20000"; do
   set -- $target

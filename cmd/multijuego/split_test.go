@@ -184,7 +184,7 @@ func TestSplitDeployment(t *testing.T) {
 	d := startDeployment(t, eventstest.StartServer(t).URL(), 2, 2)
 	ctx := context.Background()
 	a, ra, aID := player(t, d.gws[0], "split-device-a")
-	_, rb, _ := player(t, d.gws[1], "split-device-b")
+	b, rb, _ := player(t, d.gws[1], "split-device-b")
 
 	m, err := ra.CreateMatch(ctx, tictactoe.Mode, nil)
 	if err != nil {
@@ -305,11 +305,41 @@ func TestSplitDeployment(t *testing.T) {
 	if n := metric(t, d.games[0], "multijuego_matches_live"); n != 0 {
 		t.Fatalf("a draining node got a new match (%v live)", n)
 	}
+	splitOneSocket(t, d, b, rb)
 	splitAdminMatches(t, d, admin)
 	for _, p := range append(append([]*proc{d.auth, d.persist}, d.games...), d.gws...) {
 		if code := p.stop(); code != 0 {
 			t.Errorf("%s exited %d\n%s", p.url, code, p.log())
 		}
+	}
+}
+
+// splitOneSocket: an account keeps one socket across gateways. b's new
+// socket on gateway 1 closes its socket old, on gateway 2, with 4001, and
+// stays open itself.
+func splitOneSocket(t *testing.T, d *deployment, b *client.Client, old *client.Realtime) {
+	t.Helper()
+	b1, err := client.New(d.gws[0].url, client.WithTokens(b.Tokens()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := b1.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	select {
+	case <-old.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the socket on gateway 2 is still open after a newer one on gateway 1")
+	}
+	if code := old.CloseCode(); code != client.CloseReplaced {
+		t.Fatalf("the older socket closed with %d (%v), want %d", code, old.Err(), client.CloseReplaced)
+	}
+	select {
+	case <-rt.Done():
+		t.Fatalf("the newer socket closed: %v", rt.Err())
+	case <-time.After(300 * time.Millisecond):
 	}
 }
 

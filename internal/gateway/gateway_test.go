@@ -34,6 +34,7 @@ type env struct {
 	srv  *httptest.Server
 	auth *auth.Service
 	st   *store.Store
+	gw   *gateway.Server
 }
 
 // testDisconnectGrace is the engine's grace period in newEnv (0: the
@@ -84,7 +85,7 @@ func newEnvWith(t *testing.T, deps func(*gateway.Deps), mutate ...func(*gateway.
 	relay.set(gw.Realtime())
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, auth: svc, st: st}
+	return &env{t: t, srv: srv, auth: svc, st: st, gw: gw}
 }
 
 type resp struct {

@@ -85,7 +85,7 @@ const (
 
 // Close codes the realtime gateway uses besides the RFC 6455 ones.
 const (
-	CloseReplaced = 4001 // a newer socket of the same account took over
+	CloseReplaced = 4001 // a newer socket of the same account took over, on this gateway or another
 	CloseRevoked  = 4002 // the token was revoked (realtime_sessions.go)
 )
 
@@ -196,7 +196,34 @@ func (rt *realtime) OnOpen(c *wsnet.Conn) {
 	if old != nil {
 		old.conn.Close(CloseReplaced, "replaced by a newer connection")
 	}
+	if a, ok := rt.engine.(socketAnnouncer); ok {
+		a.SocketOpened(s.p.AccountID, s.id, s.since)
+	}
 	rt.send(s, "session.started", "", map[string]string{"session_id": s.id, "account_id": s.p.AccountID})
+}
+
+// socketAnnouncer is the engine that tells the other gateways of a socket
+// opened here (the router), so that an account keeps one socket across
+// gateways: each closes its older one (Replace).
+type socketAnnouncer interface {
+	SocketOpened(account, session string, opened time.Time)
+}
+
+// Replace closes this gateway's socket of account if it opened before
+// session, a socket of the same account another gateway opened at opened
+// (4001, as for a newer socket here). Of two sockets opened at the same
+// instant, the one with the greater session id stays.
+func (rt *realtime) Replace(account, session string, opened time.Time) {
+	rt.mu.Lock()
+	cur := rt.byAccount[account]
+	rt.mu.Unlock()
+	if cur == nil || cur.id == session {
+		return
+	}
+	if cur.since.After(opened) || cur.since.Equal(opened) && cur.id > session {
+		return
+	}
+	cur.conn.Close(CloseReplaced, "replaced by a newer connection")
 }
 
 func (rt *realtime) OnClose(c *wsnet.Conn, _ wsnet.CloseReason) {

@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -334,6 +336,45 @@ func TestRealtimeSingleSocketPerAccount(t *testing.T) {
 	}
 	second.sendJSON("match.list", "", map[string]any{})
 	second.expect("match.list")
+}
+
+// announcer is the engine with the router's SocketOpened: it records the
+// sockets the gateway tells the other gateways of.
+type announcer struct {
+	gateway.Engine
+	mu     sync.Mutex
+	opened []string // "account session"
+}
+
+func (a *announcer) SocketOpened(account, session string, _ time.Time) {
+	a.mu.Lock()
+	a.opened = append(a.opened, account+" "+session)
+	a.mu.Unlock()
+}
+
+// One socket per account across gateways: the gateway tells the others of
+// each socket it opens, and closes its own with 4001 when another gateway
+// opened a newer one of the account (not an older one).
+func TestRealtimeReplacedOnAnotherGateway(t *testing.T) {
+	an := &announcer{}
+	e := newEnvWith(t, func(d *gateway.Deps) { an.Engine = d.Matches; d.Matches = an })
+	s, account := e.connect("gil")
+	an.mu.Lock()
+	opened := slices.Clone(an.opened)
+	an.mu.Unlock()
+	if len(opened) != 1 || !strings.HasPrefix(opened[0], account+" ") {
+		t.Fatalf("sockets announced: %q, want one of account %s", opened, account)
+	}
+	rt := e.gw.Realtime()
+	rt.Replace(account, "other/s1", time.Now().Add(-time.Hour)) // older: stays
+	rt.Replace("someone-else", "other/s2", time.Now().Add(time.Hour))
+	s.sendJSON("match.list", "", map[string]any{})
+	s.expect("match.list")
+	rt.Replace(account, "other/s3", time.Now().Add(time.Second))
+	var ce wsutil.ClosedError
+	if err := s.closeCode(); !errors.As(err, &ce) || ce.Code != gateway.CloseReplaced {
+		t.Fatalf("socket after a newer one elsewhere: %v, want close %d", err, gateway.CloseReplaced)
+	}
 }
 
 // A player whose socket drops takes the seat back from a new socket within

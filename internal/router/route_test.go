@@ -28,6 +28,7 @@ type gateway struct {
 	mu        sync.Mutex
 	delivered map[string][]*match.Frame // session -> frames, in order
 	refused   []error
+	replaced  []string // "account session" of Replace calls
 }
 
 func newGateway() *gateway { return &gateway{delivered: map[string][]*match.Frame{}} }
@@ -49,6 +50,18 @@ func (g *gateway) InputRefused(sessionID string, op match.OpCode, err error) {
 	g.mu.Lock()
 	g.refused = append(g.refused, err)
 	g.mu.Unlock()
+}
+
+func (g *gateway) Replace(account, session string, opened time.Time) {
+	g.mu.Lock()
+	g.replaced = append(g.replaced, account+" "+session)
+	g.mu.Unlock()
+}
+
+func (g *gateway) replacements() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.replaced)
 }
 
 func (g *gateway) frames(session string) []*match.Frame {

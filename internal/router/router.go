@@ -18,6 +18,8 @@
 //	Prefix.m.<match>.in      inputs for a match, batched per gateway (wire.go)
 //	Prefix.g.<gateway>.out   frames, seat closes and input refusals for the
 //	                         sockets of one gateway, batched per node (wire.go)
+//	Prefix.sockets           a socket a gateway opened, so the others close
+//	                         their older socket of the account (sockets.go)
 //
 // A broadcast leaves the game node once per gateway that holds players of
 // the match, with the recipients listed, and that gateway frames it once
@@ -26,10 +28,11 @@
 //
 // Queues and their overflow rules: batches wait at most FlushInterval; a
 // batch over maxBatch bytes is sent at once. Messages received wait in a
-// bounded channel per kind (inputs, control, output): when one is full NATS
-// drops what arrives (a slow consumer, counted in the NATS async errors)
-// and the sender's request times out, or the input or frame is lost as on
-// a congested socket.
+// bounded channel per kind (inputs, control, output, sockets): when one is
+// full NATS drops what arrives (a slow consumer, counted in the NATS async
+// errors) and the sender's request times out, or the input or frame is
+// lost as on a congested socket (or, for sockets, the older socket of an
+// account stays open).
 package router
 
 import (
@@ -73,6 +76,9 @@ type Local interface {
 	Deliver(sessions []string, frame []byte) int
 	// InputRefused tells a socket that the owning node refused its input.
 	InputRefused(sessionID string, op match.OpCode, err error)
+	// Replace closes this gateway's socket of account if it opened before
+	// session, a socket another gateway opened at opened (sockets.go).
+	Replace(account, session string, opened time.Time)
 }
 
 // Config configures a router.
@@ -185,10 +191,10 @@ type Router struct {
 	nodes  []NodeRecord                    // the directory as last read
 	readAt time.Time
 
-	inCh, ctlCh, outCh chan *nats.Msg
-	nodeSub, gwSub     *nats.Subscription
-	nodeInSub          *nats.Subscription
-	nodeIn             string // this node's input subject
+	inCh, ctlCh, outCh, sockCh chan *nats.Msg
+	nodeSub, gwSub, sockSub    *nats.Subscription
+	nodeInSub                  *nats.Subscription
+	nodeIn                     string // this node's input subject
 
 	// where is the gateway's map of match -> hosting node, learnt from the
 	// nodes' hints (output.go); inputs for a known host go in one batch per
@@ -223,7 +229,7 @@ func New(cfg Config, d Deps) (*Router, error) {
 	}
 	r := &Router{cfg: cfg, nc: d.Conn, engine: d.Engine, leases: d.Leases, onLost: d.OnLost, local: d.Local, drained: make(chan struct{}), reg: registry{kv: d.KV, ttl: 3 * cfg.Heartbeat}, log: d.Logger,
 		hosted: map[string][]*nats.Subscription{}, placed: map[string]int{}, where: map[string]string{}, hinted: map[string]struct{}{},
-		inCh: make(chan *nats.Msg, 8192), ctlCh: make(chan *nats.Msg, 1024), outCh: make(chan *nats.Msg, 8192)}
+		inCh: make(chan *nats.Msg, 8192), ctlCh: make(chan *nats.Msg, 1024), outCh: make(chan *nats.Msg, 8192), sockCh: make(chan *nats.Msg, 1024)}
 	r.nodeIn = r.subject("n", cfg.NodeID, "in")
 	r.inputs = newBatcher(cfg.FlushInterval, r.publish)
 	r.outputs = newBatcher(cfg.FlushInterval, r.publish)
@@ -278,6 +284,9 @@ func (r *Router) Run(ctx context.Context) error {
 	defer stopLoops()
 	var wg sync.WaitGroup
 	loops := []func(context.Context){r.inputs.run, r.outputs.run, r.serveInputs, r.serveOutputs}
+	if r.local != nil {
+		loops = append(loops, r.serveSockets)
+	}
 	for range 8 {
 		loops = append(loops, r.serveControl)
 	}
@@ -350,6 +359,9 @@ func (r *Router) subscribe() error {
 		if r.gwSub, err = r.nc.ChanSubscribe(r.subject("g", r.cfg.NodeID, "out"), r.outCh); err != nil {
 			return fmt.Errorf("router: subscribe: %w", err)
 		}
+		if r.sockSub, err = r.nc.ChanSubscribe(r.subject("sockets"), r.sockCh); err != nil {
+			return fmt.Errorf("router: subscribe: %w", err)
+		}
 	}
 	return r.nc.Flush()
 }
@@ -363,7 +375,7 @@ func (r *Router) unsubscribeAll() {
 		}
 		delete(r.hosted, id)
 	}
-	for _, s := range []*nats.Subscription{r.nodeSub, r.nodeInSub, r.gwSub} {
+	for _, s := range []*nats.Subscription{r.nodeSub, r.nodeInSub, r.gwSub, r.sockSub} {
 		if s != nil {
 			_ = s.Unsubscribe()
 		}
