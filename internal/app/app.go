@@ -155,6 +155,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		gd.Ready = append(gd.Ready, m.volatile.ready...)
 	}
+	var deriveAddressKey func() ([]byte, error) // with the keys directory (addresskey.go)
 	if needs(roles, "keys") {
 		profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
 			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
@@ -165,6 +166,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 		m.keyProvider = provider
+		deriveAddressKey = func() ([]byte, error) { return auth.AddressKey(keys) }
 		if m.vault, m.personal, err = protectStore(ctx, m.Config, keys, m.store, m.Logger); err != nil {
 			return err
 		}
@@ -184,6 +186,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		gd.Auth = m.auth
 		registerAuthMetrics(m.registry, m.auth.Tokens(), m.auth.Denylist(), m.auth)
+	}
+	if gd.AddressKey, err = addressKey(m.Config, roles, deriveAddressKey, m.Logger); err != nil {
+		return err
 	}
 	var toAuth *http.Client // a gateway's calls to the auth role in another process
 	if slices.Contains(roles, RoleGateway) && m.auth == nil {

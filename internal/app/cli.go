@@ -29,6 +29,9 @@ Usage:
                                            new key-encryption key in the keyring (and seal the key
                                            files and data keys under it), or seal them under the current one
   multijuego keys seal-data [flags]        seal the personal data stored in clear (resumable)
+  multijuego keys address-key --gateway-address-key-file FILE
+                                           a new key gateways hash client addresses with in Redis
+                                           (the same file on every gateway and auth node)
   multijuego accounts set-roles USERNAME ROLES [flags]
                                            give an account roles (comma-separated: player,admin,service)
   multijuego accounts reapply-erasures [flags]
@@ -141,6 +144,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	case "keys":
 		if sub == "seal-data" {
 			err = sealData(ctx, cfg, stdout)
+			break
+		}
+		if sub == "address-key" {
+			err = newAddressKeyFile(cfg.Gateway.AddressKeyFile, stdout)
 			break
 		}
 		var rotated map[string]any
@@ -280,7 +287,7 @@ func keys(ctx context.Context, cfg Config, sub string, out io.Writer) (rotated m
 		}
 		return nil, tw.Flush()
 	}
-	return nil, fmt.Errorf("unknown command 'keys %s' (try rotate, list, rotate-kek, rewrap or seal-data)", sub)
+	return nil, fmt.Errorf("unknown command 'keys %s' (try rotate, list, rotate-kek, rewrap, seal-data or address-key)", sub)
 }
 
 func accounts(ctx context.Context, cfg Config, sub string, args []string, out io.Writer, log interface{ Info(string, ...any) }) error {

@@ -272,6 +272,20 @@ func BlindIndexKey(dir KeysDir) ([]byte, error) {
 	return derivedKey(k, "mj-blind-index-key-v1"), nil
 }
 
+// AddressKey is the key the gateway names client addresses with in the
+// shared key-value store (rate-limit buckets, match-limit lists; see
+// KeyedName), for a process that has the keys directory and no
+// gateway.address_key_file: derived from the device-id secret, so every
+// node sharing the directory derives the same, apart from the throttles'
+// key (another use, another label).
+func AddressKey(dir KeysDir) ([]byte, error) {
+	k, err := openDeviceKey(dir)
+	if err != nil {
+		return nil, err
+	}
+	return derivedKey(k, "mj-gateway-address-names-v1"), nil
+}
+
 // derivedKey is a key for one use, derived from the device-id secret.
 func derivedKey(secret []byte, use string) []byte {
 	m := hmac.New(sha256.New, secret)

@@ -117,13 +117,22 @@ func (t *Throttle) Degraded(ctx context.Context) error {
 	return t.fc.degraded(ctx, t.rate)
 }
 
-// name is an identifier as it appears in keys: a keyed hash (HMAC-SHA256,
-// base64url, 128 bits) when the throttle has a nameKey, else as it is.
+// name is an identifier as it appears in keys: its KeyedName when the
+// throttle has a nameKey, else as it is.
 func (t *Throttle) name(v string) string {
 	if t.nameKey == nil {
 		return v
 	}
-	m := hmac.New(sha256.New, t.nameKey)
+	return KeyedName(t.nameKey, v)
+}
+
+// KeyedName is the pseudonym of an identifier (an address, an email) in
+// the shared key-value store: HMAC-SHA256 under key, its first 128 bits in
+// base64url (22 characters). Whoever holds key computes the same name for
+// the same identifier; without it a name neither reveals the identifier
+// nor can be tested against guesses.
+func KeyedName(key []byte, v string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(v))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }

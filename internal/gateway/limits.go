@@ -202,7 +202,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			ri.limited = false // the auth role limits what it serves
 		}
 		ri.class = class
-		if ri.limited && !s.allowAddress(w, r, class, ipSubject(addr, ri.ip)) {
+		if ri.limited && !s.allowAddress(w, r, class, s.addressName(ipSubject(addr, ri.ip))) {
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -215,7 +215,8 @@ type batchLimiter interface {
 	AllowAll(ctx context.Context, checks []ratelimit.Check) ([]ratelimit.Decision, error)
 }
 
-// allowAddress applies the address's rate of class, and when the request
+// allowAddress applies the address's rate of class (key is the
+// address's name in the shared store: addressName), and when the request
 // carries a good access token and class has a per-account rate, the
 // account's too, both in one round trip (one pipeline on Redis, instead of
 // one here and one in authenticated): the token check is in-process and
@@ -277,7 +278,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, subject, class, k
 	return d.Allowed || s.refuse(w, r, subject, class, key, d)
 }
 
-// refuse answers 429 for a refused check of key (an address or an
+// refuse answers 429 for a refused check of key (an address's name, or an
 // account), after the tarpit; it returns false. The first refusal of a key
 // in a window is audited (trips.go).
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, subject, class, key string, d ratelimit.Decision) bool {

@@ -17,8 +17,8 @@ import (
 // one guest socket made 1,000 matches in a second and filled the node).
 //
 // Every gateway keeps, in the key-value store they all share, one list per
-// account and one per client IP of the matches created by it that may
-// still run. A creation first reserves a place in both lists (a
+// account and one per client IP (named by its keyed hash, addresses.go) of
+// the matches created by it that may still run. A creation first reserves a place in both lists (a
 // compare-and-set on each; a list at its cap is refused with
 // rate_limited), then asks the engine (or, through the router, a game node)
 // for the match, and then writes the match id in place of the reservation
@@ -69,6 +69,9 @@ type matchQuota struct {
 	exemptLoopback bool
 	kv             Tickets
 	live           func(id string) bool // the match has not ended (engine or router Get)
+	// name is how a client address appears in a list's key (a keyed
+	// hash: Server.addressName); nil: as it is.
+	name func(ip string) string
 	// hold is how long an uncommitted reservation counts.
 	hold time.Duration
 	now  func() time.Time
@@ -98,6 +101,9 @@ func (q *matchQuota) reserve(ctx context.Context, account, ip string) (*quotaHol
 		lists = append(lists, list{"matchlimit:account:" + account, "You already have", "game.max_matches_per_account", q.lim.PerAccount})
 	}
 	if q.lim.PerIP > 0 && ip != "" && !(q.exemptLoopback && isLoopback(ip)) {
+		if q.name != nil {
+			ip = q.name(ip)
+		}
 		lists = append(lists, list{"matchlimit:ip:" + ip, "Your address already has", "game.max_matches_per_ip", q.lim.PerIP})
 	}
 	for _, l := range lists {

@@ -50,6 +50,7 @@ type Config struct {
 	TLSClientNames    []string      `yaml:"tls_client_names" help:"with tls_client_ca_file: the only client certificate names accepted (common name or DNS name; a trailing * matches any suffix, e.g. gw-*), so that of the roles the CA signs for only gateways call; empty: any certificate of the CA"`
 	TrustedProxies    []string      `yaml:"trusted_proxies" help:"CIDRs of proxies whose X-Forwarded-For is believed (comma-separated)"`
 	AuthURL           string        `yaml:"auth_url" help:"base URL of the auth role, when this process runs the gateway without it"`
+	AddressKeyFile    string        `yaml:"address_key_file" help:"file of the key (32 random bytes, base64, mode 0600: multijuego keys address-key) client addresses are hashed with before they reach Redis or the key-value store (rate-limit buckets, match-limit lists); the same file on every gateway and auth node so per-address limits hold across them; empty: derived from the keys directory with the auth role, else required on a gateway whose store is on another machine with security.require_tls, else a key of the process's own (limits per gateway)" secret:"true"`
 	// AuthTLS is the TLS of the calls to AuthURL (proxied routes, JWKS,
 	// readiness).
 	AuthTLS certs.Client `yaml:"auth_tls"`
@@ -202,9 +203,15 @@ type Deps struct {
 	Static http.Handler
 	// Limits are the abuse limits: deny and allow lists, rates per
 	// address and account (the zero value: none).
-	Limits   Limits
-	Ready    []ReadyCheck
-	Registry *prometheus.Registry
+	Limits Limits
+	// AddressKey names client addresses wherever the gateway puts them in
+	// the shared store (rate-limit buckets, match-limit lists): keyed
+	// hashes (addresses.go). Every gateway sharing the store must have the
+	// same for the per-address limits to hold across them; nil: a random
+	// key of this Server's own.
+	AddressKey []byte
+	Ready      []ReadyCheck
+	Registry   *prometheus.Registry
 	// MetricsElsewhere leaves GET /metrics off this server: the process
 	// serves Registry on an admin listener of its own (metrics.listen).
 	MetricsElsewhere bool
@@ -236,6 +243,7 @@ type Server struct {
 	limitMetrics  *limitMetrics
 	tarpit        *tarpit
 	trips         *tripSet // rate-limit trips audited lately (trips.go)
+	addressKey    []byte   // names client addresses in the shared store (addresses.go)
 	// accountRated are the route classes with a per-account rate.
 	accountRated map[string]bool
 	version      string
@@ -284,6 +292,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.limitMetrics = newLimitMetrics(d.Registry)
 	s.tarpit = newTarpit(d.Limits.Config, d.Registry)
 	s.trips = &tripSet{until: map[string]time.Time{}}
+	s.addressKey = addressKeyOr(d.AddressKey)
 	s.accountRated = map[string]bool{}
 	for c, r := range d.Limits.Config.Rules() {
 		if class, ok := strings.CutPrefix(c, "account."); ok && !r.Off() {
@@ -323,6 +332,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		if d.MatchLimits.PerAccount > 0 || d.MatchLimits.PerIP > 0 {
 			live := func(id string) bool { _, ok := d.Matches.Get(id); return ok }
 			s.quota = newMatchQuota(d.MatchLimits, d.LoopbackExempt, d.Tickets, live, cfg.ControlTimeout)
+			s.quota.name = s.addressName
 		}
 		rt, err := newRealtime(s, d.Matches, d.Tickets, d.LoopbackExempt)
 		if err != nil {

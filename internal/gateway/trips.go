@@ -52,7 +52,10 @@ func (t *tripSet) first(key string, now time.Time, window time.Duration) bool {
 	return true
 }
 
-// auditTrip audits a refusal by limit (ip.CLASS or account.CLASS) of key.
+// auditTrip audits a refusal by limit (ip.CLASS or account.CLASS) of key:
+// an account id, or an address's name in the shared store (addressName),
+// which the row's subject then is too; the row's ip field is the
+// request's address, sealed by the store.
 func (s *Server) auditTrip(r *http.Request, limit, subject, key string, retry time.Duration) {
 	if s.auth == nil {
 		return
