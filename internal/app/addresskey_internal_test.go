@@ -40,6 +40,24 @@ func TestAddressKeySource(t *testing.T) {
 	if again, _ := readAddressKey(file); !bytes.Equal(again, fromFile) {
 		t.Error("the refused keys address-key changed the file")
 	}
+	if runtime.GOOS != "windows" {
+		// As the chart mounts it: a read-only Secret file, 0440.
+		if err := os.Chmod(file, 0o440); err != nil {
+			t.Fatal(err)
+		}
+		if k, err := readAddressKey(file); err != nil || !bytes.Equal(k, fromFile) {
+			t.Fatalf("the key file mounted 0440: %v", err)
+		}
+		if err := os.Chmod(file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readAddressKey(file); err != nil {
+			t.Fatal(err)
+		}
+		if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+			t.Errorf("a key file open to others is %v after reading, want tightened to 0600", fi.Mode().Perm())
+		}
+	}
 	keys := auth.KeysDir{Path: t.TempDir()}
 	derive := func() ([]byte, error) { return auth.AddressKey(keys) }
 	derived, err := derive()

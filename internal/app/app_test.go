@@ -144,14 +144,15 @@ func TestConfigPrintRoundTripsAndMasks(t *testing.T) {
 func TestConfigPrintMasksEverySecret(t *testing.T) {
 	cfg := app.DefaultConfig()
 	secrets := map[string]func(pw string){
-		"database_url":         func(pw string) { cfg.DatabaseURL = "postgres://game:" + pw + "@127.0.0.1:5432/game?sslmode=disable" },
-		"redis_url":            func(pw string) { cfg.RedisURL = "redis://:" + pw + "a@h1:6379/0,redis://u:" + pw + "b@h2:6379/0" },
-		"nats_url":             func(pw string) { cfg.NATSURL = "nats://a:" + pw + "a@h1:4222,tls://b:" + pw + "b@h2:4222" },
-		"dynamodb_endpoint":    func(pw string) { cfg.DynamoDBEndpoint = "https://key:" + pw + "@dynamo.local:8000" },
-		"gateway.auth_url":     func(pw string) { cfg.Gateway.AuthURL = "https://gw:" + pw + "@auth.local:7350" },
-		"gateway.tls_key_file": func(pw string) { cfg.Gateway.TLSKeyFile = "/etc/" + pw + ".pem" },
-		"seal.vault_url":       func(pw string) { cfg.Seal.VaultURL = "postgres://vault:" + pw + "@127.0.0.1:5432/vault" },
-		"seal.awskms.endpoint": func(pw string) { cfg.Seal.AWSKMS.Endpoint = "https://k:" + pw + "@kms.local" },
+		"database_url":             func(pw string) { cfg.DatabaseURL = "postgres://game:" + pw + "@127.0.0.1:5432/game?sslmode=disable" },
+		"redis_url":                func(pw string) { cfg.RedisURL = "redis://:" + pw + "a@h1:6379/0,redis://u:" + pw + "b@h2:6379/0" },
+		"nats_url":                 func(pw string) { cfg.NATSURL = "nats://a:" + pw + "a@h1:4222,tls://b:" + pw + "b@h2:4222" },
+		"dynamodb_endpoint":        func(pw string) { cfg.DynamoDBEndpoint = "https://key:" + pw + "@dynamo.local:8000" },
+		"gateway.auth_url":         func(pw string) { cfg.Gateway.AuthURL = "https://gw:" + pw + "@auth.local:7350" },
+		"gateway.tls_key_file":     func(pw string) { cfg.Gateway.TLSKeyFile = "/etc/" + pw + ".pem" },
+		"gateway.address_key_file": func(pw string) { cfg.Gateway.AddressKeyFile = "/etc/" + pw + ".key" },
+		"seal.vault_url":           func(pw string) { cfg.Seal.VaultURL = "postgres://vault:" + pw + "@127.0.0.1:5432/vault" },
+		"seal.awskms.endpoint":     func(pw string) { cfg.Seal.AWSKMS.Endpoint = "https://k:" + pw + "@kms.local" },
 	}
 	// Not secrets themselves: names of files that hold them (shown, so an
 	// operator can see which file is read), a user name, sizes and periods.

@@ -67,13 +67,14 @@ func TestOnePlayerCannotFillANode(t *testing.T) {
 
 // twoGateways are two gateway processes on one key-value store, in front
 // of one engine (as the router shows every game node to every gateway),
-// with one auth service.
+// with one auth service and one address key.
 func twoGateways(t *testing.T, lim gateway.MatchLimits, maxMatches int) (a, b *env, eng *match.Engine) {
 	eng = cappedEngine(t, maxMatches)
 	shared := newKV(t)
-	a = newEnvWith(t, func(d *gateway.Deps) { d.Matches, d.Tickets, d.MatchLimits = eng, shared, lim })
+	key := []byte("one deployment's address key....")
+	a = newEnvWith(t, func(d *gateway.Deps) { d.Matches, d.Tickets, d.MatchLimits, d.AddressKey = eng, shared, lim, key })
 	b = newEnvWith(t, func(d *gateway.Deps) {
-		d.Matches, d.Tickets, d.MatchLimits = eng, shared, lim
+		d.Matches, d.Tickets, d.MatchLimits, d.AddressKey = eng, shared, lim, key
 		d.Auth, d.Identity = a.auth, a.auth
 	})
 	return a, b, eng
