@@ -406,7 +406,7 @@ func checkWritablePaths(t *testing.T, spec corev1.PodSpec, c corev1.Container, c
 		t.Errorf("data_dir %s is not on an emptyDir or claim", cfg.DataDir)
 	}
 	files := []string{cfg.Events.PasswordFile, cfg.Events.CredsFile, cfg.Events.NkeySeedFile, cfg.Events.TLS.CAFile, cfg.Events.TLS.CertFile,
-		cfg.Events.TLS.KeyFile, cfg.RedisTLS.CAFile, cfg.RedisTLS.CertFile, cfg.RedisTLS.KeyFile, cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile}
+		cfg.Events.TLS.KeyFile, cfg.RedisTLS.CAFile, cfg.RedisTLS.CertFile, cfg.RedisTLS.KeyFile, cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile, cfg.Gateway.AddressKeyFile}
 	for _, f := range files {
 		if v, _ := volumeAt(spec, c, f); f != "" && v == nil {
 			t.Errorf("%s is on no mounted volume", f)

@@ -16,8 +16,8 @@ import (
 // differently from the others'.
 var requiredKeys = []string{"device-id.key", "keyring.kek"}
 
-// checkKeyMounts: the events signing key and the auth role's keys
-// directory are Secret volumes mounted as they are: read-only, files 0440
+// checkKeyMounts: the events signing key, the address key and the auth
+// role's keys directory are Secret volumes mounted as they are: read-only, files 0440
 // readable through the pod's fsGroup, which the process accepts
 // (seal.PrivateFile; TestKeysOnSecretMount starts the binary on such a
 // directory). The keys Secret's required files are items of a volume the
@@ -42,6 +42,18 @@ func checkKeyMounts(t *testing.T, spec corev1.PodSpec, c corev1.Container, cfg a
 		if s, rel := secretAt("events.signing_key_file", f); s != nil && !slices.ContainsFunc(s.Items, func(k corev1.KeyToPath) bool { return k.Path == rel }) {
 			t.Errorf("the events signing key's volume lists items %v, want the file %s among them", s.Items, rel)
 		}
+	}
+	// Gateways and auth nodes apart hash client addresses with one key
+	// (gateway.address_key_file); a random one each would count
+	// per-address limits per pod.
+	split := !slices.Equal(cfg.Roles, []string{"all"})
+	if f := cfg.Gateway.AddressKeyFile; f != "" {
+		onSecret = true
+		if s, rel := secretAt("gateway.address_key_file", f); s != nil && !slices.ContainsFunc(s.Items, func(k corev1.KeyToPath) bool { return k.Path == rel }) {
+			t.Errorf("the address key's volume lists items %v, want the file %s among them", s.Items, rel)
+		}
+	} else if split && (slices.Contains(cfg.Roles, app.RoleGateway) || slices.Contains(cfg.Roles, app.RoleAuth)) {
+		t.Errorf("roles %v without gateway.address_key_file: each pod would hash client addresses with a key of its own", cfg.Roles)
 	}
 	if slices.Equal(cfg.Roles, []string{app.RoleAuth}) {
 		onSecret = true
