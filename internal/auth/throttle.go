@@ -7,7 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -135,6 +138,29 @@ func KeyedName(key []byte, v string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(v))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Namer computes KeyedName under one key for a hot path (every request a
+// gateway limits per address): it reuses keyed HMAC states instead of
+// keying one per name. Safe for concurrent use.
+type Namer struct{ pool sync.Pool }
+
+// NewNamer returns a Namer under key.
+func NewNamer(key []byte) *Namer {
+	n := &Namer{}
+	n.pool.New = func() any { return hmac.New(sha256.New, key) }
+	return n
+}
+
+// Name is KeyedName(key, v).
+func (n *Namer) Name(v string) string {
+	m := n.pool.Get().(hash.Hash)
+	m.Reset()
+	_, _ = io.WriteString(m, v)
+	var sum [sha256.Size]byte
+	name := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:16])
+	n.pool.Put(m)
+	return name
 }
 
 // Keys are length-prefixed so no identifier can forge another's key.

@@ -20,17 +20,17 @@ import (
 // What stays in this process's memory (the tarpit per address, the sockets
 // per address, the allow and deny lists) keeps addresses as they are.
 
-// addressKeyOr is key, or when there is none a random key of this
-// process's own (its per-address limits then count per gateway).
-func addressKeyOr(key []byte) []byte {
-	if len(key) > 0 {
-		return key
+// addressNamer names addresses under key, or when there is none under a
+// random key of this process's own (its per-address limits then count per
+// gateway).
+func addressNamer(key []byte) *auth.Namer {
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
 	}
-	key = make([]byte, 32)
-	_, _ = rand.Read(key)
-	return key
+	return auth.NewNamer(key)
 }
 
 // addressName is how a client address (or an IPv6 /64: ipSubject)
 // appears in the shared store.
-func (s *Server) addressName(addr string) string { return auth.KeyedName(s.addressKey, addr) }
+func (s *Server) addressName(addr string) string { return s.addressNamer.Name(addr) }

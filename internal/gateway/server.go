@@ -242,8 +242,8 @@ type Server struct {
 	limits        Limits
 	limitMetrics  *limitMetrics
 	tarpit        *tarpit
-	trips         *tripSet // rate-limit trips audited lately (trips.go)
-	addressKey    []byte   // names client addresses in the shared store (addresses.go)
+	trips         *tripSet    // rate-limit trips audited lately (trips.go)
+	addressNamer  *auth.Namer // names client addresses in the shared store (addresses.go)
 	// accountRated are the route classes with a per-account rate.
 	accountRated map[string]bool
 	version      string
@@ -292,7 +292,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.limitMetrics = newLimitMetrics(d.Registry)
 	s.tarpit = newTarpit(d.Limits.Config, d.Registry)
 	s.trips = &tripSet{until: map[string]time.Time{}}
-	s.addressKey = addressKeyOr(d.AddressKey)
+	s.addressNamer = addressNamer(d.AddressKey)
 	s.accountRated = map[string]bool{}
 	for c, r := range d.Limits.Config.Rules() {
 		if class, ok := strings.CutPrefix(c, "account."); ok && !r.Off() {
