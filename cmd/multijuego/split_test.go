@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -36,7 +37,15 @@ func sharedFlags(t *testing.T, nats string) []string {
 	if err := os.WriteFile(key, []byte(strings.Repeat("5e", 32)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// One address key (gateway.address_key_file), as docs/operations.md
+	// has it: gateways and the auth node name client addresses alike in
+	// Redis.
+	addr := filepath.Join(t.TempDir(), "address.key")
+	if err := os.WriteFile(addr, []byte(base64.StdEncoding.EncodeToString([]byte(strings.Repeat("a", 32)))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return []string{"--database-url", storetest.PostgresURL(t), "--nats-url", nats, "--events-signing-key-file", key,
+		"--gateway-address-key-file", addr,
 		"--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t),
 		"--game-heartbeat", "200ms", "--auth-signup-ip-limit", "1000", "--limits-allow-file", loopbackAllowList(t)}
 }
