@@ -80,13 +80,15 @@ type rendered struct {
 	claims      []*corev1.PersistentVolumeClaim
 }
 
-// render lints the chart with values (a file, or "" for the defaults) and
-// renders it, each object decoded strictly.
-func render(t *testing.T, helmBin, values string) rendered {
+// render lints the chart with values (files, in order; none or "" for
+// the defaults) and renders it, each object decoded strictly.
+func render(t *testing.T, helmBin string, values ...string) rendered {
 	t.Helper()
 	args := []string{"--kube-version", kubeVersion, chartDir}
-	if values != "" {
-		args = append(args, "-f", values)
+	for _, f := range values {
+		if f != "" {
+			args = append(args, "-f", f)
+		}
 	}
 	if out, err := exec.Command(helmBin, append([]string{"lint", "--strict"}, args...)...).CombinedOutput(); err != nil {
 		t.Fatalf("helm lint: %v\n%s", err, out)
@@ -204,6 +206,7 @@ func TestChart(t *testing.T) {
 			checkServices(t, r)
 			checkDisruptionAndScaling(t, r)
 			checkNetworkPolicies(t, r)
+			checkPersonalVault(t, r, readVaultValues(t, c.file))
 			if got[0] == "all" && len(r.claims) != 1 {
 				t.Errorf("embedded: %d PersistentVolumeClaims, want 1 for its state", len(r.claims))
 			}
@@ -216,7 +219,8 @@ func TestChart(t *testing.T) {
 // a Secret.
 func envOf(c corev1.Container) (environ []string, fromSecret map[string]bool) {
 	fromSecret = map[string]bool{}
-	stand := map[string]string{"MULTIJUEGO_DATABASE_URL": "postgres://game:pw@db:5432/game", "MULTIJUEGO_REDIS_URL": "redis://:pw@redis:6379/0"}
+	stand := map[string]string{"MULTIJUEGO_DATABASE_URL": "postgres://game:pw@db:5432/game", "MULTIJUEGO_REDIS_URL": "redis://:pw@redis:6379/0",
+		"MULTIJUEGO_SEAL_VAULT_URL": "postgres://vault:pw@db:5432/vault"}
 	for _, e := range c.Env {
 		v := e.Value
 		switch {
@@ -303,8 +307,10 @@ func checkNoSecretLiteral(t *testing.T, c corev1.Container, fromSecret map[strin
 			continue
 		}
 		// A secret setting that names a file (gateway.tls_key_file) is
-		// a path; checkWritablePaths sees that the file is mounted.
-		if secret[e.Name] && !strings.HasSuffix(e.Name, "_FILE") {
+		// a path; checkWritablePaths sees that the file is mounted. One
+		// that is a URL (seal.vault_url) may be given in the clear
+		// without a password, as the values say: checked below.
+		if secret[e.Name] && !strings.HasSuffix(e.Name, "_FILE") && !strings.HasSuffix(e.Name, "_URL") {
 			t.Errorf("%s is a secret setting given as a literal value", e.Name)
 		}
 		for _, part := range strings.Split(e.Value, ",") {
@@ -406,7 +412,7 @@ func checkWritablePaths(t *testing.T, spec corev1.PodSpec, c corev1.Container, c
 		t.Errorf("data_dir %s is not on an emptyDir or claim", cfg.DataDir)
 	}
 	files := []string{cfg.Events.PasswordFile, cfg.Events.CredsFile, cfg.Events.NkeySeedFile, cfg.Events.TLS.CAFile, cfg.Events.TLS.CertFile,
-		cfg.Events.TLS.KeyFile, cfg.RedisTLS.CAFile, cfg.RedisTLS.CertFile, cfg.RedisTLS.KeyFile, cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile, cfg.Gateway.AddressKeyFile}
+		cfg.Events.TLS.KeyFile, cfg.RedisTLS.CAFile, cfg.RedisTLS.CertFile, cfg.RedisTLS.KeyFile, cfg.Gateway.TLSCertFile, cfg.Gateway.TLSKeyFile, cfg.Gateway.AddressKeyFile, cfg.Seal.KeyringFile}
 	for _, f := range files {
 		if v, _ := volumeAt(spec, c, f); f != "" && v == nil {
 			t.Errorf("%s is on no mounted volume", f)
