@@ -37,7 +37,9 @@ const podUser = 65532
 // group fsGroup, reached through the ..data symlink), with PostgreSQL and
 // Redis as in split mode: it becomes ready, logs a device in and leaves
 // the directory as it was, and signs with a rotated key once the volume
-// is updated as the kubelet updates it. A Secret lacking a required file, were the
+// is updated as the kubelet updates it; a game role started as the
+// chart's split game pods are (the keyring item alone, the auth role's
+// vault) becomes ready on it. A Secret lacking a required file, were the
 // kubelet's items check not there, stops the process naming the file.
 func TestKeysOnSecretMount(t *testing.T) {
 	if os.Geteuid() != 0 {
@@ -105,6 +107,9 @@ func TestKeysOnSecretMount(t *testing.T) {
 			p := serve(t, bin, true, append(args, "--auth-keys-reload", "1s")...)
 			p.waitReady(t)
 			kid := deviceLoginKid(t, p)
+			// A split game pod: the keyring item alone, the same vault
+			// (the database, as the chart gives it without vault values).
+			t.Run("game on the keyring item", func(t *testing.T) { gameOnKeyring(t, bin, root, files, pg) })
 			if after := snapshot(t, mount); !maps.Equal(before, after) {
 				t.Errorf("the read-only keys directory changed:\nbefore %v\nafter  %v", before, after)
 			}
