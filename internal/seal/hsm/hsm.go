@@ -14,6 +14,16 @@
 // ciphertext+tag (16). The IV is the one the token reports after the
 // operation (some HSMs choose their own).
 //
+// When the token answers that a session, the login or the token itself
+// went away (the HSM restarted, failed over, or something in the process
+// closed the sessions or finalized the library), the provider reopens:
+// it initializes the library again if needed, opens a session on the
+// token (found by its label, so it may have moved to another slot), logs
+// in, looks its keys up again (their handles may have changed) and tries
+// the operation once more. One caller reopens at a time; the others wait
+// for it and use its sessions. If the retry fails too, that error is
+// returned, saying so. The list of answers that reopen is in reopen.go.
+//
 // The PKCS#11 binding needs cgo; a binary built with CGO_ENABLED=0 gets
 // ErrNoCgo from Open.
 package hsm
@@ -21,6 +31,7 @@ package hsm
 import (
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -44,6 +55,9 @@ type Options struct {
 	// look in the token again for one another process made (0: 30s). An
 	// Unwrap under a version not yet seen looks at once.
 	Refresh time.Duration
+	// Logger gets a line for each time the provider reopens its sessions
+	// on the token (nil: no log).
+	Logger *slog.Logger
 }
 
 // DefaultKeyLabel labels the KEK objects when Options.KeyLabel is empty.

@@ -30,3 +30,6 @@ func (*Provider) Rotate(context.Context) (string, error) { return "", ErrNoCgo }
 
 // Close releases nothing.
 func (*Provider) Close() error { return nil }
+
+// Reopens is always 0 (never reached: Open fails).
+func (*Provider) Reopens() uint64 { return 0 }

@@ -8,9 +8,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/pkcs11"
@@ -24,12 +26,30 @@ import (
 type Provider struct {
 	mod      *module
 	opts     Options
-	sessions chan pkcs11.SessionHandle
+	log      *slog.Logger
+	sessions chan *session
+
+	// reopening is held (a token in it) while the sessions are reopened
+	// or one of them is replaced; it guards slot. gen counts the reopens
+	// that replaced the sessions, epoch every reopen, reopens the ones
+	// that succeeded (reopen.go).
+	reopening chan struct{}
+	slot      uint
+	gen       atomic.Uint64
+	epoch     atomic.Uint64
+	reopens   atomic.Uint64
 
 	mu      sync.Mutex
 	keys    map[uint32][]pkcs11.ObjectHandle
 	current uint32
 	listed  time.Time
+}
+
+// session is one of the pool's sessions, with the generation of sessions
+// it was opened in: one of an older generation is replaced when taken.
+type session struct {
+	h   pkcs11.SessionHandle
+	gen uint64
 }
 
 var _ seal.Provider = (*Provider)(nil)
@@ -43,7 +63,11 @@ func Open(ctx context.Context, opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{mod: mod, opts: opts, sessions: make(chan pkcs11.SessionHandle, opts.Sessions)}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Provider{mod: mod, opts: opts, log: log, sessions: make(chan *session, opts.Sessions), reopening: make(chan struct{}, 1)}
 	if err := p.start(ctx); err != nil {
 		p.Close()
 		return nil, err
@@ -56,19 +80,18 @@ func (p *Provider) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.slot = slot
 	for i := range p.opts.Sessions {
-		s, err := p.mod.ctx.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+		h, err := p.openSession(slot)
 		if err != nil {
-			return fmt.Errorf("hsm: open a session on token %q: %w", p.opts.Token, err)
+			return err
 		}
-		p.sessions <- s
+		p.sessions <- &session{h: h}
 		if i > 0 {
 			continue
 		}
-		// A login holds for every session of the process on this token.
-		err = p.mod.ctx.Login(s, pkcs11.CKU_USER, p.opts.PIN)
-		if err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_USER_ALREADY_LOGGED_IN)) {
-			return fmt.Errorf("hsm: log in to token %q: %w", p.opts.Token, err)
+		if err := p.login(h); err != nil {
+			return err
 		}
 	}
 	s, err := p.take(ctx)
@@ -78,11 +101,29 @@ func (p *Provider) start(ctx context.Context) error {
 	defer p.give(s)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.list(s); err != nil {
+	if err := p.list(s.h); err != nil {
 		return err
 	}
 	if len(p.keys) == 0 {
-		return p.generate(s, 1)
+		return p.generate(s.h, 1)
+	}
+	return nil
+}
+
+func (p *Provider) openSession(slot uint) (pkcs11.SessionHandle, error) {
+	h, err := p.mod.ctx.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		return 0, fmt.Errorf("hsm: open a session on token %q: %w", p.opts.Token, err)
+	}
+	return h, nil
+}
+
+// login logs in on h. A login holds for every session of the process on
+// the token, until the last of them closes.
+func (p *Provider) login(h pkcs11.SessionHandle) error {
+	err := p.mod.ctx.Login(h, pkcs11.CKU_USER, p.opts.PIN)
+	if err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_USER_ALREADY_LOGGED_IN)) {
+		return fmt.Errorf("hsm: log in to token %q: %w", p.opts.Token, err)
 	}
 	return nil
 }
@@ -109,25 +150,33 @@ func (p *Provider) findSlot() (uint, error) {
 
 // Close closes the sessions and, with the last provider of the process on
 // this module, finalizes it. Call it once no operation is running.
+// Sessions the token already dropped are not an error; those of a
+// generation before the last reopen are left alone (see reopen).
 func (p *Provider) Close() error {
 	var errs []error
 	for len(p.sessions) > 0 {
-		errs = append(errs, p.mod.ctx.CloseSession(<-p.sessions))
+		s := <-p.sessions
+		if s.gen != p.gen.Load() {
+			continue
+		}
+		if err := p.mod.ctx.CloseSession(s.h); err != nil && !gone(err) {
+			errs = append(errs, err)
+		}
 	}
 	errs = append(errs, p.mod.release())
 	return errors.Join(errs...)
 }
 
-func (p *Provider) take(ctx context.Context) (pkcs11.SessionHandle, error) {
+func (p *Provider) take(ctx context.Context) (*session, error) {
 	select {
 	case s := <-p.sessions:
 		return s, nil
 	case <-ctx.Done():
-		return 0, fmt.Errorf("hsm: wait for a session: %w", ctx.Err())
+		return nil, fmt.Errorf("hsm: wait for a session: %w", ctx.Err())
 	}
 }
 
-func (p *Provider) give(s pkcs11.SessionHandle) { p.sessions <- s }
+func (p *Provider) give(s *session) { p.sessions <- s }
 
 func keyTemplate(label string) []*pkcs11.Attribute {
 	return []*pkcs11.Attribute{
@@ -206,18 +255,17 @@ func (p *Provider) generate(s pkcs11.SessionHandle, v uint32) error {
 // under older ones stay readable. It returns the new version's name.
 // Other processes use it within Options.Refresh.
 func (p *Provider) Rotate(ctx context.Context) (string, error) {
-	s, err := p.take(ctx)
+	var v uint32
+	err := p.do(ctx, func(s pkcs11.SessionHandle) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if err := p.list(s); err != nil {
+			return err
+		}
+		v = p.current + 1
+		return p.generate(s, v)
+	})
 	if err != nil {
-		return "", err
-	}
-	defer p.give(s)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.list(s); err != nil {
-		return "", err
-	}
-	v := p.current + 1
-	if err := p.generate(s, v); err != nil {
 		return "", err
 	}
 	return versionName(v), nil
@@ -256,11 +304,15 @@ func (p *Provider) handles(s pkcs11.SessionHandle, v uint32) ([]pkcs11.ObjectHan
 
 // Wrap implements seal.Provider.
 func (p *Provider) Wrap(ctx context.Context, plain, aad []byte) ([]byte, error) {
-	s, err := p.take(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer p.give(s)
+	var out []byte
+	err := p.do(ctx, func(s pkcs11.SessionHandle) (err error) {
+		out, err = p.wrap(s, plain, aad)
+		return err
+	})
+	return out, err
+}
+
+func (p *Provider) wrap(s pkcs11.SessionHandle, plain, aad []byte) ([]byte, error) {
 	v, h, err := p.currentKey(s)
 	if err != nil {
 		return nil, err
@@ -295,11 +347,15 @@ func (p *Provider) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	s, err := p.take(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer p.give(s)
+	var plain []byte
+	err = p.do(ctx, func(s pkcs11.SessionHandle) (err error) {
+		plain, err = p.unwrap(s, v, wrapped, aad)
+		return err
+	})
+	return plain, err
+}
+
+func (p *Provider) unwrap(s pkcs11.SessionHandle, v uint32, wrapped, aad []byte) ([]byte, error) {
 	hs, err := p.handles(s, v)
 	if err != nil {
 		return nil, err
@@ -353,12 +409,11 @@ func (p *Provider) Version(wrapped []byte) (string, error) {
 
 // Current implements seal.Provider.
 func (p *Provider) Current(ctx context.Context) (string, error) {
-	s, err := p.take(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer p.give(s)
-	v, _, err := p.currentKey(s)
+	var v uint32
+	err := p.do(ctx, func(s pkcs11.SessionHandle) (err error) {
+		v, _, err = p.currentKey(s)
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
@@ -392,11 +447,11 @@ func loadModule(path string) (*module, error) {
 	if c == nil {
 		return nil, fmt.Errorf("hsm: cannot load the PKCS#11 module %s", path)
 	}
-	if err := c.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		c.Destroy()
-		return nil, fmt.Errorf("hsm: initialize %s: %w", path, err)
-	}
 	m := &module{path: path, ctx: c, refs: 1}
+	if err := m.initialize(); err != nil {
+		c.Destroy()
+		return nil, err
+	}
 	modules.m[path] = m
 	return m, nil
 }
@@ -410,5 +465,19 @@ func (m *module) release() error {
 	delete(modules.m, m.path)
 	err := m.ctx.Finalize()
 	m.ctx.Destroy()
+	if errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED)) {
+		err = nil // finalized already (by another user of the library in this process)
+	}
 	return err
+}
+
+// initialize initializes the library: at load, and again when a call
+// says it is not (C_Finalize was called in this process). Already
+// initialized is fine: another user of the library in this process did.
+func (m *module) initialize() error {
+	err := m.ctx.Initialize()
+	if err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		return fmt.Errorf("hsm: initialize %s: %w", m.path, err)
+	}
+	return nil
 }
