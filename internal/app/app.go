@@ -161,12 +161,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
 		devices := cache.NewTyped[string](m.volatile.cache, "device", 1,
 			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "device", Logger: m.Logger})
-		keys, provider, err := m.Config.keysDir(ctx)
+		keys, provider, err := m.Config.keysDir(ctx, m.Logger)
 		if err != nil {
 			return err
 		}
 		m.keyProvider = provider
 		deriveAddressKey = func() ([]byte, error) { return auth.AddressKey(keys) }
+		registerSealMetrics(m.registry, provider)
 		if m.vault, m.personal, err = protectStore(ctx, m.Config, keys, m.store, m.Logger); err != nil {
 			return err
 		}

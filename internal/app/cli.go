@@ -225,7 +225,7 @@ func migrate(ctx context.Context, cfg Config, sub string, out io.Writer) error {
 // keys runs a keys subcommand; after a rotation it returns what it rotated,
 // for the audit log.
 func keys(ctx context.Context, cfg Config, sub string, out io.Writer) (rotated map[string]any, err error) {
-	dir, provider, err := cfg.keysDir(ctx)
+	dir, provider, err := cfg.keysDir(ctx, nil)
 	if err != nil {
 		return nil, err
 	}

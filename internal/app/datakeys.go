@@ -144,7 +144,7 @@ func openSealedStore(ctx context.Context, cfg Config) (*sealedStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, provider, err := cfg.keysDir(ctx)
+	keys, provider, err := cfg.keysDir(ctx, nil)
 	if err != nil {
 		s.Close()
 		return nil, err

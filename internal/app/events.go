@@ -51,7 +51,7 @@ var (
 // busSealer seals one secret of the event bus with the key provider,
 // open until the caller calls done.
 func busSealer(ctx context.Context, c Config, aad []byte) (ks events.KeySealer, done func() error, err error) {
-	p, err := openSeal(ctx, c)
+	p, err := openSeal(ctx, c, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -41,11 +41,12 @@ func openPersonal(ctx context.Context, m *Main, roles []string) error {
 		return nil
 	}
 	if m.keyProvider == nil {
-		p, err := openSeal(ctx, m.Config)
+		p, err := openSeal(ctx, m.Config, m.Logger)
 		if err != nil {
 			return err
 		}
 		m.keyProvider = p
+		registerSealMetrics(m.registry, p)
 	}
 	v, err := store.OpenVault(ctx, store.Options{URL: m.Config.Seal.VaultURL, MaxOpenConns: m.Config.Store.MaxOpenConns, BusyTimeout: m.Config.Store.BusyTimeout})
 	if err != nil {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/config"
@@ -93,8 +96,9 @@ func (nothingToClose) Close() error { return nil }
 // openTimeout bounds opening a provider (an HSM login, a KMS round trip).
 const openTimeout = 15 * time.Second
 
-// openSeal opens the configured key provider.
-func openSeal(ctx context.Context, c Config) (keyProvider, error) {
+// openSeal opens the configured key provider. log (nil: none) gets the
+// pkcs11 provider's reopens of its sessions.
+func openSeal(ctx context.Context, c Config, log *slog.Logger) (keyProvider, error) {
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	switch c.Seal.Provider {
@@ -110,7 +114,7 @@ func openSeal(ctx context.Context, c Config) (keyProvider, error) {
 		if err != nil {
 			return nil, err
 		}
-		h, err := hsm.Open(ctx, hsm.Options{Module: p.Module, Token: p.Token, PIN: pin, KeyLabel: p.KeyLabel})
+		h, err := hsm.Open(ctx, hsm.Options{Module: p.Module, Token: p.Token, PIN: pin, KeyLabel: p.KeyLabel, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("seal.provider=pkcs11: %w", err)
 		}
@@ -124,6 +128,16 @@ func openSeal(ctx context.Context, c Config) (keyProvider, error) {
 		return nothingToClose{k}, nil
 	}
 	return nil, fmt.Errorf("seal.provider %q is not one of %v", c.Seal.Provider, providers)
+}
+
+// registerSealMetrics exports what the provider counts: the pkcs11
+// provider's reopens of its sessions on the token.
+func registerSealMetrics(reg *prometheus.Registry, p keyProvider) {
+	if h, ok := p.(*hsm.Provider); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_seal_pkcs11_reopens_total",
+			Help: "Times the pkcs11 key provider reopened its sessions on the token (or logged in again) after the HSM dropped them."},
+			func() float64 { return float64(h.Reopens()) }))
+	}
 }
 
 // pin reads the token's PIN from the file or the environment variable.
@@ -149,12 +163,12 @@ func (p PKCS11Config) pin() (string, error) {
 // keysDir is the signing keys' directory, made if missing (the local
 // provider's default keyring lives there; with the others, the device-id
 // secret is its first file), with the provider that seals them, open
-// until the caller closes it.
-func (c Config) keysDir(ctx context.Context) (auth.KeysDir, keyProvider, error) {
+// until the caller closes it. log is openSeal's.
+func (c Config) keysDir(ctx context.Context, log *slog.Logger) (auth.KeysDir, keyProvider, error) {
 	if err := os.MkdirAll(c.KeysDir(), 0o700); err != nil {
 		return auth.KeysDir{}, nil, fmt.Errorf("keys: %w", err)
 	}
-	p, err := openSeal(ctx, c)
+	p, err := openSeal(ctx, c, log)
 	if err != nil {
 		return auth.KeysDir{}, nil, err
 	}

@@ -6,11 +6,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/miekg/pkcs11"
 
 	"github.com/multijuego/multijuego/internal/app"
 	"github.com/multijuego/multijuego/internal/seal/hsm/softhsmtest"
@@ -69,6 +72,45 @@ func TestServeSealsKeysInHSM(t *testing.T) {
 	if res, body := postJSON(t, m.URL()+"/v1/auth/login", `{"username":"sealed","password":"right-horse-battery"}`); res.StatusCode != 200 {
 		t.Fatalf("login after the rotation: %d %v", res.StatusCode, body)
 	}
+
+	// The HSM drops the server's sessions: a sign-up (which wraps the new
+	// account's data key in the token) still works, and /metrics counts
+	// the reopen.
+	closeAllSessions(t, opts.Module, opts.Token)
+	if res, body := postJSON(t, m.URL()+"/v1/auth/register", `{"username":"after-hsm-restart","password":"right-horse-battery"}`); res.StatusCode != 201 {
+		t.Fatalf("register after the HSM dropped the sessions: %d %v", res.StatusCode, body)
+	}
+	if metrics := getText(t, m.URL()+"/metrics"); !strings.Contains(metrics, "multijuego_seal_pkcs11_reopens_total 1\n") {
+		t.Errorf("/metrics does not count one reopen:\n%s", grepLines([]byte(metrics), "pkcs11"))
+	}
+}
+
+// closeAllSessions closes every session of this process on the token, as
+// the library does when the HSM restarts, through a second handle on the
+// module (which shares the server's state in the library).
+func closeAllSessions(t *testing.T, module, token string) {
+	t.Helper()
+	c := pkcs11.New(module)
+	if c == nil {
+		t.Fatalf("cannot load %s", module)
+	}
+	defer c.Destroy() // not Finalize: that would end the server's state in the library too
+	if err := c.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		t.Fatal(err)
+	}
+	slots, err := c.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, slot := range slots {
+		if info, err := c.GetTokenInfo(slot); err == nil && strings.TrimRight(info.Label, " \x00") == token {
+			if err := c.CloseAllSessions(slot); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no token %q", token)
 }
 
 // hsmVersion checks that a wrapped key is the pkcs11 provider's, under
