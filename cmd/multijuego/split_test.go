@@ -391,8 +391,12 @@ func splitAdminMatches(t *testing.T, d *deployment, admin string) {
 	if detail["match_id"] != id || detail["reason"] != "split test" || str(e, "actor_id") == "" {
 		t.Errorf("audit row of the end: %v", e)
 	}
-	if code, body := d.gws[0].call("GET", "/v1/admin/players/online", admin, nil); code != 200 || str(body, "node") != "gw1" {
-		t.Errorf("players online on a gateway: %d %v", code, body)
+	// Players online on every gateway: A on gateway 2, B on gateway 1
+	// (splitOneSocket), asked on gateway 1.
+	code, body = d.gws[0].call("GET", "/v1/admin/players/online", admin, nil)
+	gws, _ := body["gateways"].([]any)
+	if code != 200 || str(body, "node") != "gw1" || body["count"] != 2.0 || len(gws) != 2 {
+		t.Errorf("players online across gateways: %d %v, want 2 on gw1 and gw2", code, body)
 	}
 	if code, _ := d.gws[0].call("GET", "/v1/admin/matches", "", nil); code != 401 {
 		t.Errorf("admin matches without a token: %d, want 401", code)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -124,6 +125,19 @@ func (n nodeAdmin) NodeList(ctx context.Context) ([]gateway.NodeInfo, error) {
 			Draining: r.Draining, Renewed: r.Renewed}
 	}
 	return out, nil
+}
+
+func (n nodeAdmin) PlayersOnline(ctx context.Context, limit int) ([]gateway.GatewayOnline, error) {
+	answers, err := n.r.OnlineEverywhere(ctx, limit)
+	out := make([]gateway.GatewayOnline, 0, len(answers))
+	for _, a := range answers {
+		g := gateway.GatewayOnline{Node: a.Node, Count: a.Count}
+		if json.Unmarshal(a.Players, &g.Players) != nil || len(g.Players) > max(limit, 0) {
+			continue // a gateway that does not keep to the protocol: left out
+		}
+		out = append(out, g)
+	}
+	return out, err
 }
 
 func (n nodeAdmin) DrainNode(ctx context.Context, id string) error {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -116,21 +117,61 @@ type OnlinePlayer struct {
 	AccountID   string    `json:"account_id"`
 	MatchID     string    `json:"match_id"` // "" when in no match
 	ConnectedAt time.Time `json:"connected_at"`
+	Node        string    `json:"node"` // the gateway that holds the socket
 }
 
+// GatewayCount is one gateway's number of sockets in the players online.
+type GatewayCount struct {
+	Node  string `json:"node"`
+	Count int    `json:"count"`
+}
+
+// adminOnline lists the players online on every gateway that answers in
+// time (router.OnlineWindow), oldest connection first; this gateway's
+// alone when the others cannot be asked.
 func (s *Server) adminOnline(w http.ResponseWriter, r *http.Request) {
 	limit, err := queryInt(r, "limit", 500, 1, 20000)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	all := s.rt.online()
+	var answers []GatewayOnline
+	if s.nodes != nil {
+		if answers, err = s.nodes.PlayersOnline(r.Context(), limit); err != nil {
+			s.log.Warn("players online: other gateways not asked", "err", err)
+			answers = nil
+		}
+	}
+	if !slices.ContainsFunc(answers, func(a GatewayOnline) bool { return a.Node == s.node }) {
+		all := s.rt.online()
+		answers = append(answers, GatewayOnline{Node: s.node, Count: len(all), Players: all[:min(limit, len(all))]})
+	}
 	out := struct {
-		Count   int            `json:"count"`
-		Node    string         `json:"node"`
-		Players []OnlinePlayer `json:"players"`
-	}{Count: len(all), Node: s.node, Players: all[:min(limit, len(all))]}
+		Count    int            `json:"count"`
+		Node     string         `json:"node"`
+		Gateways []GatewayCount `json:"gateways"`
+		Players  []OnlinePlayer `json:"players"`
+	}{Node: s.node, Gateways: []GatewayCount{}, Players: []OnlinePlayer{}}
+	for _, a := range answers {
+		out.Count += a.Count
+		out.Gateways = append(out.Gateways, GatewayCount{a.Node, a.Count})
+		out.Players = append(out.Players, a.Players...)
+	}
+	slices.SortFunc(out.Gateways, func(a, b GatewayCount) int { return cmpString(a.Node, b.Node) })
+	sortOnline(out.Players)
+	out.Players = out.Players[:min(limit, len(out.Players))]
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Online is this gateway's players as the router sends them to the
+// gateway that asks (router.Local): the count, and the first limit as JSON.
+func (rt *realtime) Online(limit int) (int, json.RawMessage) {
+	all := rt.online()
+	b, err := json.Marshal(all[:min(max(limit, 0), len(all))])
+	if err != nil {
+		return len(all), json.RawMessage("[]")
+	}
+	return len(all), b
 }
 
 func (s *Server) adminKick(w http.ResponseWriter, r *http.Request) {
@@ -268,15 +309,20 @@ func (rt *realtime) online() []OnlinePlayer {
 	rt.mu.Unlock()
 	out := make([]OnlinePlayer, 0, len(ss))
 	for _, s := range ss {
-		out = append(out, OnlinePlayer{AccountID: s.p.AccountID, MatchID: s.currentMatch(), ConnectedAt: s.since})
+		out = append(out, OnlinePlayer{AccountID: s.p.AccountID, MatchID: s.currentMatch(), ConnectedAt: s.since, Node: rt.gw.node})
 	}
-	slices.SortFunc(out, func(a, b OnlinePlayer) int {
+	sortOnline(out)
+	return out
+}
+
+// sortOnline orders players by connection, oldest first.
+func sortOnline(ps []OnlinePlayer) {
+	slices.SortFunc(ps, func(a, b OnlinePlayer) int {
 		if c := a.ConnectedAt.Compare(b.ConnectedAt); c != 0 {
 			return c
 		}
 		return cmpString(a.AccountID, b.AccountID)
 	})
-	return out
 }
 
 func cmpString(a, b string) int {

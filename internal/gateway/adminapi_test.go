@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -239,5 +240,62 @@ func TestAdminDLQ(t *testing.T) {
 	}
 	if n := info.CachedInfo().State.Msgs; n != 2 {
 		t.Fatalf("events stream holds %d messages, want the 2 replayed", n)
+	}
+}
+
+// otherGateways is the router as the admin API asks it for the players
+// online: another gateway's answer, or an error.
+type otherGateways struct {
+	answer gateway.GatewayOnline
+	err    error
+}
+
+func (o otherGateways) NodeList(context.Context) ([]gateway.NodeInfo, error) { return nil, nil }
+func (o otherGateways) DrainNode(context.Context, string) error              { return nil }
+func (o otherGateways) PlayersOnline(_ context.Context, limit int) ([]gateway.GatewayOnline, error) {
+	if o.err != nil {
+		return nil, o.err
+	}
+	a := o.answer
+	a.Players = a.Players[:min(limit, len(a.Players))]
+	return []gateway.GatewayOnline{a}, nil
+}
+
+// The players online come from every gateway: counts added up, players
+// merged oldest first and cut at the limit, each with its gateway; when
+// the others cannot be asked, this gateway's own.
+func TestAdminOnlineEveryGateway(t *testing.T) {
+	old := time.Now().Add(-time.Hour)
+	other := gateway.GatewayOnline{Node: "gw-b", Count: 3, Players: []gateway.OnlinePlayer{
+		{AccountID: "b1", ConnectedAt: old, Node: "gw-b"}, {AccountID: "b2", ConnectedAt: old.Add(time.Minute), Node: "gw-b"},
+		{AccountID: "b3", ConnectedAt: time.Now().Add(time.Hour), Node: "gw-b"}}}
+	nodes := &otherGateways{answer: other}
+	e := newEnvWith(t, func(d *gateway.Deps) { d.Nodes = nodes })
+	admin := e.adminToken("boss")
+	_, id := e.connect("cleo")
+	type list struct {
+		Count    int
+		Node     string
+		Gateways []gateway.GatewayCount
+		Players  []gateway.OnlinePlayer
+	}
+	var got list
+	r := e.do("GET", "/v1/admin/players/online?limit=3", admin, "", nil)
+	r.json(t, &got)
+	ids := []string{}
+	for _, p := range got.Players {
+		ids = append(ids, p.AccountID+"@"+p.Node)
+	}
+	want := []string{"b1@gw-b", "b2@gw-b", id + "@test-node"}
+	if r.status != 200 || got.Count != 4 || !slices.Equal(ids, want) || len(got.Gateways) != 2 ||
+		got.Gateways[0] != (gateway.GatewayCount{Node: "gw-b", Count: 3}) || got.Gateways[1] != (gateway.GatewayCount{Node: "test-node", Count: 1}) {
+		t.Fatalf("online: %d %+v (players %v), want 4 on gw-b and test-node, players %v", r.status, got, ids, want)
+	}
+	*nodes = otherGateways{err: errors.New("no NATS")}
+	got = list{}
+	r = e.do("GET", "/v1/admin/players/online", admin, "", nil)
+	r.json(t, &got)
+	if r.status != 200 || got.Count != 1 || len(got.Players) != 1 || got.Players[0].AccountID != id {
+		t.Fatalf("online with the others unreachable: %d %s, want this gateway's player", r.status, r.body)
 	}
 }

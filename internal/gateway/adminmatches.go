@@ -74,7 +74,7 @@ func (s *Server) adminMatchRoutes(mux *http.ServeMux) {
 	admin := func(h http.HandlerFunc) http.HandlerFunc { return s.requireRole(auth.RoleAdmin, h) }
 	mux.HandleFunc("GET /v1/admin/matches", admin(s.adminMatches))
 	mux.HandleFunc("POST /v1/admin/matches/{id}/end", admin(s.adminEndMatch))
-	mux.HandleFunc("GET /v1/admin/players/online", admin(s.adminOnline)) // this gateway's sockets
+	mux.HandleFunc("GET /v1/admin/players/online", admin(s.adminOnline)) // every gateway's sockets
 }
 
 func (s *Server) adminEndMatch(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,17 @@ type Nodes interface {
 	// ones over to other nodes; it returns once the node has started. An
 	// unknown node is an *errcode.Error (not_found).
 	DrainNode(ctx context.Context, id string) error
+	// PlayersOnline asks every gateway for its players online, at most
+	// limit each, and returns the answers that came in time.
+	PlayersOnline(ctx context.Context, limit int) ([]GatewayOnline, error)
+}
+
+// GatewayOnline is one gateway's players online: how many sockets it
+// holds and the first of them.
+type GatewayOnline struct {
+	Node    string
+	Count   int
+	Players []OnlinePlayer
 }
 
 // NodeInfo is one game node of the directory.

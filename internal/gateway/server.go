@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -364,13 +365,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Realtime is the realtime gateway as the router delivers to it: the
-// engine's Sender plus frames and input refusals from other nodes, and
-// the sockets other gateways opened. Nil without the match API.
+// engine's Sender plus frames and input refusals from other nodes, the
+// sockets other gateways opened, and its players online for the gateway
+// that asks. Nil without the match API.
 func (s *Server) Realtime() interface {
 	match.Sender
 	Deliver(sessions []string, frame []byte) int
 	InputRefused(sessionID string, op match.OpCode, err error)
 	Replace(account, session string, opened time.Time)
+	Online(limit int) (int, json.RawMessage)
 } {
 	if s.rt == nil {
 		return nil

@@ -58,6 +58,18 @@ func (g *gateway) Replace(account, session string, opened time.Time) {
 	g.mu.Unlock()
 }
 
+// Online answers with one player per Replace call seen, as JSON.
+func (g *gateway) Online(limit int) (int, json.RawMessage) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ps := make([]map[string]string, 0, len(g.replaced))
+	for _, r := range g.replaced[:min(limit, len(g.replaced))] {
+		ps = append(ps, map[string]string{"account_id": r})
+	}
+	b, _ := json.Marshal(ps)
+	return len(g.replaced), b
+}
+
 func (g *gateway) replacements() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -20,6 +20,8 @@
 //	                         sockets of one gateway, batched per node (wire.go)
 //	Prefix.sockets           a socket a gateway opened, so the others close
 //	                         their older socket of the account (sockets.go)
+//	Prefix.online            request, every gateway answers: its players
+//	                         online, for the admin API (online.go)
 //
 // A broadcast leaves the game node once per gateway that holds players of
 // the match, with the recipients listed, and that gateway frames it once
@@ -37,6 +39,7 @@ package router
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +82,9 @@ type Local interface {
 	// Replace closes this gateway's socket of account if it opened before
 	// session, a socket another gateway opened at opened (sockets.go).
 	Replace(account, session string, opened time.Time)
+	// Online returns how many sockets this gateway holds and the first
+	// limit of them as a JSON array (online.go).
+	Online(limit int) (count int, players json.RawMessage)
 }
 
 // Config configures a router.
@@ -191,10 +197,10 @@ type Router struct {
 	nodes  []NodeRecord                    // the directory as last read
 	readAt time.Time
 
-	inCh, ctlCh, outCh, sockCh chan *nats.Msg
-	nodeSub, gwSub, sockSub    *nats.Subscription
-	nodeInSub                  *nats.Subscription
-	nodeIn                     string // this node's input subject
+	inCh, ctlCh, outCh, sockCh         chan *nats.Msg
+	nodeSub, gwSub, sockSub, onlineSub *nats.Subscription
+	nodeInSub                          *nats.Subscription
+	nodeIn                             string // this node's input subject
 
 	// where is the gateway's map of match -> hosting node, learnt from the
 	// nodes' hints (output.go); inputs for a known host go in one batch per
@@ -362,6 +368,9 @@ func (r *Router) subscribe() error {
 		if r.sockSub, err = r.nc.ChanSubscribe(r.subject("sockets"), r.sockCh); err != nil {
 			return fmt.Errorf("router: subscribe: %w", err)
 		}
+		if r.onlineSub, err = r.nc.ChanSubscribe(r.subject("online"), r.sockCh); err != nil {
+			return fmt.Errorf("router: subscribe: %w", err)
+		}
 	}
 	return r.nc.Flush()
 }
@@ -375,7 +384,7 @@ func (r *Router) unsubscribeAll() {
 		}
 		delete(r.hosted, id)
 	}
-	for _, s := range []*nats.Subscription{r.nodeSub, r.nodeInSub, r.gwSub, r.sockSub} {
+	for _, s := range []*nats.Subscription{r.nodeSub, r.nodeInSub, r.gwSub, r.sockSub, r.onlineSub} {
 		if s != nil {
 			_ = s.Unsubscribe()
 		}

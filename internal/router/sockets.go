@@ -53,7 +53,9 @@ func decodeSocketOpened(b []byte) (socketOpened, error) {
 	return m, nil
 }
 
-// serveSockets hands other gateways' sockets to the local gateway.
+// serveSockets hands other gateways' sockets to the local gateway, and
+// answers their questions for the players online (online.go): one queue,
+// the gateways' own traffic.
 func (r *Router) serveSockets(ctx context.Context) {
 	for {
 		select {
@@ -66,6 +68,10 @@ func (r *Router) serveSockets(ctx context.Context) {
 }
 
 func (r *Router) socketMsg(m *nats.Msg) {
+	if m.Subject == r.subject("online") {
+		r.answerOnline(m)
+		return
+	}
 	s, err := decodeSocketOpened(m.Data)
 	if err != nil {
 		r.badBatch(m, err)

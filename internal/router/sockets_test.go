@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -59,4 +60,45 @@ func TestSocketOpenedReachesOtherGateways(t *testing.T) {
 		}
 	}
 	waitFor(t, "the malformed messages counted", func() bool { return gw2.BadBatches.Load() >= before+4 })
+}
+
+// The admin API's players online: every gateway answers, the asker's
+// included, each with its count and at most the limit asked; a malformed
+// question is counted and not answered.
+func TestOnlineEverywhere(t *testing.T) {
+	c := startCluster(t, 10)
+	gw2, side2 := c.startGateway("gw2")
+	waitFor(t, "gw1's sockets at gw2", func() bool {
+		c.gw.SocketOpened("acc-1", "gw1/s1", time.Now())
+		c.gw.SocketOpened("acc-2", "gw1/s2", time.Now())
+		time.Sleep(10 * time.Millisecond)
+		return len(side2.replacements()) >= 2
+	})
+	answers, err := gw2.OnlineEverywhere(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]router.Online{}
+	for _, a := range answers {
+		got[a.Node] = a
+	}
+	if len(answers) != 2 || got["gw1"].Count != 0 || got["gw2"].Count != len(side2.replacements()) {
+		t.Fatalf("answers: %+v, want gw1 with 0 and gw2 with %d", answers, len(side2.replacements()))
+	}
+	var players []map[string]string
+	if err := json.Unmarshal(got["gw2"].Players, &players); err != nil || len(players) != 1 {
+		t.Fatalf("gw2's players: %s (%v), want 1 (the limit)", got["gw2"].Players, err)
+	}
+	if _, err := c.node.OnlineEverywhere(context.Background(), 1); err == nil {
+		t.Fatal("a game node without a gateway asked for players online: want an error")
+	}
+	before := gw2.BadBatches.Load()
+	nc := c.conn()
+	if err := nc.PublishRequest("mj.rt.online", "_INBOX.x", []byte(`{"limit":-1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("mj.rt.online", []byte(`{"limit":1}`)); err != nil { // no reply subject
+		t.Fatal(err)
+	}
+	waitFor(t, "the malformed questions counted", func() bool { return gw2.BadBatches.Load() >= before+2 })
 }
