@@ -24,11 +24,13 @@ type outgoing struct {
 // outgoingConnections lists the connections c makes to other services.
 func outgoingConnections(c Config) []outgoing {
 	var out []outgoing
-	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "sqlite") {
-		if u, err := url.Parse(c.DatabaseURL); err == nil {
-			mode := u.Query().Get("sslmode")
-			enc := mode == "require" || mode == "verify-ca" || mode == "verify-full"
-			out = append(out, outgoing{"PostgreSQL at " + u.Host + " (database_url sslmode=" + mode + ")", u.Host, enc})
+	out = appendPostgres(out, c.DatabaseURL, "database_url")
+	if c.Seal.VaultURL != c.DatabaseURL {
+		out = appendPostgres(out, c.Seal.VaultURL, "seal.vault_url")
+	}
+	if c.Seal.Provider == "awskms" && c.Seal.AWSKMS.Endpoint != "" {
+		if u, err := url.Parse(c.Seal.AWSKMS.Endpoint); err == nil {
+			out = append(out, outgoing{"AWS KMS at " + u.Host + " (seal.awskms.endpoint)", u.Host, u.Scheme == "https"})
 		}
 	}
 	if c.RedisURL != "" {
@@ -57,6 +59,21 @@ func outgoingConnections(c Config) []outgoing {
 		}
 	}
 	return out
+}
+
+// appendPostgres adds the PostgreSQL database of setting, if raw names
+// one (not a SQLite file): encrypted when its sslmode makes TLS required.
+func appendPostgres(out []outgoing, raw, setting string) []outgoing {
+	if raw == "" || strings.HasPrefix(raw, "sqlite") {
+		return out
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return out
+	}
+	mode := u.Query().Get("sslmode")
+	enc := mode == "require" || mode == "verify-ca" || mode == "verify-full"
+	return append(out, outgoing{"PostgreSQL at " + u.Host + " (" + setting + " sslmode=" + mode + ")", u.Host, enc})
 }
 
 // urlHosts returns the hosts of a URL whose authority may list several

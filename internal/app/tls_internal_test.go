@@ -42,6 +42,15 @@ func TestRequireTLS(t *testing.T) {
 		{"auth_url on loopback", func(c *Config) { c.Roles, c.Gateway.AuthURL = []string{"gateway"}, "http://127.0.0.1:7350" }, ""},
 		{"auth_url unused with the auth role", func(c *Config) { c.Gateway.AuthURL = "http://auth.internal:7350" }, ""},
 		{"dynamodb https", func(c *Config) { c.KV, c.DynamoDBEndpoint = "dynamodb", "https://dynamodb.eu-west-1.amazonaws.com" }, ""},
+		{"vault without sslmode", func(c *Config) { c.Seal.VaultURL = "postgres://u@vault.internal:5432/keys" }, "PostgreSQL at vault.internal:5432 (seal.vault_url"},
+		{"vault verify-full", func(c *Config) {
+			c.Seal.VaultURL = "postgres://u@vault.internal:5432/keys?sslmode=verify-full&sslrootcert=/ca.pem"
+		}, ""},
+		{"vault sqlite", func(c *Config) { c.Seal.VaultURL = "sqlite:///var/lib/multijuego/vault.db" }, ""},
+		{"kms endpoint http", func(c *Config) { c.Seal.Provider, c.Seal.AWSKMS.Endpoint = "awskms", "http://kms.internal:4000" }, "AWS KMS at kms.internal:4000 (seal.awskms.endpoint)"},
+		{"kms endpoint https", func(c *Config) {
+			c.Seal.Provider, c.Seal.AWSKMS.Endpoint = "awskms", "https://kms.eu-west-1.amazonaws.com"
+		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
