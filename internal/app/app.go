@@ -124,30 +124,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	privateDirs(m.Logger, m.Config.DataDir, m.Config.KeysDir())
 
 	if needs(roles, "store") {
-		if m.store, err = openStore(ctx, m.Config); err != nil {
+		if err := m.openDatabase(ctx, &gd); err != nil {
 			return err
 		}
-		if m.Config.Store.AutoMigrate {
-			n, err := m.store.Migrate(ctx)
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				m.Logger.Info("applied migrations", "count", n, "database", m.store.Dialect())
-			}
-		} else if cur, err := m.store.Current(ctx); err != nil {
-			return err
-		} else if !cur {
-			return errors.New("the database schema is not current: run 'multijuego migrate up', or set store.auto_migrate=true")
-		}
-		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "database", Check: m.store.Ping},
-			gateway.ReadyCheck{Name: "migrations", Check: func(ctx context.Context) error {
-				ok, err := m.store.Current(ctx)
-				if err == nil && !ok {
-					err = errors.New("pending migrations (run 'multijuego migrate up')")
-				}
-				return err
-			}})
 	}
 	if needs(roles, "kv") {
 		if m.volatile, err = openVolatile(ctx, m.Config, m.registry, m.Logger); err != nil {
@@ -157,52 +136,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	var deriveAddressKey func() ([]byte, error) // with the keys directory (addresskey.go)
 	if needs(roles, "keys") {
-		profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
-			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
-		devices := cache.NewTyped[string](m.volatile.cache, "device", 1,
-			cache.TypedOptions{Metrics: m.volatile.metrics, Name: "device", Logger: m.Logger})
-		keys, provider, err := m.Config.keysDir(ctx, m.Logger)
-		if err != nil {
+		if deriveAddressKey, err = m.openAuth(ctx, &gd); err != nil {
 			return err
 		}
-		m.keyProvider = provider
-		deriveAddressKey = func() ([]byte, error) { return auth.AddressKey(keys) }
-		registerSealMetrics(m.registry, provider)
-		if m.vault, m.personal, err = protectStore(ctx, m.Config, keys, m.store, m.Logger); err != nil {
-			return err
-		}
-		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "vault", Check: m.vault.Ping})
-		deps := auth.Deps{Store: m.store, KV: m.volatile.kv,
-			Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Devices: devices, Logger: m.Logger, LoopbackSignups: m.Config.devServer()}
-		if m.volatile.throttleKV != nil {
-			deps.FallbackKV, deps.FallbackRate = m.volatile.throttleKV, m.Config.Limits.Fallback
-		}
-		if m.auth, err = auth.New(ctx, m.Config.Auth, keys, deps); err != nil {
-			return err
-		}
-		if deps.FallbackKV != nil {
-			// Like the rate limits: counting in-process is a lesser way to
-			// serve, not a reason to leave the balancer.
-			gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "login_throttle", Degrades: true, Check: m.auth.Throttle().Degraded})
-		}
-		gd.Auth = m.auth
-		registerAuthMetrics(m.registry, m.auth.Tokens(), m.auth.Denylist(), m.auth)
 	}
 	if gd.AddressKey, err = addressKey(m.Config, roles, deriveAddressKey, m.Logger); err != nil {
 		return err
 	}
 	var toAuth *http.Client // a gateway's calls to the auth role in another process
 	if slices.Contains(roles, RoleGateway) && m.auth == nil {
-		t, err := authTransport(m.Config)
-		if err != nil {
+		if toAuth, err = m.openAuthClient(ctx, &gd); err != nil {
 			return err
 		}
-		gd.AuthTransport, toAuth = t, &http.Client{Transport: t, Timeout: 5 * time.Second}
-		if m.verifier, err = openVerifier(ctx, m, toAuth); err != nil {
-			return err
-		}
-		gd.Identity = m.verifier
-		registerAuthMetrics(m.registry, m.verifier.Tokens(), m.verifier.Denylist(), nil)
 	}
 	if needs(roles, "events") {
 		if m.bus, err = openEvents(ctx, m); err != nil {
@@ -225,17 +170,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}
 	if slices.Contains(roles, RoleGateway) {
-		gd.Matches, gd.Tickets, gd.NodeID, gd.SessionPrefix = m.router, m.volatile.kv, m.nodeID, m.router.SessionPrefix()
-		gd.MatchLimits = gateway.MatchLimits{PerAccount: m.Config.Game.MaxMatchesPerAccount, PerIP: m.Config.Game.MaxMatchesPerIP}
-		gd.LoopbackExempt = m.Config.devServer()
-		gd.Nodes = nodeAdmin{m.router}
-		gd.Records = m.store
-		if m.personal != nil {
-			gd.Personal = m.personal
-		}
-		if ttl := m.Config.Cache.LeaderboardTTL; ttl > 0 {
-			gd.Records = newCachedRecords(m.store, m.volatile.cache, m.volatile.metrics, ttl, m.Logger)
-		}
+		m.matchDeps(&gd)
 	}
 	if slices.Contains(roles, RolePersistence) {
 		m.persist = openPersistence(m)
@@ -243,6 +178,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if toAuth != nil {
 		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "auth", Check: httpReady(toAuth, m.Config.Gateway.AuthURL)})
 	}
+	if err := m.openGateway(roles, gd); err != nil {
+		return err
+	}
+	return m.listen()
+}
+
+// openGateway builds the HTTP and realtime front of the process (every
+// process has one: health, metrics, and with the gateway role the API):
+// its web files, limits and certificate, and hands its realtime part to
+// the router.
+func (m *Main) openGateway(roles []string, gd gateway.Deps) (err error) {
 	if m.Config.Web.Enabled && slices.Contains(roles, RoleGateway) {
 		static, err := webui.New(web.Files(), m.Config.Web)
 		if err != nil {
@@ -270,6 +216,111 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.router != nil && slices.Contains(roles, RoleGateway) {
 		m.router.SetLocal(m.gateway.Realtime())
 	}
+	return nil
+}
+
+// openDatabase opens the accounts database, brings its schema up to date
+// (or checks that it is, without store.auto_migrate), and adds its
+// readiness checks.
+func (m *Main) openDatabase(ctx context.Context, gd *gateway.Deps) (err error) {
+	if m.store, err = openStore(ctx, m.Config); err != nil {
+		return err
+	}
+	if m.Config.Store.AutoMigrate {
+		n, err := m.store.Migrate(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			m.Logger.Info("applied migrations", "count", n, "database", m.store.Dialect())
+		}
+	} else if cur, err := m.store.Current(ctx); err != nil {
+		return err
+	} else if !cur {
+		return errors.New("the database schema is not current: run 'multijuego migrate up', or set store.auto_migrate=true")
+	}
+	gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "database", Check: m.store.Ping},
+		gateway.ReadyCheck{Name: "migrations", Check: func(ctx context.Context) error {
+			ok, err := m.store.Current(ctx)
+			if err == nil && !ok {
+				err = errors.New("pending migrations (run 'multijuego migrate up')")
+			}
+			return err
+		}})
+	return nil
+}
+
+// openAuth opens the keys directory, the personal data's vault and the
+// auth service, and returns how to derive the gateways' address key from
+// the keys.
+func (m *Main) openAuth(ctx context.Context, gd *gateway.Deps) (func() ([]byte, error), error) {
+	profiles := cache.NewTyped[auth.Profile](m.volatile.cache, "account", 1,
+		cache.TypedOptions{Metrics: m.volatile.metrics, Name: "account", Logger: m.Logger})
+	devices := cache.NewTyped[string](m.volatile.cache, "device", 1,
+		cache.TypedOptions{Metrics: m.volatile.metrics, Name: "device", Logger: m.Logger})
+	keys, provider, err := m.Config.keysDir(ctx, m.Logger)
+	if err != nil {
+		return nil, err
+	}
+	m.keyProvider = provider
+	registerSealMetrics(m.registry, provider)
+	if m.vault, m.personal, err = protectStore(ctx, m.Config, keys, m.store, m.Logger); err != nil {
+		return nil, err
+	}
+	gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "vault", Check: m.vault.Ping})
+	deps := auth.Deps{Store: m.store, KV: m.volatile.kv,
+		Profiles: profiles, ProfileTTL: m.Config.Cache.AccountTTL, Devices: devices, Logger: m.Logger, LoopbackSignups: m.Config.devServer()}
+	if m.volatile.throttleKV != nil {
+		deps.FallbackKV, deps.FallbackRate = m.volatile.throttleKV, m.Config.Limits.Fallback
+	}
+	if m.auth, err = auth.New(ctx, m.Config.Auth, keys, deps); err != nil {
+		return nil, err
+	}
+	if deps.FallbackKV != nil {
+		// Like the rate limits: counting in-process is a lesser way to
+		// serve, not a reason to leave the balancer.
+		gd.Ready = append(gd.Ready, gateway.ReadyCheck{Name: "login_throttle", Degrades: true, Check: m.auth.Throttle().Degraded})
+	}
+	gd.Auth = m.auth
+	registerAuthMetrics(m.registry, m.auth.Tokens(), m.auth.Denylist(), m.auth)
+	return func() ([]byte, error) { return auth.AddressKey(keys) }, nil
+}
+
+// openAuthClient gives a gateway without the auth role its way to it: the
+// transport of its proxied routes and the token check through its JWKS.
+func (m *Main) openAuthClient(ctx context.Context, gd *gateway.Deps) (*http.Client, error) {
+	t, err := authTransport(m.Config)
+	if err != nil {
+		return nil, err
+	}
+	toAuth := &http.Client{Transport: t, Timeout: 5 * time.Second}
+	gd.AuthTransport = t
+	if m.verifier, err = openVerifier(ctx, m, toAuth); err != nil {
+		return nil, err
+	}
+	gd.Identity = m.verifier
+	registerAuthMetrics(m.registry, m.verifier.Tokens(), m.verifier.Denylist(), nil)
+	return toAuth, nil
+}
+
+// matchDeps gives the gateway the matches (through the router), match
+// records and the limits on creating them.
+func (m *Main) matchDeps(gd *gateway.Deps) {
+	gd.Matches, gd.Tickets, gd.NodeID, gd.SessionPrefix = m.router, m.volatile.kv, m.nodeID, m.router.SessionPrefix()
+	gd.MatchLimits = gateway.MatchLimits{PerAccount: m.Config.Game.MaxMatchesPerAccount, PerIP: m.Config.Game.MaxMatchesPerIP}
+	gd.LoopbackExempt = m.Config.devServer()
+	gd.Nodes = nodeAdmin{m.router}
+	gd.Records = m.store
+	if m.personal != nil {
+		gd.Personal = m.personal
+	}
+	if ttl := m.Config.Cache.LeaderboardTTL; ttl > 0 {
+		gd.Records = newCachedRecords(m.store, m.volatile.cache, m.volatile.metrics, ttl, m.Logger)
+	}
+}
+
+// listen opens the main listener and, with metrics.listen, the admin one.
+func (m *Main) listen() (err error) {
 	if m.listener, err = net.Listen("tcp", m.Config.Listen); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Listen, err)
 	}
