@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -268,26 +267,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Mode == ModeAuth {
 		return runAuth(ctx, cfg)
 	}
-	r := &run{cfg: cfg, urls: cfg.urls(), start: time.Now(), hc: newHTTPClient(cfg.Concurrency), rc: newReconnects()}
+	r, err := newRun(cfg)
+	if err != nil {
+		return nil, err
+	}
 	defer r.hc.CloseIdleConnections()
-	for _, u := range r.urls {
-		t, err := parseTarget(u)
-		if err != nil {
-			return nil, err
-		}
-		if cfg.SourceIPs > 1 && !t.loopback {
-			return nil, errors.New("--source-ips spreads sockets over 127.0.0.x addresses: the server must be on loopback")
-		}
-		r.targets = append(r.targets, t)
-	}
-	for i := range cfg.Readers {
-		rd, err := newReader(r, i)
-		if err != nil {
-			r.closeReaders()
-			return nil, err
-		}
-		r.readers = append(r.readers, rd)
-	}
 	defer r.closeReaders()
 	res := &Result{Mode: cfg.Mode, Players: cfg.Players}
 
@@ -358,128 +342,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := r.waitProgress(ctx, cfg.Warmup, "warm-up", line); err != nil {
 		return nil, err
 	}
-	var ticksBefore promHistogram
-	var tickErr error
-	if cfg.MetricsURL != "-" && cfg.Mode != ModeIdle {
-		ticksBefore, tickErr = scrapeTicks(ctx, r.hc, cfg.MetricsURL, cfg.Mode)
-	}
-	snap := r.snapshot()
-	cpu0, wall0 := selfCPU(), time.Now()
-	busy0, _ := machineBusy()
-	var srv0 time.Duration
-	if cfg.PID > 0 {
-		srv0, _ = procCPU(cfg.PID)
-	}
-	r.window.Store(true)
-	err := r.waitProgress(ctx, cfg.Duration, "measuring", line)
-	r.window.Store(false)
+	w, err := r.measure(ctx, res, line, rssBefore)
 	if err != nil {
 		return nil, err
-	}
-	wall := time.Since(wall0).Seconds()
-	busy1, _ := machineBusy()
-	snap2 := r.snapshot()
-	res.BotsCPUCores = round2((selfCPU() - cpu0).Seconds() / wall)
-	res.MachineBusyCores = round2((busy1 - busy0).Seconds() / wall)
-	if cfg.PID > 0 {
-		if srv1, err := procCPU(cfg.PID); err == nil {
-			v := round2((srv1 - srv0).Seconds() / wall)
-			res.ServerCPUCores = &v
-		}
-		if rss, err := procRSS(cfg.PID); err == nil {
-			v := round2(float64(rss) / (1 << 20))
-			res.ServerRSSMiB = &v
-			if cfg.Mode == ModeIdle && rssBefore > 0 && r.connected.Load() > 0 {
-				b := round2(float64(rssBefore) / (1 << 20))
-				per := round2(float64(rss-rssBefore) / 1024 / float64(r.connected.Load()))
-				res.ServerRSSBeforeMiB, res.ServerKiBPerConn = &b, &per
-			}
-		}
-	}
-	if ticksBefore != nil {
-		ticksAfter, err := scrapeTicks(ctx, r.hc, cfg.MetricsURL, cfg.Mode)
-		if err == nil {
-			st := tickDelta(ticksBefore, ticksAfter)
-			res.ServerTickMs = &st
-		} else {
-			tickErr = err
-		}
 	}
 	close(wstop)
 	wwg.Wait()
 
 	// 5. The report.
-	res.WindowS = round2(wall)
-	res.PlayersConnected = int(r.connected.Load())
-	res.PlayersInMatches = int(r.seated.Load())
-	res.InputsSentPerS = round2(float64(snap2.inputs-snap.inputs) / wall)
-	res.Disconnects = r.disconnects.Load()
-	res.Reconnects = r.reconnected.Load()
-	res.Errors = r.errors.Load()
-	res.GamesCompleted = r.games.Load()
-	res.MovesResent = r.resent.Load()
-	var states int64
-	ticks, inputs := newHistogram(), newHistogram()
-	for _, rd := range r.readers {
-		rd.mu.Lock()
-		states += rd.windowStates
-		ticks.merge(rd.tickToClient)
-		inputs.merge(rd.inputToState)
-		rd.mu.Unlock()
-	}
-	res.StatesRecvPerS = round2(float64(states) / wall)
-	switch cfg.Mode {
-	case ModeArena:
-		res.StatesExpectedPerS = float64(res.PlayersInMatches * cfg.TickRate)
-	case ModeTicTacToe:
-		// Every applied move sends the new state to both players.
-		res.StatesExpectedPerS = round2(2 * float64(snap2.inputs-snap.inputs) / wall)
-	}
-	if res.StatesExpectedPerS > 0 {
-		res.DeliveryRatio = math.Round(res.StatesRecvPerS/res.StatesExpectedPerS*1000) / 1000
-	}
-	res.TickToClientMs = ticks.latency()
-	res.InputToStateMs = inputs.latency()
-	r.errMu.Lock()
-	res.ErrorSamples = append([]string(nil), r.errSamples...)
-	r.errMu.Unlock()
-
-	// Keeps up?
-	var f []string
-	check := func(ok bool, format string, args ...any) {
-		if !ok {
-			f = append(f, fmt.Sprintf(format, args...))
-		}
-	}
-	check(res.PlayersConnected == cfg.Players, "%d of %d players connected", res.PlayersConnected, cfg.Players)
-	if cfg.Reconnect {
-		check(res.Reconnects == res.Disconnects, "%d disconnects, %d players connected again", res.Disconnects, res.Reconnects)
-	} else {
-		check(res.Disconnects == 0, "%d disconnects", res.Disconnects)
-	}
-	check(res.Errors == 0, "%d errors", res.Errors)
-	if cfg.Mode != ModeIdle {
-		check(res.PlayersInMatches == cfg.Players, "%d of %d players seated", res.PlayersInMatches, cfg.Players)
-		check(res.DeliveryRatio >= 0.98, "delivery ratio %.3f < 0.98", res.DeliveryRatio)
-		switch {
-		case res.ServerTickMs == nil:
-			check(false, "no server tick durations (%v)", tickErr)
-		case res.ServerTickMs.Ticks == 0:
-			check(false, "the server reported no ticks in the window")
-		default:
-			check(res.ServerTickMs.P99 < 5, "server tick p99 %.2f ms >= 5 ms", res.ServerTickMs.P99)
-		}
-	}
-	if cfg.Mode == ModeArena {
-		check(res.TickToClientMs.Count > 0 && res.TickToClientMs.P99 <= 50, "tick_to_client p99 %.2f ms > 50 ms", res.TickToClientMs.P99)
-		limit := 1000/float64(cfg.TickRate) + 50
-		check(res.InputToStateMs.Count > 0 && res.InputToStateMs.P99 <= limit, "input_to_state p99 %.2f ms > %.0f ms", res.InputToStateMs.P99, limit)
-	}
-	if cfg.Mode == ModeTicTacToe {
-		check(res.GamesCompleted > 0, "no game completed")
-	}
-	res.KeepsUp = len(f) == 0
-	res.KeepsUpFailures = append([]string{}, f...)
+	r.report(res, w.snap, w.snap2, w.wall)
+	res.judge(cfg, w.tickErr)
 	return res, nil
 }
 
@@ -778,4 +650,28 @@ func (b *bot) lost(why string) {
 	if b.run.cfg.Reconnect && !b.run.leaving.Load() {
 		b.run.rc.start(b.reconnect)
 	}
+}
+
+// newRun makes a run's targets and socket readers.
+func newRun(cfg Config) (*run, error) {
+	r := &run{cfg: cfg, urls: cfg.urls(), start: time.Now(), hc: newHTTPClient(cfg.Concurrency), rc: newReconnects()}
+	for _, u := range r.urls {
+		t, err := parseTarget(u)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.SourceIPs > 1 && !t.loopback {
+			return nil, errors.New("--source-ips spreads sockets over 127.0.0.x addresses: the server must be on loopback")
+		}
+		r.targets = append(r.targets, t)
+	}
+	for i := range cfg.Readers {
+		rd, err := newReader(r, i)
+		if err != nil {
+			r.closeReaders()
+			return nil, err
+		}
+		r.readers = append(r.readers, rd)
+	}
+	return r, nil
 }
