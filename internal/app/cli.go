@@ -6,14 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/multijuego/multijuego/internal/auth"
 	"github.com/multijuego/multijuego/internal/bots"
+	"github.com/multijuego/multijuego/internal/cache"
 	"github.com/multijuego/multijuego/internal/config"
 	"github.com/multijuego/multijuego/internal/kv"
 	"github.com/multijuego/multijuego/internal/store"
@@ -307,7 +311,21 @@ func accounts(ctx context.Context, cfg Config, sub string, args []string, out io
 	defer ss.Close()
 	mem := kv.NewMemory(kv.MemoryOptions{}) // the CLI never logs anyone in: throttles unused
 	defer mem.Close()
-	svc, err := auth.New(ctx, cfg.Auth, ss.keys, auth.Deps{Store: ss.store, KV: mem})
+	deps := auth.Deps{Store: ss.store, KV: mem}
+	if cfg.RedisURL != "" {
+		// The servers' shared cache: the change reaches the profiles they
+		// cached (device logins read them) at once, through the cache's
+		// cross-node invalidation, not after cache.account_ttl. (On the
+		// embedded default the cache is the server's own memory.)
+		vol, err := openVolatile(ctx, cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer vol.Close()
+		deps.Profiles = cache.NewTyped[auth.Profile](vol.cache, "account", 1, cache.TypedOptions{Metrics: vol.metrics, Name: "account"})
+		deps.ProfileTTL = cfg.Cache.AccountTTL
+	}
+	svc, err := auth.New(ctx, cfg.Auth, ss.keys, deps)
 	if err != nil {
 		return err
 	}
