@@ -6,14 +6,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/miekg/pkcs11"
 
 	"github.com/multijuego/multijuego/internal/app"
 	"github.com/multijuego/multijuego/internal/seal/hsm/softhsmtest"
@@ -90,27 +87,10 @@ func TestServeSealsKeysInHSM(t *testing.T) {
 // module (which shares the server's state in the library).
 func closeAllSessions(t *testing.T, module, token string) {
 	t.Helper()
-	c := pkcs11.New(module)
-	if c == nil {
-		t.Fatalf("cannot load %s", module)
-	}
-	defer c.Destroy() // not Finalize: that would end the server's state in the library too
-	if err := c.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+	c, slot := softhsmtest.Library(t, module, token) // destroyed, not finalized: that would end the server's state in the library too
+	if err := c.CloseAllSessions(slot); err != nil {
 		t.Fatal(err)
 	}
-	slots, err := c.GetSlotList(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, slot := range slots {
-		if info, err := c.GetTokenInfo(slot); err == nil && strings.TrimRight(info.Label, " \x00") == token {
-			if err := c.CloseAllSessions(slot); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-	t.Fatalf("no token %q", token)
 }
 
 // hsmVersion checks that a wrapped key is the pkcs11 provider's, under

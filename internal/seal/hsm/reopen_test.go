@@ -16,63 +16,16 @@ import (
 
 	"github.com/miekg/pkcs11"
 
+	"github.com/multijuego/multijuego/internal/logtest"
 	"github.com/multijuego/multijuego/internal/seal"
 	"github.com/multijuego/multijuego/internal/seal/hsm"
 	"github.com/multijuego/multijuego/internal/seal/hsm/softhsmtest"
 )
 
-// logged is a provider's log, to read once its operations are done.
-type logged struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logged) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(b)
-}
-
-func (l *logged) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func withLog(opts hsm.Options) (hsm.Options, *logged) {
-	l := &logged{}
+func withLog(opts hsm.Options) (hsm.Options, *logtest.Buffer) {
+	l := &logtest.Buffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(l, nil))
 	return opts, l
-}
-
-// library opens the PKCS#11 module a second time in this process, as
-// another user of the library would: it shares the provider's state in
-// the library (its sessions, its login). It returns the token's slot.
-func library(t *testing.T, opts hsm.Options) (*pkcs11.Ctx, uint) {
-	t.Helper()
-	c := pkcs11.New(opts.Module)
-	if c == nil {
-		t.Fatalf("cannot load %s", opts.Module)
-	}
-	t.Cleanup(c.Destroy)
-	if err := c.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
-		t.Fatal(err)
-	}
-	slots, err := c.GetSlotList(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, slot := range slots {
-		info, err := c.GetTokenInfo(slot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.TrimRight(info.Label, " \x00") == opts.Token {
-			return c, slot
-		}
-	}
-	t.Fatalf("no token %q in slots %v", opts.Token, slots)
-	return nil, 0
 }
 
 func roundTrip(t *testing.T, p *hsm.Provider, b byte) {
@@ -100,7 +53,7 @@ func TestReopenAfterSessionsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, slot := library(t, opts)
+	c, slot := softhsmtest.Library(t, opts.Module, opts.Token)
 	if err := c.CloseAllSessions(slot); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +84,7 @@ func TestReopenOnceUnderConcurrency(t *testing.T) {
 	opts.Sessions = 4
 	p := open(t, opts)
 	roundTrip(t, p, 1)
-	c, slot := library(t, opts)
+	c, slot := softhsmtest.Library(t, opts.Module, opts.Token)
 	for round := range 3 {
 		if err := c.CloseAllSessions(slot); err != nil {
 			t.Fatal(err)
@@ -167,7 +120,7 @@ func TestLoginAgainAfterLogout(t *testing.T) {
 	opts, log := withLog(softhsmtest.Token(t))
 	p := open(t, opts)
 	roundTrip(t, p, 1)
-	c, slot := library(t, opts)
+	c, slot := softhsmtest.Library(t, opts.Module, opts.Token)
 	s, err := c.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +149,7 @@ func TestReopenAfterFinalize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := library(t, opts)
+	c, _ := softhsmtest.Library(t, opts.Module, opts.Token)
 	if err := c.Finalize(); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +176,7 @@ func TestTokenGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := library(t, opts)
+	c, _ := softhsmtest.Library(t, opts.Module, opts.Token)
 	if err := c.Finalize(); err != nil {
 		t.Fatal(err)
 	}
