@@ -87,33 +87,19 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 	if err := r.waitProgress(ctx, cfg.Warmup, "warm-up", line); err != nil {
 		return nil, err
 	}
-	cpu0, wall0 := selfCPU(), time.Now()
-	busy0, _ := machineBusy()
-	var srv0 time.Duration
-	if cfg.PID > 0 {
-		srv0, _ = procCPU(cfg.PID)
-	}
+	u0 := sampleUsage(cfg.PID)
 	r.window.Store(true)
 	err := r.waitProgress(ctx, cfg.Duration, "measuring", line)
 	r.window.Store(false)
-	wall := time.Since(wall0).Seconds()
-	busy1, _ := machineBusy()
-	cpu1 := selfCPU()
-	var srv1 time.Duration
-	if cfg.PID > 0 {
-		srv1, _ = procCPU(cfg.PID)
-	}
+	u1 := sampleUsage(cfg.PID)
 	halt()
 	if err != nil {
 		return nil, err
 	}
 
+	wall := u0.cores(res, u1)
 	res.WindowS = round2(wall)
-	res.BotsCPUCores = round2((cpu1 - cpu0).Seconds() / wall)
-	res.MachineBusyCores = round2((busy1 - busy0).Seconds() / wall)
-	if cfg.PID > 0 && srv1 > 0 {
-		v := round2((srv1 - srv0).Seconds() / wall)
-		res.ServerCPUCores = &v
+	if res.ServerCPUCores != nil {
 		if rss, err := procRSS(cfg.PID); err == nil {
 			m := round2(float64(rss) / (1 << 20))
 			res.ServerRSSMiB = &m

@@ -26,29 +26,16 @@ func (r *run) measure(ctx context.Context, res *Result, line func() string, rssB
 		ticksBefore, w.tickErr = scrapeTicks(ctx, r.hc, cfg.MetricsURL, cfg.Mode)
 	}
 	w.snap = r.snapshot()
-	cpu0, wall0 := selfCPU(), time.Now()
-	busy0, _ := machineBusy()
-	var srv0 time.Duration
-	if cfg.PID > 0 {
-		srv0, _ = procCPU(cfg.PID)
-	}
+	u0 := sampleUsage(cfg.PID)
 	r.window.Store(true)
 	err = r.waitProgress(ctx, cfg.Duration, "measuring", line)
 	r.window.Store(false)
 	if err != nil {
 		return w, err
 	}
-	w.wall = time.Since(wall0).Seconds()
-	wall := w.wall
-	busy1, _ := machineBusy()
+	w.wall = u0.cores(res, sampleUsage(cfg.PID))
 	w.snap2 = r.snapshot()
-	res.BotsCPUCores = round2((selfCPU() - cpu0).Seconds() / wall)
-	res.MachineBusyCores = round2((busy1 - busy0).Seconds() / wall)
 	if cfg.PID > 0 {
-		if srv1, err := procCPU(cfg.PID); err == nil {
-			v := round2((srv1 - srv0).Seconds() / wall)
-			res.ServerCPUCores = &v
-		}
 		if rss, err := procRSS(cfg.PID); err == nil {
 			v := round2(float64(rss) / (1 << 20))
 			res.ServerRSSMiB = &v
@@ -69,6 +56,39 @@ func (r *run) measure(ctx context.Context, res *Result, line func() string, rssB
 		}
 	}
 	return w, nil
+}
+
+// cpuUsage is the CPU time the load tool, the machine and the server (pid; 0
+// for none) had used at one instant.
+type cpuUsage struct {
+	at                 time.Time
+	self, busy, server time.Duration
+	serverOK           bool // the server's could be read
+}
+
+func sampleUsage(pid int) cpuUsage {
+	u := cpuUsage{at: time.Now(), self: selfCPU()}
+	u.busy, _ = machineBusy()
+	if pid > 0 {
+		var err error
+		u.server, err = procCPU(pid)
+		u.serverOK = err == nil
+	}
+	return u
+}
+
+// cores fills res's CPU use, in cores, from u to end (the load tool's,
+// the machine's, the server's when it could be read) and returns the
+// seconds between them.
+func (u cpuUsage) cores(res *Result, end cpuUsage) float64 {
+	wall := end.at.Sub(u.at).Seconds()
+	res.BotsCPUCores = round2((end.self - u.self).Seconds() / wall)
+	res.MachineBusyCores = round2((end.busy - u.busy).Seconds() / wall)
+	if u.serverOK && end.serverOK {
+		v := round2((end.server - u.server).Seconds() / wall)
+		res.ServerCPUCores = &v
+	}
+	return wall
 }
 
 // report fills res with what the window measured: snap and snap2 are the
