@@ -90,8 +90,10 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 	// temp_store(MEMORY): the statement journal SQLite keeps to undo one
 	// failing multi-row INSERT inside a transaction stays in memory; in a
 	// temporary file its page writes were 7 % of a login storm's CPU.
-	pragmas := fmt.Sprintf("_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)",
-		o.BusyTimeout.Milliseconds())
+	// journal_size_limit: the writer truncates a rewound WAL
+	// (checkpoint.go) to walSizeLimit.
+	pragmas := fmt.Sprintf("_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=journal_size_limit(%d)",
+		o.BusyTimeout.Milliseconds(), walSizeLimit)
 	// One writer connection, transactions take the write lock up front
 	// (BEGIN IMMEDIATE), so writers queue on the Go side instead of failing
 	// with SQLITE_BUSY in the middle of a transaction. It never
@@ -122,7 +124,9 @@ func openSQLite(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	ck.SetMaxIdleConns(1)
-	return &Store{d: sqliteDialect{}, w: w, r: r, dn: "sqlite", file: path, stopCheckpoints: startCheckpoints(ck)}, nil
+	s := &Store{d: sqliteDialect{}, w: w, r: r, dn: "sqlite", file: path}
+	s.stopCheckpoints = startCheckpoints(ck, &s.rewind)
+	return s, nil
 }
 
 // ownerOnly makes the database file readable by its owner only (0600):

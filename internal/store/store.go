@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -145,6 +146,9 @@ type Store struct {
 	// stopCheckpoints stops SQLite's checkpoints (checkpoint.go); nil on
 	// PostgreSQL.
 	stopCheckpoints func() error
+	// rewind is set by SQLite's checkpoints when the writer should rewind
+	// the WAL before its next transaction (checkpoint.go).
+	rewind atomic.Bool
 }
 
 // Dialect names the engine: "sqlite" or "postgres".
@@ -611,6 +615,7 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
 }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	s.rewindWAL(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
