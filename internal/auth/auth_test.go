@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -644,4 +646,61 @@ func TestProfileCache(t *testing.T) {
 	if _, err := s.Profile(ctx, "missing"); !errcode.Is(err, errcode.NotFound) {
 		t.Fatalf("missing profile: %v", err)
 	}
+}
+
+// Refresh tokens carry the time they were made, so their stored keys come
+// in time order, and a token made before that (the id alone, stored by its
+// hash alone) still refreshes once, as every token does.
+func TestRefreshTokenForms(t *testing.T) {
+	clk := newClock()
+	st := storetest.SQLite(t)
+	s := newService(t, st, clk)
+	first, err := s.Device(ctx, "device-0123456789", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Millisecond)
+	second, err := s.Device(ctx, "device-0123456789", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := func(tok string) string {
+		if len(tok) != 59 || !strings.HasPrefix(tok, "mjr_") {
+			t.Fatalf("refresh token %q: want mjr_, 12 hex digits, 43 base64url", tok)
+		}
+		return tok[4:16]
+	}
+	if want := fmt.Sprintf("%012x", clk.Now().Add(-time.Millisecond).UnixMilli()); stamp(first.RefreshToken) != want {
+		t.Errorf("first token's time %s, want %s", stamp(first.RefreshToken), want)
+	}
+	if stamp(first.RefreshToken) >= stamp(second.RefreshToken) {
+		t.Errorf("token times out of order: %s then %s", stamp(first.RefreshToken), stamp(second.RefreshToken))
+	}
+
+	// A token of the earlier form, in the second login's session.
+	p, err := s.Authenticate(second.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := "mjr_" + strings.Repeat("L", 43)
+	sum := sha256.Sum256([]byte(legacy))
+	if err := st.AddRefreshToken(ctx, store.RefreshToken{Hash: hex.EncodeToString(sum[:]), FamilyID: p.SID, AccountID: p.AccountID,
+		CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Refresh(ctx, legacy, meta)
+	if err != nil {
+		t.Fatalf("refresh with a token of the earlier form: %v", err)
+	}
+	if stamp(r.RefreshToken); r.AccountID != p.AccountID {
+		t.Fatalf("refreshed into account %s, want %s", r.AccountID, p.AccountID)
+	}
+	if _, err := s.Refresh(ctx, first.RefreshToken, meta); err != nil {
+		t.Fatalf("refresh with the first session's token: %v", err)
+	}
+	// Used again: reuse, the session is revoked.
+	_, err = s.Refresh(ctx, legacy, meta)
+	wantCode(t, err, errcode.Unauthenticated)
+	_, err = s.Refresh(ctx, r.RefreshToken, meta)
+	wantCode(t, err, errcode.Unauthenticated)
 }

@@ -538,7 +538,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta) (TokenPair,
 	if a.Banned() {
 		return TokenPair{}, errBanned
 	}
-	refresh := newRefreshToken()
+	refresh := newRefreshToken(now)
 	exp := now.Add(s.cfg.RefreshTTL)
 	if exp.After(fam.ExpiresAt) {
 		exp = fam.ExpiresAt
