@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
+	"time"
 )
 
 // Logins: what a login writes (a new guest account with its device, a
@@ -78,21 +81,22 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 	}
 	// Parents first: devices, identities and families refer to accounts, tokens to
 	// families.
+	ins := []loginInsert{
+		{"accounts", accountInsertCols, "text,text,text,text,text,timestamptz,text,timestamptz,timestamptz,timestamptz,text", accounts},
+		{"account_devices", "device_id, account_id, created_at", "text,text,timestamptz", devices},
+		{"account_identities", identityCols, "text,text,text,timestamptz", identities},
+		{"refresh_families", "id, account_id, created_at, expires_at", "text,text,timestamptz,timestamptz", families},
+		{"refresh_tokens", "token_hash, family_id, account_id, created_at, expires_at", "text,text,text,timestamptz,timestamptz", tokens},
+		{"audit_log", "at, kind, account_id, actor_id, ip, detail", "timestamptz,text,text,text,text,text", audit},
+	}
+	if s.dn == "postgres" {
+		return s.writeLoginsStatement(ctx, ins, existing)
+	}
 	var chunks []insertChunk
-	for _, in := range []struct {
-		head string
-		cols int
-		args []any
-	}{
-		{`INSERT INTO accounts (` + accountInsertCols + `) VALUES `, 11, accounts},
-		{`INSERT INTO account_devices (device_id, account_id, created_at) VALUES `, 3, devices},
-		{`INSERT INTO account_identities (` + identityCols + `) VALUES `, 4, identities},
-		{`INSERT INTO refresh_families (id, account_id, created_at, expires_at) VALUES `, 4, families},
-		{`INSERT INTO refresh_tokens (token_hash, family_id, account_id, created_at, expires_at) VALUES `, 5, tokens},
-		{`INSERT INTO audit_log (at, kind, account_id, actor_id, ip, detail) VALUES `, 6, audit},
-	} {
+	for _, in := range ins {
 		var err error
-		if chunks, err = s.insertChunks(ctx, chunks, in.head, "", in.cols, in.args); err != nil {
+		head := `INSERT INTO ` + in.table + ` (` + in.cols + `) VALUES `
+		if chunks, err = s.insertChunks(ctx, chunks, head, "", strings.Count(in.types, ",")+1, in.args); err != nil {
 			return err
 		}
 	}
@@ -110,6 +114,86 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 		}
 		return noneBanned(ctx, tx, bans)
 	})
+}
+
+// loginInsert is the rows WriteLogins inserts into one table: its columns,
+// their PostgreSQL types (comma-separated, in order) and the values, row
+// after row.
+type loginInsert struct {
+	table, cols, types string
+	args               []any
+}
+
+// writeLoginsStatement is WriteLogins on PostgreSQL: one statement, so one
+// round trip and an implicit transaction, whatever the batch (it was a
+// BEGIN, two or three INSERTs per table, the ban check and a COMMIT, each
+// a round trip). Each table's rows travel as one array per column and are
+// inserted by unnest, only if none of the existing accounts is banned, read
+// in the same statement; foreign keys are checked at its end, so an
+// account and its device insert together.
+func (s *Store) writeLoginsStatement(ctx context.Context, ins []loginInsert, existing []any) error {
+	ids := make([]string, len(existing))
+	for i, id := range existing {
+		ids[i] = id.(string)
+	}
+	args := []any{ids}
+	q := []string{`WITH banned AS (SELECT count(*) AS n FROM accounts WHERE banned_at IS NOT NULL AND id = ANY($1::text[]))`}
+	for i, in := range ins {
+		types := strings.Split(in.types, ",")
+		unnest := make([]string, len(types))
+		for c, typ := range types {
+			col, err := pgColumn(in.args, c, len(types), typ)
+			if err != nil {
+				return fmt.Errorf("store: %s.%d: %w", in.table, c, err)
+			}
+			args = append(args, col)
+			unnest[c] = fmt.Sprintf("$%d::%s[]", len(args), typ)
+		}
+		q = append(q, fmt.Sprintf(`i%d AS (INSERT INTO %s (%s) SELECT * FROM unnest(%s) WHERE (SELECT n FROM banned) = 0)`,
+			i, in.table, in.cols, strings.Join(unnest, ", ")))
+	}
+	var banned int
+	err := s.w.QueryRowContext(ctx, strings.Join(q, ",\n")+` SELECT n FROM banned`, args...).Scan(&banned)
+	if err != nil {
+		return s.d.conflict(err)
+	}
+	if banned > 0 {
+		return ErrBanned
+	}
+	return nil
+}
+
+// pgColumn is column c of rows (width values a row) as an array of typ:
+// []*string for text, []*time.Time for timestamptz; a nil value is NULL.
+func pgColumn(rows []any, c, width int, typ string) (any, error) {
+	n := len(rows) / width
+	switch typ {
+	case "text":
+		col := make([]*string, n)
+		for r := range n {
+			switch v := rows[r*width+c].(type) {
+			case nil:
+			case string:
+				col[r] = &v
+			default:
+				return nil, fmt.Errorf("%T is not text", v)
+			}
+		}
+		return col, nil
+	case "timestamptz":
+		col := make([]*time.Time, n)
+		for r := range n {
+			switch v := rows[r*width+c].(type) {
+			case nil:
+			case time.Time:
+				col[r] = &v
+			default:
+				return nil, fmt.Errorf("%T is not a time", v)
+			}
+		}
+		return col, nil
+	}
+	return nil, fmt.Errorf("no array of %s", typ)
 }
 
 // noneBanned returns ErrBanned if one of the accounts the counts of bans
