@@ -116,7 +116,8 @@ echo "== fuzz (execution counts x${FUZZ_SCALE:-1})"
 for target in "FuzzDecodeJSON ./internal/gateway 40000" "FuzzVerify ./internal/auth 20000" \
   "FuzzDecodeInput ./games/arena 100000" "FuzzDecodeState ./games/arena 40000" "FuzzRestore ./games/arena 40000" \
   "FuzzRealtimeEnvelope ./internal/gateway 40000" "FuzzInputFrame ./internal/gateway 40000" "FuzzParseFrame ./internal/wsnet 40000" \
-  "FuzzConsume ./internal/wsnet 40000" "FuzzParseFrame ./internal/bots 100000" "FuzzDecode ./internal/events 40000" "FuzzNewMatchEvent ./internal/events 40000" "FuzzCheckUUIDv7 ./internal/events 40000" \
+  "FuzzConsume ./internal/wsnet 40000" "FuzzParseFrame ./internal/bots 100000" "FuzzParseAnswer ./internal/bots 100000" "FuzzCheckTokenPair ./internal/bots 100000" \
+  "FuzzDecode ./internal/events 40000" "FuzzNewMatchEvent ./internal/events 40000" "FuzzCheckUUIDv7 ./internal/events 40000" \
   "FuzzAcceptEncoding ./internal/webui 100000" "FuzzPaths ./internal/webui 40000" \
   "FuzzDecodeInputs ./internal/router 40000" "FuzzDecodeOut ./internal/router 40000" "FuzzDecodeSocketOpened ./internal/router 20000" "FuzzParseJWKS ./internal/auth 20000" \
   "FuzzVerify ./internal/events 40000" "FuzzParseIPList ./internal/ratelimit 40000" "FuzzParseRule ./internal/ratelimit 40000" \

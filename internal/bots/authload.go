@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -19,7 +20,10 @@ import (
 // server answers, from Concurrency goroutines (default 50). Existing
 // devices (Players of them, logged in once each before the clock starts)
 // are logged in again round-robin; with NewAccounts every login is a new
-// device's first (a new guest account). No sockets.
+// device's first (a new guest account). No sockets. The clients are
+// lean HTTP/1.1 keep-alive connections of their own (authconn.go), not
+// the SDK's, so that the tool takes less of the CPU the server needs; the
+// warm-up logs in with the SDK.
 const ModeAuth = "auth"
 
 // authLoginSLO is the p99 a login storm must stay under to keep up.
@@ -27,7 +31,7 @@ const authLoginSLO = 50 // ms
 
 // authWorker is one client goroutine's share of the storm.
 type authWorker struct {
-	c      *client.Client
+	lc     *loginConn
 	hist   *histogram // logins answered in the window
 	ok     int64      // in the window
 	errors int64      // in the window
@@ -42,12 +46,11 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 	// Device ids: the existing ones are the --prefix's, as the game modes
 	// name them (a run of another mode with the same prefix reuses them);
 	// new ones carry a nonce of this run, so no two runs collide.
-	device := func(i int64) string { return cfg.Prefix + strconv.FormatInt(i, 10) + "-device" }
+	bodies := newDeviceBodies(cfg.Prefix, "-device")
 	if cfg.NewAccounts {
 		nonce := make([]byte, 6)
 		_, _ = rand.Read(nonce)
-		run := hex.EncodeToString(nonce)
-		device = func(i int64) string { return cfg.Prefix + run + "-" + strconv.FormatInt(i, 10) }
+		bodies = newDeviceBodies(cfg.Prefix+hex.EncodeToString(nonce)+"-", "")
 	} else {
 		// Warm-up, not timed: every device logs in once (its account is
 		// created the first time the prefix is used).
@@ -59,19 +62,24 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 		r.progressf("%d devices logged in once in %.1fs", cfg.Players, res.AuthS)
 	}
 
-	workers := make([]*authWorker, cfg.Concurrency)
-	for i := range workers {
-		c, err := client.New(r.urls[i%len(r.urls)], client.WithHTTPClient(r.hc))
+	targets := make([]target, len(r.urls))
+	for i, u := range r.urls {
+		t, err := parseTarget(u)
 		if err != nil {
 			return nil, err
 		}
-		workers[i] = &authWorker{c: c, hist: newHistogram()}
+		targets[i] = t
+	}
+	workers := make([]*authWorker, cfg.Concurrency)
+	for i := range workers {
+		j := i % len(r.urls)
+		workers[i] = &authWorker{lc: newLoginConn(targets[j], strings.TrimRight(r.urls[j], "/")), hist: newHistogram()}
 	}
 	var next atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, w := range workers {
-		wg.Go(func() { r.authLoop(ctx, w, stop, &next, device) })
+		wg.Go(func() { r.authLoop(ctx, w, stop, &next, bodies) })
 	}
 	stopped := false
 	halt := func() {
@@ -81,7 +89,12 @@ func runAuth(ctx context.Context, cfg Config) (*Result, error) {
 			stopped = true
 		}
 	}
-	defer halt()
+	defer func() {
+		halt()
+		for _, w := range workers {
+			w.lc.close()
+		}
+	}()
 
 	line := func() string { return fmt.Sprintf("%d logins, %d errors", next.Load(), r.errors.Load()) }
 	if err := r.waitProgress(ctx, cfg.Warmup, "warm-up", line); err != nil {
@@ -137,7 +150,8 @@ func (r *run) authResult(res *Result, workers []*authWorker, wall float64) {
 
 // authLoop logs devices in, one after another, until stop; in the window it
 // records each answer's latency and counts it.
-func (r *run) authLoop(ctx context.Context, w *authWorker, stop <-chan struct{}, next *atomic.Int64, device func(int64) string) {
+func (r *run) authLoop(ctx context.Context, w *authWorker, stop <-chan struct{}, next *atomic.Int64, bodies deviceBodies) {
+	var body []byte
 	for {
 		select {
 		case <-stop:
@@ -150,8 +164,9 @@ func (r *run) authLoop(ctx context.Context, w *authWorker, stop <-chan struct{},
 		if !r.cfg.NewAccounts {
 			n %= int64(r.cfg.Players)
 		}
+		body = bodies.appendBody(body[:0], n)
 		t0 := time.Now()
-		_, err := w.c.Device(ctx, device(n))
+		err := w.lc.login(ctx, body, t0)
 		us := time.Since(t0).Microseconds()
 		if !r.window.Load() {
 			if err != nil && ctx.Err() == nil {
@@ -185,6 +200,26 @@ func loginError(err error) string {
 // needs.
 const authLimitsHint = "a login storm comes from one address: unless the server is the embedded default listening on loopback " +
 	"(which exempts loopback clients), start it with --limits-ip-auth off, and --auth-signup-ip-limit 100000000 for --new-accounts"
+
+// deviceBodies writes the login bodies of the storm's devices: device i's
+// id is prefix, i in decimal, then suffix.
+type deviceBodies struct{ head, tail []byte }
+
+func newDeviceBodies(prefix, suffix string) deviceBodies {
+	p, _ := json.Marshal(prefix)
+	q, _ := json.Marshal(suffix)
+	return deviceBodies{
+		head: append([]byte(`{"device_id":`), p[:len(p)-1]...),
+		tail: append(q[1:], '}'),
+	}
+}
+
+// appendBody appends device i's login body, {"device_id":"..."}.
+func (d deviceBodies) appendBody(dst []byte, i int64) []byte {
+	dst = append(dst, d.head...)
+	dst = strconv.AppendInt(dst, i, 10)
+	return append(dst, d.tail...)
+}
 
 // waitProgress waits d, writing phase and what line says every 5 s.
 func (r *run) waitProgress(ctx context.Context, d time.Duration, phase string, line func() string) error {
