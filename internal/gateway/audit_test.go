@@ -20,7 +20,9 @@ func TestAdminAuditVerify(t *testing.T) {
 	tok := e.adminToken("root")
 	var v gateway.AuditVerifyResponse
 	r := e.do("GET", "/v1/admin/audit/verify", tok, "", nil)
-	if r.json(t, &v); r.status != 200 || !v.OK || v.Chained != 0 || v.Unchained < 2 || v.OldestUnchained == nil {
+	// The admin's registration row is chained as it is written (a login
+	// batch, on SQLite); the role grant's is not yet.
+	if r.json(t, &v); r.status != 200 || !v.OK || v.Chained != 1 || v.Unchained < 1 || v.OldestUnchained == nil {
 		t.Fatalf("before chaining: %d %s", r.status, r.body)
 	}
 	if _, err := e.auth.ChainAuditOnce(context.Background()); err != nil {

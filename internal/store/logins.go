@@ -48,7 +48,8 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 	if err := s.prepareOwners(ctx, ws); err != nil {
 		return err
 	}
-	var accounts, devices, identities, families, tokens, audit, existing []any
+	var accounts, devices, identities, families, tokens, existing []any
+	var audit []chainRow
 	for _, w := range ws {
 		if a := w.Account; a.ID != "" {
 			row, err := s.accountRow(ctx, a)
@@ -76,7 +77,8 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 			if err != nil {
 				return err
 			}
-			audit = append(audit, s.d.time(e.At), e.Kind, nullString(e.AccountID), nullString(e.ActorID), ip, e.Detail)
+			e.IP = ip
+			audit = append(audit, chainRow{AuditEvent: e})
 		}
 	}
 	// Parents first: devices, identities and families refer to accounts, tokens to
@@ -87,9 +89,13 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 		{"account_identities", identityCols, "text,text,text,timestamptz", identities},
 		{"refresh_families", "id, account_id, created_at, expires_at", "text,text,timestamptz,timestamptz", families},
 		{"refresh_tokens", "token_hash, family_id, account_id, created_at, expires_at", "text,text,text,timestamptz,timestamptz", tokens},
-		{"audit_log", "at, kind, account_id, actor_id, ip, detail", "timestamptz,text,text,text,text,text", audit},
 	}
 	if s.dn == "postgres" {
+		var rows []any
+		for _, e := range audit {
+			rows = append(rows, s.d.time(e.At), e.Kind, nullString(e.AccountID), nullString(e.ActorID), e.IP, e.Detail)
+		}
+		ins = append(ins, loginInsert{"audit_log", "at, kind, account_id, actor_id, ip, detail", "timestamptz,text,text,text,text,text", rows})
 		return s.writeLoginsStatement(ctx, ins, existing)
 	}
 	var chunks []insertChunk
@@ -100,6 +106,10 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 			return err
 		}
 	}
+	chain, err := s.prepareChain(ctx, audit)
+	if err != nil {
+		return err
+	}
 	// The ban check: by primary key, prepared like the INSERTs (outside
 	// the transaction, on SQLite's one writer connection).
 	bans, err := s.insertChunks(ctx, nil, `SELECT count(*) FROM accounts WHERE banned_at IS NOT NULL AND id IN (`, `)`, 0, existing)
@@ -107,7 +117,10 @@ func (s *Store) WriteLogins(ctx context.Context, ws []LoginWrite) error {
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, c := range chunks {
+		if err := chain.link(ctx, tx); err != nil {
+			return err
+		}
+		for _, c := range append(chunks, chain.chunks...) {
 			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, c.args...); err != nil {
 				return s.d.conflict(err)
 			}

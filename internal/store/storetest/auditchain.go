@@ -128,3 +128,51 @@ func testAuditChainSwapped(t *testing.T, s *store.Store) {
 	rawExec(t, db, `UPDATE audit_log SET kind='logout', chain_hash=$1 WHERE chain_seq=1`, fmt.Sprintf("%064x", 1))
 	wantProblems(t, verify(t, s, head), "changed@1", "changed@2", "changed@3", "changed@5", "changed@6")
 }
+
+// A login batch's audit rows: on SQLite chained as they are inserted,
+// after rows appended before them and not chained yet (which the chainer
+// then chains after them); on PostgreSQL chained later like any row. The
+// chain holds either way, and a changed login row is reported.
+func testAuditChainLogins(t *testing.T, s *store.Store) {
+	if err := s.AppendAudit(ctx, store.AuditEvent{At: t0, Kind: "ban", AccountID: ID("x"), Detail: "{}"}); err != nil {
+		t.Fatal(err)
+	}
+	batch := func(k int) {
+		t.Helper()
+		var ws []store.LoginWrite
+		for i := range k {
+			ws = append(ws, store.LoginWrite{Audit: []store.AuditEvent{{At: t0.Add(time.Duration(i) * time.Millisecond),
+				Kind: "device_login", AccountID: ID(fmt.Sprint("acc", i)), IP: "192.0.2.7", Detail: fmt.Sprintf(`{"i":%d}`, i)}}})
+		}
+		if err := s.WriteLogins(ctx, ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch(3)
+	rep := verify(t, s, store.AuditHead{})
+	wantProblems(t, rep)
+	sqlite := s.Dialect() == "sqlite"
+	if want := map[bool][2]int64{true: {3, 1}, false: {0, 4}}[sqlite]; rep.Chained != want[0] || rep.Unchained != want[1] {
+		t.Fatalf("after a login batch: %d chained, %d not, want %v", rep.Chained, rep.Unchained, want)
+	}
+	if _, head, _, err := s.ChainAudit(ctx, 10); err != nil || head.Seq != 4 {
+		t.Fatalf("ChainAudit: head %v, %v", head, err)
+	}
+	batch(2)
+	if !sqlite {
+		if _, _, _, err := s.ChainAudit(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep = verify(t, s, store.AuditHead{})
+	wantProblems(t, rep)
+	if rep.Chained != 6 || rep.Unchained != 0 || rep.Head.Seq != 6 {
+		t.Fatalf("after a second batch: %+v", rep)
+	}
+	ev, err := s.Audit(ctx, store.AuditQuery{Limit: 10})
+	if err != nil || len(ev) != 6 || ev[0].Kind != "device_login" || ev[0].ChainSeq == 0 {
+		t.Fatalf("Audit = %+v, %v", ev, err)
+	}
+	rawExec(t, Raw(t, s), `UPDATE audit_log SET detail='{"i":99}' WHERE id=$1`, ev[0].ID)
+	wantProblems(t, verify(t, s, rep.Head), fmt.Sprint("changed@", ev[0].ChainSeq))
+}

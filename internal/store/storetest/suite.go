@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"AuditChainChanged", testAuditChainChanged},
 		{"AuditChainDeleted", testAuditChainDeleted},
 		{"AuditChainSwapped", testAuditChainSwapped},
+		{"AuditChainLogins", testAuditChainLogins},
 		{"RekeyDevices", testRekeyDevices},
 		{"WriteLogins", testWriteLogins},
 		{"WriteLoginsAtomic", testWriteLoginsAtomic},
