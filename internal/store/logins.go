@@ -150,7 +150,12 @@ func (s *Store) writeLoginsStatement(ctx context.Context, ins []loginInsert, exi
 		ids[i] = id.(string)
 	}
 	args := []any{ids}
-	q := []string{`WITH banned AS (SELECT count(*) AS n FROM accounts WHERE banned_at IS NOT NULL AND id = ANY($1::text[]))`}
+	// The ban check looks each account up by its primary key (a LATERAL
+	// subquery with a LIMIT, which the planner keeps as such): as
+	// "banned_at IS NOT NULL AND id = ANY($1)", the plan PostgreSQL
+	// cached while the table was small scanned all of accounts every batch.
+	q := []string{`WITH banned AS (SELECT count(*) AS n FROM unnest($1::text[]) AS b(id)
+		CROSS JOIN LATERAL (SELECT banned_at FROM accounts WHERE id=b.id LIMIT 1) a WHERE a.banned_at IS NOT NULL)`}
 	for i, in := range ins {
 		types := strings.Split(in.types, ",")
 		unnest := make([]string, len(types))
@@ -268,8 +273,18 @@ func (s *Store) AccountByDeviceIDs(ctx context.Context, ids ...string) (Account,
 	for i, id := range ids {
 		args[i] = id
 	}
+	join := `JOIN accounts a ON a.id=d.account_id`
+	if s.dn == "postgres" {
+		// Each device's account by its primary key. As a plain join, the
+		// generic plan PostgreSQL cached for the prepared query while the
+		// table was small hashed the whole accounts table on every lookup
+		// (a storm of new accounts on a fresh database: one sequential
+		// scan of accounts per new device). The LIMIT keeps the planner
+		// from flattening the subquery back into that join.
+		join = `CROSS JOIN LATERAL (SELECT * FROM accounts WHERE id=d.account_id LIMIT 1) a`
+	}
 	q := `SELECT d.device_id, ` + prefixed("a.", accountCols) +
-		` FROM account_devices d JOIN accounts a ON a.id=d.account_id WHERE d.device_id IN (` + s.inList(len(ids)) + `)`
+		` FROM account_devices d ` + join + ` WHERE d.device_id IN (` + s.inList(len(ids)) + `)`
 	var rows *sql.Rows
 	var err error
 	if len(ids) <= maxPreparedIDs {
