@@ -40,8 +40,12 @@ const (
 // holds one match.ended per match and PostgreSQL exactly its results, no
 // event went to the dead letters, and player stats and leaderboards equal a
 // recomputation from the stored results.
+//
+// Not parallel: beside this package's other multi-process tests, on a
+// 2-core CI machine under -race, Redis and control-request deadlines of
+// the nodes were missed while the NATS node restarted (tic-tac-toe moves
+// answered "timeout"); alone, the faults are what the test measures.
 func TestClusterFaults(t *testing.T) {
-	t.Parallel()
 	cluster := eventstest.StartCluster(t, 3)
 	shared := append(sharedFlags(t, cluster.URLs()), "--events-replicas", "3")
 	// A tic-tac-toe leader that opens its next game as the run ends may

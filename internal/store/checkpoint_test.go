@@ -17,15 +17,8 @@ import (
 // (and the writer itself no longer does).
 func TestSQLiteCheckpointsOnATimer(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	s, err := store.Open(ctx, store.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := openSQLiteIn(ctx, t)
 	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	var db string
 	for _, f := range files {
@@ -70,15 +63,8 @@ func TestSQLiteWALStaysBoundedUnderSteadyWrites(t *testing.T) {
 	defer restore()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	s, err := store.Open(ctx, store.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir := openSQLiteIn(ctx, t)
 	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	wal, _ := filepath.Glob(filepath.Join(dir, "*-wal"))
 	if len(wal) != 1 {
 		t.Fatalf("want one -wal file in %s, got %v", dir, wal)
@@ -120,4 +106,20 @@ func TestSQLiteWALStaysBoundedUnderSteadyWrites(t *testing.T) {
 		t.Fatalf("the -wal file reached %d bytes with a 1 MiB bound: not rewound", maxWAL)
 	}
 	t.Logf("-wal file at most %d bytes", maxWAL)
+}
+
+// openSQLiteIn opens and migrates a SQLite store in a directory of its own,
+// which it returns with it (for a look at the files).
+func openSQLiteIn(ctx context.Context, t *testing.T) (*store.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := store.Open(ctx, store.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s, dir
 }
