@@ -344,7 +344,19 @@ func (c *Client) do(ctx context.Context, method, path, token string, body, out a
 }
 
 func apiError(res *http.Response, raw []byte) error {
-	var body struct {
+	var retry time.Duration
+	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
+		retry = time.Duration(s) * time.Second
+	}
+	return NewAPIError(res.StatusCode, retry, raw)
+}
+
+// NewAPIError is the APIError of an answer other than a 2xx, for a client
+// that does its own HTTP: status, the Retry-After it gave (0 if none) and
+// its body, the server's error object or anything else (then the error
+// has the status alone, as code http_STATUS).
+func NewAPIError(status int, retryAfter time.Duration, body []byte) *APIError {
+	var v struct {
 		Error struct {
 			Code      string `json:"code"`
 			Message   string `json:"message"`
@@ -352,14 +364,11 @@ func apiError(res *http.Response, raw []byte) error {
 			RequestID string `json:"request_id"`
 		} `json:"error"`
 	}
-	e := &APIError{Status: res.StatusCode}
-	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
-		e.Code, e.Message, e.Field, e.RequestID = body.Error.Code, body.Error.Message, body.Error.Field, body.Error.RequestID
+	e := &APIError{Status: status, RetryAfter: retryAfter}
+	if json.Unmarshal(body, &v) == nil && v.Error.Code != "" {
+		e.Code, e.Message, e.Field, e.RequestID = v.Error.Code, v.Error.Message, v.Error.Field, v.Error.RequestID
 	} else {
-		e.Code, e.Message = "http_"+strconv.Itoa(res.StatusCode), http.StatusText(res.StatusCode)
-	}
-	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
-		e.RetryAfter = time.Duration(s) * time.Second
+		e.Code, e.Message = "http_"+strconv.Itoa(status), http.StatusText(status)
 	}
 	return e
 }

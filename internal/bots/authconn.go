@@ -3,12 +3,10 @@ package bots
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -162,19 +160,5 @@ func (lc *loginConn) dial(ctx context.Context) error {
 // answerError is the SDK's error for an answer other than a 2xx: the
 // server's error body, or the status alone.
 func answerError(a httpAnswer) error {
-	var body struct {
-		Error struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			Field     string `json:"field"`
-			RequestID string `json:"request_id"`
-		} `json:"error"`
-	}
-	e := &client.APIError{Status: a.status, RetryAfter: time.Duration(a.retryAfter) * time.Second}
-	if json.Unmarshal(a.body, &body) == nil && body.Error.Code != "" {
-		e.Code, e.Message, e.Field, e.RequestID = body.Error.Code, body.Error.Message, body.Error.Field, body.Error.RequestID
-	} else {
-		e.Code, e.Message = "http_"+strconv.Itoa(a.status), http.StatusText(a.status)
-	}
-	return e
+	return client.NewAPIError(a.status, time.Duration(a.retryAfter)*time.Second, a.body)
 }
