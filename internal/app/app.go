@@ -515,6 +515,8 @@ func registerAuthMetrics(reg *prometheus.Registry, t *auth.Tokens, deny *auth.De
 			func() float64 { return float64(a.LoginCommits().Overflows) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_login_commit_retries_total", Help: "Group commits that failed and were written login by login."},
 			func() float64 { return float64(a.LoginCommits().Retries) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "multijuego_auth_login_commit_seconds_total", Help: "Time the group commit spent writing batches (divided by multijuego_auth_login_commits_total: the mean commit; its rate near 1: logins wait on the store's writes)."},
+			func() float64 { return a.LoginCommits().Busy.Seconds() }),
 	)
 }
 

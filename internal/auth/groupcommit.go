@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/multijuego/multijuego/internal/store"
 )
@@ -55,8 +56,10 @@ type loginWriter struct {
 	// Batches and Logins count transactions and the logins they carried
 	// (Logins/Batches is the mean batch); Overflows the logins written
 	// alone because the queue was full; Retries the batches that failed
-	// and were written login by login.
-	Batches, Logins, Overflows, Retries atomic.Int64
+	// and were written login by login; BusyNanos the time flushes spent
+	// in the store (its rate is the share of time the one flush is
+	// running: near 1, the store's write path is what logins wait on).
+	Batches, Logins, Overflows, Retries, BusyNanos atomic.Int64
 }
 
 func newLoginWriter(st loginStore, maxBatch, maxQueue int) *loginWriter {
@@ -110,6 +113,8 @@ drain:
 	wctx := context.WithoutCancel(ctx)
 	lw.Batches.Add(1)
 	lw.Logins.Add(int64(len(batch)))
+	start := time.Now()
+	defer func() { lw.BusyNanos.Add(int64(time.Since(start))) }()
 	err := lw.st.WriteLogins(wctx, rows)
 	if err != nil && len(batch) > 1 {
 		// The batch failed together (the store writes all or nothing):
@@ -130,13 +135,16 @@ drain:
 }
 
 // LoginCommitStats counts the group commit's work since start (for
-// metrics): Logins/Batches is the mean batch.
+// metrics): Logins/Batches is the mean batch, Busy/Batches the mean
+// commit.
 type LoginCommitStats struct {
 	Batches, Logins, Overflows, Retries int64
+	Busy                                time.Duration
 }
 
 // LoginCommits returns the group commit's counters.
 func (s *Service) LoginCommits() LoginCommitStats {
 	lw := s.logins
-	return LoginCommitStats{Batches: lw.Batches.Load(), Logins: lw.Logins.Load(), Overflows: lw.Overflows.Load(), Retries: lw.Retries.Load()}
+	return LoginCommitStats{Batches: lw.Batches.Load(), Logins: lw.Logins.Load(), Overflows: lw.Overflows.Load(), Retries: lw.Retries.Load(),
+		Busy: time.Duration(lw.BusyNanos.Load())}
 }

@@ -92,11 +92,17 @@ func queueBehindFlush(t *testing.T, lw *loginWriter, g *gatedStore, kinds ...str
 func TestLoginWriterBatches(t *testing.T) {
 	g := newGatedStore()
 	lw := newLoginWriter(g, 4, 64)
+	start := time.Now()
 	wait := queueBehindFlush(t, lw, g, "a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
 	for i, err := range wait() {
 		if err != nil {
 			t.Fatalf("login %d: %v", i, err)
 		}
+	}
+	// The first flush was held at the gate while the others queued: the
+	// flushes' time in the store is some of the test's, not more.
+	if busy, elapsed := time.Duration(lw.BusyNanos.Load()), time.Since(start); busy <= 0 || busy > elapsed {
+		t.Fatalf("BusyNanos %v, want more than 0 and at most the %v the flushes took", busy, elapsed)
 	}
 	if got, want := g.sizes(), []int{1, 4, 4, 2}; !slices.Equal(got, want) {
 		t.Fatalf("batch sizes %v, want %v", got, want)
